@@ -1,0 +1,156 @@
+"""Connection settings, in one place.
+
+Precedence (highest first): keyword arguments, environment variables ``FUNDARB_*``, the TOML
+config file, defaults. The config file is ``$FUNDARB_CONFIG`` if set, else ``fundarb.toml`` in
+the working directory if it exists. Keys in the file are the field names below (flat), e.g.::
+
+    bootstrap_servers = "kafka-1:9092,kafka-2:9092"
+    topic_prefix = "paper."
+    clickhouse_url = "http://localhost:8123"
+
+An existing Kafka cluster is used by setting ``bootstrap_servers`` alone; when it is unset the
+local broker managed by :mod:`infra.kafka_local` is used on ``127.0.0.1:<kafka_port>``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = "fundarb.toml"
+
+
+def config_file_path() -> Path | None:
+    """The TOML config file in force: ``$FUNDARB_CONFIG``, else ``./fundarb.toml`` if present."""
+    explicit = os.environ.get("FUNDARB_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path(DEFAULT_CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Where Kafka, ClickHouse and local state live.
+
+    Attributes
+    ----------
+    bootstrap_servers
+        Kafka bootstrap servers (``host:port[,host:port]``). ``None`` means the local broker.
+    kafka_port, controller_port
+        Ports of the local KRaft broker (PLAINTEXT listener and controller listener).
+    topic_prefix
+        Prepended to every topic name, so runs (a backtest, a test) never see each other's data.
+    state_dir
+        Git-ignored folder for Kafka jars, broker data and logs, and the embedded ClickHouse data.
+    kafka_version
+        Apache Kafka version resolved from Maven Central for the local broker.
+    kafka_data_dir
+        Broker log dir; defaults to ``<state_dir>/kafka/data``.
+    kafka_jars_dir
+        Cache of resolved broker jars; defaults to ``<state_dir>/kafka/jars``.
+    clickhouse_url
+        ClickHouse server URL (``http://user:pass@host:8123/db``). ``None`` means embedded chDB.
+    clickhouse_path
+        chDB data folder; defaults to ``<state_dir>/clickhouse``.
+    schema_registry_url
+        Confluent-compatible Schema Registry; ``None`` means the file-backed registry.
+    table_store
+        Faust table store URL (``memory://`` or ``rocksdb://``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FUNDARB_", extra="ignore", populate_by_name=True)
+
+    bootstrap_servers: str | None = Field(
+        default=None,
+        # FUNDARB_BOOTSTRAP is the short form used by CI and the test fixtures
+        validation_alias=AliasChoices(
+            "bootstrap_servers", "FUNDARB_BOOTSTRAP_SERVERS", "FUNDARB_BOOTSTRAP"
+        ),
+    )
+    kafka_port: int = Field(default=9092, ge=1, le=65535)
+    controller_port: int | None = Field(default=None, ge=1, le=65535)
+    topic_prefix: str = ""
+    state_dir: Path = Path(".fundarb")
+    kafka_version: str = "4.1.1"
+    kafka_data_dir: Path | None = None
+    kafka_jars_dir: Path | None = None
+    kafka_heap: str = "1g"
+    clickhouse_url: SecretStr | None = None
+    clickhouse_path: Path | None = None
+    schema_registry_url: str | None = None
+    table_store: str = "memory://"
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_topic_safe(cls, value: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        bad = sorted(set(value) - allowed)
+        if bad:
+            raise ValueError(f"topic_prefix may use only [a-zA-Z0-9._-]; found {bad!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file_path()
+        if path is not None:
+            if not path.is_file():
+                raise FileNotFoundError(f"config file {path} (from FUNDARB_CONFIG) does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def uses_local_broker(self) -> bool:
+        """True when no external cluster is configured."""
+        return not self.bootstrap_servers
+
+    @property
+    def bootstrap(self) -> str:
+        """Bootstrap servers string for clients."""
+        return self.bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def controller_listener_port(self) -> int:
+        return self.controller_port or self.kafka_port + 1
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.kafka_jars_dir or self.kafka_dir / "jars"
+
+    @property
+    def broker_data_dir(self) -> Path:
+        return self.kafka_data_dir or self.kafka_dir / "data"
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.clickhouse_path or self.state_dir / "clickhouse"
+
+    def topic(self, name: str) -> str:
+        """The full topic name for a catalog name under this run's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from overrides, environment and config file (see module docstring)."""
+    return Settings(**overrides)

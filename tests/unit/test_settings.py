@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from infra.settings import Settings
+
+
+def test_defaults_use_the_local_broker_on_9092(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("FUNDARB_BOOTSTRAP", "FUNDARB_BOOTSTRAP_SERVERS", "FUNDARB_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    s = Settings()
+    assert s.uses_local_broker
+    assert s.bootstrap == "127.0.0.1:9092"
+    assert s.controller_listener_port == 9093
+    assert s.chdb_path == Path(".fundarb/clickhouse")
+
+
+def test_env_overrides_the_toml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "fundarb.toml"
+    cfg.write_text('topic_prefix = "from-file."\nkafka_port = 19092\n')
+    monkeypatch.setenv("FUNDARB_CONFIG", str(cfg))
+    monkeypatch.setenv("FUNDARB_TOPIC_PREFIX", "from-env.")
+    s = Settings()
+    assert s.topic_prefix == "from-env."  # env beats file
+    assert s.kafka_port == 19092  # file beats default
+    assert s.topic("md.funding") == "from-env.md.funding"
+
+
+def test_existing_cluster_is_used_by_setting_bootstrap_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FUNDARB_BOOTSTRAP", "kafka-a:9092,kafka-b:9092")
+    s = Settings()
+    assert not s.uses_local_broker
+    assert s.bootstrap == "kafka-a:9092,kafka-b:9092"
+
+
+def test_missing_config_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNDARB_CONFIG", "/nonexistent/fundarb.toml")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Settings()
+
+
+def test_topic_prefix_rejects_characters_kafka_does_not_allow() -> None:
+    with pytest.raises(ValidationError, match="topic_prefix"):
+        Settings(topic_prefix="run 1/")
+
+
+def test_clickhouse_url_is_secret_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNDARB_CLICKHOUSE_URL", "http://user:hunter2@ch:8123")
+    s = Settings()
+    assert "hunter2" not in repr(s)
+    assert s.clickhouse_url is not None
+    assert "hunter2" in s.clickhouse_url.get_secret_value()
