@@ -92,6 +92,69 @@ def infra_status(port: PortOpt = None) -> None:
     raise typer.Exit(0 if st.running and st.healthy else 3)
 
 
+PrefixOpt = Annotated[str | None, typer.Option("--prefix", help="Topic prefix of the run.")]
+
+
+@topics_app.command("create")
+def topics_create(
+    prefix: PrefixOpt = None,
+    partitions: Annotated[
+        int | None, typer.Option(help="Override the co-partitioned count.")
+    ] = None,
+) -> None:
+    """Create every catalog topic under the prefix (idempotent)."""
+    import asyncio
+    import dataclasses
+
+    from infra.kafka_io import TopicMismatchError, create_topics
+    from schemas.catalog import TOPICS
+
+    settings = _settings(topic_prefix=prefix)
+    specs = TOPICS
+    if partitions:
+        specs = tuple(
+            dataclasses.replace(s, partitions=partitions) if s.co_partitioned else s for s in TOPICS
+        )
+    try:
+        created = asyncio.run(create_topics(settings, specs))
+    except TopicMismatchError as exc:
+        raise _fail(exc) from exc
+    except Exception as exc:
+        raise _fail(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+    out.print(f"created {len(created)} topic(s), {len(specs) - len(created)} already existed")
+    for name in created:
+        out.print(f"  + {name}")
+
+
+@topics_app.command("describe")
+def topics_describe(prefix: PrefixOpt = None) -> None:
+    """Show the catalog and what exists on the cluster."""
+    import asyncio
+
+    from rich.table import Table
+
+    from infra.kafka_io import describe_topics
+
+    settings = _settings(topic_prefix=prefix)
+    try:
+        states = asyncio.run(describe_topics(settings))
+    except Exception as exc:
+        raise _fail(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+    table = Table("topic", "exists", "partitions", "key", "cleanup", "retention", "event types")
+    for st in states:
+        retention = st.configs.get("retention.ms", str(st.spec.retention_ms))
+        table.add_row(
+            st.name,
+            "yes" if st.exists else "no",
+            f"{st.partitions}" if st.exists else f"({st.spec.partitions})",
+            st.spec.key,
+            st.configs.get("cleanup.policy", st.spec.cleanup_policy),
+            "forever" if retention == "-1" else f"{int(retention) // 86_400_000}d",
+            ", ".join(t.__name__ for t in st.spec.event_types),
+        )
+    out.print(table)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -1,0 +1,62 @@
+"""Helpers for benchmark scripts: repeat, summarise (median/min/max), print a row, save JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def rate(fn: Callable[[], int], repeats: int = 7) -> dict[str, float]:
+    """Run ``fn`` (which returns items processed) ``repeats`` times; items/s median/min/max."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - start))
+    return {
+        "median": statistics.median(rates),
+        "min": min(rates),
+        "max": max(rates),
+        "runs": repeats,
+    }
+
+
+def row(
+    stage: str, figure: dict[str, float], baseline: dict[str, float] | None, target: float | None
+) -> dict[str, Any]:
+    ratio = figure["median"] / baseline["median"] if baseline else None
+    verdict = "" if target is None or ratio is None else ("met" if ratio >= target else "MISSED")
+    line = f"{stage:<34} {figure['median']:>12,.0f}/s  (min {figure['min']:,.0f}, max {figure['max']:,.0f})"
+    if baseline:
+        line += f"  baseline {baseline['median']:>12,.0f}/s  ratio {ratio:.0%}"
+        if target is not None:
+            line += f"  target >= {target:.0%} {verdict}"
+    print(line)
+    return {
+        "stage": stage,
+        "figure": figure,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+    }
+
+
+def save(name: str, rows: list[dict[str, Any]]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    path = RESULTS / f"{stamp}-{name}.json"
+    path.write_text(
+        json.dumps(
+            {"machine": platform.platform(), "python": platform.python_version(), "rows": rows},
+            indent=2,
+        )
+    )
+    return path

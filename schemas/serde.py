@@ -1,0 +1,286 @@
+"""Serializer: Avro schemaless encoding behind the Confluent wire header.
+
+Wire format (Confluent, https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format):
+
+====== ========= ==========================================
+bytes  field     meaning
+====== ========= ==========================================
+0      magic     always ``0``
+1-4    schema id big-endian uint32, from the schema registry
+5-     payload   Avro binary (fastavro ``schemaless_writer``)
+====== ========= ==========================================
+
+The schema id names the event type and version, so one topic may carry several types
+(``orders.commands``: PlaceOrder and CancelOrder). The default registry is the committed file
+``schemas/avro/registry.json``; :class:`infra.schema_registry.ConfluentSchemaRegistry` speaks
+to a Confluent-compatible server instead.
+
+Every decode failure raises :class:`DecodeError` with an ``error_type`` and a reason, so the
+dead-letter path can record it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+import fastavro
+from pydantic import BaseModel, ValidationError
+
+from schemas.avro import REGISTRY_FILE, load_avsc
+from schemas.events import EVENTS_BY_NAME, Event
+from schemas.evolution import upcast
+
+MAGIC = 0
+HEADER = struct.Struct(">bI")
+
+
+class DecodeError(ValueError):
+    """A record could not be decoded or validated.
+
+    Attributes
+    ----------
+    error_type
+        ``empty``, ``truncated``, ``bad_magic``, ``unknown_schema_id``, ``avro`` (payload does
+        not match its schema), ``trailing_bytes``, ``upcast`` or ``invalid`` (an invariant).
+    reason
+        Human-readable detail (for ``invalid``: pydantic's field-by-field message).
+    """
+
+    def __init__(self, error_type: str, reason: str) -> None:
+        super().__init__(f"{error_type}: {reason}")
+        self.error_type = error_type
+        self.reason = reason
+
+
+class EncodeError(ValueError):
+    """An event could not be encoded (e.g. no schema id for its type and version)."""
+
+
+@dataclass(frozen=True)
+class SchemaEntry:
+    schema_id: int
+    type_name: str
+    version: int
+    schema: dict[str, Any]
+
+
+class SchemaRegistry(Protocol):
+    """Maps (event type, version) to a schema id and back."""
+
+    def id_for(self, type_name: str, version: int) -> int: ...
+
+    def entry(self, schema_id: int) -> SchemaEntry: ...
+
+
+class FileSchemaRegistry:
+    """The committed registry: ``schemas/avro/registry.json`` + ``<Type>.v<N>.avsc`` files."""
+
+    def __init__(self, path: Path = REGISTRY_FILE) -> None:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))["schemas"]
+        self._by_id: dict[int, tuple[str, int]] = {e["id"]: (e["type"], e["version"]) for e in raw}
+        self._by_type = {v: k for k, v in self._by_id.items()}
+
+    def id_for(self, type_name: str, version: int) -> int:
+        try:
+            return self._by_type[(type_name, version)]
+        except KeyError:
+            raise EncodeError(
+                f"no schema id for {type_name} v{version}: run `python -m schemas.avro`"
+            ) from None
+
+    def entry(self, schema_id: int) -> SchemaEntry:
+        try:
+            type_name, version = self._by_id[schema_id]
+        except KeyError:
+            raise DecodeError(
+                "unknown_schema_id", f"schema id {schema_id} is not registered"
+            ) from None
+        return SchemaEntry(schema_id, type_name, version, load_avsc(type_name, version))
+
+
+def to_record(value: Any) -> Any:
+    """An event (or nested model) as the plain dict fastavro writes: Decimal -> plain string."""
+    kind = type(value)
+    if kind is Decimal:
+        return format(value, "f")
+    if isinstance(value, BaseModel):
+        return {k: to_record(v) for k, v in value.__dict__.items()}
+    if isinstance(value, Enum):
+        return value.value
+    if kind is list:
+        return [to_record(v) for v in value]
+    return value
+
+
+def _record_converter(model: type[BaseModel]) -> Any:
+    """A fast ``to_record`` for one model: only the fields that need converting are touched."""
+    convert = []
+    for name, info in model.model_fields.items():
+        ann = str(info.annotation)
+        if info.annotation in (str, int, bool, bytes) or ann in (
+            "str | None",
+            "bytes | None",
+            "int | None",
+        ):
+            continue
+        convert.append(name)
+
+    def run(event: BaseModel) -> dict[str, Any]:
+        record = dict(event.__dict__)
+        for name in convert:
+            value = record[name]
+            if value is not None:
+                record[name] = to_record(value)
+        return record
+
+    return run
+
+
+@dataclass(frozen=True)
+class _Writer:
+    schema_id: int
+    header: bytes
+    parsed: Any
+    to_record: Any
+
+
+@dataclass(frozen=True)
+class _Reader:
+    model: type[Event]
+    version: int
+    parsed: Any
+    type_name: str
+
+
+class Serializer:
+    """Encode events to Confluent-framed Avro and decode them back into typed events.
+
+    Parameters
+    ----------
+    registry
+        Where schema ids come from; the committed file registry by default.
+    """
+
+    def __init__(self, registry: SchemaRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else FileSchemaRegistry()
+        self._writers: dict[type[Event], _Writer] = {}
+        self._readers: dict[int, _Reader] = {}
+
+    def _writer(self, event_type: type[Event]) -> _Writer:
+        writer = self._writers.get(event_type)
+        if writer is None:
+            version = event_type.SCHEMA_VERSION
+            schema_id = self.registry.id_for(event_type.__name__, version)
+            parsed = fastavro.parse_schema(load_avsc(event_type.__name__, version))
+            writer = _Writer(
+                schema_id, HEADER.pack(MAGIC, schema_id), parsed, _record_converter(event_type)
+            )
+            self._writers[event_type] = writer
+        return writer
+
+    def schema_id(self, event_type: type[Event]) -> int:
+        """The schema id this serializer writes for ``event_type``."""
+        return self._writer(event_type).schema_id
+
+    def encode(self, event: Event) -> bytes:
+        """Confluent-framed Avro bytes of ``event`` (deterministic: same event, same bytes)."""
+        writer = self._writer(type(event))
+        buf = io.BytesIO()
+        buf.write(writer.header)
+        fastavro.schemaless_writer(buf, writer.parsed, writer.to_record(event))
+        return buf.getvalue()
+
+    def _reader(self, schema_id: int) -> _Reader:
+        reader = self._readers.get(schema_id)
+        if reader is None:
+            entry = self.registry.entry(schema_id)
+            model = EVENTS_BY_NAME.get(entry.type_name)
+            if model is None:
+                raise DecodeError(
+                    "unknown_schema_id",
+                    f"schema id {schema_id} is {entry.type_name}, not an event type",
+                )
+            reader = _Reader(
+                model, entry.version, fastavro.parse_schema(entry.schema), entry.type_name
+            )
+            self._readers[schema_id] = reader
+        return reader
+
+    def decode_record(self, data: bytes) -> tuple[type[Event], dict[str, Any]]:
+        """Unframe and Avro-decode without validating (type, record upcast to current)."""
+        if not data:
+            raise DecodeError("empty", "record value is empty")
+        if len(data) < HEADER.size:
+            raise DecodeError("truncated", f"{len(data)} bytes is shorter than the 5-byte header")
+        magic, schema_id = HEADER.unpack_from(data)
+        if magic != MAGIC:
+            raise DecodeError(
+                "bad_magic", f"magic byte {magic} is not 0 (not Confluent-framed Avro)"
+            )
+        reader = self._reader(schema_id)
+        buf = io.BytesIO(data)
+        buf.seek(HEADER.size)
+        try:
+            # no reader schema argument: passing None takes fastavro's slower resolution path
+            record = fastavro.schemaless_reader(buf, reader.parsed)
+        except EOFError:
+            raise DecodeError(
+                "truncated", f"payload ends early for {reader.type_name} v{reader.version}"
+            ) from None
+        except Exception as exc:
+            raise DecodeError(
+                "avro", f"{reader.type_name} v{reader.version}: {type(exc).__name__}: {exc}"
+            ) from None
+        if buf.tell() != len(data):
+            raise DecodeError(
+                "trailing_bytes",
+                f"{len(data) - buf.tell()} bytes after the {reader.type_name} record",
+            )
+        if not isinstance(record, dict):
+            raise DecodeError("avro", "payload is not a record")
+        current = reader.model.SCHEMA_VERSION
+        if reader.version != current:
+            try:
+                record = upcast(
+                    reader.type_name,
+                    record,
+                    reader.version,
+                    current,
+                    lambda v: load_avsc(reader.type_name, v),
+                )
+            except Exception as exc:
+                raise DecodeError(
+                    "upcast", f"{reader.type_name} v{reader.version}->v{current}: {exc}"
+                ) from None
+        return reader.model, record
+
+    def decode(self, data: bytes) -> Event:
+        """Decode and validate Confluent-framed Avro into its event type.
+
+        Raises
+        ------
+        DecodeError
+            Empty, truncated, not framed, unknown schema id, not matching its schema,
+            trailing bytes, or an invariant violated (``error_type='invalid'``).
+        """
+        model, record = self.decode_record(data)
+        try:
+            return model.model_validate(record)
+        except ValidationError as exc:
+            raise DecodeError("invalid", f"{model.__name__}: {_short(exc)}") from None
+
+
+def _short(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "event"
+        parts.append(f"{loc}: {err['msg']}")
+    more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+    return "; ".join(parts) + more
