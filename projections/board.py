@@ -1,0 +1,349 @@
+"""The funding board of one asset: latest funding and ticker per (venue, instrument), and the
+tradable pairs ranked by fee-aware net edge (DESIGN §5).
+
+``apply(board, event) -> board`` is a pure fold. A duplicate event (same ``event_id`` as the
+one a feed holds) returns the board unchanged; an event older than what a feed holds raises
+:class:`OutOfOrderError` (the agent dead-letters it; nothing is touched).
+
+Pairs: perp–perp across venues (short the higher rate/h, long the lower) and spot–perp on one
+venue (long spot / short perp; short spot on margin / long perp when allowed). A pair with a
+stale or missing leg, or a leg whose funding interval is unknown, is excluded with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from projections.funding import (
+    HOURS_PER_YEAR,
+    MS_PER_HOUR,
+    LegCost,
+    UnknownFundingIntervalError,
+    edge,
+    effective_rate_h,
+    rate_per_hour,
+    resolve_interval_h,
+    round_trip_cost_frac,
+    spread_per_hour,
+)
+from schemas.config import StrategyConfig
+from schemas.events import Event, FundingRateObserved, TickerObserved
+from schemas.types import base_asset, is_spot
+
+FeedKey = tuple[str, str]  # (venue, instrument)
+HISTORY = 4  # settlement times kept per feed for interval inference
+
+
+class OutOfOrderError(ValueError):
+    """An event older than the state it would update (dead-letter it)."""
+
+
+@dataclass(frozen=True)
+class FundingFeed:
+    """Latest funding of one (venue, instrument). Rates are per interval (fractions)."""
+
+    venue: str
+    instrument: str
+    funding_rate: Decimal
+    funding_time: int
+    next_funding_time: int
+    reported_interval_h: int
+    settlement_times: tuple[int, ...]
+    mark_price: Decimal | None
+    observed_at: int
+    event_id: str
+
+
+@dataclass(frozen=True)
+class TickerFeed:
+    """Latest top of book of one (venue, instrument); prices quote per base."""
+
+    bid: Decimal
+    ask: Decimal
+    mark_price: Decimal | None
+    quote_volume_24h: Decimal | None
+    observed_at: int
+    event_id: str
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.bid + self.ask) / 2
+
+
+@dataclass(frozen=True)
+class AssetBoard:
+    """Everything known about one asset's markets. Immutable; ``apply`` returns a new one."""
+
+    asset: str
+    funding: Mapping[FeedKey, FundingFeed] = field(default_factory=dict)
+    tickers: Mapping[FeedKey, TickerFeed] = field(default_factory=dict)
+    event_time: int = 0  # latest event time applied (the board's clock)
+
+
+def _with(
+    mapping: Mapping[FeedKey, object], key: FeedKey, value: object
+) -> Mapping[FeedKey, object]:
+    new = dict(mapping)
+    new[key] = value
+    return dict(sorted(new.items()))  # sorted: no dict-order dependence
+
+
+def apply(board: AssetBoard, event: Event) -> AssetBoard:
+    """Fold one market-data event into the board.
+
+    Raises
+    ------
+    OutOfOrderError
+        The event is older than the feed's latest state.
+    ValueError
+        The event is about another asset.
+    """
+    if base_asset(event.instrument) != board.asset:
+        raise ValueError(f"{event.instrument} is not {board.asset}")
+    key = (event.venue, event.instrument)
+    if isinstance(event, FundingRateObserved):
+        return _apply_funding(board, key, event)
+    if isinstance(event, TickerObserved):
+        return _apply_ticker(board, key, event)
+    return board  # other events do not move the board (explicitly ignored)
+
+
+def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> AssetBoard:
+    old = board.funding.get(key)
+    if old is not None:
+        if old.event_id == e.event_id:
+            return board
+        if e.funding_time < old.funding_time or (
+            e.funding_time == old.funding_time and e.event_time < old.observed_at
+        ):
+            raise OutOfOrderError(
+                f"funding for {key[0]} {key[1]} at {e.funding_time} is older than the "
+                f"board's {old.funding_time}"
+            )
+    times = old.settlement_times if old else ()
+    if e.settled and (not times or e.funding_time > times[-1]):
+        times = (*times, e.funding_time)[-HISTORY:]
+    feed = FundingFeed(
+        venue=e.venue,
+        instrument=e.instrument,
+        funding_rate=e.funding_rate,
+        funding_time=e.funding_time,
+        next_funding_time=e.next_funding_time,
+        reported_interval_h=e.funding_interval_h,
+        settlement_times=times,
+        mark_price=e.mark_price,
+        observed_at=e.event_time,
+        event_id=e.event_id,
+    )
+    return replace(
+        board,
+        funding=_with(board.funding, key, feed),  # type: ignore[arg-type]
+        event_time=max(board.event_time, e.event_time),
+    )
+
+
+def _apply_ticker(board: AssetBoard, key: FeedKey, e: TickerObserved) -> AssetBoard:
+    old = board.tickers.get(key)
+    if old is not None:
+        if old.event_id == e.event_id:
+            return board
+        if e.event_time < old.observed_at:
+            raise OutOfOrderError(
+                f"ticker for {key[0]} {key[1]} at {e.event_time} is older than {old.observed_at}"
+            )
+    feed = TickerFeed(
+        bid=e.bid,
+        ask=e.ask,
+        mark_price=e.mark_price,
+        quote_volume_24h=e.quote_volume_24h,
+        observed_at=e.event_time,
+        event_id=e.event_id,
+    )
+    return replace(
+        board,
+        tickers=_with(board.tickers, key, feed),  # type: ignore[arg-type]
+        event_time=max(board.event_time, e.event_time),
+    )
+
+
+# ---- reading the board ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class LegView:
+    """One leg as the strategy sees it at ``now``."""
+
+    venue: str
+    instrument: str
+    spot: bool
+    rate_h: Decimal  # effective funding rate per hour for the side this leg takes
+    interval_h: int
+    bid: Decimal
+    ask: Decimal
+    mark: Decimal
+    quote_volume_24h: Decimal | None
+    funding_time: int
+
+
+@dataclass(frozen=True)
+class PairQuote:
+    """A candidate pair: ``long`` leg and ``short`` leg, their spread and fee-aware edge.
+
+    ``blocked`` holds why the pair cannot be traded now (stale/missing leg, unknown interval);
+    then the numbers may be partial (zero) and must not be used.
+    """
+
+    long: FeedKey
+    short: FeedKey
+    long_rate_h: Decimal
+    short_rate_h: Decimal
+    spread_h: Decimal
+    spread_apr: Decimal
+    cost_frac: Decimal
+    break_even_h: Decimal | None
+    net_edge_apr: Decimal
+    blocked: str | None = None
+    long_leg: LegView | None = None
+    short_leg: LegView | None = None
+
+    @property
+    def label(self) -> str:
+        return f"long {self.long[0]} {self.long[1]} / short {self.short[0]} {self.short[1]}"
+
+
+def _funding_view(
+    board: AssetBoard, key: FeedKey, config: StrategyConfig, now: int
+) -> tuple[Decimal, int, int] | str:
+    """(rate_h, interval_h, funding_time) of a perp feed, or why it is unusable."""
+    feed = board.funding.get(key)
+    if feed is None:
+        return f"no funding for {key[0]} {key[1]}"
+    intervals = config.feeds.intervals_h
+    try:
+        interval, _ = resolve_interval_h(
+            reported_h=feed.reported_interval_h,
+            funding_time=feed.funding_time,
+            next_funding_time=feed.next_funding_time,
+            history=feed.settlement_times,
+            configured_h=intervals.get(f"{key[0]}:{key[1]}", intervals.get(key[0])),
+            label=f"{key[0]} {key[1]}",
+        )
+    except UnknownFundingIntervalError as exc:
+        return str(exc)
+    ttl = config.feeds.funding_ttl_intervals * interval * MS_PER_HOUR
+    age = now - feed.observed_at
+    if age > ttl:
+        return (
+            f"stale funding on {key[0]} {key[1]}: "
+            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"
+        )
+    return rate_per_hour(feed.funding_rate, interval), interval, feed.funding_time
+
+
+def _ticker_view(
+    board: AssetBoard, key: FeedKey, config: StrategyConfig, now: int
+) -> TickerFeed | str:
+    ticker = board.tickers.get(key)
+    if ticker is None:
+        return f"no prices for {key[0]} {key[1]}"
+    age = now - ticker.observed_at
+    if age > config.feeds.ticker_ttl_ms:
+        return (
+            f"stale prices on {key[0]} {key[1]}: age {age // 60000} min > ttl "
+            f"{config.feeds.ticker_ttl_ms // 60000} min"
+        )
+    return ticker
+
+
+def leg_view(
+    board: AssetBoard, key: FeedKey, short: bool, config: StrategyConfig, now: int
+) -> LegView | str:
+    """The leg at ``now`` for the given side, or the reason it cannot be used."""
+    spot = is_spot(key[1])
+    if spot:
+        rate_h, interval, ftime = Decimal(0), 0, 0
+    else:
+        fv = _funding_view(board, key, config, now)
+        if isinstance(fv, str):
+            return fv
+        rate_h, interval, ftime = fv
+    tv = _ticker_view(board, key, config, now)
+    if isinstance(tv, str):
+        return tv
+    rate_h = effective_rate_h(
+        rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
+    )
+    return LegView(
+        venue=key[0],
+        instrument=key[1],
+        spot=spot,
+        rate_h=rate_h,
+        interval_h=interval,
+        bid=tv.bid,
+        ask=tv.ask,
+        mark=tv.mark_price or tv.mid,
+        quote_volume_24h=tv.quote_volume_24h,
+        funding_time=ftime,
+    )
+
+
+def quote_pair(
+    board: AssetBoard, long: FeedKey, short: FeedKey, config: StrategyConfig, now: int
+) -> PairQuote:
+    """Spread and fee-aware edge of one (long, short) pair at ``now``."""
+    lv = leg_view(board, long, False, config, now)
+    sv = leg_view(board, short, True, config, now)
+    zero = Decimal(0)
+    if isinstance(lv, str) or isinstance(sv, str):
+        reason = "; ".join(r for r in (lv, sv) if isinstance(r, str))
+        return PairQuote(long, short, zero, zero, zero, zero, zero, None, zero, blocked=reason)
+    spread_h = spread_per_hour(lv.rate_h, sv.rate_h)
+    cost = round_trip_cost_frac(
+        LegCost(lv.venue, lv.bid, lv.ask), LegCost(sv.venue, sv.bid, sv.ask), config.fees
+    )
+    e = edge(spread_h, cost, config.entry.holding_horizon_h)
+    return PairQuote(
+        long=long,
+        short=short,
+        long_rate_h=lv.rate_h,
+        short_rate_h=sv.rate_h,
+        spread_h=spread_h,
+        spread_apr=spread_h * HOURS_PER_YEAR,
+        cost_frac=cost,
+        break_even_h=e.break_even_h,
+        net_edge_apr=e.net_edge_apr,
+        long_leg=lv,
+        short_leg=sv,
+    )
+
+
+def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list[PairQuote]:
+    """Every pair the config allows, best net edge first (ties by venue/instrument names).
+
+    Perp–perp pairs are oriented by current rate/h (short the higher), spot–perp pairs long
+    spot / short perp, or (``allow_spot_short``) short spot / long perp.
+    """
+    keys = sorted(set(board.funding) | set(board.tickers))
+    perps = [k for k in keys if not is_spot(k[1])]
+    spots = [k for k in keys if is_spot(k[1])]
+    pairs: list[tuple[FeedKey, FeedKey]] = []
+    if config.entry.perp_perp:
+        for i, a in enumerate(perps):
+            for b in perps[i + 1 :]:
+                if a[0] == b[0]:
+                    continue
+                fa, fb = _funding_view(board, a, config, now), _funding_view(board, b, config, now)
+                if not isinstance(fa, str) and not isinstance(fb, str) and fb[0] > fa[0]:
+                    pairs.append((a, b))  # b pays more: short b, long a
+                else:
+                    pairs.append((b, a))
+    if config.entry.spot_perp:
+        for s in spots:
+            for p in perps:
+                if p[0] != s[0]:
+                    continue
+                pairs.append((s, p))
+                if config.entry.allow_spot_short:
+                    pairs.append((p, s))
+    quotes = [quote_pair(board, long, short, config, now) for long, short in pairs]
+    return sorted(quotes, key=lambda q: (q.blocked is not None, -q.net_edge_apr, q.long, q.short))

@@ -1,0 +1,266 @@
+"""Position book of one asset, folded from FillExecuted and FundingPaid (DESIGN §5).
+
+Per (venue, instrument) leg: signed quantity (base units, > 0 long), average entry price
+(quote per base), realised price PnL, fees, funding received, borrow paid. Per arb
+(``correlation_id``): its legs, net delta in base units and USD, cumulative funding, fees,
+price PnL, age.
+
+Money is USD with USDT/USDC/USD quotes taken at par (the quotes of the venues traded). Fees
+charged in the base asset are valued at the fill price. A ``FundingPaid`` on a **spot**
+instrument is margin borrow interest (it is booked as borrow, a cost).
+
+PnL attribution (exact, Decimal): ``total = funding + price_pnl − fees − borrow`` where
+``price_pnl = realised + unrealised`` (unrealised marked at the latest mark seen).
+
+Realised PnL (average-cost method): closing ``c`` units of a position with average entry
+``avg`` at ``price`` realises ``c × (price − avg)`` for a long and ``c × (avg − price)`` for a
+short; a fill that crosses zero closes the old side and opens the rest at ``price``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import TypeVar
+
+from schemas.events import Event, FillExecuted, FundingPaid
+from schemas.types import Side, base_asset, is_spot
+
+USD_LIKE = frozenset({"USD", "USDT", "USDC"})
+ZERO = Decimal(0)
+LegKey = tuple[str, str]
+
+
+class UnsupportedFeeCurrencyError(ValueError):
+    """A fee in a currency the book cannot value (neither a USD stablecoin nor the base)."""
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One (venue, instrument) position with its cumulative money parts (USD)."""
+
+    venue: str
+    instrument: str
+    qty: Decimal = ZERO
+    avg_entry_price: Decimal = ZERO
+    realised_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    borrow: Decimal = ZERO
+    mark: Decimal | None = None
+    arb_id: str | None = None  # the arb holding this leg now
+
+    def unrealised_pnl(self, mark: Decimal | None = None) -> Decimal:
+        price = mark if mark is not None else self.mark
+        if price is None or self.qty == 0:
+            return ZERO
+        return self.qty * (price - self.avg_entry_price)
+
+
+@dataclass(frozen=True)
+class ArbLedger:
+    """Money and exposure of one arb across its legs (USD)."""
+
+    arb_id: str
+    legs: tuple[LegKey, ...] = ()
+    opened_at: int = 0
+    last_fill_at: int = 0
+    realised_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    borrow: Decimal = ZERO
+    fills: int = 0
+
+
+@dataclass(frozen=True)
+class PnL:
+    """PnL parts (USD). ``total`` is by construction their exact sum."""
+
+    funding: Decimal
+    price: Decimal
+    fees: Decimal
+    borrow: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.funding + self.price - self.fees - self.borrow
+
+
+@dataclass(frozen=True)
+class PositionBook:
+    """All positions of one asset. Immutable; ``apply`` returns a new book."""
+
+    asset: str
+    legs: Mapping[LegKey, Leg] = field(default_factory=dict)
+    arbs: Mapping[str, ArbLedger] = field(default_factory=dict)
+    applied: frozenset[str] = frozenset()  # venue fill ids and funding ids already folded
+
+    # -- reading --
+    def leg(self, venue: str, instrument: str) -> Leg:
+        return self.legs.get((venue, instrument)) or Leg(venue, instrument)
+
+    def arb_legs(self, arb_id: str) -> list[Leg]:
+        ledger = self.arbs.get(arb_id)
+        return [self.leg(*k) for k in ledger.legs] if ledger else []
+
+    def net_delta_base(self, arb_id: str) -> Decimal:
+        """Sum of the arb's leg quantities (base units); 0 when hedged."""
+        return sum((leg.qty for leg in self.arb_legs(arb_id)), ZERO)
+
+    def net_delta_usd(self, arb_id: str) -> Decimal:
+        """Sum of leg quantity × leg mark (USD); legs without a mark count at entry price."""
+        return sum(
+            (
+                leg.qty * (leg.mark if leg.mark is not None else leg.avg_entry_price)
+                for leg in self.arb_legs(arb_id)
+            ),
+            ZERO,
+        )
+
+    def arb_pnl(self, arb_id: str) -> PnL:
+        ledger = self.arbs.get(arb_id)
+        if ledger is None:
+            return PnL(ZERO, ZERO, ZERO, ZERO)
+        unrealised = sum(
+            (leg.unrealised_pnl() for leg in self.arb_legs(arb_id) if leg.arb_id == arb_id), ZERO
+        )
+        return PnL(ledger.funding, ledger.realised_pnl + unrealised, ledger.fees, ledger.borrow)
+
+    def pnl(self) -> PnL:
+        """The asset's PnL over all legs."""
+        legs = list(self.legs.values())
+        return PnL(
+            funding=sum((x.funding for x in legs), ZERO),
+            price=sum((x.realised_pnl + x.unrealised_pnl() for x in legs), ZERO),
+            fees=sum((x.fees for x in legs), ZERO),
+            borrow=sum((x.borrow for x in legs), ZERO),
+        )
+
+
+def _fee_usd(fill: FillExecuted) -> Decimal:
+    ccy = fill.fee_currency.upper()
+    if ccy in USD_LIKE:
+        return fill.fee
+    if ccy == base_asset(fill.instrument).upper():
+        return fill.fee * fill.price
+    raise UnsupportedFeeCurrencyError(
+        f"fill {fill.fill_id}: fee currency {fill.fee_currency} is neither a USD stablecoin "
+        f"nor the base asset of {fill.instrument}"
+    )
+
+
+def _trade(leg: Leg, signed_qty: Decimal, price: Decimal) -> tuple[Leg, Decimal]:
+    """Apply a trade of ``signed_qty`` at ``price``; returns the new leg and realised PnL."""
+    old = leg.qty
+    new = old + signed_qty
+    realised = ZERO
+    if old == 0 or (old > 0) == (signed_qty > 0):
+        # opening or adding: weighted average entry
+        avg = (abs(old) * leg.avg_entry_price + abs(signed_qty) * price) / abs(new)
+    else:
+        closed = min(abs(signed_qty), abs(old))
+        direction = Decimal(1) if old > 0 else Decimal(-1)
+        realised = closed * (price - leg.avg_entry_price) * direction
+        if new == 0:
+            avg = ZERO
+        elif (new > 0) == (old > 0):
+            avg = leg.avg_entry_price  # partial close keeps the average
+        else:
+            avg = price  # crossed zero: the remainder opened at this price
+    return replace(
+        leg, qty=new, avg_entry_price=avg, realised_pnl=leg.realised_pnl + realised
+    ), realised
+
+
+K = TypeVar("K", str, LegKey)
+V = TypeVar("V")
+
+
+def _set(mapping: Mapping[K, V], key: K, value: V) -> dict[K, V]:
+    new = dict(mapping)
+    new[key] = value
+    return dict(sorted(new.items()))
+
+
+def apply(book: PositionBook, event: Event) -> PositionBook:
+    """Fold a fill or a funding payment. A fill/funding id seen before is a no-op.
+
+    Raises
+    ------
+    UnsupportedFeeCurrencyError
+        The fee cannot be valued in USD.
+    ValueError
+        The event is about another asset.
+    """
+    if base_asset(event.instrument) != book.asset:
+        raise ValueError(f"{event.instrument} is not {book.asset}")
+    if isinstance(event, FillExecuted):
+        return _apply_fill(book, event)
+    if isinstance(event, FundingPaid):
+        return _apply_funding(book, event)
+    return book
+
+
+def _apply_fill(book: PositionBook, fill: FillExecuted) -> PositionBook:
+    dedup = f"fill:{fill.venue}:{fill.fill_id}"
+    if dedup in book.applied:
+        return book
+    key = (fill.venue, fill.instrument)
+    fee = _fee_usd(fill)
+    signed = fill.qty if fill.side is Side.buy else -fill.qty
+    leg, realised = _trade(book.leg(*key), signed, fill.price)
+    arb_id = fill.correlation_id or leg.arb_id
+    leg = replace(
+        leg,
+        fees=leg.fees + fee,
+        mark=fill.price if leg.mark is None else leg.mark,
+        arb_id=arb_id if leg.qty != 0 else leg.arb_id,
+    )
+    legs = _set(book.legs, key, leg)
+    arbs = book.arbs
+    if arb_id is not None:
+        ledger = book.arbs.get(arb_id) or ArbLedger(arb_id, opened_at=fill.event_time)
+        ledger = replace(
+            ledger,
+            legs=ledger.legs if key in ledger.legs else (*ledger.legs, key),
+            last_fill_at=max(ledger.last_fill_at, fill.event_time),
+            realised_pnl=ledger.realised_pnl + realised,
+            fees=ledger.fees + fee,
+            fills=ledger.fills + 1,
+        )
+        arbs = _set(book.arbs, arb_id, ledger)
+    return replace(book, legs=legs, arbs=arbs, applied=book.applied | {dedup})
+
+
+def _apply_funding(book: PositionBook, paid: FundingPaid) -> PositionBook:
+    dedup = f"funding:{paid.venue}:{paid.funding_id}"
+    if dedup in book.applied:
+        return book
+    key = (paid.venue, paid.instrument)
+    leg = book.leg(*key)
+    borrow = is_spot(paid.instrument)
+    # borrow interest is a cost (positive), funding is income (received > 0)
+    if borrow:
+        leg = replace(leg, borrow=leg.borrow - paid.amount, mark=paid.mark_price)
+    else:
+        leg = replace(leg, funding=leg.funding + paid.amount, mark=paid.mark_price)
+    legs = _set(book.legs, key, leg)
+    arb_id = paid.correlation_id or leg.arb_id
+    arbs = book.arbs
+    if arb_id is not None:
+        ledger = book.arbs.get(arb_id) or ArbLedger(arb_id, opened_at=paid.event_time)
+        if borrow:
+            ledger = replace(ledger, borrow=ledger.borrow - paid.amount)
+        else:
+            ledger = replace(ledger, funding=ledger.funding + paid.amount)
+        arbs = _set(book.arbs, arb_id, ledger)
+    return replace(book, legs=legs, arbs=arbs, applied=book.applied | {dedup})
+
+
+def mark(book: PositionBook, venue: str, instrument: str, price: Decimal) -> PositionBook:
+    """Record the latest mark of a leg (for unrealised PnL and delta in USD)."""
+    key = (venue, instrument)
+    if key not in book.legs:
+        return book
+    return replace(book, legs=_set(book.legs, key, replace(book.legs[key], mark=price)))

@@ -1,0 +1,395 @@
+"""The funding-arbitrage policy: ``decide(...) -> (state, intents)``, pure (DESIGN §6 item 2).
+
+Entry (seeds/004 §2.1, §2.3; DESIGN §5): the best pair of the asset's board whose fee-aware
+edge clears ``entry.min_net_apr`` with break-even within ``entry.max_break_even_h``, both legs
+with at least ``entry.min_quote_volume_24h_usd``, within the capacity limits (open arbs, new
+per round, notional per arb, asset and venue), no breaker pausing entries, and no other arb of
+the asset open or in flight (one per asset, DESIGN §10).
+
+Exits, each with its reason, checked in this order:
+
+1. ``risk_breaker``   a breaker forcing exits is open for the asset (or globally)
+2. ``funding_flip``   spread against us for ``exits.flip_intervals`` consecutive intervals
+3. ``basis_stop``     spot–perp basis moved against us by ``exits.basis_stop_frac`` for
+                      ``exits.basis_stop_intervals`` intervals
+4. ``take_profit``    cumulative funding / notional ≥ ``exits.take_profit_frac``
+5. ``profit_erosion`` current / entry spread < ``exits.erosion_ratio`` for
+                      ``exits.erosion_intervals`` intervals
+6. ``time_limit``     held ≥ ``exits.max_hold_h``
+7. ``better_opportunity`` while the current spread is still positive, another pair's net
+                      edge beats it by ``exits.better_improvement_apr`` plus the current
+                      pair's exit cost
+
+Intervals are counted when a new funding settlement appears on either leg. Intents are
+declarative targets (TargetPositionSet / ExitRequested) with deterministic ids; event time is
+``now`` (the decision's input event time), never the wall clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_DOWN, Decimal
+from typing import Literal
+
+from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
+from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
+from projections.positions import PositionBook
+from schemas.config import StrategyConfig
+from schemas.events import (
+    Event,
+    ExitRequested,
+    TargetLeg,
+    TargetPositionSet,
+)
+from schemas.types import INTERNAL_VENUE, ExitReason, MarketType, is_spot
+
+INTENT_NS = uuid.UUID("3e9d6b1a-2c4f-4e8a-b7d5-9f0a1c2e3d4b")
+ZERO = Decimal(0)
+#: an entry with no fills this long after its intent is treated as abandoned
+ENTRY_GRACE_MS = 30 * 60_000
+Status = Literal["entering", "open", "exiting", "closed"]
+
+
+@dataclass(frozen=True)
+class Breakers:
+    """Open circuit breakers as the strategy sees them (from the risk agent)."""
+
+    pause_entries: frozenset[str] = frozenset()  # assets, or "*" for all
+    force_exit: frozenset[str] = frozenset()
+
+    def paused(self, asset: str) -> bool:
+        return asset in self.pause_entries or "*" in self.pause_entries or self.forced(asset)
+
+    def forced(self, asset: str) -> bool:
+        return asset in self.force_exit or "*" in self.force_exit
+
+
+@dataclass(frozen=True)
+class ArbPlan:
+    """One arb as the strategy tracks it."""
+
+    arb_id: str
+    asset: str
+    long: FeedKey
+    short: FeedKey
+    first: FeedKey  # leg executed first; the other hedges it
+    qty: Decimal  # base units per leg
+    notional_usd: Decimal
+    opened_at: int
+    entry_spread_h: Decimal
+    entry_spread_apr: Decimal
+    entry_basis: Decimal | None
+    revision: int = 0
+    status: Status = "entering"
+    exit_reason: ExitReason | None = None
+    interval_time: int = 0
+    adverse: int = 0
+    eroded: int = 0
+    basis_against: int = 0
+    closed_at: int = 0
+
+
+@dataclass(frozen=True)
+class StrategyState:
+    """Every arb the strategy has decided on (closed ones kept for the record)."""
+
+    arbs: Mapping[str, ArbPlan] = field(default_factory=dict)
+
+    def live(self) -> list[ArbPlan]:
+        return [a for a in self.arbs.values() if a.status != "closed"]
+
+    def live_for(self, asset: str) -> ArbPlan | None:
+        return next((a for a in self.live() if a.asset == asset), None)
+
+
+def _put(state: StrategyState, plan: ArbPlan) -> StrategyState:
+    arbs = dict(state.arbs)
+    arbs[plan.arb_id] = plan
+    return StrategyState(dict(sorted(arbs.items())))
+
+
+def _basis(
+    board: AssetBoard, long: FeedKey, short: FeedKey, config: StrategyConfig, now: int
+) -> Decimal | None:
+    """(perp mark − spot mark) / spot mark for spot–perp pairs, else None."""
+    spot, perp = (long, short) if is_spot(long[1]) else (short, long)
+    if not is_spot(spot[1]) or is_spot(perp[1]):
+        return None
+    q = quote_pair(board, long, short, config, now)
+    if q.blocked or q.long_leg is None or q.short_leg is None:
+        return None
+    s = q.long_leg if q.long_leg.spot else q.short_leg
+    p = q.short_leg if q.long_leg.spot else q.long_leg
+    return (p.mark - s.mark) / s.mark
+
+
+def _intent_id(arb_id: str, revision: int, kind: str) -> str:
+    return str(uuid.uuid5(INTENT_NS, f"{arb_id}/{revision}/{kind}"))
+
+
+def _arb_id(asset: str, long: FeedKey, short: FeedKey, now: int) -> str:
+    digest = hashlib.sha256(f"{asset}|{long}|{short}|{now}".encode()).hexdigest()[:8]
+    return f"{asset}-{now}-{digest}"
+
+
+def _leg(key: FeedKey, qty: Decimal, margin: bool) -> TargetLeg:
+    spot = is_spot(key[1])
+    return TargetLeg(
+        venue=key[0],
+        instrument=key[1],
+        market_type=MarketType.spot if spot else MarketType.perp,
+        target_qty=qty,
+        margin=margin and spot,
+    )
+
+
+# ---- lifecycle from the position book ------------------------------------------------------
+def _observe(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
+    """Move entering → open/closed and exiting → closed from what the book shows."""
+    legs = [book.leg(*plan.long), book.leg(*plan.short)]
+    flat = all(leg.qty == 0 for leg in legs)
+    if plan.status == "entering":
+        ledger = book.arbs.get(plan.arb_id)
+        if ledger is not None and ledger.fills and not flat:
+            return replace(plan, status="open")
+        if now - plan.opened_at > ENTRY_GRACE_MS and flat:
+            return replace(plan, status="closed", closed_at=now)
+    if plan.status == "exiting" and flat:
+        return replace(plan, status="closed", closed_at=now)
+    return plan
+
+
+# ---- exits ---------------------------------------------------------------------------------
+def _count_interval(
+    plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int, current: PairQuote
+) -> ArbPlan:
+    times = [f.funding_time for k, f in board.funding.items() if k in (plan.long, plan.short)]
+    latest = max(times, default=0)
+    if latest <= plan.interval_time or current.blocked:
+        return plan
+    adverse = plan.adverse + 1 if current.spread_h < 0 else 0
+    eroded = (
+        plan.eroded + 1
+        if plan.entry_spread_h > 0
+        and current.spread_h < config.exits.erosion_ratio * plan.entry_spread_h
+        else 0
+    )
+    basis_against = plan.basis_against
+    if plan.entry_basis is not None:
+        basis = _basis(board, plan.long, plan.short, config, now)
+        if basis is not None:
+            # long spot / short perp loses when the perp rises against spot (basis widens)
+            long_spot = is_spot(plan.long[1])
+            moved = basis - plan.entry_basis if long_spot else plan.entry_basis - basis
+            basis_against = basis_against + 1 if moved > config.exits.basis_stop_frac else 0
+    return replace(
+        plan, interval_time=latest, adverse=adverse, eroded=eroded, basis_against=basis_against
+    )
+
+
+def exit_reason(
+    plan: ArbPlan,
+    board: AssetBoard,
+    book: PositionBook,
+    config: StrategyConfig,
+    now: int,
+    breakers: Breakers,
+    best: PairQuote | None,
+    current: PairQuote,
+) -> tuple[ExitReason, str] | None:
+    """Why ``plan`` should close now, or None (order of checks: module docstring)."""
+    ex = config.exits
+    if breakers.forced(plan.asset):
+        return ExitReason.risk_breaker, "a breaker forces exits"
+    if plan.adverse >= ex.flip_intervals:
+        return ExitReason.funding_flip, f"spread < 0 for {plan.adverse} intervals"
+    if plan.entry_basis is not None and plan.basis_against >= ex.basis_stop_intervals:
+        return ExitReason.basis_stop, f"basis against us for {plan.basis_against} intervals"
+    funding = book.arbs[plan.arb_id].funding if plan.arb_id in book.arbs else ZERO
+    if (
+        ex.take_profit_frac is not None
+        and plan.notional_usd > 0
+        and funding / plan.notional_usd >= ex.take_profit_frac
+    ):
+        return ExitReason.take_profit, f"funding {funding:.2f} USD on {plan.notional_usd:.0f} USD"
+    if plan.eroded >= ex.erosion_intervals:
+        return (
+            ExitReason.profit_erosion,
+            f"spread below {ex.erosion_ratio} of entry for {plan.eroded} intervals",
+        )
+    if Decimal(now - plan.opened_at) >= ex.max_hold_h * MS_PER_HOUR:
+        return ExitReason.time_limit, f"held {(now - plan.opened_at) // MS_PER_HOUR} h"
+    # switching applies to an arb that still earns; a negative spread is the flip rule's call
+    if (
+        ex.better_opportunity
+        and best is not None
+        and not current.blocked
+        and current.spread_h > 0
+        and (best.long, best.short) != (plan.long, plan.short)
+    ):
+        exit_cost_apr = current.cost_frac / 2 * HOURS_PER_YEAR / config.entry.holding_horizon_h
+        if best.net_edge_apr - current.spread_apr >= ex.better_improvement_apr + exit_cost_apr:
+            return ExitReason.better_opportunity, f"{best.label} nets {best.net_edge_apr:.4f} APR"
+    return None
+
+
+# ---- entries -------------------------------------------------------------------------------
+def _eligible(q: PairQuote, config: StrategyConfig) -> bool:
+    if q.blocked or q.long_leg is None or q.short_leg is None:
+        return False
+    e = config.entry
+    if not (
+        q.break_even_h is not None
+        and q.net_edge_apr >= e.min_net_apr
+        and q.break_even_h <= e.max_break_even_h
+    ):
+        return False
+    if e.min_quote_volume_24h_usd > 0:
+        for leg in (q.long_leg, q.short_leg):
+            if leg.quote_volume_24h is None or leg.quote_volume_24h < e.min_quote_volume_24h_usd:
+                return False
+    return True
+
+
+def _size(
+    q: PairQuote, state: StrategyState, config: StrategyConfig, asset: str
+) -> tuple[Decimal, Decimal]:
+    """(qty in base units, notional USD) within the capacity limits; qty 0 means no room."""
+    cap = config.capacity
+    live = state.live()
+    used_asset = sum((a.notional_usd for a in live if a.asset == asset), ZERO)
+    room = min(cap.notional_per_arb_usd, cap.max_notional_per_asset_usd - used_asset)
+    for venue in {q.long[0], q.short[0]}:
+        used = sum((a.notional_usd for a in live if venue in (a.long[0], a.short[0])), ZERO)
+        room = min(room, cap.max_notional_per_venue_usd - used)
+    assert q.long_leg is not None and q.short_leg is not None
+    price = max(q.long_leg.ask, q.short_leg.ask)  # size on the dearer leg: never over notional
+    if room <= 0:
+        return ZERO, ZERO
+    step = config.execution.qty_step
+    qty = (room / price / step).to_integral_value(rounding=ROUND_DOWN) * step
+    return qty, qty * price
+
+
+def _first_leg(q: PairQuote) -> FeedKey:
+    """Spot first (the perp hedges it); otherwise the thinner venue first, the deeper hedges."""
+    assert q.long_leg is not None and q.short_leg is not None
+    if q.long_leg.spot != q.short_leg.spot:
+        return q.long if q.long_leg.spot else q.short
+    lv, sv = q.long_leg.quote_volume_24h, q.short_leg.quote_volume_24h
+    if lv is not None and sv is not None and lv < sv:
+        return q.long
+    return q.short
+
+
+# ---- decide --------------------------------------------------------------------------------
+def decide(
+    asset: str,
+    board: AssetBoard,
+    book: PositionBook,
+    state: StrategyState,
+    config: StrategyConfig,
+    now: int,
+    cause: str | None,
+    breakers: Breakers | None = None,
+) -> tuple[StrategyState, list[Event]]:
+    """Decide on ``asset`` at event time ``now``: exits first, then at most one entry.
+
+    ``state`` covers every asset this decider owns (capacity limits count across them);
+    ``cause`` is the ``event_id`` of the input that triggered the decision.
+    """
+    breakers = breakers or Breakers()
+    intents: list[Event] = []
+    for plan in [a for a in state.live() if a.asset == asset]:
+        state = _put(state, _observe(plan, book, now))
+
+    pairs = candidate_pairs(board, config, now)
+    best = next((q for q in pairs if _eligible(q, config)), None)
+    live = state.live_for(asset)
+    if live is not None:
+        plan = live
+        if plan.status == "open":
+            current = quote_pair(board, plan.long, plan.short, config, now)
+            plan = _count_interval(plan, board, config, now, current)
+            state = _put(state, plan)
+            why = exit_reason(plan, board, book, config, now, breakers, best, current)
+            if why is not None:
+                reason, detail = why
+                revision = plan.revision + 1
+                intents.append(
+                    ExitRequested(
+                        event_id=_intent_id(plan.arb_id, revision, "exit"),
+                        event_time=now,
+                        ingest_time=now,
+                        venue=INTERNAL_VENUE,
+                        instrument=asset,
+                        correlation_id=plan.arb_id,
+                        causation_id=cause,
+                        arb_id=plan.arb_id,
+                        revision=revision,
+                        exit_reason=reason,
+                        detail=detail,
+                    )
+                )
+                state = _put(
+                    state, replace(plan, status="exiting", revision=revision, exit_reason=reason)
+                )
+        return state, intents  # one arb per asset: nothing new while one lives
+
+    if breakers.paused(asset) or best is None:
+        return state, intents
+    if len(state.live()) >= config.capacity.max_open_arbs or config.capacity.max_new_per_round < 1:
+        return state, intents
+    qty, notional = _size(best, state, config, asset)
+    if qty <= 0:
+        return state, intents
+    first = _first_leg(best)
+    second = best.short if first == best.long else best.long
+    arb_id = _arb_id(asset, best.long, best.short, now)
+    spot_short = config.entry.allow_spot_short
+    legs = [_leg(k, qty if k == best.long else -qty, spot_short) for k in (first, second)]
+    intents.append(
+        TargetPositionSet(
+            event_id=_intent_id(arb_id, 0, "target"),
+            event_time=now,
+            ingest_time=now,
+            venue=INTERNAL_VENUE,
+            instrument=asset,
+            correlation_id=arb_id,
+            causation_id=cause,
+            arb_id=arb_id,
+            revision=0,
+            legs=legs,
+            target_notional_usd=notional,
+            expected_apr=best.net_edge_apr.quantize(Decimal("1e-10")),
+            entry_spread_apr=best.spread_apr.quantize(Decimal("1e-10")),
+            reason=(
+                f"{best.label}: spread {best.spread_apr:.4f} APR, "
+                f"net {best.net_edge_apr:.4f} APR, break-even {best.break_even_h:.1f} h"
+            ),
+        )
+    )
+    state = _put(
+        state,
+        ArbPlan(
+            arb_id=arb_id,
+            asset=asset,
+            long=best.long,
+            short=best.short,
+            first=first,
+            qty=qty,
+            notional_usd=notional,
+            opened_at=now,
+            entry_spread_h=best.spread_h,
+            entry_spread_apr=best.spread_apr,
+            entry_basis=_basis(board, best.long, best.short, config, now),
+            interval_time=max(
+                (f.funding_time for k, f in board.funding.items() if k in (best.long, best.short)),
+                default=0,
+            ),
+        ),
+    )
+    return state, intents

@@ -1,0 +1,171 @@
+"""Strategy, fee, risk and execution configuration (validated; loaded from TOML by the CLI).
+
+Units are in the names: ``*_frac`` is a fraction (0.0005 = 5 bp), ``*_apr`` a fraction per
+year, ``*_h`` hours, ``*_ms`` milliseconds, ``*_usd`` US dollars (stablecoin quotes at par).
+Defaults follow the requirement documents (``shared/seeds``): 1 bp limit offset, IOC first
+legs, exits on funding flip, profit erosion, time limit, better opportunity, basis stop,
+take profit and risk breakers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.types import Dec, NonNegativeDec, PositiveDec
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VenueFees(_Frozen):
+    """Trading fees of a venue as fractions of notional (negative maker = rebate)."""
+
+    maker: Dec
+    taker: Dec
+
+
+#: Public base-tier perp fees (fractions), the venues' fee pages as of 2025–2026:
+#: binance.com/en/fee/futureFee, bybit.com/en/help-center/article/Trading-Fee-Structure,
+#: okx.com/fees, hyperliquid.gitbook.io (fees), docs.lighter.xyz, kraken futures fee schedule,
+#: docs.dydx.exchange (fees), docs.paradex.trade (fees).
+DEFAULT_FEES: dict[str, VenueFees] = {
+    "binance": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0005")),
+    "bybit": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.00055")),
+    "okx": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0005")),
+    "hyperliquid": VenueFees(maker=Decimal("0.00015"), taker=Decimal("0.00045")),
+    "lighter": VenueFees(maker=Decimal("0"), taker=Decimal("0")),
+    "kraken": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0005")),
+    "dydx": VenueFees(maker=Decimal("0.0001"), taker=Decimal("0.0005")),
+    "paradex": VenueFees(maker=Decimal("0"), taker=Decimal("0.0002")),
+    "bitget": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0006")),
+    "gate": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0005")),
+}
+
+
+class FeeConfig(_Frozen):
+    """Fee table per venue plus the slippage model used for expected costs.
+
+    ``slippage_frac`` None means half the quoted bid/ask spread per trade (the default).
+    """
+
+    venues: dict[str, VenueFees] = Field(default_factory=lambda: dict(DEFAULT_FEES))
+    slippage_frac: NonNegativeDec | None = None
+
+
+class EntryConfig(_Frozen):
+    """When to open an arb.
+
+    ``holding_horizon_h``: hours over which the net edge is judged; ``min_net_apr``: net edge
+    (after round-trip fees and slippage) per year that must be cleared; ``max_break_even_h``:
+    hours of spread needed to pay the costs must not exceed this.
+    """
+
+    min_net_apr: Dec = Decimal("0.10")
+    max_break_even_h: PositiveDec = Decimal("72")
+    holding_horizon_h: PositiveDec = Decimal("168")
+    min_quote_volume_24h_usd: NonNegativeDec = Decimal("0")
+    perp_perp: bool = True
+    spot_perp: bool = True
+    allow_spot_short: bool = False
+    borrow_rate_h: NonNegativeDec = Decimal("0.000005")  # margin borrow cost, fraction/hour
+
+
+class CapacityConfig(_Frozen):
+    """Limits: open arbs, new arbs per decision, notional per arb/asset/venue (USD)."""
+
+    max_open_arbs: int = Field(default=5, ge=0)
+    max_new_per_round: int = Field(default=1, ge=0)
+    notional_per_arb_usd: PositiveDec = Decimal("10000")
+    max_notional_per_asset_usd: PositiveDec = Decimal("20000")
+    max_notional_per_venue_usd: PositiveDec = Decimal("50000")
+
+
+class ExitConfig(_Frozen):
+    """When to close an arb (each exit has its own reason).
+
+    ``flip_intervals``: spread against us for this many consecutive funding intervals;
+    ``erosion_ratio``: exit when current spread / entry spread falls below it (for
+    ``erosion_intervals`` intervals); ``max_hold_h``: time limit; ``better_improvement_apr``:
+    a better pair must beat the current spread by this (net of switching costs);
+    ``basis_stop_frac`` / ``basis_stop_intervals``: spot-perp basis moved against us by this
+    fraction for that many intervals; ``take_profit_frac``: cumulative funding / notional.
+    """
+
+    flip_intervals: int = Field(default=2, ge=1)
+    erosion_ratio: Dec = Decimal("0.25")
+    erosion_intervals: int = Field(default=3, ge=1)
+    max_hold_h: PositiveDec = Decimal("720")
+    better_opportunity: bool = True
+    better_improvement_apr: NonNegativeDec = Decimal("0.20")
+    basis_stop_frac: PositiveDec = Decimal("0.02")
+    basis_stop_intervals: int = Field(default=2, ge=1)
+    take_profit_frac: PositiveDec | None = None
+
+
+class FeedConfig(_Frozen):
+    """Staleness: a feed older than its TTL blocks decisions on that leg (never counts as 0).
+
+    ``funding_ttl_intervals``: funding is stale after this many of its venue's intervals;
+    ``ticker_ttl_ms``: ticker TTL. ``intervals_h`` gives the configured interval per
+    ``venue`` or ``venue:symbol`` when it cannot be inferred from the data (never a silent 8h).
+    """
+
+    funding_ttl_intervals: PositiveDec = Decimal("1.5")
+    ticker_ttl_ms: int = Field(default=2 * 3_600_000, ge=1)
+    intervals_h: dict[str, int] = Field(default_factory=dict)
+
+
+class ExecutionConfig(_Frozen):
+    """How the executor turns targets into orders (DESIGN §6, seeds: atomic execution notes).
+
+    ``first_leg``: ``ioc`` (limit IOC at the offset) or ``limit`` (GTC limit, canceled after
+    ``leg_timeout_ms``). ``limit_offset_frac`` is measured from the opposite touch (ask for
+    buys, bid for sells): positive rests inside/behind it, negative crosses by that much.
+    Hedges are IOC limits crossing by ``hedge_cross_frac``. ``qty_step`` rounds quantities
+    down (base units).
+    """
+
+    first_leg: Literal["ioc", "limit"] = "ioc"
+    limit_offset_frac: Dec = Decimal("-0.0005")
+    hedge_cross_frac: NonNegativeDec = Decimal("0.002")
+    leg_timeout_ms: int = Field(default=60_000, ge=1)
+    hedge_timeout_ms: int = Field(default=10_000, ge=1)
+    max_entry_attempts: int = Field(default=3, ge=1)
+    max_hedge_attempts: int = Field(default=3, ge=1)
+    qty_step: PositiveDec = Decimal("0.000001")
+
+
+class RiskConfig(_Frozen):
+    """Circuit breakers (risk agent)."""
+
+    stale_feed_ms: int = Field(default=3 * 3_600_000, ge=1)
+    max_order_failures: int = Field(default=5, ge=1)
+    order_failure_window_ms: int = Field(default=3_600_000, ge=1)
+    max_margin_ratio: PositiveDec = Decimal("0.8")
+    min_liquidation_distance_frac: PositiveDec = Decimal("0.10")
+    one_legged_max_usd: NonNegativeDec = Decimal("100")
+    one_legged_max_ms: int = Field(default=60_000, ge=1)
+    max_drawdown_usd: PositiveDec | None = None
+
+
+class StrategyConfig(_Frozen):
+    """Everything the strategy, executor and risk functions need."""
+
+    fees: FeeConfig = Field(default_factory=FeeConfig)
+    entry: EntryConfig = Field(default_factory=EntryConfig)
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig)
+    exits: ExitConfig = Field(default_factory=ExitConfig)
+    feeds: FeedConfig = Field(default_factory=FeedConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    capital_usd: PositiveDec = Decimal("100000")
+
+    @model_validator(mode="after")
+    def _capacity_consistent(self) -> StrategyConfig:
+        if self.capacity.notional_per_arb_usd > self.capacity.max_notional_per_asset_usd:
+            raise ValueError("notional_per_arb_usd exceeds max_notional_per_asset_usd")
+        return self

@@ -1,0 +1,211 @@
+"""Strategy policy: entries within limits, each exit with its reason."""
+
+from decimal import Decimal as D
+
+from projections import positions as pos
+from projections import strategy as st
+from schemas.config import CapacityConfig, EntryConfig, ExitConfig, StrategyConfig
+from schemas.events import ExitReason, ExitRequested, TargetPositionSet
+from tests import stubs
+from tests.market import T0, H, board_of, funding, ticker, two_venue_history
+
+CFG = StrategyConfig(entry=EntryConfig(max_break_even_h=D("96")))
+NOW = T0 + 16 * H
+
+
+def enter(config: StrategyConfig = CFG) -> tuple[st.StrategyState, TargetPositionSet]:
+    board = board_of(two_venue_history())
+    state, intents = st.decide(
+        "BTC", board, pos.PositionBook("BTC"), st.StrategyState(), config, NOW, "cause-1"
+    )
+    assert len(intents) == 1 and isinstance(intents[0], TargetPositionSet)
+    return state, intents[0]
+
+
+def filled_book(intent: TargetPositionSet) -> pos.PositionBook:
+    book = pos.PositionBook("BTC")
+    for i, leg in enumerate(intent.legs):
+        book = pos.apply(
+            book,
+            stubs.fill_executed(
+                fill_id=f"e-{i}",
+                venue=leg.venue,
+                instrument=leg.instrument,
+                side="buy" if leg.target_qty > 0 else "sell",
+                qty=abs(leg.target_qty),
+                price="100",
+                fee="0",
+                correlation_id=intent.arb_id,
+                event_time=NOW + 1,
+            ),
+        )
+    return book
+
+
+def test_entry_targets_both_legs_with_the_hedge_sized_equal() -> None:
+    _, intent = enter()
+    by_venue = {leg.venue: leg for leg in intent.legs}
+    short, long = by_venue["binance"], by_venue["bybit"]
+    assert short.target_qty == -long.target_qty < 0
+    # 10,000 USD at the dearer ask 100.01, rounded down to 1e-6: 99.990000 BTC-units
+    assert long.target_qty == D("99.990000")
+    assert intent.target_notional_usd == D("99.990000") * D("100.01")
+    assert intent.causation_id == "cause-1" and intent.correlation_id == intent.arb_id
+    assert intent.event_time == NOW and intent.ingest_time == NOW  # event time, not the clock
+    assert intent.expected_apr == D("0.1433928571")
+
+
+def test_no_entry_below_threshold_or_without_capacity() -> None:
+    board = board_of(two_venue_history())
+    strict = StrategyConfig(entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.2")))
+    assert (
+        st.decide("BTC", board, pos.PositionBook("BTC"), st.StrategyState(), strict, NOW, None)[1]
+        == []
+    )
+    full = StrategyConfig(
+        entry=EntryConfig(max_break_even_h=D("96")), capacity=CapacityConfig(max_open_arbs=0)
+    )
+    assert (
+        st.decide("BTC", board, pos.PositionBook("BTC"), st.StrategyState(), full, NOW, None)[1]
+        == []
+    )
+    paused = st.Breakers(pause_entries=frozenset({"BTC"}))
+    assert (
+        st.decide(
+            "BTC", board, pos.PositionBook("BTC"), st.StrategyState(), CFG, NOW, None, paused
+        )[1]
+        == []
+    )
+
+
+def test_one_arb_per_asset_and_decisions_are_deterministic() -> None:
+    s1, i1 = enter()
+    s2, i2 = enter()
+    assert i1 == i2 and s1 == s2
+    board = board_of(two_venue_history())
+    _, again = st.decide("BTC", board, pos.PositionBook("BTC"), s1, CFG, NOW + 1, None)
+    assert again == []  # entering: nothing new
+
+
+def _flip_board(intervals: int) -> list:
+    events = two_venue_history()
+    for i in range(intervals):
+        t = NOW + (i + 1) * 8 * H
+        events += [
+            funding("binance", "0.00001", t),
+            funding("bybit", "0.0003", t),
+            ticker("binance", "99.99", "100.01", t),
+            ticker("bybit", "99.99", "100.01", t),
+        ]
+    return events
+
+
+def test_funding_flip_exits_after_n_consecutive_intervals() -> None:
+    state, intent = enter()
+    book = filled_book(intent)
+    state, _ = st.decide("BTC", board_of(two_venue_history()), book, state, CFG, NOW + 2, None)
+    assert state.arbs[intent.arb_id].status == "open"
+    events = _flip_board(2)
+    state, out = st.decide("BTC", board_of(events[:-4]), book, state, CFG, NOW + 8 * H, "x")
+    assert out == [] and state.arbs[intent.arb_id].adverse == 1
+    state, out = st.decide("BTC", board_of(events), book, state, CFG, NOW + 16 * H, "y")
+    assert len(out) == 1 and isinstance(out[0], ExitRequested)
+    assert out[0].exit_reason is ExitReason.funding_flip and out[0].revision == 1
+    assert state.arbs[intent.arb_id].status == "exiting"
+
+
+def test_time_limit_and_risk_breaker_exits() -> None:
+    short_hold = StrategyConfig(
+        entry=EntryConfig(max_break_even_h=D("96")),
+        exits=ExitConfig(max_hold_h=D("1"), better_opportunity=False),
+    )
+    state, intent = enter(short_hold)
+    book = filled_book(intent)
+    board = board_of(two_venue_history())
+    _, out = st.decide("BTC", board, book, state, short_hold, NOW + H + 1, None)
+    assert out[0].exit_reason is ExitReason.time_limit  # type: ignore[union-attr]
+    state, intent = enter()
+    forced = st.Breakers(force_exit=frozenset({"*"}))
+    _, out = st.decide("BTC", board, filled_book(intent), state, CFG, NOW + 5, None, forced)
+    assert out[0].exit_reason is ExitReason.risk_breaker  # type: ignore[union-attr]
+
+
+def test_take_profit_on_cumulative_funding() -> None:
+    cfg = StrategyConfig(
+        entry=EntryConfig(max_break_even_h=D("96")), exits=ExitConfig(take_profit_frac=D("0.001"))
+    )
+    state, intent = enter(cfg)
+    book = filled_book(intent)
+    book = pos.apply(
+        book,
+        stubs.funding_paid(
+            venue="binance",
+            position_qty="-99.99",
+            mark_price="100",
+            funding_rate="0.0015",
+            amount="14.9985",
+            funding_id="f-9",
+            correlation_id=intent.arb_id,
+        ),
+    )
+    _, out = st.decide("BTC", board_of(two_venue_history()), book, state, cfg, NOW + 5, None)
+    assert out[0].exit_reason is ExitReason.take_profit  # type: ignore[union-attr]
+
+
+def test_exiting_arb_closes_when_the_book_is_flat() -> None:
+    state, intent = enter()
+    book = filled_book(intent)
+    board = board_of(two_venue_history())
+    forced = st.Breakers(force_exit=frozenset({"BTC"}))
+    state, _ = st.decide("BTC", board, book, state, CFG, NOW + 5, None, forced)
+    for i, leg in enumerate(intent.legs):
+        book = pos.apply(
+            book,
+            stubs.fill_executed(
+                fill_id=f"x-{i}",
+                venue=leg.venue,
+                instrument=leg.instrument,
+                side="sell" if leg.target_qty > 0 else "buy",
+                qty=abs(leg.target_qty),
+                price="100",
+                fee="0",
+                correlation_id=intent.arb_id,
+                event_time=NOW + 6,
+            ),
+        )
+    state, _ = st.decide("BTC", board, book, state, CFG, NOW + 7, None)
+    assert state.arbs[intent.arb_id].status == "closed"
+
+
+def test_entry_with_no_fills_is_abandoned_after_the_grace_period() -> None:
+    state, intent = enter()
+    state, _ = st.decide(
+        "BTC",
+        board_of(two_venue_history()),
+        pos.PositionBook("BTC"),
+        state,
+        CFG,
+        NOW + st.ENTRY_GRACE_MS + 1,
+        None,
+    )
+    assert state.arbs[intent.arb_id].status == "closed"
+
+
+def test_better_opportunity_switches_a_still_earning_arb() -> None:
+    state, intent = enter()
+    book = filled_book(intent)
+    events = two_venue_history()
+    t = NOW + 8 * H
+    # binance/bybit still earns a little; okx now pays far more on the short side
+    events += [
+        funding("binance", "0.00006", t),
+        funding("bybit", "0.00005", t),
+        funding("okx", "0.002", t - 8 * H),
+        funding("okx", "0.002", t),
+        ticker("binance", "99.99", "100.01", t),
+        ticker("bybit", "99.99", "100.01", t),
+        ticker("okx", "99.99", "100.01", t),
+    ]
+    _, out = st.decide("BTC", board_of(events), book, state, CFG, t, None)
+    assert out[0].exit_reason is ExitReason.better_opportunity  # type: ignore[union-attr]
+    assert "okx" in out[0].detail  # type: ignore[union-attr]
