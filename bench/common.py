@@ -60,3 +60,36 @@ def save(name: str, rows: list[dict[str, Any]]) -> Path:
         )
     )
     return path
+
+
+def broker() -> Any:
+    """A context manager yielding bootstrap servers: FUNDARB_BOOTSTRAP, else a local broker
+    on a free port (stopped afterwards)."""
+    import contextlib
+    import os
+    import tempfile
+
+    @contextlib.contextmanager
+    def run() -> Any:
+        external = os.environ.get("FUNDARB_BOOTSTRAP")
+        if external:
+            yield external
+            return
+        from infra import kafka_local
+        from infra.settings import Settings
+
+        repo = Path(__file__).resolve().parents[1]
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(
+                kafka_port=kafka_local.free_port(),
+                controller_port=kafka_local.free_port(),
+                state_dir=Path(tmp),
+                kafka_jars_dir=repo / ".fundarb" / "kafka" / "jars",
+            )
+            status = kafka_local.up(settings)
+            try:
+                yield status.bootstrap
+            finally:
+                kafka_local.down(settings)
+
+    return run()

@@ -99,10 +99,13 @@ async def _partition_counts(
     deadline = time.monotonic() + timeout_s
     while True:
         described = await admin.describe_topics(names)
+        # ready = every partition has an elected leader (producing earlier gets retried)
         counts = {
             d["topic"]: len(d["partitions"])
             for d in described
-            if not d.get("error_code") and d["partitions"]
+            if not d.get("error_code")
+            and d["partitions"]
+            and all(p.get("leader", -1) >= 0 for p in d["partitions"])
         }
         if len(counts) == len(names) or time.monotonic() > deadline:
             return counts

@@ -1,0 +1,648 @@
+"""Recorded market data → events, in one event-time order, streaming (no Kafka here).
+
+Inputs are the normalized formats of ``data/`` (``data/PROVENANCE.md``), as CSV (plain or
+``.gz``) or Parquet with the same columns:
+
+* funding rows ``venue,symbol,funding_time_ms,funding_rate,mark_price`` →
+  :class:`FundingRateObserved` at the settlement time (``settled=True``); the next row's time
+  becomes ``next_funding_time`` (a venue's schedule is known ahead; the rate is not), so the
+  interval is known from the first row;
+* candle rows ``venue,symbol,market,interval,open_time_ms,open,high,low,close,volume`` →
+  :class:`TickerObserved` at the candle **close** time: ``last = mark = close``,
+  ``bid/ask = close × (1 ∓ half_spread)``, ``quote_volume_24h`` = Σ volume × close over the
+  candles closed in the last 24h.
+
+A file is indexed once (byte offsets of each contiguous run of one series), then every run is
+read lazily and the runs are k-way merged (``heapq.merge``) on
+``(event_time, kind, venue, instrument)`` — tickers before funding at the same instant, so a
+settlement sees the price of its own hour. Memory is one row per run plus 24 candles per series.
+
+Data quality, per series, counted in :class:`SeriesQuality` and never silent: duplicate rows
+(same time) are dropped; rows older than their predecessor are rejected (→ dead letter);
+unparsable rows are rejected; gaps longer than 2 intervals and interval changes are reported.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import io
+import uuid
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from projections.funding import MS_PER_HOUR, interval_between
+from schemas.events import Event, FundingRateObserved, TickerObserved
+from schemas.types import base_asset, canonical_decimal, check_ms, check_symbol, check_venue
+
+REPLAY_NS = uuid.UUID("9b3c4e2a-1d5f-4a6b-8c7d-0e1f2a3b4c5d")
+DAY_MS = 24 * MS_PER_HOUR
+FUNDING_COLUMNS = ("venue", "symbol", "funding_time_ms", "funding_rate", "mark_price")
+CANDLE_COLUMNS = (
+    "venue",
+    "symbol",
+    "market",
+    "interval",
+    "open_time_ms",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+)
+_INTERVALS = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": MS_PER_HOUR,
+    "4h": 4 * MS_PER_HOUR,
+    "8h": 8 * MS_PER_HOUR,
+    "1d": DAY_MS,
+}
+TICKER_RANK, FUNDING_RANK = 0, 1
+
+
+class HistoryError(ValueError):
+    """Recorded data cannot be replayed as asked (message says which file/series and why)."""
+
+
+class MissingPricesError(HistoryError):
+    """A funding series has no price series and no reference venue was chosen for it."""
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row the replay refuses, with where it came from and why (→ dead-letter topic)."""
+
+    source: str
+    line: int
+    raw: bytes
+    error_type: str
+    reason: str
+    event_time: int
+    key: str
+
+
+@dataclass
+class SeriesQuality:
+    """Counts for one (kind, venue, symbol) series."""
+
+    kind: str
+    venue: str
+    symbol: str
+    rows: int = 0
+    emitted: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    invalid: int = 0
+    gaps: int = 0
+    interval_changes: int = 0
+    first_time: int = 0
+    last_time: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A contiguous run of one series in a file: where it starts and what it holds."""
+
+    path: Path
+    kind: str  # "funding" | "candles"
+    venue: str
+    symbol: str
+    offset: int
+    first_line: int
+    rows: int
+    first_time: int = 0
+    last_time: int = 0
+
+    def overlap(self, start: int, end: int) -> int:
+        """ms of [start, end) this run's times cover."""
+        return max(0, min(self.last_time, end) - max(self.first_time, start))
+
+
+# ---- files ---------------------------------------------------------------------------------
+def _open(path: Path) -> io.BufferedIOBase:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _kind_of(header: list[str], path: Path) -> str:
+    cols = tuple(header)
+    if cols == FUNDING_COLUMNS:
+        return "funding"
+    if cols == CANDLE_COLUMNS:
+        return "candles"
+    raise HistoryError(
+        f"{path}: header {','.join(header)} is neither the funding format "
+        f"({','.join(FUNDING_COLUMNS)}) nor the candle format ({','.join(CANDLE_COLUMNS)})"
+    )
+
+
+def index_csv(path: Path) -> list[Run]:
+    """One pass over a CSV: the contiguous runs of each (venue, symbol), with byte offsets."""
+    runs: list[Run] = []
+    with _open(path) as f:
+        header_line = f.readline()
+        if not header_line:
+            raise HistoryError(f"{path}: the file is empty")
+        kind = _kind_of(header_line.decode().strip().split(","), path)
+        offset, line_no = len(header_line), 1
+        time_col = 2 if kind == "funding" else 4
+        current: tuple[str, str] | None = None
+        start = start_line = count = first = last = 0
+        for raw in f:
+            line_no += 1
+            parts = raw.split(b",")
+            key = (
+                (parts[0].decode(errors="replace"), parts[1].decode(errors="replace"))
+                if len(parts) >= 2
+                else ("", "")
+            )
+            if key != current:
+                if current is not None:
+                    runs.append(
+                        Run(
+                            path,
+                            kind,
+                            current[0],
+                            current[1],
+                            start,
+                            start_line,
+                            count,
+                            first,
+                            last,
+                        )
+                    )
+                current, start, start_line, count, first = key, offset, line_no, 0, 0
+            count += 1
+            offset += len(raw)
+            stamp = parts[time_col] if len(parts) > time_col else b""
+            if stamp.isdigit():
+                last = int(stamp)
+                first = first or last
+        if current is not None:
+            runs.append(
+                Run(path, kind, current[0], current[1], start, start_line, count, first, last)
+            )
+    return runs
+
+
+def _csv_rows(run: Run) -> Iterator[tuple[int, bytes, list[str]]]:
+    with _open(run.path) as f:
+        f.seek(run.offset)
+        for i in range(run.rows):
+            raw = f.readline()
+            if not raw:
+                return  # truncated file: the run ends early (reported by the counts)
+            yield (
+                run.first_line + i,
+                raw.rstrip(b"\r\n"),
+                raw.decode(errors="replace").rstrip("\r\n").split(","),
+            )
+
+
+def index_parquet(path: Path) -> list[Run]:
+    """Series of a Parquet file (read one series at a time, filtered)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["venue", "symbol"])
+    names = pq.read_schema(path).names
+    kind = _kind_of(list(names), path)
+    pairs = sorted(
+        set(zip(table.column("venue").to_pylist(), table.column("symbol").to_pylist(), strict=True))
+    )
+    counts: dict[tuple[str, str], int] = {}
+    for pair in zip(
+        table.column("venue").to_pylist(), table.column("symbol").to_pylist(), strict=True
+    ):
+        counts[pair] = counts.get(pair, 0) + 1
+    return [Run(path, kind, v, s, -1, 0, counts[(v, s)]) for v, s in pairs]
+
+
+def _parquet_rows(run: Run) -> Iterator[tuple[int, bytes, list[str]]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(
+        run.path, filters=[("venue", "=", run.venue), ("symbol", "=", run.symbol)]
+    )
+    cols = [table.column(n).to_pylist() for n in table.schema.names]
+    for i, row in enumerate(zip(*cols, strict=True)):
+        values = ["" if v is None else str(v) for v in row]
+        yield i + 1, ",".join(values).encode(), values
+
+
+def _index_file(path: Path) -> list[Run]:
+    try:
+        return index_parquet(path) if path.suffix == ".parquet" else index_csv(path)
+    except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
+        raise HistoryError(
+            f"{path}: cannot read the file ({type(exc).__name__}: {exc}); "
+            "is it truncated or corrupt?"
+        ) from None
+
+
+def index(paths: Iterable[Path]) -> list[Run]:
+    """Runs of every file (``.csv``, ``.csv.gz``, ``.parquet``); folders are searched."""
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files += sorted(
+                x for x in p.rglob("*") if x.name.endswith((".csv", ".csv.gz", ".parquet"))
+            )
+        elif p.exists():
+            files.append(p)
+        else:
+            raise HistoryError(f"{p}: no such file or folder")
+    runs: list[Run] = []
+    for f in files:
+        runs += _index_file(f)
+    return runs
+
+
+def _rows(run: Run) -> Iterator[tuple[int, bytes, list[str]]]:
+    return _parquet_rows(run) if run.offset < 0 else _csv_rows(run)
+
+
+# ---- rows → events -------------------------------------------------------------------------
+def _event_id(*parts: object) -> str:
+    return str(uuid.uuid5(REPLAY_NS, "/".join(str(p) for p in parts)))
+
+
+@dataclass(frozen=True)
+class Window:
+    """Half-open event-time window [start, end) in ms UTC, and filters."""
+
+    start: int = 0
+    end: int = 2**62
+    assets: frozenset[str] | None = None
+    venues: frozenset[str] | None = None
+
+    def wants(self, venue: str, symbol: str) -> bool:
+        return (self.venues is None or venue in self.venues) and (
+            self.assets is None or base_asset(symbol) in self.assets
+        )
+
+
+Item = tuple[tuple[int, int, str, str], Event | RejectedRow]
+
+
+def _reject(
+    run: Run, q: SeriesQuality, line: int, raw: bytes, kind: str, reason: str, t: int
+) -> Item:
+    """Count a refused row; it is yielded at the time of the last good row of its series."""
+    q.invalid += kind == "invalid"
+    q.out_of_order += kind == "out_of_order"
+    rejected = RejectedRow(
+        f"file:{run.path.name}",
+        line,
+        raw,
+        kind,
+        f"{run.venue} {run.symbol} line {line}: {reason}",
+        t,
+        base_asset(run.symbol) if "/" in run.symbol else "UNKNOWN",
+    )
+    return (t, -1, run.venue, run.symbol), rejected
+
+
+def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]:
+    """Events of one funding run (see module docstring for the rules)."""
+    pending: tuple[int, int, bytes, Decimal, Decimal | None] | None = None
+    last_time = -1
+    last_delta: int | None = None
+
+    def emit(p: tuple[int, int, bytes, Decimal, Decimal | None], next_time: int) -> Iterator[Item]:
+        t, _line, _raw, rate, mark = p
+        if not (window.start <= t < window.end):
+            return
+        nft = next_time if next_time and interval_between(t, next_time) else 0
+        q.emitted += 1
+        # every field was validated at the parse step (CONVENTIONS §4: convert once)
+        yield (
+            (t, FUNDING_RANK, run.venue, run.symbol),
+            FundingRateObserved.model_construct(
+                event_id=_event_id("funding", run.venue, run.symbol, t),
+                event_time=t,
+                ingest_time=t,
+                venue=run.venue,
+                instrument=run.symbol,
+                schema_version=1,
+                correlation_id=None,
+                causation_id=None,
+                funding_rate=rate,
+                funding_interval_h=0,
+                funding_time=t,
+                next_funding_time=nft,
+                predicted_rate=None,
+                mark_price=mark,
+                index_price=None,
+                settled=True,
+            ),
+        )
+
+    for line, raw, cols in _rows(run):
+        q.rows += 1
+        try:
+            if len(cols) != 5:
+                raise ValueError(f"expected 5 columns, got {len(cols)}")
+            t = check_ms(int(cols[2]))
+            check_venue(cols[0])
+            if ":" not in check_symbol(cols[1]):
+                raise ValueError(f"{cols[1]} is spot: spot has no funding rows")
+            rate = canonical_decimal(cols[3])
+            mark = canonical_decimal(cols[4]) if cols[4] else None
+            if mark is not None and mark <= 0:
+                raise ValueError(f"mark price {mark} is not positive")
+        except ValueError as exc:
+            if window.start <= max(last_time, 0) < window.end:
+                yield _reject(run, q, line, raw, "invalid", str(exc), max(last_time, 0))
+            continue
+        if t == last_time:
+            q.duplicates += 1
+            continue
+        if t < last_time:
+            if window.start <= last_time < window.end:
+                yield _reject(
+                    run,
+                    q,
+                    line,
+                    raw,
+                    "out_of_order",
+                    f"funding time {t} is before the previous row's {last_time}",
+                    last_time,
+                )
+            continue
+        if last_time >= 0:
+            hours = interval_between(last_time, t)  # whole hours: venues jitter by a few ms
+            if hours is not None:
+                if last_delta is not None and hours > 2 * last_delta:
+                    q.gaps += 1
+                elif last_delta is not None and hours != last_delta:
+                    q.interval_changes += 1
+                if last_delta is None or hours <= 2 * last_delta:
+                    last_delta = hours
+        q.first_time = q.first_time or t
+        q.last_time = t
+        if pending is not None:
+            yield from emit(pending, t)
+        pending = (t, line, raw, rate, mark)
+        last_time = t
+    if pending is not None:
+        yield from emit(pending, 0)
+
+
+def ticker_events(
+    run: Run,
+    q: SeriesQuality,
+    window: Window,
+    half_spread: Decimal,
+    as_venue: str | None = None,
+    as_symbol: str | None = None,
+) -> Iterator[Item]:
+    """Tickers at candle close times; ``as_venue/as_symbol`` re-label a reference series."""
+    venue, symbol = as_venue or run.venue, as_symbol or run.symbol
+    recent: deque[tuple[int, Decimal]] = deque()  # (close time, quote volume) in the last 24h
+    rolling = Decimal(0)  # their sum, kept running
+    last_open = -1
+    for line, raw, cols in _rows(run):
+        q.rows += 1
+        try:
+            if len(cols) != 10:
+                raise ValueError(f"expected 10 columns, got {len(cols)}")
+            step = _INTERVALS.get(cols[3])
+            if step is None:
+                raise ValueError(f"unknown candle interval {cols[3]!r}")
+            opened = check_ms(int(cols[4]))
+            check_venue(cols[0])
+            check_symbol(cols[1])
+            close = canonical_decimal(cols[8])
+            volume = canonical_decimal(cols[9])
+            if close <= 0 or volume < 0:
+                raise ValueError(f"close {close} / volume {volume} out of range")
+        except ValueError as exc:
+            if window.start <= max(last_open, 0) < window.end:
+                yield _reject(run, q, line, raw, "invalid", str(exc), max(last_open, 0))
+            continue
+        if opened == last_open:
+            q.duplicates += 1
+            continue
+        if opened < last_open:
+            if window.start <= last_open < window.end:
+                yield _reject(
+                    run,
+                    q,
+                    line,
+                    raw,
+                    "out_of_order",
+                    f"candle {opened} is before the previous row's {last_open}",
+                    last_open,
+                )
+            continue
+        if last_open >= 0 and opened - last_open > 2 * step:
+            q.gaps += 1
+        last_open = opened
+        t = opened + step
+        quote_volume = volume * close
+        recent.append((t, quote_volume))
+        rolling += quote_volume
+        while recent and recent[0][0] <= t - DAY_MS:
+            rolling -= recent.popleft()[1]
+        q.first_time = q.first_time or t
+        q.last_time = t
+        if not (window.start <= t < window.end):
+            continue
+        q.emitted += 1
+        yield (
+            (t, TICKER_RANK, venue, symbol),
+            TickerObserved.model_construct(
+                event_id=_event_id("ticker", venue, symbol, t),
+                event_time=t,
+                ingest_time=t,
+                venue=venue,
+                instrument=symbol,
+                schema_version=1,
+                correlation_id=None,
+                # products/sums of plain decimals stay plain (exponents ≤ 0): no re-canonicalising
+                causation_id=None,
+                bid=close * (1 - half_spread),
+                ask=close * (1 + half_spread),
+                last=close,
+                mark_price=close,
+                index_price=None,
+                quote_volume_24h=rolling if rolling else Decimal(0),
+            ),
+        )
+
+
+def mark_ticker_events(
+    run: Run, q: SeriesQuality, window: Window, half_spread: Decimal
+) -> Iterator[Item]:
+    """Tickers from the mark prices on a funding series (when a venue has no candles)."""
+    for key, item in funding_events(run, SeriesQuality("funding", run.venue, run.symbol), window):
+        if isinstance(item, FundingRateObserved) and item.mark_price is not None:
+            q.emitted += 1
+            mark = item.mark_price
+            yield (
+                (key[0], TICKER_RANK, key[2], key[3]),
+                TickerObserved(
+                    event_id=_event_id("mark-ticker", run.venue, run.symbol, key[0]),
+                    event_time=key[0],
+                    ingest_time=key[0],
+                    venue=run.venue,
+                    instrument=run.symbol,
+                    bid=mark * (1 - half_spread),
+                    ask=mark * (1 + half_spread),
+                    last=mark,
+                    mark_price=mark,
+                ),
+            )
+
+
+# ---- the plan --------------------------------------------------------------------------------
+@dataclass
+class ReplayPlan:
+    """What will be replayed: the streams to merge and the quality counters they fill."""
+
+    streams: list[Iterator[Item]]
+    quality: list[SeriesQuality]
+    expected: int  # rows in the selected runs (an upper bound for progress bars)
+    notes: list[str]
+
+
+def plan(
+    paths: Iterable[Path],
+    window: Window | None = None,
+    *,
+    half_spread: Decimal = Decimal("0.0001"),
+    reference_prices: dict[str, str] | None = None,
+) -> ReplayPlan:
+    """Index the files and prepare the streams for ``window``.
+
+    ``reference_prices`` maps a venue without prices to a venue whose candles stand in for it
+    (matched by base asset), e.g. ``{"hyperliquid": "binance"}``.
+
+    Raises
+    ------
+    MissingPricesError
+        A selected funding series has neither candles, nor mark prices on its rows, nor a
+        reference venue.
+    HistoryError
+        A file is missing or not in a known format.
+    """
+    window = window or Window()
+    reference_prices = reference_prices or {}
+    runs = [
+        r
+        for r in index(paths)
+        if (r.venue
+        and window.wants(r.venue, r.symbol))
+        or (r.kind == "candles"
+        and r.venue in reference_prices.values())
+    ]
+    quality: dict[tuple[str, str, str], SeriesQuality] = {}
+
+    def q_for(kind: str, venue: str, symbol: str) -> SeriesQuality:
+        return quality.setdefault((kind, venue, symbol), SeriesQuality(kind, venue, symbol))
+
+    funding_runs = [r for r in runs if r.kind == "funding" and window.wants(r.venue, r.symbol)]
+    candle_runs = [r for r in runs if r.kind == "candles" and window.wants(r.venue, r.symbol)]
+    priced = {(r.venue, r.symbol) for r in candle_runs}
+    streams: list[Iterator[Item]] = []
+    notes: list[str] = []
+    for r in funding_runs:
+        streams.append(funding_events(r, q_for("funding", r.venue, r.symbol), window))
+    for r in candle_runs:
+        streams.append(ticker_events(r, q_for("candles", r.venue, r.symbol), window, half_spread))
+    missing = sorted({(r.venue, r.symbol) for r in funding_runs} - priced)
+    refused = []
+    for venue, symbol in missing:
+        ref = reference_prices.get(venue)
+        if ref is not None:
+            asset = base_asset(symbol)
+            # linear perps of the same base asset, the one covering most of the window first
+            ref_runs = sorted(
+                (
+                    r
+                    for r in runs
+                    if r.kind == "candles"
+                    and r.venue == ref
+                    and base_asset(r.symbol) == asset
+                    and ":" in r.symbol
+                    and r.symbol.rsplit(":", 1)[1] != asset
+                    and r.overlap(window.start, window.end) > 0
+                ),
+                key=lambda r: (-r.overlap(window.start, window.end), r.symbol),
+            )
+            if not ref_runs:
+                refused.append(
+                    f"{venue} {symbol} (reference venue {ref} has no {asset} perp candles)"
+                )
+                continue
+            for r in ref_runs[:1]:
+                q = q_for("candles", venue, symbol)
+                q.notes.append(f"prices from reference {ref} {r.symbol}")
+                streams.append(ticker_events(r, q, window, half_spread, venue, symbol))
+            notes.append(f"{venue} {symbol}: prices taken from {ref} {ref_runs[0].symbol}")
+            continue
+        mark_runs = [r for r in funding_runs if (r.venue, r.symbol) == (venue, symbol)]
+        if _has_marks(mark_runs[0]):
+            for r in mark_runs:
+                streams.append(
+                    mark_ticker_events(r, q_for("marks", venue, symbol), window, half_spread)
+                )
+            notes.append(f"{venue} {symbol}: prices from the funding rows' mark prices")
+            continue
+        refused.append(f"{venue} {symbol}")
+    if refused:
+        raise MissingPricesError(
+            "no price series for: " + ", ".join(refused) + ". Add candles, drop the venue "
+            "(--venues), or pick a reference venue's prices (--reference-prices VENUE=REF)."
+        )
+    expected = sum(r.rows for r in funding_runs + candle_runs)
+    return ReplayPlan(streams, list(quality.values()), expected, notes)
+
+
+def _has_marks(run: Run) -> bool:
+    return any(cols[4] for _, _, cols in _rows(run) if len(cols) == 5)
+
+
+def merged(p: ReplayPlan) -> Iterator[Event | RejectedRow]:
+    """All streams in one event-time order (a streaming k-way merge)."""
+    for _, item in heapq.merge(*p.streams, key=lambda it: it[0]):
+        yield item
+
+
+def coverage_notes(p: ReplayPlan, window: Window) -> list[str]:
+    """Price series that cover only part of the window (their pairs go stale there)."""
+    out = []
+    for q in p.quality:
+        if q.kind != "candles" or not q.emitted:
+            continue
+        start, end = max(window.start, 0), window.end
+        if q.first_time > start + DAY_MS and start > 0:
+            out.append(
+                f"{q.venue} {q.symbol}: prices start {iso(q.first_time)}, after the window start"
+            )
+        if end < 2**62 and q.last_time < end - DAY_MS:
+            out.append(
+                f"{q.venue} {q.symbol}: prices end {iso(q.last_time)}, before the window end"
+            )
+    return out
+
+
+def iso(ms: int) -> str:
+    """ms UTC as ``YYYY-MM-DD HH:MM`` (for messages)."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def as_dict(q: SeriesQuality) -> dict[str, Any]:
+    return {k: v for k, v in q.__dict__.items()}

@@ -1,0 +1,162 @@
+"""Recorded data → events: the reading rules, data-quality handling, bad files."""
+
+import gzip
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from producers import history as h
+from schemas.events import FundingRateObserved, TickerObserved
+
+FUNDING_HEAD = "venue,symbol,funding_time_ms,funding_rate,mark_price\n"
+CANDLE_HEAD = "venue,symbol,market,interval,open_time_ms,open,high,low,close,volume\n"
+H = 3_600_000
+T0 = 1_764_748_800_000
+
+
+def write(path: Path, text: str) -> Path:
+    if path.suffix == ".gz":
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def funding_file(tmp: Path, rows: list[str], name: str = "f.csv") -> Path:
+    return write(tmp / name, FUNDING_HEAD + "".join(r + "\n" for r in rows))
+
+
+def candle_file(tmp: Path, venue: str = "binance", n: int = 30, name: str = "c.csv") -> Path:
+    rows = [
+        f"{venue},BTC/USDT:USDT,perp,1h,{T0 - 2 * H + i * H},100,101,99,{100 + i},10"
+        for i in range(n)
+    ]
+    return write(tmp / name, CANDLE_HEAD + "".join(r + "\n" for r in rows))
+
+
+def events(
+    paths: list[Path], window: h.Window | None = None, **kw: object
+) -> tuple[list, h.ReplayPlan]:
+    p = h.plan(paths, window, **kw)  # type: ignore[arg-type]
+    return list(h.merged(p)), p
+
+
+def test_funding_rows_become_settled_observations_with_the_next_time_known(tmp_path: Path) -> None:
+    f = funding_file(
+        tmp_path, [f"binance,BTC/USDT:USDT,{T0 + i * 8 * H},1.2e-05," for i in range(3)]
+    )
+    out, _ = events([f, candle_file(tmp_path)])
+    funding = [e for e in out if isinstance(e, FundingRateObserved)]
+    assert [e.funding_time for e in funding] == [T0, T0 + 8 * H, T0 + 16 * H]
+    assert funding[0].next_funding_time == T0 + 8 * H and funding[-1].next_funding_time == 0
+    assert funding[0].funding_rate == D("0.000012") and funding[0].settled
+
+
+def test_tickers_at_candle_close_with_spread_and_rolling_24h_volume(tmp_path: Path) -> None:
+    f = funding_file(tmp_path, [f"binance,BTC/USDT:USDT,{T0},0.0001,"])
+    out, _ = events([f, candle_file(tmp_path, n=30)], half_spread=D("0.001"))
+    tickers = [e for e in out if isinstance(e, TickerObserved)]
+    first = tickers[0]
+    assert first.event_time == T0 - 2 * H + H  # open + 1h
+    assert (first.bid, first.ask, first.last) == (D("99.9"), D("100.1"), D("100"))
+    last = tickers[-1]  # 24 candles in the last 24h: Σ 10 × close for closes 106..129
+    assert last.quote_volume_24h == sum(D(10) * (100 + i) for i in range(6, 30))
+
+
+def test_merge_is_in_event_time_order_with_tickers_before_funding_at_ties(tmp_path: Path) -> None:
+    f = funding_file(
+        tmp_path, [f"binance,BTC/USDT:USDT,{T0 + i * 8 * H},0.0001," for i in range(2)]
+    )
+    out, _ = events([f, candle_file(tmp_path, n=12)])
+    keys = [(e.event_time, 0 if isinstance(e, TickerObserved) else 1) for e in out]
+    assert keys == sorted(keys)
+
+
+def test_duplicates_are_dropped_and_out_of_order_rows_rejected(tmp_path: Path) -> None:
+    rows = [
+        f"binance,BTC/USDT:USDT,{T0},0.0001,",
+        f"binance,BTC/USDT:USDT,{T0},0.0001,",
+        f"binance,BTC/USDT:USDT,{T0 + 8 * H},0.0002,",
+        f"binance,BTC/USDT:USDT,{T0 + 4 * H},0.0003,",
+        f"binance,BTC/USDT:USDT,{T0 + 40 * H},0.0001,",
+    ]
+    out, p = events([funding_file(tmp_path, rows), candle_file(tmp_path)])
+    q = next(x for x in p.quality if x.kind == "funding")
+    assert (q.rows, q.emitted, q.duplicates, q.out_of_order, q.gaps) == (5, 3, 1, 1, 1)
+    rejected = [e for e in out if isinstance(e, h.RejectedRow)]
+    assert len(rejected) == 1 and rejected[0].error_type == "out_of_order"
+    assert rejected[0].raw == f"binance,BTC/USDT:USDT,{T0 + 4 * H},0.0003,".encode()
+    assert "line 5" in rejected[0].reason
+
+
+def test_a_truncated_last_line_is_an_invalid_row_not_a_crash(tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "f.csv",
+        FUNDING_HEAD + f"binance,BTC/USDT:USDT,{T0},0.0001,\nbinance,BTC/USDT:USDT,17647",
+    )
+    out, p = events([f, candle_file(tmp_path)])
+    assert [e.error_type for e in out if isinstance(e, h.RejectedRow)] == ["invalid"]
+    assert next(x for x in p.quality if x.kind == "funding").invalid == 1
+
+
+def test_a_truncated_gzip_is_a_clear_error(tmp_path: Path) -> None:
+    good = funding_file(
+        tmp_path,
+        [f"binance,BTC/USDT:USDT,{T0 + i * H},0.0001," for i in range(2000)],
+        name="f.csv.gz",
+    )
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    with pytest.raises(h.HistoryError, match="truncated or corrupt"):
+        h.plan([cut])
+
+
+def test_a_venue_without_prices_is_refused_by_name_unless_a_reference_is_chosen(
+    tmp_path: Path,
+) -> None:
+    f = funding_file(
+        tmp_path, [f"hyperliquid,BTC/USDC:USDC,{T0 + i * H},0.00001," for i in range(3)]
+    )
+    with pytest.raises(h.MissingPricesError, match="hyperliquid BTC/USDC:USDC"):
+        h.plan([f, candle_file(tmp_path)])
+    out, p = events([f, candle_file(tmp_path)], reference_prices={"hyperliquid": "binance"})
+    tickers = [e for e in out if isinstance(e, TickerObserved) and e.venue == "hyperliquid"]
+    assert tickers and tickers[0].instrument == "BTC/USDC:USDC"
+    assert any("binance" in n for n in p.notes)
+
+
+def test_mark_prices_on_funding_rows_stand_in_for_missing_candles(tmp_path: Path) -> None:
+    f = funding_file(
+        tmp_path, [f"okx,BTC/USDT:USDT,{T0 + i * 8 * H},0.0001,9000{i}" for i in range(3)]
+    )
+    out, _ = events([f])
+    tickers = [e for e in out if isinstance(e, TickerObserved)]
+    assert [t.mark_price for t in tickers] == [D("90000"), D("90001"), D("90002")]
+
+
+def test_unknown_format_and_missing_file_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(h.HistoryError, match="neither the funding format"):
+        h.plan([write(tmp_path / "x.csv", "a,b,c\n1,2,3\n")])
+    with pytest.raises(h.HistoryError, match="no such file"):
+        h.plan([tmp_path / "nope.csv"])
+
+
+def test_window_and_filters(tmp_path: Path) -> None:
+    rows = [f"binance,BTC/USDT:USDT,{T0 + i * 8 * H},0.0001," for i in range(5)]
+    rows += [f"binance,ETH/USDT:USDT,{T0 + i * 8 * H},0.0001," for i in range(5)]
+    f = funding_file(tmp_path, rows)
+    eth = write(
+        tmp_path / "e.csv",
+        CANDLE_HEAD
+        + "".join(f"binance,ETH/USDT:USDT,perp,1h,{T0 + i * H},1,1,1,1,1\n" for i in range(40)),
+    )
+    window = h.Window(start=T0 + 8 * H, end=T0 + 24 * H, assets=frozenset({"BTC"}))
+    out, _ = events([f, candle_file(tmp_path), eth], window)
+    funding = [e for e in out if isinstance(e, FundingRateObserved)]
+    assert [(e.instrument, e.funding_time) for e in funding] == [
+        ("BTC/USDT:USDT", T0 + 8 * H),
+        ("BTC/USDT:USDT", T0 + 16 * H),
+    ]
+    assert all(window.start <= e.event_time < window.end for e in out)
