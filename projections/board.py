@@ -287,12 +287,8 @@ def leg_view(
     )
 
 
-def quote_pair(
-    board: AssetBoard, long: FeedKey, short: FeedKey, config: StrategyConfig, now: int
-) -> PairQuote:
-    """Spread and fee-aware edge of one (long, short) pair at ``now``."""
-    lv = leg_view(board, long, False, config, now)
-    sv = leg_view(board, short, True, config, now)
+def _quote(long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str,
+           config: StrategyConfig) -> PairQuote:
     zero = Decimal(0)
     if isinstance(lv, str) or isinstance(sv, str):
         reason = "; ".join(r for r in (lv, sv) if isinstance(r, str))
@@ -303,47 +299,51 @@ def quote_pair(
     )
     e = edge(spread_h, cost, config.entry.holding_horizon_h)
     return PairQuote(
-        long=long,
-        short=short,
-        long_rate_h=lv.rate_h,
-        short_rate_h=sv.rate_h,
-        spread_h=spread_h,
-        spread_apr=spread_h * HOURS_PER_YEAR,
-        cost_frac=cost,
-        break_even_h=e.break_even_h,
-        net_edge_apr=e.net_edge_apr,
-        long_leg=lv,
-        short_leg=sv,
+        long=long, short=short, long_rate_h=lv.rate_h, short_rate_h=sv.rate_h,
+        spread_h=spread_h, spread_apr=spread_h * HOURS_PER_YEAR, cost_frac=cost,
+        break_even_h=e.break_even_h, net_edge_apr=e.net_edge_apr, long_leg=lv, short_leg=sv,
     )
+
+
+def quote_pair(
+    board: AssetBoard, long: FeedKey, short: FeedKey, config: StrategyConfig, now: int
+) -> PairQuote:
+    """Spread and fee-aware edge of one (long, short) pair at ``now``."""
+    return _quote(long, short, leg_view(board, long, False, config, now),
+                  leg_view(board, short, True, config, now), config)
 
 
 def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list[PairQuote]:
     """Every pair the config allows, best net edge first (ties by venue/instrument names).
 
     Perp–perp pairs are oriented by current rate/h (short the higher), spot–perp pairs long
-    spot / short perp, or (``allow_spot_short``) short spot / long perp.
+    spot / short perp, or (``allow_spot_short``) short spot / long perp. Each leg's view is
+    computed once per call (this runs on every market event).
     """
     keys = sorted(set(board.funding) | set(board.tickers))
     perps = [k for k in keys if not is_spot(k[1])]
     spots = [k for k in keys if is_spot(k[1])]
-    pairs: list[tuple[FeedKey, FeedKey]] = []
+    as_long = {k: leg_view(board, k, False, config, now) for k in keys}
+    # a perp's rate is the same on either side; only spot legs differ when short (borrow)
+    as_short = {k: (leg_view(board, k, True, config, now) if is_spot(k[1]) else as_long[k])
+                for k in keys}
+    quotes: list[PairQuote] = []
     if config.entry.perp_perp:
         for i, a in enumerate(perps):
             for b in perps[i + 1 :]:
                 if a[0] == b[0]:
                     continue
-                fa, fb = _funding_view(board, a, config, now), _funding_view(board, b, config, now)
-                if not isinstance(fa, str) and not isinstance(fb, str) and fb[0] > fa[0]:
-                    pairs.append((a, b))  # b pays more: short b, long a
+                va, vb = as_long[a], as_long[b]
+                if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
+                    quotes.append(_quote(a, b, va, as_short[b], config))  # b pays more: short b
                 else:
-                    pairs.append((b, a))
+                    quotes.append(_quote(b, a, vb, as_short[a], config))
     if config.entry.spot_perp:
         for s in spots:
             for p in perps:
                 if p[0] != s[0]:
                     continue
-                pairs.append((s, p))
+                quotes.append(_quote(s, p, as_long[s], as_short[p], config))
                 if config.entry.allow_spot_short:
-                    pairs.append((p, s))
-    quotes = [quote_pair(board, long, short, config, now) for long, short in pairs]
+                    quotes.append(_quote(p, s, as_long[p], as_short[s], config))
     return sorted(quotes, key=lambda q: (q.blocked is not None, -q.net_edge_apr, q.long, q.short))

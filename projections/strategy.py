@@ -295,18 +295,21 @@ def decide(
     now: int,
     cause: str | None,
     breakers: Breakers | None = None,
+    pairs: list[PairQuote] | None = None,
 ) -> tuple[StrategyState, list[Event]]:
     """Decide on ``asset`` at event time ``now``: exits first, then at most one entry.
 
     ``state`` covers every asset this decider owns (capacity limits count across them);
-    ``cause`` is the ``event_id`` of the input that triggered the decision.
+    ``cause`` is the ``event_id`` of the input that triggered the decision; ``pairs`` may be
+    the board's :func:`candidate_pairs` at ``now`` when the caller has them.
     """
     breakers = breakers or Breakers()
     intents: list[Event] = []
     for plan in [a for a in state.live() if a.asset == asset]:
         state = _put(state, _observe(plan, book, now))
 
-    pairs = candidate_pairs(board, config, now)
+    if pairs is None:  # callers that already ranked the board at ``now`` pass the pairs
+        pairs = candidate_pairs(board, config, now)
     best = next((q for q in pairs if _eligible(q, config)), None)
     live = state.live_for(asset)
     if live is not None:

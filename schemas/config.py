@@ -64,7 +64,7 @@ class EntryConfig(_Frozen):
     hours of spread needed to pay the costs must not exceed this.
     """
 
-    min_net_apr: Dec = Decimal("0.10")
+    min_net_apr: Dec = Decimal("0.20")
     max_break_even_h: PositiveDec = Decimal("72")
     holding_horizon_h: PositiveDec = Decimal("168")
     min_quote_volume_24h_usd: NonNegativeDec = Decimal("0")
@@ -95,9 +95,9 @@ class ExitConfig(_Frozen):
     fraction for that many intervals; ``take_profit_frac``: cumulative funding / notional.
     """
 
-    flip_intervals: int = Field(default=2, ge=1)
+    flip_intervals: int = Field(default=8, ge=1)
     erosion_ratio: Dec = Decimal("0.25")
-    erosion_intervals: int = Field(default=3, ge=1)
+    erosion_intervals: int = Field(default=12, ge=1)
     max_hold_h: PositiveDec = Decimal("720")
     better_opportunity: bool = True
     better_improvement_apr: NonNegativeDec = Decimal("0.20")

@@ -9,7 +9,8 @@ from schemas.events import ExitReason, ExitRequested, TargetPositionSet
 from tests import stubs
 from tests.market import T0, H, board_of, funding, ticker, two_venue_history
 
-CFG = StrategyConfig(entry=EntryConfig(max_break_even_h=D("96")))
+CFG = StrategyConfig(entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.10")),
+                     exits=ExitConfig(flip_intervals=2, erosion_intervals=3))
 NOW = T0 + 16 * H
 
 
@@ -57,7 +58,7 @@ def test_entry_targets_both_legs_with_the_hedge_sized_equal() -> None:
 
 def test_no_entry_below_threshold_or_without_capacity() -> None:
     board = board_of(two_venue_history())
-    strict = StrategyConfig(entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.2")))
+    strict = StrategyConfig(entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.15")))
     assert (
         st.decide("BTC", board, pos.PositionBook("BTC"), st.StrategyState(), strict, NOW, None)[1]
         == []
@@ -116,7 +117,7 @@ def test_funding_flip_exits_after_n_consecutive_intervals() -> None:
 
 def test_time_limit_and_risk_breaker_exits() -> None:
     short_hold = StrategyConfig(
-        entry=EntryConfig(max_break_even_h=D("96")),
+        entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.1")),
         exits=ExitConfig(max_hold_h=D("1"), better_opportunity=False),
     )
     state, intent = enter(short_hold)
@@ -132,7 +133,8 @@ def test_time_limit_and_risk_breaker_exits() -> None:
 
 def test_take_profit_on_cumulative_funding() -> None:
     cfg = StrategyConfig(
-        entry=EntryConfig(max_break_even_h=D("96")), exits=ExitConfig(take_profit_frac=D("0.001"))
+        entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.1")),
+        exits=ExitConfig(take_profit_frac=D("0.001")),
     )
     state, intent = enter(cfg)
     book = filled_book(intent)

@@ -1,0 +1,190 @@
+"""The engine: one pure fold that runs the whole decision path for the assets it owns.
+
+``handle(state, event, config) -> (state, outputs)`` routes an input event through the same
+functions live agents and backtests use (DESIGN §6):
+
+* market data (``FundingRateObserved``, ``TickerObserved``) → funding board; marks into the
+  position book; ``SpreadUpdated`` when an asset's best pair changes; the strategy decides;
+* account events (``FillExecuted``, ``FundingPaid``) → position book (``PositionChanged``)
+  and the executor (fills);
+* order events (``OrderAccepted/Rejected/Canceled/Expired``) → the executor;
+* breaker events (``BreakerTripped/Reset``) → the strategy's breaker view;
+* after every input the asset's executor reconciles at the event's time and may emit
+  ``PlaceOrder``/``CancelOrder`` (hedges react to the fill that just arrived).
+
+Intents the strategy emits are applied to the executor at once (same fold), so a replay of the
+same inputs yields the same intents and commands. Event time only: ``now`` is the input's
+``event_time``, never a clock.
+
+Raises whatever the folds raise for bad input (``OutOfOrderError``, ``UnsupportedFeeCurrencyError``,
+``ValueError``): the caller dead-letters the event; the state it passed in is untouched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from projections import board as bd
+from projections import executor as ex
+from projections import positions as pos
+from projections import strategy as st
+from schemas.config import StrategyConfig
+from schemas.events import (
+    BreakerReset,
+    BreakerTripped,
+    Event,
+    ExitRequested,
+    FillExecuted,
+    FundingPaid,
+    FundingRateObserved,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    PositionChanged,
+    SpreadUpdated,
+    TargetPositionSet,
+    TickerObserved,
+)
+from schemas.types import INTERNAL_VENUE, BreakerAction, base_asset
+
+DERIVED_NS = uuid.UUID("4d8e2f1a-7b3c-4a5d-9e6f-8a7b6c5d4e3f")
+APR_Q = Decimal("1e-10")
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """Boards, books and executions per asset, one strategy state across them."""
+
+    boards: dict[str, bd.AssetBoard] = field(default_factory=dict)
+    books: dict[str, pos.PositionBook] = field(default_factory=dict)
+    execs: dict[str, ex.ExecutorState] = field(default_factory=dict)
+    strategy: st.StrategyState = field(default_factory=st.StrategyState)
+    breakers: st.Breakers = field(default_factory=st.Breakers)
+    spreads: dict[str, tuple[object, ...]] = field(default_factory=dict)  # last SpreadUpdated
+    now: int = 0
+
+
+def _with(mapping: dict[str, object], key: str, value: object) -> dict[str, object]:
+    new = dict(mapping)
+    new[key] = value
+    return new
+
+
+def quotes(board: bd.AssetBoard) -> dict[tuple[str, str], ex.Quote]:
+    """Top of book per (venue, instrument) from the board's tickers."""
+    return {k: ex.Quote(t.bid, t.ask) for k, t in board.tickers.items()}
+
+
+def _spread_event(asset: str, pairs: list[bd.PairQuote], now: int,
+                  cause: str) -> tuple[tuple[object, ...], SpreadUpdated] | None:
+    if not pairs:
+        return None
+    q = pairs[0]
+    if q.blocked:
+        return None
+    sig = (q.long, q.short, q.spread_apr.quantize(Decimal("1e-4")))
+    return sig, SpreadUpdated(
+        event_id=str(uuid.uuid5(DERIVED_NS, f"spread/{asset}/{now}/{cause}")), event_time=now,
+        ingest_time=now, venue=INTERNAL_VENUE, instrument=asset, causation_id=cause,
+        long_venue=q.long[0], long_instrument=q.long[1], short_venue=q.short[0],
+        short_instrument=q.short[1], long_rate_h=q.long_rate_h, short_rate_h=q.short_rate_h,
+        spread_h=q.spread_h, spread_apr=q.spread_apr.quantize(APR_Q),
+        net_edge_apr=q.net_edge_apr.quantize(APR_Q),
+        break_even_h=q.break_even_h.quantize(Decimal("1e-4")) if q.break_even_h is not None else None,
+    )
+
+
+def _position_event(book: pos.PositionBook, venue: str, instrument: str, now: int, cause: str) -> PositionChanged:
+    leg = book.leg(venue, instrument)
+    arb = leg.arb_id
+    return PositionChanged(
+        event_id=str(uuid.uuid5(DERIVED_NS, f"position/{venue}/{instrument}/{cause}")),
+        event_time=now, ingest_time=now, venue=venue, instrument=instrument,
+        correlation_id=arb, causation_id=cause, qty=leg.qty, avg_entry_price=leg.avg_entry_price,
+        realised_pnl_usd=leg.realised_pnl, fees_usd=leg.fees, funding_usd=leg.funding,
+        net_delta_base=book.net_delta_base(arb) if arb else None,
+        net_delta_usd=book.net_delta_usd(arb) if arb else None,
+    )
+
+
+def handle(state: EngineState, event: Event, config: StrategyConfig) -> tuple[EngineState, list[Event]]:
+    """Fold one input; return the new state and every event it caused (see module docstring)."""
+    asset = base_asset(event.instrument)
+    now = max(state.now, event.event_time)
+    board = state.boards.get(asset) or bd.AssetBoard(asset)
+    book = state.books.get(asset) or pos.PositionBook(asset)
+    execs = state.execs.get(asset) or ex.ExecutorState(asset)
+    strategy, breakers, spreads = state.strategy, state.breakers, state.spreads
+    outputs: list[Event] = []
+    decide = False
+    pairs: list[bd.PairQuote] | None = None
+
+    if isinstance(event, FundingRateObserved | TickerObserved):
+        board = bd.apply(board, event)
+        if isinstance(event, TickerObserved):
+            book = pos.mark(book, event.venue, event.instrument, event.mark_price or (event.bid + event.ask) / 2)
+        pairs = bd.candidate_pairs(board, config, now)
+        spread = _spread_event(asset, pairs, now, event.event_id)
+        if spread is not None and spreads.get(asset) != spread[0]:
+            spreads = _with(spreads, asset, spread[0])  # type: ignore[assignment]
+            outputs.append(spread[1])
+        decide = True
+    elif isinstance(event, FillExecuted | FundingPaid):
+        book = pos.apply(book, event)
+        outputs.append(_position_event(book, event.venue, event.instrument, now, event.event_id))
+        if isinstance(event, FillExecuted):
+            execs = ex.apply(execs, event)
+        decide = isinstance(event, FundingPaid)
+    elif isinstance(event, OrderAccepted | OrderRejected | OrderCanceled | OrderExpired):
+        execs = ex.apply(execs, event)
+    elif isinstance(event, BreakerTripped):
+        target = "*" if asset == "ALL" else asset
+        if event.action is BreakerAction.force_exit:
+            breakers = replace(breakers, force_exit=breakers.force_exit | {target})
+        else:
+            breakers = replace(breakers, pause_entries=breakers.pause_entries | {target})
+        decide = True
+    elif isinstance(event, BreakerReset):
+        target = "*" if asset == "ALL" else asset
+        breakers = replace(breakers, force_exit=breakers.force_exit - {target},
+                           pause_entries=breakers.pause_entries - {target})
+    elif isinstance(event, TargetPositionSet | ExitRequested):
+        execs = ex.apply(execs, event)  # intents from an external strategy (live split agents)
+
+    if decide:
+        strategy, intents = st.decide(asset, board, book, strategy, config, now, event.event_id,
+                                      breakers, pairs)
+        for intent in intents:
+            execs = ex.apply(execs, intent)
+        outputs += intents
+    execs, commands = ex.reconcile(execs, quotes(board), config.execution, now, event.event_id)
+    outputs += commands
+    return EngineState(
+        boards=_with(state.boards, asset, board),  # type: ignore[arg-type]
+        books=_with(state.books, asset, book),  # type: ignore[arg-type]
+        execs=_with(state.execs, asset, execs),  # type: ignore[arg-type]
+        strategy=strategy, breakers=breakers, spreads=spreads, now=now,
+    ), outputs
+
+
+def pnl(state: EngineState) -> pos.PnL:
+    """Portfolio PnL over every asset's book (USD); parts sum to the total exactly."""
+    parts = [b.pnl() for b in state.books.values()]
+    zero = Decimal(0)
+    return pos.PnL(
+        funding=sum((p.funding for p in parts), zero), price=sum((p.price for p in parts), zero),
+        fees=sum((p.fees for p in parts), zero), borrow=sum((p.borrow for p in parts), zero),
+    )
+
+
+def net_delta_usd(state: EngineState) -> Decimal:
+    """Σ over open legs of qty × mark (USD): the portfolio's directional exposure."""
+    total = Decimal(0)
+    for book in state.books.values():
+        for leg in book.legs.values():
+            if leg.qty:
+                total += leg.qty * (leg.mark if leg.mark is not None else leg.avg_entry_price)
+    return total
