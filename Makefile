@@ -44,9 +44,8 @@ down: $(STAMP) ## stop the local Kafka broker
 status: $(STAMP) ## is the broker up and does a round trip work
 	$(BIN)/fundarb infra status
 
-demo: $(STAMP) ## the main job on bundled data (for now: broker up + status)
-	$(BIN)/fundarb infra up
-	$(BIN)/fundarb infra status
+demo: $(STAMP) ## the main job: backtest the bundled real data (starts and stops a local broker)
+	$(BIN)/fundarb backtest --config config/strategy.toml --out runs/demo
 
 bench: $(STAMP) ## run the benchmarks under bench/
 	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -541,10 +541,8 @@ def plan(
     runs = [
         r
         for r in index(paths)
-        if (r.venue
-        and window.wants(r.venue, r.symbol))
-        or (r.kind == "candles"
-        and r.venue in reference_prices.values())
+        if (r.venue and window.wants(r.venue, r.symbol))
+        or (r.kind == "candles" and r.venue in reference_prices.values())
     ]
     quality: dict[tuple[str, str, str], SeriesQuality] = {}
 

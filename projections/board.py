@@ -287,8 +287,9 @@ def leg_view(
     )
 
 
-def _quote(long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str,
-           config: StrategyConfig) -> PairQuote:
+def _quote(
+    long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str, config: StrategyConfig
+) -> PairQuote:
     zero = Decimal(0)
     if isinstance(lv, str) or isinstance(sv, str):
         reason = "; ".join(r for r in (lv, sv) if isinstance(r, str))
@@ -299,9 +300,17 @@ def _quote(long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str,
     )
     e = edge(spread_h, cost, config.entry.holding_horizon_h)
     return PairQuote(
-        long=long, short=short, long_rate_h=lv.rate_h, short_rate_h=sv.rate_h,
-        spread_h=spread_h, spread_apr=spread_h * HOURS_PER_YEAR, cost_frac=cost,
-        break_even_h=e.break_even_h, net_edge_apr=e.net_edge_apr, long_leg=lv, short_leg=sv,
+        long=long,
+        short=short,
+        long_rate_h=lv.rate_h,
+        short_rate_h=sv.rate_h,
+        spread_h=spread_h,
+        spread_apr=spread_h * HOURS_PER_YEAR,
+        cost_frac=cost,
+        break_even_h=e.break_even_h,
+        net_edge_apr=e.net_edge_apr,
+        long_leg=lv,
+        short_leg=sv,
     )
 
 
@@ -309,8 +318,13 @@ def quote_pair(
     board: AssetBoard, long: FeedKey, short: FeedKey, config: StrategyConfig, now: int
 ) -> PairQuote:
     """Spread and fee-aware edge of one (long, short) pair at ``now``."""
-    return _quote(long, short, leg_view(board, long, False, config, now),
-                  leg_view(board, short, True, config, now), config)
+    return _quote(
+        long,
+        short,
+        leg_view(board, long, False, config, now),
+        leg_view(board, short, True, config, now),
+        config,
+    )
 
 
 def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list[PairQuote]:
@@ -325,8 +339,9 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     spots = [k for k in keys if is_spot(k[1])]
     as_long = {k: leg_view(board, k, False, config, now) for k in keys}
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
-    as_short = {k: (leg_view(board, k, True, config, now) if is_spot(k[1]) else as_long[k])
-                for k in keys}
+    as_short = {
+        k: (leg_view(board, k, True, config, now) if is_spot(k[1]) else as_long[k]) for k in keys
+    }
     quotes: list[PairQuote] = []
     if config.entry.perp_perp:
         for i, a in enumerate(perps):

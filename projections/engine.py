@@ -25,6 +25,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import TypeVar
 
 from projections import board as bd
 from projections import executor as ex
@@ -67,7 +68,10 @@ class EngineState:
     now: int = 0
 
 
-def _with(mapping: dict[str, object], key: str, value: object) -> dict[str, object]:
+V = TypeVar("V")
+
+
+def _with(mapping: dict[str, V], key: str, value: V) -> dict[str, V]:
     new = dict(mapping)
     new[key] = value
     return new
@@ -78,8 +82,9 @@ def quotes(board: bd.AssetBoard) -> dict[tuple[str, str], ex.Quote]:
     return {k: ex.Quote(t.bid, t.ask) for k, t in board.tickers.items()}
 
 
-def _spread_event(asset: str, pairs: list[bd.PairQuote], now: int,
-                  cause: str) -> tuple[tuple[object, ...], SpreadUpdated] | None:
+def _spread_event(
+    asset: str, pairs: list[bd.PairQuote], now: int, cause: str
+) -> tuple[tuple[object, ...], SpreadUpdated] | None:
     if not pairs:
         return None
     q = pairs[0]
@@ -87,30 +92,53 @@ def _spread_event(asset: str, pairs: list[bd.PairQuote], now: int,
         return None
     sig = (q.long, q.short, q.spread_apr.quantize(Decimal("1e-4")))
     return sig, SpreadUpdated(
-        event_id=str(uuid.uuid5(DERIVED_NS, f"spread/{asset}/{now}/{cause}")), event_time=now,
-        ingest_time=now, venue=INTERNAL_VENUE, instrument=asset, causation_id=cause,
-        long_venue=q.long[0], long_instrument=q.long[1], short_venue=q.short[0],
-        short_instrument=q.short[1], long_rate_h=q.long_rate_h, short_rate_h=q.short_rate_h,
-        spread_h=q.spread_h, spread_apr=q.spread_apr.quantize(APR_Q),
+        event_id=str(uuid.uuid5(DERIVED_NS, f"spread/{asset}/{now}/{cause}")),
+        event_time=now,
+        ingest_time=now,
+        venue=INTERNAL_VENUE,
+        instrument=asset,
+        causation_id=cause,
+        long_venue=q.long[0],
+        long_instrument=q.long[1],
+        short_venue=q.short[0],
+        short_instrument=q.short[1],
+        long_rate_h=q.long_rate_h,
+        short_rate_h=q.short_rate_h,
+        spread_h=q.spread_h,
+        spread_apr=q.spread_apr.quantize(APR_Q),
         net_edge_apr=q.net_edge_apr.quantize(APR_Q),
-        break_even_h=q.break_even_h.quantize(Decimal("1e-4")) if q.break_even_h is not None else None,
+        break_even_h=q.break_even_h.quantize(Decimal("1e-4"))
+        if q.break_even_h is not None
+        else None,
     )
 
 
-def _position_event(book: pos.PositionBook, venue: str, instrument: str, now: int, cause: str) -> PositionChanged:
+def _position_event(
+    book: pos.PositionBook, venue: str, instrument: str, now: int, cause: str
+) -> PositionChanged:
     leg = book.leg(venue, instrument)
     arb = leg.arb_id
     return PositionChanged(
         event_id=str(uuid.uuid5(DERIVED_NS, f"position/{venue}/{instrument}/{cause}")),
-        event_time=now, ingest_time=now, venue=venue, instrument=instrument,
-        correlation_id=arb, causation_id=cause, qty=leg.qty, avg_entry_price=leg.avg_entry_price,
-        realised_pnl_usd=leg.realised_pnl, fees_usd=leg.fees, funding_usd=leg.funding,
+        event_time=now,
+        ingest_time=now,
+        venue=venue,
+        instrument=instrument,
+        correlation_id=arb,
+        causation_id=cause,
+        qty=leg.qty,
+        avg_entry_price=leg.avg_entry_price,
+        realised_pnl_usd=leg.realised_pnl,
+        fees_usd=leg.fees,
+        funding_usd=leg.funding,
         net_delta_base=book.net_delta_base(arb) if arb else None,
         net_delta_usd=book.net_delta_usd(arb) if arb else None,
     )
 
 
-def handle(state: EngineState, event: Event, config: StrategyConfig) -> tuple[EngineState, list[Event]]:
+def handle(
+    state: EngineState, event: Event, config: StrategyConfig
+) -> tuple[EngineState, list[Event]]:
     """Fold one input; return the new state and every event it caused (see module docstring)."""
     asset = base_asset(event.instrument)
     now = max(state.now, event.event_time)
@@ -125,11 +153,13 @@ def handle(state: EngineState, event: Event, config: StrategyConfig) -> tuple[En
     if isinstance(event, FundingRateObserved | TickerObserved):
         board = bd.apply(board, event)
         if isinstance(event, TickerObserved):
-            book = pos.mark(book, event.venue, event.instrument, event.mark_price or (event.bid + event.ask) / 2)
+            book = pos.mark(
+                book, event.venue, event.instrument, event.mark_price or (event.bid + event.ask) / 2
+            )
         pairs = bd.candidate_pairs(board, config, now)
         spread = _spread_event(asset, pairs, now, event.event_id)
         if spread is not None and spreads.get(asset) != spread[0]:
-            spreads = _with(spreads, asset, spread[0])  # type: ignore[assignment]
+            spreads = _with(spreads, asset, spread[0])
             outputs.append(spread[1])
         decide = True
     elif isinstance(event, FillExecuted | FundingPaid):
@@ -149,24 +179,31 @@ def handle(state: EngineState, event: Event, config: StrategyConfig) -> tuple[En
         decide = True
     elif isinstance(event, BreakerReset):
         target = "*" if asset == "ALL" else asset
-        breakers = replace(breakers, force_exit=breakers.force_exit - {target},
-                           pause_entries=breakers.pause_entries - {target})
+        breakers = replace(
+            breakers,
+            force_exit=breakers.force_exit - {target},
+            pause_entries=breakers.pause_entries - {target},
+        )
     elif isinstance(event, TargetPositionSet | ExitRequested):
         execs = ex.apply(execs, event)  # intents from an external strategy (live split agents)
 
     if decide:
-        strategy, intents = st.decide(asset, board, book, strategy, config, now, event.event_id,
-                                      breakers, pairs)
+        strategy, intents = st.decide(
+            asset, board, book, strategy, config, now, event.event_id, breakers, pairs
+        )
         for intent in intents:
             execs = ex.apply(execs, intent)
         outputs += intents
     execs, commands = ex.reconcile(execs, quotes(board), config.execution, now, event.event_id)
     outputs += commands
     return EngineState(
-        boards=_with(state.boards, asset, board),  # type: ignore[arg-type]
-        books=_with(state.books, asset, book),  # type: ignore[arg-type]
-        execs=_with(state.execs, asset, execs),  # type: ignore[arg-type]
-        strategy=strategy, breakers=breakers, spreads=spreads, now=now,
+        boards=_with(state.boards, asset, board),
+        books=_with(state.books, asset, book),
+        execs=_with(state.execs, asset, execs),
+        strategy=strategy,
+        breakers=breakers,
+        spreads=spreads,
+        now=now,
     ), outputs
 
 
@@ -175,8 +212,10 @@ def pnl(state: EngineState) -> pos.PnL:
     parts = [b.pnl() for b in state.books.values()]
     zero = Decimal(0)
     return pos.PnL(
-        funding=sum((p.funding for p in parts), zero), price=sum((p.price for p in parts), zero),
-        fees=sum((p.fees for p in parts), zero), borrow=sum((p.borrow for p in parts), zero),
+        funding=sum((p.funding for p in parts), zero),
+        price=sum((p.price for p in parts), zero),
+        fees=sum((p.fees for p in parts), zero),
+        borrow=sum((p.borrow for p in parts), zero),
     )
 
 

@@ -8,7 +8,8 @@ the asset open or in flight (one per asset, DESIGN §10).
 
 Exits, each with its reason, checked in this order:
 
-1. ``risk_breaker``   a breaker forcing exits is open for the asset (or globally)
+1. ``risk_breaker``   a breaker forcing exits is open for the asset (or globally), or a
+                      leg's prices (or funding) are older than ``risk.stale_feed_ms``
 2. ``funding_flip``   spread against us for ``exits.flip_intervals`` consecutive intervals
 3. ``basis_stop``     spot–perp basis moved against us by ``exits.basis_stop_frac`` for
                       ``exits.basis_stop_intervals`` intervals
@@ -190,6 +191,22 @@ def _count_interval(
     )
 
 
+def _stale_leg(plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int) -> str | None:
+    """The stale-feed breaker for an open arb: a leg without prices (or, for perps, funding)
+    for longer than ``risk.stale_feed_ms`` cannot be marked or monitored — close the arb."""
+    limit = config.risk.stale_feed_ms
+    for key in (plan.long, plan.short):
+        ticker = board.tickers.get(key)
+        if ticker is None or now - ticker.observed_at > limit:
+            return f"stale feed: no prices for {key[0]} {key[1]} in {limit // 60000} min"
+        funding = board.funding.get(key)
+        if not is_spot(key[1]) and funding is not None:
+            interval_ms = (funding.next_funding_time - funding.funding_time) or limit
+            if now - funding.observed_at > max(limit, 2 * interval_ms):
+                return f"stale feed: no funding for {key[0]} {key[1]}"
+    return None
+
+
 def exit_reason(
     plan: ArbPlan,
     board: AssetBoard,
@@ -204,6 +221,9 @@ def exit_reason(
     ex = config.exits
     if breakers.forced(plan.asset):
         return ExitReason.risk_breaker, "a breaker forces exits"
+    stale = _stale_leg(plan, board, config, now)
+    if stale is not None:
+        return ExitReason.risk_breaker, stale
     if plan.adverse >= ex.flip_intervals:
         return ExitReason.funding_flip, f"spread < 0 for {plan.adverse} intervals"
     if plan.entry_basis is not None and plan.basis_against >= ex.basis_stop_intervals:

@@ -331,6 +331,206 @@ def replay_cmd(
     print_quality(report.quality, report.notes)  # type: ignore[attr-defined]
 
 
+# ---- backtest, sql, audit ------------------------------------------------------------------
+def load_strategy_config(path: Path | None) -> object:
+    """A StrategyConfig from a TOML file (defaults when ``path`` is None)."""
+    import tomllib
+
+    from schemas.config import StrategyConfig
+
+    if path is None:
+        return StrategyConfig()
+    try:
+        return StrategyConfig.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise _fail(f"config file {path} does not exist") from None
+    except Exception as exc:
+        raise _fail(f"config file {path}: {exc}") from exc
+
+
+@app.command("backtest")
+def backtest_cmd(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Data files or folders (default: the bundled finm33150 window)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Window start (YYYY-MM-DD, ISO, or ms).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Window end, exclusive.")] = None,
+    assets: Annotated[str | None, typer.Option(help="Comma-separated base assets.")] = None,
+    venues: Annotated[str | None, typer.Option(help="Comma-separated venues.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Strategy TOML (see config/strategy.toml).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default runs/<run id>).")
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id", help="Name of the run (default: a hash of data, window and config)."
+        ),
+    ] = None,
+    reference_prices: Annotated[
+        list[str] | None,
+        typer.Option("--reference-prices", help="VENUE=REF for venues without prices."),
+    ] = None,
+    no_audit: Annotated[
+        bool, typer.Option("--no-audit", help="Skip writing the run to ClickHouse.")
+    ] = False,
+) -> None:
+    """Replay recorded data through the engine and the paper venue; write summary and report."""
+    import json
+
+    from rich.progress import Progress as RichProgress
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from producers import history
+    from producers.history import iso
+    from streams.backtest import (
+        BacktestOptions,
+        Progress,
+        default_run_id,
+        fresh_prefix,
+        run_backtest,
+    )
+
+    default_data = paths is None
+    refs = _refs(reference_prices)
+    if default_data and not refs:
+        refs = {"hyperliquid": "binance"}  # the bundled window has no hyperliquid candles
+        out.print(
+            "note: hyperliquid has no candles in the bundled window; using binance prices for it"
+        )
+    window = history.Window(
+        parse_time(start, 0), parse_time(end, 2**62), _csv_set(assets), _csv_set(venues)
+    )
+    opts = BacktestOptions(
+        paths=paths or list(DEFAULT_DATA),
+        window=window,
+        out_dir=Path("."),
+        run_id="",
+        config=load_strategy_config(config),  # type: ignore[arg-type]
+        reference_prices=refs,
+        audit=not no_audit,
+    )
+    opts.run_id = run_id or default_run_id(opts)
+    opts.out_dir = out_dir or Path("runs") / opts.run_id
+    settings = _settings(topic_prefix=fresh_prefix(opts.run_id))
+    spinner = RichProgress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = spinner.add_task("starting")
+
+    def phase(name: str) -> None:
+        spinner.update(task, description=name)
+
+    def tick(events: int, sim_time: int, open_arbs: int) -> None:
+        spinner.update(
+            task,
+            description=f"simulate: {iso(sim_time)} UTC, {events:,} events, {open_arbs} open arbs",
+        )
+
+    try:
+        with spinner:
+            summary = run_backtest(settings, opts, Progress(on_phase=phase, on_tick=tick))
+    except history.HistoryError as exc:
+        raise _fail(exc) from exc
+    except kafka_local.BrokerError as exc:
+        raise _fail(exc) from exc
+    out.print(f"report: {opts.out_dir / 'report.html'}")
+    out.print(f"summary: {opts.out_dir / 'summary.json'}")
+    line = {
+        k: summary[k]
+        for k in (
+            "run_id",
+            "events_in",
+            "intents",
+            "orders",
+            "fills",
+            "arbs_opened",
+            "total_pnl_usd",
+            "funding_pnl_usd",
+            "price_pnl_usd",
+            "fees_usd",
+            "apr_on_capital",
+            "wall_seconds",
+            "events_per_second",
+            "output_digest",
+        )
+    }
+    out.print(json.dumps(line))
+
+
+@app.command("sql")
+def sql_cmd(
+    query: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """Run a query against the audit store (chDB folder, or FUNDARB_CLICKHOUSE_URL's server)."""
+    import csv
+    import json
+
+    from rich.table import Table
+
+    from infra.clickhouse import StoreError, open_store
+
+    settings = _settings()
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        raise _fail(exc) from exc
+    try:
+        result = store.query(query)
+    except StoreError as exc:
+        raise _fail(exc) from exc
+    finally:
+        store.close()
+    if fmt == "json":
+        out.print_json(json.dumps(result.dicts(), default=str))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        table = Table(*result.columns)
+        for row in result.rows:
+            table.add_row(*(str(v) for v in row))
+        out.print(table)
+
+
+@app.command("audit")
+def audit_cmd(
+    prefix: PrefixOpt = None,
+    drain: Annotated[
+        bool, typer.Option(help="Stop when caught up (otherwise run until Ctrl-C).")
+    ] = False,
+) -> None:
+    """Consume every topic of a run into ClickHouse (raw + typed tables, deduplicated)."""
+    import asyncio
+
+    from consumers.audit import audit_topics
+    from infra.clickhouse import StoreError
+
+    settings = _settings(topic_prefix=prefix)
+    try:
+        result = asyncio.run(
+            audit_topics(
+                settings, drain=drain, on_batch=lambda n: err.print(f"audited {n} records")
+            )
+        )
+    except StoreError as exc:
+        raise _fail(exc) from exc
+    out.print(
+        f"audited {result['records']} records; events_raw holds {result.get('raw_rows')} rows"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -80,12 +80,19 @@ class Simulation:
             self.state, outputs = eng.handle(self.state, event, self.config)
         except ValueError as exc:  # bad input: dead-letter it, the state stays as it was
             dead = EventRejected(
-                event_id=str(uuid.uuid5(REJECT_NS, event.event_id)), event_time=event.event_time,
-                ingest_time=event.event_time, venue=INTERNAL_VENUE,
-                instrument=base_asset(event.instrument), causation_id=event.event_id,
-                source_topic=f"engine:{type(event).__name__}", source_partition=0, source_offset=0,
-                raw_key=None, raw_value=event.model_dump_json().encode(),
-                error_type=type(exc).__name__, reason=str(exc)[:2000],
+                event_id=str(uuid.uuid5(REJECT_NS, event.event_id)),
+                event_time=event.event_time,
+                ingest_time=event.event_time,
+                venue=INTERNAL_VENUE,
+                instrument=base_asset(event.instrument),
+                causation_id=event.event_id,
+                source_topic=f"engine:{type(event).__name__}",
+                source_partition=0,
+                source_offset=0,
+                raw_key=None,
+                raw_value=event.model_dump_json().encode(),
+                error_type=type(exc).__name__,
+                reason=str(exc)[:2000],
             )
             self.rejected.append(dead)
             self._emit(dead)

@@ -9,8 +9,10 @@ from schemas.events import ExitReason, ExitRequested, TargetPositionSet
 from tests import stubs
 from tests.market import T0, H, board_of, funding, ticker, two_venue_history
 
-CFG = StrategyConfig(entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.10")),
-                     exits=ExitConfig(flip_intervals=2, erosion_intervals=3))
+CFG = StrategyConfig(
+    entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.10")),
+    exits=ExitConfig(flip_intervals=2, erosion_intervals=3),
+)
 NOW = T0 + 16 * H
 
 
@@ -211,3 +213,13 @@ def test_better_opportunity_switches_a_still_earning_arb() -> None:
     _, out = st.decide("BTC", board_of(events), book, state, CFG, t, None)
     assert out[0].exit_reason is ExitReason.better_opportunity  # type: ignore[union-attr]
     assert "okx" in out[0].detail  # type: ignore[union-attr]
+
+
+def test_a_leg_whose_prices_stop_forces_an_exit() -> None:
+    state, intent = enter()
+    book = filled_book(intent)
+    board = board_of(two_venue_history())  # last prices at NOW
+    late = NOW + CFG.risk.stale_feed_ms + 1
+    _, out = st.decide("BTC", board, book, state, CFG, late, None)
+    assert out[0].exit_reason is ExitReason.risk_breaker  # type: ignore[union-attr]
+    assert "stale feed" in out[0].detail  # type: ignore[union-attr]

@@ -1,0 +1,451 @@
+"""The audit sink: every event of a run's topics into ClickHouse (DESIGN §8, CONVENTIONS §9).
+
+One raw table with every record (``events_raw``: coordinates, key, type, envelope, payload as
+JSON) and typed tables per event family, all ``ReplacingMergeTree`` ordered by
+(run, topic, partition, offset) where ``run`` is the topic prefix, so a redelivered
+batch replaces itself and runs never collide. The loop batches rows (at
+most ``max_rows`` or ``max_ms`` of wall time, whichever first), writes them through the store
+(Arrow inserts), and only then commits the consumer offsets: a crash between write and commit
+redelivers, and the dedup key absorbs it.
+
+DDL lives in ``infra/sql/NNN_*.sql`` and is applied once per version (``schema_migrations``).
+Records that do not decode are kept in ``events_raw`` as ``Undecodable`` with the reason and
+the bytes (base64): nothing is lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from decimal import Context, Decimal
+from enum import Enum
+from importlib import resources
+from typing import Any
+
+import pyarrow as pa
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from infra.clickhouse import ClickHouseStore, open_store
+from infra.settings import Settings
+from schemas import events as ev
+from schemas.catalog import TOPICS
+from schemas.serde import DecodeError, Serializer
+
+log = logging.getLogger(__name__)
+
+DEC = pa.decimal128(38, 18)
+TS = pa.timestamp("ms", tz="UTC")
+Q18 = Decimal("1e-18")
+
+
+# ---- DDL -----------------------------------------------------------------------------------
+def apply_ddl(store: ClickHouseStore) -> list[str]:
+    """Apply the versioned DDL files not yet applied; returns the versions applied now."""
+    store.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version String, applied_at DateTime64(3, 'UTC') "
+        "DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    done = {r[0] for r in store.query("SELECT version FROM schema_migrations FINAL").rows}
+    applied = []
+    files = sorted(
+        p for p in resources.files("infra").joinpath("sql").iterdir() if p.name.endswith(".sql")
+    )
+    for f in files:
+        version = f.name.split("_", 1)[0]
+        if version in done:
+            continue
+        for statement in _statements(f.read_text(encoding="utf-8")):
+            store.execute(statement)
+        store.insert_arrow("schema_migrations", pa.table({"version": [version]}))
+        applied.append(version)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+# ---- rows ----------------------------------------------------------------------------------
+_CH = Context(prec=38)  # Decimal(38, 18): 20 integer digits, 18 decimals
+
+
+def _dec(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(Q18, context=_CH)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return {k: _plain(v) for k, v in value.__dict__.items()}
+    return value
+
+
+def payload_json(event: ev.Event) -> str:
+    """The event as JSON (decimals as strings, bytes base64), keys sorted."""
+    return json.dumps({k: _plain(v) for k, v in event.__dict__.items()}, sort_keys=True)
+
+
+Row = dict[str, Any]
+
+
+def _typed(event: ev.Event) -> tuple[str, Row] | None:
+    """(table, row) for the typed table of an event family, or None."""
+    e = event
+    if isinstance(e, ev.FundingRateObserved):
+        return "funding_observations", {
+            "event_id": e.event_id,
+            "event_time": e.event_time,
+            "venue": e.venue,
+            "instrument": e.instrument,
+            "funding_rate": _dec(e.funding_rate),
+            "funding_interval_h": e.funding_interval_h,
+            "funding_time": e.funding_time,
+            "next_funding_time": e.next_funding_time,
+            "predicted_rate": _dec(e.predicted_rate),
+            "mark_price": _dec(e.mark_price),
+            "settled": e.settled,
+        }
+    if isinstance(e, ev.TickerObserved):
+        return "tickers", {
+            "event_id": e.event_id,
+            "event_time": e.event_time,
+            "venue": e.venue,
+            "instrument": e.instrument,
+            "bid": _dec(e.bid),
+            "ask": _dec(e.ask),
+            "mark_price": _dec(e.mark_price),
+            "quote_volume_24h": _dec(e.quote_volume_24h),
+        }
+    if isinstance(e, ev.FillExecuted):
+        return "fills", {
+            "event_id": e.event_id,
+            "event_time": e.event_time,
+            "venue": e.venue,
+            "instrument": e.instrument,
+            "correlation_id": e.correlation_id,
+            "causation_id": e.causation_id,
+            "fill_id": e.fill_id,
+            "order_id": e.order_id,
+            "client_order_id": e.client_order_id,
+            "side": e.side.value,
+            "qty": _dec(e.qty),
+            "price": _dec(e.price),
+            "fee": _dec(e.fee),
+            "fee_currency": e.fee_currency,
+            "liquidity": e.liquidity.value,
+            "is_hedge": e.is_hedge,
+        }
+    if isinstance(e, ev.FundingPaid):
+        return "funding_payments", {
+            "event_id": e.event_id,
+            "event_time": e.event_time,
+            "venue": e.venue,
+            "instrument": e.instrument,
+            "correlation_id": e.correlation_id,
+            "funding_time": e.funding_time,
+            "position_qty": _dec(e.position_qty),
+            "funding_rate": _dec(e.funding_rate),
+            "mark_price": _dec(e.mark_price),
+            "amount": _dec(e.amount),
+            "amount_currency": e.amount_currency,
+        }
+    if isinstance(
+        e,
+        ev.PlaceOrder
+        | ev.CancelOrder
+        | ev.OrderAccepted
+        | ev.OrderRejected
+        | ev.OrderCanceled
+        | ev.OrderExpired,
+    ):
+        place = e if isinstance(e, ev.PlaceOrder) else None
+        reason = getattr(e, "reject_reason", None)
+        return "orders", {
+            "event_type": type(e).__name__,
+            "event_id": e.event_id,
+            "event_time": e.event_time,
+            "venue": e.venue,
+            "instrument": e.instrument,
+            "correlation_id": e.correlation_id,
+            "causation_id": e.causation_id,
+            "client_order_id": e.client_order_id,
+            "side": place.side.value if place else None,
+            "qty": _dec(place.qty) if place else None,
+            "limit_price": _dec(place.limit_price) if place else None,
+            "time_in_force": place.time_in_force.value if place else None,
+            "is_hedge": place.is_hedge if place else None,
+            "reason": reason.value if reason else getattr(e, "detail", None) or None,
+            "filled_qty": _dec(getattr(e, "filled_qty", None)),
+        }
+    if isinstance(e, ev.TargetPositionSet | ev.ExitRequested):
+        target = e if isinstance(e, ev.TargetPositionSet) else None
+        return "intents", {
+            "event_type": type(e).__name__,
+            "event_id": e.event_id,
+            "event_time": e.event_time,
+            "instrument": e.instrument,
+            "correlation_id": e.correlation_id,
+            "causation_id": e.causation_id,
+            "arb_id": e.arb_id,
+            "revision": e.revision,
+            "target_notional_usd": _dec(target.target_notional_usd) if target else None,
+            "expected_apr": _dec(target.expected_apr) if target else None,
+            "exit_reason": None if target else e.exit_reason.value,  # type: ignore[union-attr]
+            "legs": json.dumps(_plain(target.legs)) if target else "[]",
+        }
+    if isinstance(e, ev.BreakerTripped | ev.BreakerReset):
+        return "breakers", {
+            "event_type": type(e).__name__,
+            "event_id": e.event_id,
+            "event_time": e.event_time,
+            "instrument": e.instrument,
+            "breaker": e.breaker.value,
+            "action": e.action.value if isinstance(e, ev.BreakerTripped) else None,
+            "detail": e.detail,
+        }
+    if isinstance(e, ev.AlertRaised):
+        return "alerts", {
+            "event_id": e.event_id,
+            "event_time": e.event_time,
+            "rule": e.rule,
+            "severity": e.severity.value,
+            "message": e.message,
+            "dedup_key": e.dedup_key,
+        }
+    if isinstance(e, ev.PositionChanged):
+        return "positions", {
+            "event_id": e.event_id,
+            "event_time": e.event_time,
+            "venue": e.venue,
+            "instrument": e.instrument,
+            "correlation_id": e.correlation_id,
+            "qty": _dec(e.qty),
+            "realised_pnl_usd": _dec(e.realised_pnl_usd),
+            "fees_usd": _dec(e.fees_usd),
+            "funding_usd": _dec(e.funding_usd),
+            "net_delta_usd": _dec(e.net_delta_usd),
+        }
+    return None
+
+
+_TIME_COLUMNS = {"event_time", "ingest_time", "funding_time", "next_funding_time"}
+_DEC_COLUMNS = {
+    "funding_rate",
+    "predicted_rate",
+    "mark_price",
+    "bid",
+    "ask",
+    "quote_volume_24h",
+    "qty",
+    "price",
+    "fee",
+    "position_qty",
+    "amount",
+    "limit_price",
+    "filled_qty",
+    "target_notional_usd",
+    "expected_apr",
+    "realised_pnl_usd",
+    "fees_usd",
+    "funding_usd",
+    "net_delta_usd",
+}
+
+
+def to_arrow(rows: list[Row]) -> pa.Table:
+    """Rows → an Arrow table with ClickHouse-friendly types (decimals, ms UTC timestamps)."""
+    columns: dict[str, pa.Array] = {}
+    for name in rows[0]:
+        values = [r[name] for r in rows]
+        if name in _TIME_COLUMNS:
+            columns[name] = pa.array(values, TS)
+        elif name in _DEC_COLUMNS:
+            columns[name] = pa.array(values, DEC)
+        elif name in ("partition",):
+            columns[name] = pa.array(values, pa.uint16())
+        elif name in ("offset",):
+            columns[name] = pa.array(values, pa.uint64())
+        elif name in ("revision",):
+            columns[name] = pa.array(values, pa.uint32())
+        elif name in ("funding_interval_h",):
+            columns[name] = pa.array(values, pa.uint16())
+        else:
+            columns[name] = pa.array(values)
+    return pa.table(columns)
+
+
+def run_name(prefix: str) -> str:
+    """The ``run`` column: the topic prefix without its trailing dot (``default`` if none)."""
+    return prefix.rstrip(".") or "default"
+
+
+class AuditBatch:
+    """Rows per table for one batch, built from consumer records."""
+
+    def __init__(self, serializer: Serializer, prefix: str) -> None:
+        self.serializer = serializer
+        self.prefix = prefix
+        self.run = run_name(prefix)
+        self.tables: dict[str, list[Row]] = defaultdict(list)
+        self.count = 0
+
+    def add(self, record: Any) -> None:
+        topic = (
+            record.topic[len(self.prefix) :]
+            if record.topic.startswith(self.prefix)
+            else record.topic
+        )
+        where = {
+            "run": self.run,
+            "topic": topic,
+            "partition": record.partition,
+            "offset": record.offset,
+        }
+        key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else ""
+        try:
+            event = self.serializer.decode(record.value)
+        except DecodeError as exc:
+            self.tables["events_raw"].append(
+                {
+                    **where,
+                    "key": key,
+                    "event_type": "Undecodable",
+                    "event_id": "",
+                    "event_time": record.timestamp if record.timestamp > 0 else 0,
+                    "ingest_time": 0,
+                    "venue": "",
+                    "instrument": "",
+                    "correlation_id": None,
+                    "causation_id": None,
+                    "payload": json.dumps(
+                        {
+                            "error": str(exc),
+                            "raw_base64": base64.b64encode(record.value or b"").decode(),
+                        }
+                    ),
+                }
+            )
+            self.count += 1
+            return
+        self.tables["events_raw"].append(
+            {
+                **where,
+                "key": key,
+                "event_type": type(event).__name__,
+                "event_id": event.event_id,
+                "event_time": event.event_time,
+                "ingest_time": event.ingest_time,
+                "venue": event.venue,
+                "instrument": event.instrument,
+                "correlation_id": event.correlation_id,
+                "causation_id": event.causation_id,
+                "payload": payload_json(event),
+            }
+        )
+        typed = _typed(event)
+        if typed is not None:
+            table, row = typed
+            self.tables[table].append({**where, **row})
+        self.count += 1
+
+    def write(self, store: ClickHouseStore) -> int:
+        for table, rows in self.tables.items():
+            if rows:
+                store.insert_arrow(table, to_arrow(rows))
+        written = self.count
+        self.tables.clear()
+        self.count = 0
+        return written
+
+
+async def audit_topics(
+    settings: Settings,
+    *,
+    drain: bool = False,
+    max_rows: int = 20_000,
+    max_ms: int = 1_000,
+    store: ClickHouseStore | None = None,
+    stop_after: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Consume every catalog topic of the run (its prefix) into ClickHouse.
+
+    ``drain`` stops once the end offsets seen at start are reached (backtests); otherwise
+    the sink runs until cancelled. ``stop_after`` stops after that many records *without
+    committing the last batch's offsets* (tests simulate a crash between write and commit).
+    """
+    own = store is None
+    store = store or open_store(settings)
+    try:
+        apply_ddl(store)
+        serializer = Serializer()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap,
+            group_id=f"fundarb-audit-{run_name(settings.topic_prefix)}",
+            enable_auto_commit=False,
+            max_poll_records=5000,
+        )
+        await consumer.start()
+        total = 0
+        try:
+            # the run's topics are known from the catalog: assign them, resume where we committed
+            await consumer._client.force_metadata_update()
+            tps = [
+                TopicPartition(settings.topic(t.name), p)
+                for t in TOPICS
+                for p in sorted(consumer.partitions_for_topic(settings.topic(t.name)) or ())
+            ]
+            consumer.assign(tps)
+            position: dict[TopicPartition, int] = {}
+            firsts = await consumer.beginning_offsets(tps)
+            for tp in tps:
+                committed = await consumer.committed(tp)
+                position[tp] = committed if committed is not None else firsts[tp]
+                consumer.seek(tp, position[tp])
+            ends = await consumer.end_offsets(tps) if drain else {}
+            batch = AuditBatch(serializer, settings.topic_prefix)
+            started = time.monotonic()
+            while True:
+                records = await consumer.getmany(timeout_ms=200, max_records=max_rows)
+                for tp in sorted(records, key=lambda t: (t.topic, t.partition)):
+                    for record in records[tp]:
+                        batch.add(record)
+                        position[tp] = record.offset + 1
+                due = batch.count >= max_rows or (time.monotonic() - started) * 1000 >= max_ms
+                done = drain and all(position[tp] >= end for tp, end in ends.items())
+                crash = stop_after is not None and total + batch.count >= stop_after
+                if batch.count and (due or done or crash):
+                    total += batch.write(store)
+                    if crash:
+                        return {"records": total, "crashed": True}
+                    await consumer.commit()  # only after the rows are written
+                    if on_batch:
+                        on_batch(total)
+                    started = time.monotonic()
+                if done:
+                    break
+        finally:
+            await consumer.stop()
+        rows = store.query("SELECT count() FROM events_raw FINAL").scalar()
+        return {
+            "records": total,
+            "raw_rows": int(rows),
+            "database": store.database,
+            "backend": store.backend,
+        }
+    finally:
+        if own:
+            store.close()

@@ -1,0 +1,426 @@
+"""``fundarb backtest``: recorded data → Kafka → the engine and paper venue → Kafka → report.
+
+Steps: start the local broker if none is configured (stopped again afterwards); create the run's
+topics under a fresh prefix; replay the data (:mod:`producers.replay`); read the market topics
+back in event-time order; run them through :class:`streams.simulation.Simulation` (the live
+engine with the paper venue in-process, so the run is deterministic); publish every event the
+run produces to its topic; compute the summary and the report; audit every topic of the run to
+ClickHouse when asked.
+
+Money in the summary is exact: ``total_pnl_usd = funding_pnl_usd + price_pnl_usd − fees_usd −
+borrow_usd`` (Decimal, written as strings). ``output_digest`` is a SHA-256 over the run's
+``strategy.intents``, ``orders.commands`` and ``acct.fills`` record values, read back from Kafka
+in (topic, partition, offset) order: the same inputs and config give the same digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import heapq
+import json
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from infra import kafka_local
+from infra.kafka_io import EventProducer, create_topics
+from infra.settings import Settings
+from producers import history
+from producers.paper import PaperConfig
+from producers.replay import replay
+from projections import engine as eng
+from projections.funding import MS_PER_HOUR
+from schemas.config import StrategyConfig
+from schemas.events import (
+    Event,
+    TickerObserved,
+)
+from schemas.serde import Serializer
+from streams.simulation import Simulation
+
+DIGEST_TOPICS = ("strategy.intents", "orders.commands", "acct.fills")
+MARKET_TOPICS = ("md.tickers", "md.funding")
+
+
+@dataclass
+class BacktestOptions:
+    """What to run. ``run_id`` names the output; the topic prefix is always fresh."""
+
+    paths: list[Path]
+    window: history.Window
+    out_dir: Path
+    run_id: str
+    config: StrategyConfig = field(default_factory=StrategyConfig)
+    paper: PaperConfig = field(default_factory=PaperConfig)
+    reference_prices: dict[str, str] = field(default_factory=dict)
+    half_spread: Decimal = Decimal("0.0001")
+    audit: bool = True
+
+
+@dataclass
+class Progress:
+    """Callbacks for a progress display (simulated time, events/s, open arbs)."""
+
+    on_phase: Callable[[str], None] = lambda _phase: None
+    on_tick: Callable[[int, int, int], None] = lambda _events, _sim_time, _open: None
+
+
+# ---- reading the market topics back in event-time order ------------------------------------
+def _order_key(event: Event, partition: int, offset: int) -> tuple[Any, ...]:
+    rank = 0 if isinstance(event, TickerObserved) else 1  # the replay's own tie rule
+    return (event.event_time, rank, event.venue, event.instrument, partition, offset)
+
+
+async def ordered_market_events(settings: Settings, serializer: Serializer) -> AsyncIterator[Event]:
+    """Every event of the run's market topics, merged across partitions in event-time order.
+
+    Each partition is already in that order (the replay publishes in it), so a k-way merge of
+    the partition heads restores the replay's global order. Reads up to the end offsets seen at
+    start, in batches (memory stays flat).
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap, enable_auto_commit=False, max_poll_records=2000
+    )
+    await consumer.start()
+    try:
+        tps = []
+        for name in MARKET_TOPICS:
+            topic = settings.topic(name)
+            for p in sorted(
+                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            ):
+                tps.append(TopicPartition(topic, p))
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        buffers: dict[TopicPartition, deque[tuple[int, Event]]] = {tp: deque() for tp in tps}
+        position = {tp: 0 for tp in tps}
+        heap: list[tuple[tuple[Any, ...], int, TopicPartition]] = []
+        seq = 0
+
+        async def refill(tp: TopicPartition) -> None:
+            while not buffers[tp] and position[tp] < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=2000)
+                for record in batch.get(tp, []):
+                    position[tp] = record.offset + 1
+                    buffers[tp].append((record.offset, serializer.decode(record.value)))
+
+        for tp in tps:
+            consumer.pause(*[t for t in tps if t != tp])
+            consumer.resume(tp)
+            await refill(tp)
+            if buffers[tp]:
+                offset, event = buffers[tp][0]
+                heapq.heappush(heap, (_order_key(event, tp.partition, offset), seq, tp))
+                seq += 1
+        while heap:
+            _, _, tp = heapq.heappop(heap)
+            _, event = buffers[tp].popleft()
+            yield event
+            if not buffers[tp]:
+                consumer.pause(*[t for t in tps if t != tp])
+                consumer.resume(tp)
+                await refill(tp)
+            if buffers[tp]:
+                offset, nxt = buffers[tp][0]
+                heapq.heappush(heap, (_order_key(nxt, tp.partition, offset), seq, tp))
+                seq += 1
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+async def output_digest(settings: Settings) -> tuple[str, Counter[str]]:
+    """SHA-256 of the digest topics' record values in (topic, partition, offset) order."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    digest = hashlib.sha256()
+    counts: Counter[str] = Counter()
+    try:
+        for name in DIGEST_TOPICS:
+            topic = settings.topic(name)
+            parts = sorted(
+                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            )
+            for p in parts:
+                tp = TopicPartition(topic, p)
+                consumer.assign([tp])
+                await consumer.seek_to_beginning(tp)
+                end = (await consumer.end_offsets([tp]))[tp]
+                pos = 0
+                while pos < end:
+                    batch = await consumer.getmany(tp, timeout_ms=1000)
+                    for record in batch.get(tp, []):
+                        digest.update(f"{name}|{p}|".encode() + record.value)
+                        counts[name] += 1
+                        pos = record.offset + 1
+    finally:
+        await consumer.stop()
+    return digest.hexdigest(), counts
+
+
+# ---- the run -------------------------------------------------------------------------------
+@dataclass
+class Recorder:
+    """Collects what the summary and report need while the run goes (hourly samples)."""
+
+    equity: list[dict[str, Any]] = field(default_factory=list)
+    spreads: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    last_hour: int = -1
+
+    def sample(self, sim: Simulation, now: int) -> None:
+        hour = now // MS_PER_HOUR
+        if hour == self.last_hour:
+            return
+        self.last_hour = hour
+        pnl = eng.pnl(sim.state)
+        self.equity.append(
+            {
+                "time": now,
+                "funding": pnl.funding,
+                "price": pnl.price,
+                "fees": pnl.fees,
+                "borrow": pnl.borrow,
+                "total": pnl.total,
+                "net_delta_usd": eng.net_delta_usd(sim.state),
+                "open_arbs": len(sim.state.strategy.live()),
+            }
+        )
+        from projections.board import quote_pair
+
+        for plan in sim.state.strategy.live():
+            board = sim.state.boards.get(plan.asset)
+            if board is None:
+                continue
+            q = quote_pair(board, plan.long, plan.short, sim.config, now)
+            if not q.blocked:
+                self.spreads.setdefault(plan.arb_id, []).append((now, float(q.spread_apr)))
+
+
+async def _run(settings: Settings, opts: BacktestOptions, progress: Progress) -> dict[str, Any]:
+    wall_start = time.perf_counter()
+    await create_topics(settings)
+    progress.on_phase("replay")
+    plan = history.plan(
+        opts.paths,
+        opts.window,
+        half_spread=opts.half_spread,
+        reference_prices=opts.reference_prices,
+    )
+    report = await replay(settings, plan, opts.window)
+    progress.on_phase("simulate")
+    ser = Serializer()
+    recorder = Recorder()
+    async with EventProducer(settings, serializer=ser, linger_ms=20) as out:
+        pending: list[Event] = []
+
+        def collect(event: Event) -> None:
+            pending.append(event)
+            recorder.counts[type(event).__name__] += 1
+
+        sim = Simulation(opts.config, opts.paper, on_output=collect)
+        assets: set[str] = set()
+        venues: set[str] = set()
+        n = 0
+        async for event in ordered_market_events(settings, ser):
+            sim.feed(event)
+            assets.add(event.key)
+            venues.add(event.venue)
+            recorder.sample(sim, event.event_time)
+            for e in pending:
+                await out.send(e)
+            pending.clear()
+            n += 1
+            if n % 2000 == 0:
+                progress.on_tick(n, event.event_time, len(sim.state.strategy.live()))
+        sim.finish()
+        for e in pending:
+            await out.send(e)
+        await out.flush()
+    if sim.state.now:
+        recorder.last_hour = -1
+        recorder.sample(sim, sim.state.now)
+    progress.on_phase("digest")
+    digest, _ = await output_digest(settings)
+    wall = time.perf_counter() - wall_start
+    summary = build_summary(
+        opts, sim, recorder, report.events, n, digest, wall, sorted(assets), sorted(venues)
+    )
+    summary["data_quality"] = {
+        "rejected_rows": report.rejected,
+        "notes": report.notes,
+        "series_with_findings": [
+            q
+            for q in report.quality
+            if any(
+                q[k] for k in ("duplicates", "out_of_order", "invalid", "gaps", "interval_changes")
+            )
+        ],
+    }
+    summary["topic_prefix"] = settings.topic_prefix
+    return {"summary": summary, "sim": sim, "recorder": recorder}
+
+
+def _money(x: Decimal) -> str:
+    return format(x, "f")
+
+
+def build_summary(
+    opts: BacktestOptions,
+    sim: Simulation,
+    rec: Recorder,
+    events_in: int,
+    consumed: int,
+    digest: str,
+    wall: float,
+    assets: list[str],
+    venues: list[str],
+) -> dict[str, Any]:
+    """The summary.json content (money as exact decimal strings; see module docstring)."""
+    pnl = eng.pnl(sim.state)
+    arbs = list(sim.state.strategy.arbs.values())
+    closed = Counter(
+        a.exit_reason.value if a.exit_reason else "entry_failed"
+        for a in arbs
+        if a.status == "closed"
+    )
+    totals = [s["total"] for s in rec.equity] or [Decimal(0)]
+    peak, drawdown = Decimal("-Infinity"), Decimal(0)
+    for value in totals:
+        peak = max(peak, value)
+        drawdown = max(drawdown, peak - value)
+    capital = opts.config.capital_usd
+    start = (
+        opts.window.start if opts.window.start > 0 else (rec.equity[0]["time"] if rec.equity else 0)
+    )
+    end = min(opts.window.end, sim.state.now) if sim.state.now else start
+    hours = Decimal(max(end - start, 1)) / MS_PER_HOUR
+    ret = pnl.total / capital
+    return {
+        "run_id": opts.run_id,
+        "window": {"from": start, "to": end},
+        "assets": assets,
+        "venues": venues,
+        "events_in": events_in,
+        "events_consumed": consumed,
+        "intents": rec.counts["TargetPositionSet"] + rec.counts["ExitRequested"],
+        "orders": rec.counts["PlaceOrder"],
+        "cancels": rec.counts["CancelOrder"],
+        "fills": rec.counts["FillExecuted"],
+        "funding_payments": rec.counts["FundingPaid"],
+        "dead_letters": len(sim.rejected),
+        "arbs_opened": sum(1 for a in arbs if a.status != "entering" or a.qty > 0),
+        "arbs_open_at_end": sum(1 for a in arbs if a.status in ("open", "entering", "exiting")),
+        "arbs_closed": dict(sorted(closed.items())),
+        "total_pnl_usd": _money(pnl.total),
+        "funding_pnl_usd": _money(pnl.funding),
+        "price_pnl_usd": _money(pnl.price),
+        "fees_usd": _money(pnl.fees),
+        "borrow_usd": _money(pnl.borrow),
+        "max_drawdown_usd": _money(drawdown),
+        "max_net_delta_usd": _money(
+            max((abs(s["net_delta_usd"]) for s in rec.equity), default=Decimal(0))
+        ),
+        "capital_usd": _money(capital),
+        "return_on_capital": _money(ret.quantize(Decimal("1e-8"))),
+        "apr_on_capital": _money((ret * 8760 / hours).quantize(Decimal("1e-8"))),
+        "wall_seconds": round(wall, 2),
+        "events_per_second": round(consumed / wall, 1) if wall else 0.0,
+        "output_digest": digest,
+    }
+
+
+def arb_rows(sim: Simulation) -> list[dict[str, Any]]:
+    """One row per arb for the report: pair, entry/exit, reason and money parts."""
+    rows = []
+    for plan in sorted(sim.state.strategy.arbs.values(), key=lambda a: a.opened_at):
+        book = sim.state.books.get(plan.asset)
+        pnl = book.arb_pnl(plan.arb_id) if book else None
+        rows.append(
+            {
+                "arb_id": plan.arb_id,
+                "asset": plan.asset,
+                "long": f"{plan.long[0]} {plan.long[1]}",
+                "short": f"{plan.short[0]} {plan.short[1]}",
+                "opened_at": plan.opened_at,
+                "closed_at": plan.closed_at or None,
+                "status": plan.status,
+                "exit_reason": plan.exit_reason.value if plan.exit_reason else "",
+                "entry_spread_apr": float(plan.entry_spread_apr),
+                "notional_usd": float(plan.notional_usd),
+                "funding_usd": float(pnl.funding) if pnl else 0.0,
+                "price_pnl_usd": float(pnl.price) if pnl else 0.0,
+                "fees_usd": float(pnl.fees) if pnl else 0.0,
+                "total_usd": float(pnl.total) if pnl else 0.0,
+            }
+        )
+    return rows
+
+
+def run_backtest(
+    settings: Settings, opts: BacktestOptions, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Run a backtest end to end; writes ``summary.json`` and ``report.html`` to ``out_dir``.
+
+    Starts (and afterwards stops) the local broker when no cluster is configured and none runs.
+
+    Raises
+    ------
+    history.HistoryError
+        The data cannot be replayed as asked (clear message).
+    kafka_local.BrokerError
+        No broker could be started.
+    """
+    progress = progress or Progress()
+    started = None
+    if settings.uses_local_broker and not kafka_local.status(settings).running:
+        progress.on_phase("starting the local broker")
+        started = kafka_local.up(settings)
+    try:
+        result = asyncio.run(_run(settings, opts, progress))
+        if opts.audit:
+            progress.on_phase("audit to ClickHouse")
+            result["summary"]["audit"] = audit_run(settings)
+    finally:
+        if started is not None and started.started_now:
+            kafka_local.down(settings)
+    opts.out_dir.mkdir(parents=True, exist_ok=True)
+    (opts.out_dir / "summary.json").write_text(json.dumps(result["summary"], indent=2) + "\n")
+    from consumers.report import write_report
+
+    write_report(opts.out_dir, result["summary"], arb_rows(result["sim"]), result["recorder"])
+    return result["summary"]  # type: ignore[no-any-return]
+
+
+def audit_run(settings: Settings) -> dict[str, Any]:
+    """Consume every topic of the run into the ClickHouse store (see consumers.audit)."""
+    from consumers.audit import audit_topics
+
+    return asyncio.run(audit_topics(settings, drain=True))
+
+
+def default_run_id(opts: BacktestOptions) -> str:
+    """A readable id: bt-<from>-<to>-<hash of data files, window and config>."""
+    h = hashlib.sha256()
+    for p in sorted(str(x) for x in opts.paths):
+        h.update(p.encode())
+    h.update(repr((opts.window, sorted(opts.reference_prices.items()))).encode())
+    h.update(opts.config.model_dump_json().encode())
+    return f"bt-{h.hexdigest()[:10]}"
+
+
+def fresh_prefix(run_id: str) -> str:
+    return f"{run_id}-{uuid.uuid4().hex[:6]}."
