@@ -28,6 +28,8 @@ from typing import Any
 
 import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from infra.clickhouse import ClickHouseStore, open_store
 from infra.settings import Settings
@@ -371,6 +373,15 @@ class AuditBatch:
         return written
 
 
+@retry(
+    retry=retry_if_exception(lambda e: isinstance(e, KafkaError) and e.retriable),
+    stop=stop_after_attempt(8), wait=wait_exponential(multiplier=0.2, max=5), reraise=True,
+)
+async def _commit(consumer: AIOKafkaConsumer) -> None:
+    # a fresh broker's group coordinator may still be loading: retriable, so retry
+    await consumer.commit()
+
+
 async def audit_topics(
     settings: Settings,
     *,
@@ -431,7 +442,7 @@ async def audit_topics(
                     total += batch.write(store)
                     if crash:
                         return {"records": total, "crashed": True}
-                    await consumer.commit()  # only after the rows are written
+                    await _commit(consumer)  # only after the rows are written
                     if on_batch:
                         on_batch(total)
                     started = time.monotonic()

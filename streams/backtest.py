@@ -181,11 +181,15 @@ class Recorder:
     counts: Counter[str] = field(default_factory=Counter)
     last_hour: int = -1
 
+    def before(self, sim: Simulation, next_time: int) -> None:
+        """Sample once per hour, just before time advances: every event of the previous
+        timestamp is folded by then (mid-timestamp states mix old and new marks)."""
+        hour = next_time // MS_PER_HOUR
+        if hour != self.last_hour and sim.state.now:
+            self.last_hour = hour
+            self.sample(sim, sim.state.now)
+
     def sample(self, sim: Simulation, now: int) -> None:
-        hour = now // MS_PER_HOUR
-        if hour == self.last_hour:
-            return
-        self.last_hour = hour
         pnl = eng.pnl(sim.state)
         self.equity.append(
             {
@@ -236,10 +240,10 @@ async def _run(settings: Settings, opts: BacktestOptions, progress: Progress) ->
         venues: set[str] = set()
         n = 0
         async for event in ordered_market_events(settings, ser):
+            recorder.before(sim, event.event_time)
             sim.feed(event)
             assets.add(event.key)
             venues.add(event.venue)
-            recorder.sample(sim, event.event_time)
             for e in pending:
                 await out.send(e)
             pending.clear()
@@ -251,8 +255,7 @@ async def _run(settings: Settings, opts: BacktestOptions, progress: Progress) ->
             await out.send(e)
         await out.flush()
     if sim.state.now:
-        recorder.last_hour = -1
-        recorder.sample(sim, sim.state.now)
+        recorder.sample(sim, sim.state.now)  # the final state
     progress.on_phase("digest")
     digest, _ = await output_digest(settings)
     wall = time.perf_counter() - wall_start
