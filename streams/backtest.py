@@ -187,6 +187,7 @@ class Recorder:
         hour = next_time // MS_PER_HOUR
         if hour != self.last_hour and sim.state.now:
             self.last_hour = hour
+            sim.advance_to(next_time)  # answers already due (e.g. a hedge fill) come first
             self.sample(sim, sim.state.now)
 
     def sample(self, sim: Simulation, now: int) -> None:

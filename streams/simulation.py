@@ -55,6 +55,10 @@ class Simulation:
         self._to_venue(event)
         self._to_engine(event)
 
+    def advance_to(self, t: int) -> None:
+        """Process the venue events due strictly before ``t`` (the same order ``feed`` uses)."""
+        self._drain(t - 1)
+
     def finish(self) -> None:
         """Process the venue events still queued (answers to the last commands)."""
         self._drain(2**62)
