@@ -375,7 +375,9 @@ class AuditBatch:
 
 @retry(
     retry=retry_if_exception(lambda e: isinstance(e, KafkaError) and e.retriable),
-    stop=stop_after_attempt(8), wait=wait_exponential(multiplier=0.2, max=5), reraise=True,
+    stop=stop_after_attempt(8),
+    wait=wait_exponential(multiplier=0.2, max=5),
+    reraise=True,
 )
 async def _commit(consumer: AIOKafkaConsumer) -> None:
     # a fresh broker's group coordinator may still be loading: retriable, so retry
