@@ -411,7 +411,9 @@ async def audit_topics(
             enable_auto_commit=False,
             max_poll_records=5000,
         )
-        await consumer.start()
+        from infra.kafka_io import start_consumer
+
+        await start_consumer(consumer)
         total = 0
         try:
             # the run's topics are known from the catalog: assign them, resume where we committed

@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 DEADLETTER_NS = uuid.UUID("0c6a3d52-6f7e-4a0b-9f1d-2b8e7c4a5d11")
 
 
+async def start_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Start a consumer; on failure close it before re-raising (no dangling client)."""
+    try:
+        await consumer.start()
+    except Exception:
+        await consumer.stop()
+        raise
+
+
 class TopicMismatchError(RuntimeError):
     """An existing topic differs from the catalog (e.g. partition count)."""
 
@@ -183,7 +192,11 @@ class EventProducer:
         self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, **kwargs)
 
     async def __aenter__(self) -> EventProducer:
-        await self.producer.start()
+        try:
+            await self.producer.start()
+        except Exception:
+            await self.producer.stop()  # a failed start leaves the client open otherwise
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -268,21 +281,28 @@ async def consume_events(
     *,
     idle_timeout_ms: int | None = None,
     batch_timeout_ms: int = 200,
+    first_record_timeout_ms: int = 30_000,
 ) -> AsyncIterator[tuple[Any, Event]]:
     """Yield ``(record, event)`` for each valid record; bad ones go to the dead-letter topic.
 
-    Stops after ``idle_timeout_ms`` without records when given (for drains and tests),
-    otherwise runs until cancelled.
+    Stops after ``idle_timeout_ms`` without records when given (drains, tests), counted from
+    the first record; before any record it waits up to ``first_record_timeout_ms`` (joining a
+    consumer group on a busy broker takes seconds). Without it, runs until cancelled.
     """
     idle_ms = 0
+    seen_any = False
     while True:
         batch = await consumer.getmany(timeout_ms=batch_timeout_ms)
         if not batch:
             idle_ms += batch_timeout_ms
-            if idle_timeout_ms is not None and idle_ms >= idle_timeout_ms:
+            limit = (
+                idle_timeout_ms if seen_any else max(idle_timeout_ms or 0, first_record_timeout_ms)
+            )
+            if idle_timeout_ms is not None and idle_ms >= limit:
                 return
             continue
         idle_ms = 0
+        seen_any = True
         for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
             for record in batch[tp]:
                 try:

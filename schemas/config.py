@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from schemas.types import Dec, NonNegativeDec, PositiveDec
 
@@ -169,3 +169,40 @@ class StrategyConfig(_Frozen):
         if self.capacity.notional_per_arb_usd > self.capacity.max_notional_per_asset_usd:
             raise ValueError("notional_per_arb_usd exceeds max_notional_per_asset_usd")
         return self
+
+
+class AlertRules(_Frozen):
+    """Thresholds of the alert rules (units in names; times are event time)."""
+
+    stale_feed_ms: int = Field(default=3 * 3_600_000, ge=1)
+    one_legged_usd: NonNegativeDec = Decimal("500")
+    one_legged_ms: int = Field(default=60_000, ge=0)
+    drawdown_usd: PositiveDec = Decimal("2000")
+    rejections: int = Field(default=3, ge=1)
+    rejections_window_ms: int = Field(default=600_000, ge=1)
+    dedup_ms: int = Field(default=3_600_000, ge=0)
+    max_per_rule_per_hour: int = Field(default=20, ge=1)
+
+
+class SinkConfig(_Frozen):
+    """Where alerts go. ``kind``: console, webhook (JSON POST), slack (incoming webhook) or
+    telegram (bot API). ``url`` / ``token`` are secrets: give them directly or, better, name an
+    environment variable in ``url_env`` / ``token_env``; either way they never reach logs,
+    topics or ClickHouse."""
+
+    kind: Literal["console", "webhook", "slack", "telegram"]
+    name: str = ""
+    url: SecretStr | None = None
+    url_env: str | None = None
+    token: SecretStr | None = None
+    token_env: str | None = None
+    chat_id: str | None = None
+    api_base: str = "https://api.telegram.org"
+    min_severity: Literal["info", "warning", "critical"] = "info"
+
+
+class AlertsConfig(_Frozen):
+    """``[rules]`` thresholds and ``[[sinks]]`` (config/alerts.toml)."""
+
+    rules: AlertRules = Field(default_factory=AlertRules)
+    sinks: list[SinkConfig] = Field(default_factory=lambda: [SinkConfig(kind="console")])

@@ -526,8 +526,47 @@ def audit_cmd(
         )
     except StoreError as exc:
         raise _fail(exc) from exc
+    except Exception as exc:  # broker unreachable and the like: one line, no traceback
+        raise _fail(f"cannot audit from Kafka at {settings.bootstrap}: {exc}") from exc
     out.print(
         f"audited {result['records']} records; events_raw holds {result.get('raw_rows')} rows"
+    )
+
+
+@app.command("alerts")
+def alerts_cmd(
+    prefix: PrefixOpt = None,
+    config: Annotated[Path, typer.Option("--config", help="Alert rules and sinks (TOML).")] = Path(
+        "config/alerts.toml"
+    ),
+    drain_seconds: Annotated[
+        float | None, typer.Option("--drain-seconds", help="Stop after this long without records.")
+    ] = None,
+) -> None:
+    """Watch a run's topics; raise AlertRaised to `alerts` and deliver to the sinks."""
+    import asyncio
+    import tomllib
+
+    from consumers.alerts import run_alerts
+    from schemas.config import AlertsConfig
+
+    try:
+        alerts_config = AlertsConfig.model_validate(
+            tomllib.loads(config.read_text(encoding="utf-8"))
+        )
+    except FileNotFoundError:
+        raise _fail(f"alerts config {config} does not exist") from None
+    except Exception as exc:
+        raise _fail(f"alerts config {config}: {exc}") from exc
+    settings = _settings(topic_prefix=prefix)
+    drain = int(drain_seconds * 1000) if drain_seconds else None
+    try:
+        result = asyncio.run(run_alerts(settings, alerts_config, drain_ms=drain))
+    except Exception as exc:
+        raise _fail(f"cannot run alerts against Kafka at {settings.bootstrap}: {exc}") from exc
+    out.print(
+        f"raised {result['alerts']} alerts ({result['suppressed']} rate-limited, "
+        f"{result['sink_failures']} sink failures)"
     )
 
 

@@ -1,0 +1,377 @@
+"""Topic-based alerts: rules over a run's topics raise ``AlertRaised`` and deliver it to sinks.
+
+Rules (thresholds in ``AlertsConfig.rules``; all timing on event time, so a replay alerts the
+same way):
+
+=================== ======================================================= ===========
+rule                fires when                                              severity
+=================== ======================================================= ===========
+``funding_flip``    an open arb's pair (from its TargetPositionSet) quotes  warning
+                    a negative spread on a new funding observation
+``one_legged``      an arb's ``|net_delta_usd|`` (PositionChanged) stays    critical
+                    above ``one_legged_usd`` for ``one_legged_ms``
+``stale_feed``      a feed (venue, instrument, kind) has no event for       warning
+                    ``stale_feed_ms`` while others move on
+``breaker_tripped`` a ``BreakerTripped`` arrives                            critical
+``drawdown``        realised + funding − fees (PositionChanged, all legs)    critical
+                    falls ``drawdown_usd`` below its peak
+``rejections``      ``rejections`` OrderRejected within                     warning
+                    ``rejections_window_ms``
+=================== ======================================================= ===========
+
+Per rule and ``dedup_key`` an alert is not repeated within ``dedup_ms``; a rule raises at most
+``max_per_rule_per_hour`` alerts per hour of event time. Sinks: console (log), generic webhook
+(JSON POST of the alert), Slack incoming webhook (``{"text": ...}``), Telegram bot
+(``sendMessage``). Sink secrets (URLs, tokens) are ``SecretStr``: messages and errors name the
+sink, never the URL, and alerts on the topic carry no sink data at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from projections import board as bd
+from schemas import events as ev
+from schemas.config import AlertRules, AlertsConfig, SinkConfig, StrategyConfig
+from schemas.types import INTERNAL_VENUE, Severity, base_asset
+
+log = logging.getLogger("fundarb.alerts")
+ALERT_NS = uuid.UUID("1e5f3a7b-9c2d-4e8f-a6b4-3c2d1e0f9a8b")
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass
+class AlertEngine:
+    """Evaluates the rules over events, in the order given; deterministic."""
+
+    rules: AlertRules
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+
+    def __post_init__(self) -> None:
+        self.boards: dict[str, bd.AssetBoard] = {}
+        self.arbs: dict[str, ev.TargetPositionSet] = {}
+        self.feeds: dict[tuple[str, str, str], int] = {}
+        self.one_legged_since: dict[str, int] = {}
+        self.leg_money: dict[tuple[str, str], Decimal] = {}
+        self.peak = Decimal(0)
+        self.rejections: deque[int] = deque()
+        self.last_raised: dict[tuple[str, str], int] = {}
+        self.per_hour: dict[tuple[str, int], int] = {}
+        self.suppressed = 0
+
+    def _alert(
+        self, rule: str, severity: Severity, message: str, key: str, cause: ev.Event
+    ) -> list[ev.AlertRaised]:
+        now = cause.event_time
+        last = self.last_raised.get((rule, key))
+        if last is not None and now - last < self.rules.dedup_ms:
+            return []
+        hour = now // 3_600_000
+        if self.per_hour.get((rule, hour), 0) >= self.rules.max_per_rule_per_hour:
+            self.suppressed += 1
+            return []
+        self.last_raised[(rule, key)] = now
+        self.per_hour[(rule, hour)] = self.per_hour.get((rule, hour), 0) + 1
+        instrument = (
+            cause.instrument if "/" not in cause.instrument else base_asset(cause.instrument)
+        )
+        return [
+            ev.AlertRaised(
+                event_id=str(uuid.uuid5(ALERT_NS, f"{rule}/{key}/{cause.event_id}")),
+                event_time=now,
+                ingest_time=now,
+                venue=INTERNAL_VENUE,
+                instrument=instrument,
+                correlation_id=cause.correlation_id,
+                causation_id=cause.event_id,
+                rule=rule,
+                severity=severity,
+                message=message,
+                dedup_key=key,
+            )
+        ]
+
+    def on_event(self, event: ev.Event) -> list[ev.AlertRaised]:
+        """Alerts this event raises (possibly none)."""
+        out: list[ev.AlertRaised] = []
+        if isinstance(event, ev.FundingRateObserved | ev.TickerObserved):
+            kind = "funding" if isinstance(event, ev.FundingRateObserved) else "prices"
+            self.feeds[(event.venue, event.instrument, kind)] = event.event_time
+            for (venue, instrument, k), seen in sorted(self.feeds.items()):
+                if event.event_time - seen > self.rules.stale_feed_ms:
+                    out += self._alert(
+                        "stale_feed",
+                        Severity.warning,
+                        f"no {k} from {venue} {instrument} for "
+                        f"{(event.event_time - seen) // 60000} min",
+                        f"{venue}:{instrument}:{k}",
+                        event,
+                    )
+                    self.feeds[(venue, instrument, k)] = event.event_time  # re-arm after alerting
+            asset = base_asset(event.instrument)
+            try:
+                self.boards[asset] = bd.apply(self.boards.get(asset) or bd.AssetBoard(asset), event)
+            except ValueError:
+                return out  # out-of-order market data: the pipeline dead-letters it
+            if isinstance(event, ev.FundingRateObserved):
+                out += self._funding_flip(asset, event)
+        elif isinstance(event, ev.TargetPositionSet):
+            self.arbs[event.arb_id] = event
+        elif isinstance(event, ev.ExitRequested):
+            self.arbs.pop(event.arb_id, None)
+            self.one_legged_since.pop(event.arb_id, None)
+        elif isinstance(event, ev.PositionChanged):
+            out += self._position(event)
+        elif isinstance(event, ev.BreakerTripped):
+            out += self._alert(
+                "breaker_tripped",
+                Severity.critical,
+                f"{event.breaker.value} breaker tripped ({event.action.value}): {event.detail}",
+                f"{event.instrument}:{event.breaker.value}",
+                event,
+            )
+        elif isinstance(event, ev.OrderRejected):
+            self.rejections.append(event.event_time)
+            while (
+                self.rejections
+                and event.event_time - self.rejections[0] > self.rules.rejections_window_ms
+            ):
+                self.rejections.popleft()
+            if len(self.rejections) >= self.rules.rejections:
+                out += self._alert(
+                    "rejections",
+                    Severity.warning,
+                    f"{len(self.rejections)} order rejections in "
+                    f"{self.rules.rejections_window_ms // 60000} min, last: "
+                    f"{event.reject_reason.value}",
+                    "orders",
+                    event,
+                )
+        return out
+
+    def _funding_flip(self, asset: str, event: ev.FundingRateObserved) -> list[ev.AlertRaised]:
+        out: list[ev.AlertRaised] = []
+        board = self.boards[asset]
+        for arb_id, target in sorted(self.arbs.items()):
+            if target.instrument != asset:
+                continue
+            legs = {(leg.venue, leg.instrument): leg.target_qty for leg in target.legs}
+            if (event.venue, event.instrument) not in legs or len(legs) != 2:
+                continue
+            long = next(k for k, q in legs.items() if q > 0)
+            short = next(k for k, q in legs.items() if q < 0)
+            q = bd.quote_pair(board, long, short, self.strategy, event.event_time)
+            if not q.blocked and q.spread_h < 0:
+                out += self._alert(
+                    "funding_flip",
+                    Severity.warning,
+                    f"{arb_id}: spread {q.spread_apr:.4f} APR against us ({q.label})",
+                    arb_id,
+                    event,
+                )
+        return out
+
+    def _position(self, event: ev.PositionChanged) -> list[ev.AlertRaised]:
+        out: list[ev.AlertRaised] = []
+        arb = event.correlation_id
+        if arb is not None and event.net_delta_usd is not None:
+            if abs(event.net_delta_usd) > self.rules.one_legged_usd:
+                since = self.one_legged_since.setdefault(arb, event.event_time)
+                if event.event_time - since >= self.rules.one_legged_ms:
+                    out += self._alert(
+                        "one_legged",
+                        Severity.critical,
+                        f"{arb}: net delta {event.net_delta_usd:.2f} USD for "
+                        f"{(event.event_time - since) // 1000} s",
+                        arb,
+                        event,
+                    )
+            else:
+                self.one_legged_since.pop(arb, None)
+        self.leg_money[(event.venue, event.instrument)] = (
+            event.realised_pnl_usd + event.funding_usd - event.fees_usd
+        )
+        total = sum(self.leg_money.values(), Decimal(0))
+        self.peak = max(self.peak, total)
+        if self.peak - total > self.rules.drawdown_usd:
+            out += self._alert(
+                "drawdown",
+                Severity.critical,
+                f"drawdown {self.peak - total:.2f} USD from a peak of {self.peak:.2f}",
+                "portfolio",
+                event,
+            )
+        return out
+
+
+# ---- sinks ---------------------------------------------------------------------------------
+class RedactSecrets(logging.Filter):
+    """Masks registered secrets in log records (httpx logs every request URL at INFO, and a
+    Slack webhook URL or a Telegram bot path *is* the secret)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            redacted = message
+            for secret in self.secrets:
+                redacted = redacted.replace(secret, "***")
+            if redacted != message:
+                record.msg, record.args = redacted, ()
+        return True
+
+
+REDACT = RedactSecrets()
+for _name in ("httpx", "httpcore", "fundarb.alerts"):
+    logging.getLogger(_name).addFilter(REDACT)
+
+
+class SinkError(RuntimeError):
+    """A sink could not deliver; the message names the sink, never its URL or token."""
+
+
+def _secret(value: Any, env: str | None) -> str | None:
+    if env:
+        return os.environ.get(env)
+    return value.get_secret_value() if value is not None else None
+
+
+@retry(
+    retry=retry_if_exception_type(httpx.TransportError),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    reraise=True,
+)
+def _post(client: httpx.Client, url: str, body: dict[str, Any]) -> int:
+    # a POST of the same alert twice is harmless (alerts are idempotent by dedup key)
+    return client.post(url, json=body).status_code
+
+
+def deliver(sink: SinkConfig, alert: ev.AlertRaised, client: httpx.Client) -> None:
+    """Send one alert to one sink.
+
+    Raises
+    ------
+    SinkError
+        Missing secret, transport failure or a non-2xx answer (message without secrets).
+    """
+    if SEVERITY_RANK[alert.severity.value] < SEVERITY_RANK[sink.min_severity]:
+        return
+    name = sink.name or sink.kind
+    text = f"[{alert.severity.value}] {alert.rule}: {alert.message}"
+    if sink.kind == "console":
+        log.warning("ALERT %s", text)
+        return
+    url = _secret(sink.url, sink.url_env)
+    if url and len(url) >= 6:
+        REDACT.secrets.add(url)
+    if sink.kind == "telegram":
+        token = _secret(sink.token, sink.token_env)
+        if token and len(token) >= 6:
+            REDACT.secrets.add(token)
+        if not token or not sink.chat_id:
+            raise SinkError(f"sink {name}: telegram needs a token and a chat_id")
+        url = f"{sink.api_base.rstrip('/')}/bot{token}/sendMessage"
+        body: dict[str, Any] = {"chat_id": sink.chat_id, "text": text}
+    elif sink.kind == "slack":
+        body = {"text": text}
+    else:
+        body = {
+            "rule": alert.rule,
+            "severity": alert.severity.value,
+            "message": alert.message,
+            "dedup_key": alert.dedup_key,
+            "event_time": alert.event_time,
+            "event_id": alert.event_id,
+            "instrument": alert.instrument,
+        }
+    if not url:
+        raise SinkError(f"sink {name}: no URL (set {sink.url_env or 'url'})")
+    try:
+        status = _post(client, url, body)
+    except httpx.HTTPError as exc:
+        raise SinkError(f"sink {name}: {type(exc).__name__}") from None  # no URL in the text
+    if not 200 <= status < 300:
+        raise SinkError(f"sink {name}: HTTP {status}")
+
+
+@dataclass
+class Dispatcher:
+    """Delivers alerts to every sink; a failing sink is logged (without secrets) and skipped."""
+
+    config: AlertsConfig
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=5.0))
+    failures: int = 0
+
+    def __post_init__(self) -> None:
+        for sink in self.config.sinks:
+            for value in (_secret(sink.url, sink.url_env), _secret(sink.token, sink.token_env)):
+                if value and len(value) >= 6:  # never "redact" trivial strings everywhere
+                    REDACT.secrets.add(value)
+
+    def send(self, alert: ev.AlertRaised) -> None:
+        for sink in self.config.sinks:
+            try:
+                deliver(sink, alert, self.client)
+            except SinkError as exc:
+                self.failures += 1
+                log.error("alert %s not delivered: %s", alert.rule, exc)
+
+
+async def run_alerts(
+    settings: Any, config: AlertsConfig, *, drain_ms: int | None = None
+) -> dict[str, Any]:
+    """Consume the run's topics, raise alerts to the ``alerts`` topic and the sinks.
+
+    ``drain_ms``: stop after that long without records (tests, batch use); else run until
+    cancelled. Bad records go to the dead-letter topic (the shared consume loop).
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    from infra.kafka_io import DeadLetters, EventProducer, consume_events, start_consumer
+    from schemas.serde import Serializer
+
+    names = [
+        "md.funding",
+        "md.tickers",
+        "strategy.intents",
+        "derived.positions",
+        "risk.events",
+        "orders.events",
+    ]
+    engine = AlertEngine(config.rules)
+    dispatcher = Dispatcher(config)
+    serializer = Serializer()
+    raised = 0
+    async with EventProducer(settings, serializer=serializer) as producer:
+        consumer = AIOKafkaConsumer(
+            *[settings.topic(n) for n in names],
+            bootstrap_servers=settings.bootstrap,
+            auto_offset_reset="earliest",
+            group_id=f"fundarb-alerts-{settings.topic_prefix or 'default'}",
+        )
+        await start_consumer(consumer)
+        try:
+            async for _record, event in consume_events(
+                consumer, serializer, DeadLetters(producer), idle_timeout_ms=drain_ms
+            ):
+                for alert in engine.on_event(event):
+                    await producer.send(alert)
+                    dispatcher.send(alert)
+                    raised += 1
+        finally:
+            await consumer.stop()
+            await producer.flush()
+    return {"alerts": raised, "suppressed": engine.suppressed, "sink_failures": dispatcher.failures}

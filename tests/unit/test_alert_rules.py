@@ -1,0 +1,128 @@
+"""Alert rules on scripted events (event time), with dedup and rate limits."""
+
+from decimal import Decimal as D
+
+from consumers.alerts import AlertEngine
+from schemas.config import AlertRules
+from tests import stubs
+from tests.market import T0, H, funding, ticker
+
+RULES = AlertRules(
+    stale_feed_ms=3 * H,
+    one_legged_usd=D("500"),
+    one_legged_ms=60_000,
+    drawdown_usd=D("100"),
+    rejections=3,
+    rejections_window_ms=600_000,
+    dedup_ms=H,
+    max_per_rule_per_hour=2,
+)
+
+
+def run(engine: AlertEngine, events: list) -> list:
+    out = []
+    for e in events:
+        out += engine.on_event(e)
+    return out
+
+
+def test_funding_flip_on_an_open_arb() -> None:
+    engine = AlertEngine(RULES)
+    intent = stubs.target_position_set()  # short binance, long bybit BTC
+    history = [
+        funding("binance", "0.0003", T0),
+        funding("bybit", "0.00005", T0),
+        ticker("binance", "99.99", "100.01", T0),
+        ticker("bybit", "99.99", "100.01", T0),
+    ]
+    assert run(engine, [*history, intent]) == []
+    t = T0 + 8 * H
+    flipped = [
+        ticker("binance", "99.99", "100.01", t),
+        ticker("bybit", "99.99", "100.01", t),
+        funding("binance", "0.00001", t),
+        funding("bybit", "0.0003", t),
+    ]
+    alerts = [a for a in run(engine, flipped) if a.rule != "stale_feed"]
+    assert [a.rule for a in alerts] == ["funding_flip"] and alerts[0].dedup_key == "arb-1"
+
+
+def test_one_legged_exposure_held_too_long() -> None:
+    engine = AlertEngine(RULES)
+    a = stubs.position_changed(net_delta_usd="900", event_time=T0, event_id=stubs.eid("p1"))
+    b = stubs.position_changed(
+        net_delta_usd="900", event_time=T0 + 30_000, event_id=stubs.eid("p2")
+    )
+    c = stubs.position_changed(
+        net_delta_usd="900", event_time=T0 + 61_000, event_id=stubs.eid("p3")
+    )
+    assert run(engine, [a, b]) == []
+    (alert,) = run(engine, [c])
+    assert alert.rule == "one_legged" and alert.severity.value == "critical"
+    engine2 = AlertEngine(RULES)  # back under the limit in between: the clock restarts
+    ok = stubs.position_changed(net_delta_usd="0", event_time=T0 + 40_000, event_id=stubs.eid("p4"))
+    assert run(engine2, [a, ok, c]) == []
+
+
+def test_stale_feed_breaker_and_rejection_burst() -> None:
+    engine = AlertEngine(RULES)
+    events = [
+        ticker("binance", "99", "101", T0),
+        ticker("bybit", "99", "101", T0),
+        ticker("bybit", "99", "101", T0 + 4 * H),
+    ]
+    alerts = run(engine, events)
+    assert [(a.rule, a.dedup_key) for a in alerts] == [
+        ("stale_feed", "binance:BTC/USDT:USDT:prices")
+    ]
+    trip = stubs.breaker_tripped()
+    assert [a.rule for a in run(engine, [trip])] == ["breaker_tripped"]
+    rejects = [
+        stubs.order_rejected(event_time=T0 + i, event_id=stubs.eid(f"r{i}")) for i in range(3)
+    ]
+    assert [a.rule for a in run(engine, rejects)] == ["rejections"]
+
+
+def test_drawdown_from_peak() -> None:
+    engine = AlertEngine(RULES)
+    up = stubs.position_changed(
+        realised_pnl_usd="150",
+        fees_usd="0",
+        funding_usd="0",
+        net_delta_usd=None,
+        event_id=stubs.eid("u"),
+    )
+    down = stubs.position_changed(
+        realised_pnl_usd="20",
+        fees_usd="0",
+        funding_usd="0",
+        net_delta_usd=None,
+        event_id=stubs.eid("d"),
+        event_time=T0 + 1,
+    )
+    assert run(engine, [up]) == []
+    (alert,) = run(engine, [down])
+    assert alert.rule == "drawdown" and "130.00" in alert.message
+
+
+def test_dedup_and_rate_limit_on_event_time() -> None:
+    engine = AlertEngine(RULES)
+    trips = [
+        stubs.breaker_tripped(event_time=T0 + i * 60_000, event_id=stubs.eid(f"t{i}"), breaker=b)
+        for i, b in enumerate(["stale_feed", "stale_feed", "margin_ratio", "drawdown"])
+    ]
+    alerts = run(engine, trips)
+    # the second stale_feed trip is a duplicate within dedup_ms; the 4th exceeds 2 per hour
+    assert [a.dedup_key for a in alerts] == ["BTC:stale_feed", "BTC:margin_ratio"]
+    assert engine.suppressed == 1
+    later = stubs.breaker_tripped(event_time=T0 + 2 * H, event_id=stubs.eid("later"))
+    assert len(run(engine, [later])) == 1  # dedup window over
+
+
+def test_alerts_are_deterministic() -> None:
+    events = [
+        ticker("binance", "99", "101", T0),
+        ticker("bybit", "99", "101", T0 + 4 * H),
+        stubs.breaker_tripped(),
+    ]
+    assert run(AlertEngine(RULES), events) == run(AlertEngine(RULES), events)
