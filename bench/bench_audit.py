@@ -11,7 +11,6 @@ offsets; the baseline inserts the already-built ``events_raw`` rows as one Arrow
 from __future__ import annotations
 
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -20,24 +19,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import broker, row, save  # noqa: E402
-from consumers.audit import AuditBatch, apply_ddl, audit_topics, to_arrow  # noqa: E402
-from infra.clickhouse import open_chdb  # noqa: E402
-from infra.kafka_io import EventProducer, create_topics  # noqa: E402
-from infra.settings import Settings  # noqa: E402
-from producers import history as h  # noqa: E402
-from schemas.serde import Serializer  # noqa: E402
+from bench.common import broker, row, save, summarise
+from consumers.audit import AuditBatch, apply_ddl, audit_topics, to_arrow
+from infra.clickhouse import open_chdb
+from infra.kafka_io import EventProducer, create_topics
+from infra.settings import Settings
+from producers import history as h
+from schemas.serde import Serializer
 
 REPO = Path(__file__).resolve().parents[1]
-FILES = [REPO / "data/funding/finm33150_2025-12-03_2026-03-07.csv.gz",
-         REPO / "data/prices/finm33150_perp_ohlcv_1h_2025-12-02_2026-03-07.csv.gz"]
+FILES = [
+    REPO / "data/funding/finm33150_2025-12-03_2026-03-07.csv.gz",
+    REPO / "data/prices/finm33150_perp_ohlcv_1h_2025-12-02_2026-03-07.csv.gz",
+]
 N = 20_000
 RUNS = 5
 
 
 class _Record:
     def __init__(self, topic: str, partition: int, offset: int, key: bytes, value: bytes) -> None:
-        self.topic, self.partition, self.offset, self.key, self.value = topic, partition, offset, key, value
+        self.topic, self.partition, self.offset, self.key, self.value = (
+            topic,
+            partition,
+            offset,
+            key,
+            value,
+        )
         self.timestamp = 0
 
 
@@ -52,7 +59,9 @@ async def main(bootstrap: str) -> None:
         store = open_chdb(Path(tmp), database="bench")
         sink_rates, raw_rates = [], []
         for i in range(RUNS):
-            settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"ab-{uuid.uuid4().hex[:6]}.")
+            settings = Settings(
+                bootstrap_servers=bootstrap, topic_prefix=f"ab-{uuid.uuid4().hex[:6]}."
+            )
             await create_topics(settings)
             async with EventProducer(settings, serializer=ser) as p:
                 await p.send_many(events)
@@ -65,7 +74,9 @@ async def main(bootstrap: str) -> None:
             # baseline: the same raw rows, built beforehand, one Arrow insert
             batch = AuditBatch(ser, settings.topic_prefix)
             for n, e in enumerate(events):
-                batch.add(_Record(settings.topic("md.tickers"), 0, n, e.key.encode(), ser.encode(e)))
+                batch.add(
+                    _Record(settings.topic("md.tickers"), 0, n, e.key.encode(), ser.encode(e))
+                )
             table = to_arrow(batch.tables["events_raw"])
             base_db = store.database_view(f"base_{i}")
             apply_ddl(base_db)
@@ -73,9 +84,15 @@ async def main(bootstrap: str) -> None:
             base_db.insert_arrow("events_raw", table)
             raw_rates.append(table.num_rows / (time.perf_counter() - start))
         store.close()
-    summarise = lambda r: {"median": statistics.median(r), "min": min(r), "max": max(r), "runs": len(r)}  # noqa: E731
     print(f"audit sink: {N:,} events per run, {RUNS} runs each")
-    rows = [row("audit sink (events/s to committed rows)", summarise(sink_rates), summarise(raw_rates), 0.30)]
+    rows = [
+        row(
+            "audit sink (events/s to committed rows)",
+            summarise(sink_rates),
+            summarise(raw_rates),
+            0.30,
+        )
+    ]
     print(f"saved {save('audit', rows)}")
 
 

@@ -10,7 +10,6 @@ A 30-day slice of the bundled window, 5 runs each, fresh topic prefixes per run.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import sys
 import time
 import uuid
@@ -20,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import broker, row, save
+from bench.common import broker, row, save, summarise
 from infra.kafka_io import create_topics
 from infra.settings import Settings
 from producers import history as h
@@ -40,15 +39,6 @@ WINDOW = h.Window(
     venues=frozenset({"binance", "bybit", "okx", "kraken", "dydx", "lighter"}),
 )
 RUNS = 5
-
-
-def summary(rates: list[float]) -> dict[str, float]:
-    return {
-        "median": statistics.median(rates),
-        "min": min(rates),
-        "max": max(rates),
-        "runs": len(rates),
-    }
 
 
 async def main(bootstrap: str) -> None:
@@ -90,8 +80,8 @@ async def main(bootstrap: str) -> None:
         report = await replay(settings, plan, WINDOW)
         return report.events / (time.perf_counter() - start)
 
-    base = summary([await plain() for _ in range(RUNS)])
-    figure = summary([await ours() for _ in range(RUNS)])
+    base = summarise([await plain() for _ in range(RUNS)])
+    figure = summarise([await ours() for _ in range(RUNS)])
     rows = [row("replay publish (events/s)", figure, base, 0.60)]
     print(f"saved {save('replay', rows)}")
 

@@ -29,6 +29,16 @@ def rate(fn: Callable[[], int], repeats: int = 7) -> dict[str, float]:
     }
 
 
+def summarise(rates: list[float]) -> dict[str, float]:
+    """Median, min and max of per-run rates."""
+    return {
+        "median": statistics.median(rates),
+        "min": min(rates),
+        "max": max(rates),
+        "runs": len(rates),
+    }
+
+
 def row(
     stage: str, figure: dict[str, float], baseline: dict[str, float] | None, target: float | None
 ) -> dict[str, Any]:

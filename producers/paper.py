@@ -467,3 +467,45 @@ class PaperVenue:
             else None,
             leverage=lev,
         )
+
+
+async def run_paper_venue(
+    settings: object, config: PaperConfig | None = None, *, drain_ms: int | None = None
+) -> dict[str, int]:
+    """The paper venue as a Kafka service (``fundarb paper``, ``fundarb live --paper``).
+
+    Consumes ``md.tickers``, ``md.funding`` and ``orders.commands`` of the run (prefix) and
+    publishes its answers to ``orders.events``, ``acct.fills``, ``acct.funding`` and
+    ``acct.balances``. Live, records are answered in arrival order against the latest quote
+    (what a real venue does); backtests use the deterministic in-process loop instead
+    (``streams/simulation.py``). Bad records go to the dead-letter topic.
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    from infra.kafka_io import DeadLetters, EventProducer, consume_events, start_consumer
+    from schemas.serde import Serializer
+
+    venue = PaperVenue(config)
+    serializer = Serializer()
+    topics = [settings.topic(n) for n in ("md.tickers", "md.funding", "orders.commands")]  # type: ignore[attr-defined]
+    counts = {"inputs": 0, "outputs": 0}
+    async with EventProducer(settings, serializer=serializer) as producer:  # type: ignore[arg-type]
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=settings.bootstrap_servers or settings.bootstrap,  # type: ignore[attr-defined]
+            auto_offset_reset="earliest",
+            group_id=f"fundarb-paper-{settings.topic_prefix or 'default'}",  # type: ignore[attr-defined]
+        )
+        await start_consumer(consumer)
+        try:
+            async for _record, event in consume_events(
+                consumer, serializer, DeadLetters(producer), idle_timeout_ms=drain_ms
+            ):
+                counts["inputs"] += 1
+                for answer in venue.on_event(event):
+                    await producer.send(answer)
+                    counts["outputs"] += 1
+        finally:
+            await consumer.stop()
+            await producer.flush()
+    return counts

@@ -533,6 +533,35 @@ def audit_cmd(
     )
 
 
+@app.command("paper")
+def paper_cmd(
+    prefix: PrefixOpt = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Strategy TOML (its fee table).")
+    ] = None,
+    latency_ms: Annotated[int, typer.Option(help="Modelled order latency (ms).")] = 50,
+    drain_seconds: Annotated[
+        float | None, typer.Option("--drain-seconds", help="Stop after this long without records.")
+    ] = None,
+) -> None:
+    """Run the paper venue on a run's topics: answer orders.commands with venue events."""
+    import asyncio
+
+    from producers.paper import PaperConfig, run_paper_venue
+
+    strategy = load_strategy_config(config)
+    paper = PaperConfig(fees=strategy.fees, latency_ms=latency_ms)  # type: ignore[attr-defined]
+    settings = _settings(topic_prefix=prefix)
+    drain = int(drain_seconds * 1000) if drain_seconds else None
+    try:
+        counts = asyncio.run(run_paper_venue(settings, paper, drain_ms=drain))
+    except Exception as exc:
+        raise _fail(
+            f"cannot run the paper venue against Kafka at {settings.bootstrap}: {exc}"
+        ) from exc
+    out.print(f"paper venue: {counts['inputs']} inputs answered with {counts['outputs']} events")
+
+
 @app.command("alerts")
 def alerts_cmd(
     prefix: PrefixOpt = None,
