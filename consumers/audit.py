@@ -411,18 +411,16 @@ async def audit_topics(
             enable_auto_commit=False,
             max_poll_records=5000,
         )
-        from infra.kafka_io import start_consumer
+        from infra.kafka_io import start_consumer, topic_partitions
 
         await start_consumer(consumer)
         total = 0
         try:
             # the run's topics are known from the catalog: assign them, resume where we committed
-            await consumer._client.force_metadata_update()
-            tps = [
-                TopicPartition(settings.topic(t.name), p)
-                for t in TOPICS
-                for p in sorted(consumer.partitions_for_topic(settings.topic(t.name)) or ())
-            ]
+            parts = await topic_partitions(
+                settings.bootstrap, [settings.topic(t.name) for t in TOPICS]
+            )
+            tps = [TopicPartition(t, p) for t, ps in sorted(parts.items()) for p in ps]
             consumer.assign(tps)
             position: dict[TopicPartition, int] = {}
             firsts = await consumer.beginning_offsets(tps)

@@ -41,6 +41,36 @@ async def start_consumer(consumer: AIOKafkaConsumer) -> None:
         raise
 
 
+class MissingTopicError(RuntimeError):
+    """A topic the caller needs does not exist on the cluster."""
+
+
+async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> dict[str, list[int]]:
+    """Partition numbers of each topic, from the cluster itself (a consumer's metadata only
+    covers topics it already follows).
+
+    Raises
+    ------
+    MissingTopicError
+        A topic does not exist.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    found = {
+        d["topic"]: sorted(p["partition"] for p in d["partitions"])
+        for d in described
+        if not d.get("error_code") and d["partitions"]
+    }
+    missing = [t for t in topics if t not in found]
+    if missing:
+        raise MissingTopicError(f"topics not found on {bootstrap}: {', '.join(missing)}")
+    return found
+
+
 class TopicMismatchError(RuntimeError):
     """An existing topic differs from the catalog (e.g. partition count)."""
 
@@ -295,11 +325,12 @@ async def consume_events(
         batch = await consumer.getmany(timeout_ms=batch_timeout_ms)
         if not batch:
             idle_ms += batch_timeout_ms
-            limit = (
-                idle_timeout_ms if seen_any else max(idle_timeout_ms or 0, first_record_timeout_ms)
-            )
-            if idle_timeout_ms is not None and idle_ms >= limit:
-                return
+            if idle_timeout_ms is not None:
+                limit = (
+                    idle_timeout_ms if seen_any else max(idle_timeout_ms, first_record_timeout_ms)
+                )
+                if idle_ms >= limit:
+                    return
             continue
         idle_ms = 0
         seen_any = True

@@ -24,9 +24,11 @@ unparsable rows are rejected; gaps longer than 2 intervals and interval changes 
 
 from __future__ import annotations
 
+import base64
 import gzip
 import heapq
 import io
+import json
 import uuid
 import zlib
 from collections import deque
@@ -238,8 +240,37 @@ def _parquet_rows(run: Run) -> Iterator[tuple[int, bytes, list[str]]]:
         yield i + 1, ",".join(values).encode(), values
 
 
+DUMP_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def index_dump(path: Path) -> list[Run]:
+    """Runs of a topic dump (``fundarb topics dump``): one per contiguous (topic, partition)."""
+    runs: list[Run] = []
+    with _open(path) as f:
+        offset = 0
+        current: tuple[str, str] | None = None
+        start = start_line = count = 0
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                head = json.loads(raw)
+                key = (str(head["topic"]), str(head["partition"]))
+            except (ValueError, KeyError, TypeError):
+                key = ("", "")
+            if key != current:
+                if current is not None:
+                    runs.append(Run(path, "dump", current[0], current[1], start, start_line, count))
+                current, start, start_line, count = key, offset, line_no, 0
+            count += 1
+            offset += len(raw)
+        if current is not None:
+            runs.append(Run(path, "dump", current[0], current[1], start, start_line, count))
+    return runs
+
+
 def _index_file(path: Path) -> list[Run]:
     try:
+        if path.name.endswith(DUMP_SUFFIXES):
+            return index_dump(path)
         return index_parquet(path) if path.suffix == ".parquet" else index_csv(path)
     except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
         raise HistoryError(
@@ -505,6 +536,62 @@ def mark_ticker_events(
             )
 
 
+def dump_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]:
+    """Market events of one (topic, partition) of a dump, decoded and validated.
+
+    Other event types in the dump are skipped (counted in ``q.notes``); records that do not
+    decode, or go back in time within the partition, are rejected like CSV rows.
+    """
+    from schemas.serde import DecodeError, Serializer
+
+    serializer = Serializer()
+    last_time = -1
+    skipped = 0
+    with _open(run.path) as f:
+        f.seek(run.offset)
+        for i in range(run.rows):
+            raw = f.readline()
+            if not raw:
+                break
+            line = run.first_line + i
+            q.rows += 1
+            try:
+                value = base64.b64decode(json.loads(raw)["value"])
+                event = serializer.decode(value)
+            except (ValueError, KeyError, TypeError, DecodeError) as exc:
+                yield _reject(
+                    run, q, line, raw.rstrip(b"\n"), "invalid", str(exc), max(last_time, 0)
+                )
+                continue
+            if not isinstance(event, FundingRateObserved | TickerObserved):
+                skipped += 1
+                continue
+            t = event.event_time
+            if t < last_time:
+                yield _reject(
+                    run,
+                    q,
+                    line,
+                    raw.rstrip(b"\n"),
+                    "out_of_order",
+                    f"event time {t} is before the previous record's {last_time}",
+                    last_time,
+                )
+                continue
+            last_time = t
+            q.first_time = q.first_time or t
+            q.last_time = t
+            if not (window.start <= t < window.end) or not window.wants(
+                event.venue, event.instrument
+            ):
+                continue
+            q.emitted += 1
+            rank = TICKER_RANK if isinstance(event, TickerObserved) else FUNDING_RANK
+            yield (t, rank, event.venue, event.instrument), event
+    if skipped:
+        q.notes.append(f"{skipped} records of other event types skipped")
+
+
 # ---- the plan --------------------------------------------------------------------------------
 @dataclass
 class ReplayPlan:
@@ -538,21 +625,27 @@ def plan(
     """
     window = window or Window()
     reference_prices = reference_prices or {}
+    all_runs = index(paths)
     runs = [
         r
-        for r in index(paths)
-        if (r.venue and window.wants(r.venue, r.symbol))
-        or (r.kind == "candles" and r.venue in reference_prices.values())
+        for r in all_runs
+        if r.kind != "dump"
+        and (
+            (r.venue and window.wants(r.venue, r.symbol))
+            or (r.kind == "candles" and r.venue in reference_prices.values())
+        )
     ]
     quality: dict[tuple[str, str, str], SeriesQuality] = {}
+    streams: list[Iterator[Item]] = []
 
     def q_for(kind: str, venue: str, symbol: str) -> SeriesQuality:
         return quality.setdefault((kind, venue, symbol), SeriesQuality(kind, venue, symbol))
 
+    for r in (x for x in all_runs if x.kind == "dump"):  # dumps are filtered per event
+        streams.append(dump_events(r, q_for("dump", r.venue, r.symbol), window))
     funding_runs = [r for r in runs if r.kind == "funding" and window.wants(r.venue, r.symbol)]
     candle_runs = [r for r in runs if r.kind == "candles" and window.wants(r.venue, r.symbol)]
     priced = {(r.venue, r.symbol) for r in candle_runs}
-    streams: list[Iterator[Item]] = []
     notes: list[str] = []
     for r in funding_runs:
         streams.append(funding_events(r, q_for("funding", r.venue, r.symbol), window))

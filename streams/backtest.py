@@ -31,7 +31,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from infra import kafka_local
-from infra.kafka_io import EventProducer, create_topics
+from infra.kafka_io import EventProducer, create_topics, topic_partitions
 from infra.settings import Settings
 from producers import history
 from producers.paper import PaperConfig
@@ -91,13 +91,10 @@ async def ordered_market_events(settings: Settings, serializer: Serializer) -> A
     )
     await consumer.start()
     try:
-        tps = []
-        for name in MARKET_TOPICS:
-            topic = settings.topic(name)
-            for p in sorted(
-                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
-            ):
-                tps.append(TopicPartition(topic, p))
+        parts = await topic_partitions(
+            settings.bootstrap, [settings.topic(n) for n in MARKET_TOPICS]
+        )
+        tps = [TopicPartition(t, p) for t, ps in sorted(parts.items()) for p in ps]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
@@ -137,11 +134,6 @@ async def ordered_market_events(settings: Settings, serializer: Serializer) -> A
         await consumer.stop()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return consumer.partitions_for_topic(topic) or set()
-
-
 async def output_digest(settings: Settings) -> tuple[str, Counter[str]]:
     """SHA-256 of the digest topics' record values in (topic, partition, offset) order."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
@@ -149,12 +141,12 @@ async def output_digest(settings: Settings) -> tuple[str, Counter[str]]:
     digest = hashlib.sha256()
     counts: Counter[str] = Counter()
     try:
+        partitions = await topic_partitions(
+            settings.bootstrap, [settings.topic(n) for n in DIGEST_TOPICS]
+        )
         for name in DIGEST_TOPICS:
             topic = settings.topic(name)
-            parts = sorted(
-                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
-            )
-            for p in parts:
+            for p in partitions[topic]:
                 tp = TopicPartition(topic, p)
                 consumer.assign([tp])
                 await consumer.seek_to_beginning(tp)

@@ -156,6 +156,72 @@ def topics_describe(prefix: PrefixOpt = None) -> None:
     out.print(table)
 
 
+@topics_app.command("dump")
+def topics_dump(
+    out_file: Annotated[Path, typer.Argument(help="Output file (.jsonl or .jsonl.gz).")],
+    prefix: PrefixOpt = None,
+    names: Annotated[
+        str, typer.Option("--topics", help="Comma-separated catalog topics.")
+    ] = "md.funding,md.tickers",
+) -> None:
+    """Record a run's topics to a file `fundarb replay` can read back (JSON lines, base64)."""
+    import asyncio
+    import base64
+    import gzip
+    import json
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from infra.kafka_io import topic_partitions
+
+    settings = _settings(topic_prefix=prefix)
+
+    async def dump() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        n = 0
+        opener = gzip.open if out_file.name.endswith(".gz") else open
+        wanted = [t.strip() for t in names.split(",") if t.strip()]
+        try:
+            parts = await topic_partitions(settings.bootstrap, [settings.topic(n) for n in wanted])
+            with opener(out_file, "wt") as f:  # type: ignore[operator]
+                for name in wanted:
+                    topic = settings.topic(name)
+                    for p in parts[topic]:
+                        tp = TopicPartition(topic, p)
+                        consumer.assign([tp])
+                        await consumer.seek_to_beginning(tp)
+                        end = (await consumer.end_offsets([tp]))[tp]
+                        pos = 0
+                        while pos < end:
+                            batch = await consumer.getmany(tp, timeout_ms=1000)
+                            for r in batch.get(tp, []):
+                                f.write(
+                                    json.dumps(
+                                        {
+                                            "topic": name,
+                                            "partition": p,
+                                            "offset": r.offset,
+                                            "timestamp": r.timestamp,
+                                            "key": base64.b64encode(r.key or b"").decode(),
+                                            "value": base64.b64encode(r.value or b"").decode(),
+                                        }
+                                    )
+                                    + "\n"
+                                )
+                                n += 1
+                                pos = r.offset + 1
+        finally:
+            await consumer.stop()
+        return n
+
+    try:
+        count = asyncio.run(dump())
+    except Exception as exc:
+        raise _fail(f"dump from Kafka at {settings.bootstrap} failed: {exc}") from exc
+    out.print(f"wrote {count} records to {out_file}")
+
+
 # ---- replay --------------------------------------------------------------------------------
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_DATA = (
