@@ -103,15 +103,22 @@ def payload_json(event: ev.Event) -> str:
 Row = dict[str, Any]
 
 
+def _market(e: ev.Event) -> Row:
+    """The envelope columns every per-market typed table shares."""
+    return {
+        "event_id": e.event_id,
+        "event_time": e.event_time,
+        "venue": e.venue,
+        "instrument": e.instrument,
+    }
+
+
 def _typed(event: ev.Event) -> tuple[str, Row] | None:
     """(table, row) for the typed table of an event family, or None."""
     e = event
     if isinstance(e, ev.FundingRateObserved):
         return "funding_observations", {
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "venue": e.venue,
-            "instrument": e.instrument,
+            **_market(e),
             "funding_rate": _dec(e.funding_rate),
             "funding_interval_h": e.funding_interval_h,
             "funding_time": e.funding_time,
@@ -122,10 +129,7 @@ def _typed(event: ev.Event) -> tuple[str, Row] | None:
         }
     if isinstance(e, ev.TickerObserved):
         return "tickers", {
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "venue": e.venue,
-            "instrument": e.instrument,
+            **_market(e),
             "bid": _dec(e.bid),
             "ask": _dec(e.ask),
             "mark_price": _dec(e.mark_price),
@@ -133,10 +137,7 @@ def _typed(event: ev.Event) -> tuple[str, Row] | None:
         }
     if isinstance(e, ev.FillExecuted):
         return "fills", {
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "venue": e.venue,
-            "instrument": e.instrument,
+            **_market(e),
             "correlation_id": e.correlation_id,
             "causation_id": e.causation_id,
             "fill_id": e.fill_id,
@@ -152,10 +153,7 @@ def _typed(event: ev.Event) -> tuple[str, Row] | None:
         }
     if isinstance(e, ev.FundingPaid):
         return "funding_payments", {
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "venue": e.venue,
-            "instrument": e.instrument,
+            **_market(e),
             "correlation_id": e.correlation_id,
             "funding_time": e.funding_time,
             "position_qty": _dec(e.position_qty),
@@ -229,10 +227,7 @@ def _typed(event: ev.Event) -> tuple[str, Row] | None:
         }
     if isinstance(e, ev.PositionChanged):
         return "positions", {
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "venue": e.venue,
-            "instrument": e.instrument,
+            **_market(e),
             "correlation_id": e.correlation_id,
             "qty": _dec(e.qty),
             "realised_pnl_usd": _dec(e.realised_pnl_usd),

@@ -167,11 +167,18 @@ def test_parquet_in_the_same_columns_reads_like_csv(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     path = tmp_path / "f.parquet"
-    pq.write_table(pa.table({
-        "venue": ["binance"] * 3, "symbol": ["BTC/USDT:USDT"] * 3,
-        "funding_time_ms": [T0 + i * 8 * H for i in range(3)],
-        "funding_rate": ["0.0001", "-0.00002", "0.00003"], "mark_price": [None, None, None],
-    }), path)
+    pq.write_table(
+        pa.table(
+            {
+                "venue": ["binance"] * 3,
+                "symbol": ["BTC/USDT:USDT"] * 3,
+                "funding_time_ms": [T0 + i * 8 * H for i in range(3)],
+                "funding_rate": ["0.0001", "-0.00002", "0.00003"],
+                "mark_price": [None, None, None],
+            }
+        ),
+        path,
+    )
     out, _ = events([path, candle_file(tmp_path)])
     funding = [e for e in out if isinstance(e, FundingRateObserved)]
     assert [e.funding_rate for e in funding] == [D("0.0001"), D("-0.00002"), D("0.00003")]
