@@ -307,8 +307,7 @@ def up(settings: Settings) -> BrokerStatus:
             classpath,
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_file.read_text().strip(),
+            f"--cluster-id={cluster_file.read_text().strip()}",
             "-c",
             str(props_file),
             "--ignore-formatted",
@@ -402,4 +401,7 @@ def uuid_base64() -> str:
     """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as StorageTool)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):  # a leading "-" reads as an option (Kafka avoids it too)
+            return cluster_id

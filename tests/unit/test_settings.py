@@ -53,3 +53,11 @@ def test_clickhouse_url_is_secret_in_repr(monkeypatch: pytest.MonkeyPatch) -> No
     assert "hunter2" not in repr(s)
     assert s.clickhouse_url is not None
     assert "hunter2" in s.clickhouse_url.get_secret_value()
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    from infra.kafka_local import uuid_base64
+
+    ids = [uuid_base64() for _ in range(2000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)
