@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
@@ -69,6 +69,35 @@ async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> dict[str, l
     if missing:
         raise MissingTopicError(f"topics not found on {bootstrap}: {', '.join(missing)}")
     return found
+
+
+async def read_topics(bootstrap: str, topics: Sequence[str]) -> AsyncIterator[tuple[str, int, Any]]:
+    """Every record of ``topics`` up to their current end, as (topic, partition, record), in
+    (topic as given, partition, offset) order: the stable order digests and dumps need.
+
+    Raises
+    ------
+    MissingTopicError
+        A topic does not exist.
+    """
+    partitions = await topic_partitions(bootstrap, topics)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await start_consumer(consumer)
+    try:
+        for topic in topics:
+            for p in partitions[topic]:
+                tp = TopicPartition(topic, p)
+                consumer.assign([tp])
+                await consumer.seek_to_beginning(tp)
+                end = (await consumer.end_offsets([tp]))[tp]
+                pos = 0
+                while pos < end:
+                    batch = await consumer.getmany(tp, timeout_ms=1000)
+                    for record in batch.get(tp, []):
+                        yield topic, p, record
+                        pos = record.offset + 1
+    finally:
+        await consumer.stop()
 
 
 class TopicMismatchError(RuntimeError):

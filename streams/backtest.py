@@ -31,12 +31,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from infra import kafka_local
-from infra.kafka_io import EventProducer, create_topics, topic_partitions
+from infra.kafka_io import EventProducer, create_topics, read_topics, topic_partitions
 from infra.settings import Settings
 from producers import history
 from producers.paper import PaperConfig
 from producers.replay import replay
 from projections import engine as eng
+from projections.board import quote_pair
 from projections.funding import MS_PER_HOUR
 from schemas.config import StrategyConfig
 from schemas.events import (
@@ -136,30 +137,12 @@ async def ordered_market_events(settings: Settings, serializer: Serializer) -> A
 
 async def output_digest(settings: Settings) -> tuple[str, Counter[str]]:
     """SHA-256 of the digest topics' record values in (topic, partition, offset) order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
-    await consumer.start()
     digest = hashlib.sha256()
     counts: Counter[str] = Counter()
-    try:
-        partitions = await topic_partitions(
-            settings.bootstrap, [settings.topic(n) for n in DIGEST_TOPICS]
-        )
-        for name in DIGEST_TOPICS:
-            topic = settings.topic(name)
-            for p in partitions[topic]:
-                tp = TopicPartition(topic, p)
-                consumer.assign([tp])
-                await consumer.seek_to_beginning(tp)
-                end = (await consumer.end_offsets([tp]))[tp]
-                pos = 0
-                while pos < end:
-                    batch = await consumer.getmany(tp, timeout_ms=1000)
-                    for record in batch.get(tp, []):
-                        digest.update(f"{name}|{p}|".encode() + record.value)
-                        counts[name] += 1
-                        pos = record.offset + 1
-    finally:
-        await consumer.stop()
+    names = {settings.topic(n): n for n in DIGEST_TOPICS}
+    async for topic, partition, record in read_topics(settings.bootstrap, list(names)):
+        digest.update(f"{names[topic]}|{partition}|".encode() + record.value)
+        counts[names[topic]] += 1
     return digest.hexdigest(), counts
 
 
@@ -196,8 +179,6 @@ class Recorder:
                 "open_arbs": len(sim.state.strategy.live()),
             }
         )
-        from projections.board import quote_pair
-
         for plan in sim.state.strategy.live():
             board = sim.state.boards.get(plan.asset)
             if board is None:

@@ -170,49 +170,26 @@ def topics_dump(
     import gzip
     import json
 
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from infra.kafka_io import topic_partitions
+    from infra.kafka_io import read_topics
 
     settings = _settings(topic_prefix=prefix)
 
     async def dump() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        n = 0
+        wanted = {settings.topic(t.strip()): t.strip() for t in names.split(",") if t.strip()}
         opener = gzip.open if out_file.name.endswith(".gz") else open
-        wanted = [t.strip() for t in names.split(",") if t.strip()]
-        try:
-            parts = await topic_partitions(settings.bootstrap, [settings.topic(n) for n in wanted])
-            with opener(out_file, "wt") as f:  # type: ignore[operator]
-                for name in wanted:
-                    topic = settings.topic(name)
-                    for p in parts[topic]:
-                        tp = TopicPartition(topic, p)
-                        consumer.assign([tp])
-                        await consumer.seek_to_beginning(tp)
-                        end = (await consumer.end_offsets([tp]))[tp]
-                        pos = 0
-                        while pos < end:
-                            batch = await consumer.getmany(tp, timeout_ms=1000)
-                            for r in batch.get(tp, []):
-                                f.write(
-                                    json.dumps(
-                                        {
-                                            "topic": name,
-                                            "partition": p,
-                                            "offset": r.offset,
-                                            "timestamp": r.timestamp,
-                                            "key": base64.b64encode(r.key or b"").decode(),
-                                            "value": base64.b64encode(r.value or b"").decode(),
-                                        }
-                                    )
-                                    + "\n"
-                                )
-                                n += 1
-                                pos = r.offset + 1
-        finally:
-            await consumer.stop()
+        n = 0
+        with opener(out_file, "wt") as f:  # type: ignore[operator]
+            async for topic, partition, r in read_topics(settings.bootstrap, list(wanted)):
+                record = {
+                    "topic": wanted[topic],
+                    "partition": partition,
+                    "offset": r.offset,
+                    "timestamp": r.timestamp,
+                    "key": base64.b64encode(r.key or b"").decode(),
+                    "value": base64.b64encode(r.value or b"").decode(),
+                }
+                f.write(json.dumps(record) + "\n")
+                n += 1
         return n
 
     try:

@@ -17,7 +17,6 @@ Order of processing for a market event at ``t``:
 from __future__ import annotations
 
 import heapq
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,8 +104,3 @@ class Simulation:
             self._emit(out)
             if isinstance(out, PlaceOrder | CancelOrder):
                 self._to_venue(out)
-
-
-def wall_clock() -> float:
-    """Seconds for progress reporting only (never for a decision)."""
-    return time.perf_counter()
