@@ -231,7 +231,7 @@ async def _run(settings: Settings, opts: BacktestOptions, progress: Progress) ->
     if sim.state.now:
         recorder.sample(sim, sim.state.now)  # the final state
     progress.on_phase("digest")
-    digest, _ = await output_digest(settings)
+    digest, digest_counts = await output_digest(settings)
     wall = time.perf_counter() - wall_start
     summary = build_summary(
         opts, sim, recorder, report.events, n, digest, wall, sorted(assets), sorted(venues)
@@ -248,6 +248,7 @@ async def _run(settings: Settings, opts: BacktestOptions, progress: Progress) ->
         ],
     }
     summary["topic_prefix"] = settings.topic_prefix
+    summary["digest_records"] = dict(sorted(digest_counts.items()))  # what the digest covers
     return {"summary": summary, "sim": sim, "recorder": recorder}
 
 

@@ -58,6 +58,12 @@ def test_backtest_twice_same_digest_exact_parts_and_a_report(
     assert s1["output_digest"] == s2["output_digest"]
     assert s1["topic_prefix"] != s2["topic_prefix"]  # fresh topics each run
     assert s1["orders"] > 0 and s1["fills"] > 0 and s1["intents"] > 0  # it traded
+    # the digest covers every intent, order and fill of the run (it once saw only intents)
+    assert s1["digest_records"] == {
+        "acct.fills": s1["fills"],
+        "orders.commands": s1["orders"] + s1["cancels"],
+        "strategy.intents": s1["intents"],
+    }
     parts = (
         Decimal(s1["funding_pnl_usd"])
         + Decimal(s1["price_pnl_usd"])
