@@ -8,7 +8,10 @@ functions live agents and backtests use (DESIGN §6):
 * account events (``FillExecuted``, ``FundingPaid``) → position book (``PositionChanged``)
   and the executor (fills);
 * order events (``OrderAccepted/Rejected/Canceled/Expired``) → the executor;
-* breaker events (``BreakerTripped/Reset``) → the strategy's breaker view;
+* breaker events (``BreakerTripped/Reset``) → the strategy's breaker view (breakers the
+  engine trips itself, :data:`projections.risk.LOCAL_BREAKERS`, are ignored on the way back);
+* asset-local risk (:func:`projections.risk.assess`) runs before the strategy decides, so a
+  breaker that trips on this input already binds this decision;
 * after every input the asset's executor reconciles at the event's time and may emit
   ``PlaceOrder``/``CancelOrder`` (hedges react to the fill that just arrived).
 
@@ -30,6 +33,7 @@ from typing import TypeVar
 from projections import board as bd
 from projections import executor as ex
 from projections import positions as pos
+from projections import risk as rk
 from projections import strategy as st
 from schemas.config import StrategyConfig
 from schemas.events import (
@@ -65,6 +69,7 @@ class EngineState:
     strategy: st.StrategyState = field(default_factory=st.StrategyState)
     breakers: st.Breakers = field(default_factory=st.Breakers)
     spreads: dict[str, tuple[object, ...]] = field(default_factory=dict)  # last SpreadUpdated
+    risk: dict[str, rk.RiskState] = field(default_factory=dict)
     now: int = 0
 
 
@@ -170,6 +175,8 @@ def handle(
         decide = isinstance(event, FundingPaid)
     elif isinstance(event, OrderAccepted | OrderRejected | OrderCanceled | OrderExpired):
         execs = ex.apply(execs, event)
+    elif isinstance(event, BreakerTripped | BreakerReset) and event.breaker in rk.LOCAL_BREAKERS:
+        pass  # our own breaker echoed back from risk.events: already applied when it tripped
     elif isinstance(event, BreakerTripped):
         target = "*" if asset == "ALL" else asset
         if event.action is BreakerAction.force_exit:
@@ -187,9 +194,33 @@ def handle(
     elif isinstance(event, TargetPositionSet | ExitRequested):
         execs = ex.apply(execs, event)  # intents from an external strategy (live split agents)
 
+    risk_state = state.risk.get(asset) or rk.RiskState()
+    plan = strategy.live_for(asset)
+    risk_state, tripped = rk.assess(
+        risk_state,
+        asset,
+        now=now,
+        cause=event.event_id,
+        config=config.risk,
+        rejected=isinstance(event, OrderRejected),
+        positions=tuple(o for o in outputs if isinstance(o, PositionChanged)),
+        stale=st.stale_leg(plan, board, config, now) if plan is not None else None,
+    )
+    if tripped:
+        outputs += tripped
+        decide = True
     if decide:
+        effective = breakers
+        if risk_state.open:
+            effective = replace(
+                breakers,
+                pause_entries=breakers.pause_entries
+                | ({asset} if risk_state.action(BreakerAction.pause_entries) else set()),
+                force_exit=breakers.force_exit
+                | ({asset} if risk_state.action(BreakerAction.force_exit) else set()),
+            )
         strategy, intents = st.decide(
-            asset, board, book, strategy, config, now, event.event_id, breakers, pairs
+            asset, board, book, strategy, config, now, event.event_id, effective, pairs
         )
         for intent in intents:
             execs = ex.apply(execs, intent)
@@ -203,6 +234,9 @@ def handle(
         strategy=strategy,
         breakers=breakers,
         spreads=spreads,
+        risk=state.risk
+        if risk_state is state.risk.get(asset)
+        else _with(state.risk, asset, risk_state),
         now=now,
     ), outputs
 

@@ -191,7 +191,7 @@ def _count_interval(
     )
 
 
-def _stale_leg(plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int) -> str | None:
+def stale_leg(plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int) -> str | None:
     """The stale-feed breaker for an open arb: a leg without prices (or, for perps, funding)
     for longer than ``risk.stale_feed_ms`` cannot be marked or monitored — close the arb."""
     limit = config.risk.stale_feed_ms
@@ -221,7 +221,7 @@ def exit_reason(
     ex = config.exits
     if breakers.forced(plan.asset):
         return ExitReason.risk_breaker, "a breaker forces exits"
-    stale = _stale_leg(plan, board, config, now)
+    stale = stale_leg(plan, board, config, now)
     if stale is not None:
         return ExitReason.risk_breaker, stale
     if plan.adverse >= ex.flip_intervals:
