@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -87,7 +87,10 @@ class Settings(BaseSettings):
     clickhouse_url: SecretStr | None = None
     clickhouse_path: Path | None = None
     schema_registry_url: str | None = None
-    table_store: str = "memory://"
+    table_store: str = "memory://"  # Faust table store: memory:// or rocksdb:// (rocksdict)
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    worker_session_timeout_s: float = Field(default=10.0, ge=6.0)  # broker minimum is 6 s
+    worker_tick_s: float = Field(default=0.05, gt=0)  # flush / end-offset refresh period
 
     @field_validator("topic_prefix")
     @classmethod

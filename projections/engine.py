@@ -40,6 +40,7 @@ from schemas.events import (
     BreakerReset,
     BreakerTripped,
     Event,
+    EventRejected,
     ExitRequested,
     FillExecuted,
     FundingPaid,
@@ -241,6 +242,31 @@ def handle(
     ), outputs
 
 
+REJECT_NS = uuid.UUID("8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
+
+
+def rejected(event: Event, exc: Exception, source: str) -> EventRejected:
+    """The dead letter for an event a fold refused (``source`` names where it came from).
+
+    The id derives from the event's id, so a replay dead-letters identically.
+    """
+    return EventRejected(
+        event_id=str(uuid.uuid5(REJECT_NS, event.event_id)),
+        event_time=event.event_time,
+        ingest_time=event.event_time,
+        venue=INTERNAL_VENUE,
+        instrument=base_asset(event.instrument),
+        causation_id=event.event_id,
+        source_topic=source,
+        source_partition=0,
+        source_offset=0,
+        raw_key=None,
+        raw_value=event.model_dump_json().encode(),
+        error_type=type(exc).__name__,
+        reason=str(exc)[:2000],
+    )
+
+
 def pnl(state: EngineState) -> pos.PnL:
     """Portfolio PnL over every asset's book (USD); parts sum to the total exactly."""
     parts = [b.pnl() for b in state.books.values()]
@@ -261,3 +287,75 @@ def net_delta_usd(state: EngineState) -> Decimal:
             if leg.qty:
                 total += leg.qty * (leg.mark if leg.mark is not None else leg.avg_entry_price)
     return total
+
+
+def slice_for(state: EngineState, asset: str) -> EngineState:
+    """The part of ``state`` that belongs to ``asset`` (the worker persists one per asset).
+
+    Breakers on every asset (``*``) belong to the pseudo-asset ``ALL``. ``now`` is kept whole:
+    the merged clock is the max over slices. ``merge`` is the inverse.
+    """
+    scope = "*" if asset == "ALL" else asset
+
+    def one(mapping: dict[str, V]) -> dict[str, V]:
+        return {asset: mapping[asset]} if asset in mapping else {}
+
+    return EngineState(
+        boards=one(state.boards),
+        books=one(state.books),
+        execs=one(state.execs),
+        strategy=st.StrategyState(
+            {k: a for k, a in state.strategy.arbs.items() if a.asset == asset}
+        ),
+        breakers=st.Breakers(
+            pause_entries=state.breakers.pause_entries & {scope},
+            force_exit=state.breakers.force_exit & {scope},
+        ),
+        spreads=one(state.spreads),
+        risk=one(state.risk),
+        now=state.now,
+    )
+
+
+def merge(slices: list[EngineState]) -> EngineState:
+    """One state from per-asset slices (assets are disjoint; order does not matter)."""
+    out = EngineState()
+    boards: dict[str, bd.AssetBoard] = {}
+    books: dict[str, pos.PositionBook] = {}
+    execs: dict[str, ex.ExecutorState] = {}
+    spreads: dict[str, tuple[object, ...]] = {}
+    risk: dict[str, rk.RiskState] = {}
+    arbs: dict[str, st.ArbPlan] = {}
+    pause: set[str] = set()
+    force: set[str] = set()
+    now = 0
+    for s in slices:
+        boards.update(s.boards)
+        books.update(s.books)
+        execs.update(s.execs)
+        spreads.update(s.spreads)
+        risk.update(s.risk)
+        arbs.update(s.strategy.arbs)
+        pause |= s.breakers.pause_entries
+        force |= s.breakers.force_exit
+        now = max(now, s.now)
+    return replace(
+        out,
+        boards=dict(sorted(boards.items())),
+        books=dict(sorted(books.items())),
+        execs=dict(sorted(execs.items())),
+        spreads=dict(sorted(spreads.items())),
+        risk=dict(sorted(risk.items())),
+        strategy=st.StrategyState(dict(sorted(arbs.items()))),
+        breakers=st.Breakers(frozenset(pause), frozenset(force)),
+        now=now,
+    )
+
+
+def assets_of(state: EngineState) -> set[str]:
+    """Every asset ``state`` holds something for (plus ``ALL`` when a global breaker is open)."""
+    assets = set(state.boards) | set(state.books) | set(state.execs) | set(state.risk)
+    assets |= {a.asset for a in state.strategy.arbs.values()}
+    if "*" in state.breakers.pause_entries | state.breakers.force_exit:
+        assets.add("ALL")
+    return assets

@@ -576,6 +576,35 @@ def audit_cmd(
     )
 
 
+@app.command("worker")
+def worker_cmd(
+    prefix: PrefixOpt = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Strategy TOML (defaults when omitted).")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Faust table store: memory:// (default) or rocksdb:// (rocksdict)."),
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "info",
+) -> None:
+    """Run the Faust worker: the engine (board, book, strategy, risk, executor) and risk agents.
+
+    Creates the run's topics when missing and refuses to start when co-partitioned topics have
+    different partition counts. Stops on Ctrl-C / SIGTERM; a restart resumes from the tables'
+    changelogs. Writes a status file (<state_dir>/worker/<prefix>status.json) every second.
+    """
+    from infra.kafka_io import TopicMismatchError
+    from streams.worker import run_worker
+
+    strategy = load_strategy_config(config)
+    settings = _settings(topic_prefix=prefix, table_store=store)
+    try:
+        run_worker(settings, strategy, loglevel=loglevel)  # type: ignore[arg-type]
+    except TopicMismatchError as exc:
+        raise _fail(exc) from exc
+
+
 @app.command("paper")
 def paper_cmd(
     prefix: PrefixOpt = None,

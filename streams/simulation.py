@@ -17,7 +17,6 @@ Order of processing for a market event at ``t``:
 from __future__ import annotations
 
 import heapq
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,9 +24,6 @@ from producers.paper import PaperConfig, PaperVenue
 from projections import engine as eng
 from schemas.config import StrategyConfig
 from schemas.events import CancelOrder, Event, EventRejected, PlaceOrder
-from schemas.types import INTERNAL_VENUE, base_asset
-
-REJECT_NS = uuid.UUID("8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
 
 
 @dataclass
@@ -82,21 +78,7 @@ class Simulation:
         try:
             self.state, outputs = eng.handle(self.state, event, self.config)
         except ValueError as exc:  # bad input: dead-letter it, the state stays as it was
-            dead = EventRejected(
-                event_id=str(uuid.uuid5(REJECT_NS, event.event_id)),
-                event_time=event.event_time,
-                ingest_time=event.event_time,
-                venue=INTERNAL_VENUE,
-                instrument=base_asset(event.instrument),
-                causation_id=event.event_id,
-                source_topic=f"engine:{type(event).__name__}",
-                source_partition=0,
-                source_offset=0,
-                raw_key=None,
-                raw_value=event.model_dump_json().encode(),
-                error_type=type(exc).__name__,
-                reason=str(exc)[:2000],
-            )
+            dead = eng.rejected(event, exc, f"engine:{type(event).__name__}")
             self.rejected.append(dead)
             self._emit(dead)
             return

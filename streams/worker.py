@@ -1,0 +1,431 @@
+"""The Faust worker (``fundarb worker``): the engine fold and the risk agent on a real broker.
+
+Agents (DESIGN §6):
+
+``engine``
+    reads every asset-keyed input (``orders.events``, ``acct.fills``, ``acct.funding``,
+    ``risk.events``, ``md.funding``, ``md.tickers``; that list is also the tie-break rank),
+    merges each partition's inputs in event-time order (:mod:`streams.sequencer`) and folds them
+    through :func:`projections.engine.handle`: funding board and position book (the fold
+    agents; ``derived.spreads``, ``derived.positions``), the strategy (``strategy.intents``),
+    asset-local breakers (``risk.events``) and the executor (``orders.commands``). One fold
+    per asset rather than four agents chained by topics: the decision order is then a pure
+    function of the inputs (DESIGN §6 allows "anything that does the same job").
+``risk``
+    reads ``acct.balances`` (keyed by venue) and ``md.tickers`` (marks) and trips the account
+    breakers (margin ratio, liquidation distance) on ``risk.events``, which the engine honours.
+
+State lives in a Faust table ``engine`` (changelog-backed; ``memory://`` or ``rocksdb://``
+from ``Settings.table_store``): per asset, a pickled :class:`Snapshot` (the asset's slice of
+the engine state plus the last applied offset per input partition).
+
+Delivery (at least once, idempotent; DESIGN §6.4):
+
+1. a released record is folded; its outputs are sent at once (deterministic event ids and
+   client order ids, so a re-send is a byte-identical duplicate that venues drop);
+2. every ``flush_every`` records or ``flush_s`` seconds: wait for those sends, write the dirty
+   snapshots to the table, flush the producer, and only then ack the input records (Faust
+   commits acked offsets);
+3. after a crash Faust restores the table and redelivers unacked records; a record at or below
+   the snapshot's applied offset is skipped (counted), others are folded again and their
+   outputs re-sent. Nothing is lost; nothing is decided twice differently.
+
+Faust's ``exactly_once`` guarantee is available (``FUNDARB_PROCESSING_GUARANTEE``) but has
+open duplicate bugs on rebalance and kill, so the idempotency above is the real guard.
+Bad records (undecodable, or refused by a fold) go to the dead-letter topic; nothing crashes.
+No decision reads the wall clock: the clock only schedules flushes and end-offset refreshes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import pickle
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.settings import Settings
+from projections import engine as eng
+from projections import risk as rk
+from schemas.catalog import ASSET_PARTITIONS, DEADLETTER, topic_for
+from schemas.config import StrategyConfig
+from schemas.events import BalanceObserved, Event, TickerObserved
+from schemas.serde import DecodeError, Serializer
+from schemas.types import base_asset
+from streams.sequencer import Sequencer
+
+log = logging.getLogger("fundarb.worker")
+
+#: Engine inputs in tie-break rank: at equal event time a venue's answer comes before market
+#: data, as in :class:`streams.simulation.Simulation`.
+ENGINE_INPUTS = (
+    "orders.events",
+    "acct.fills",
+    "acct.funding",
+    "risk.events",
+    "md.funding",
+    "md.tickers",
+)
+GROUP = "fundarb-worker"
+#: Fault injection for the recovery tests: exit hard right after the outputs of the N-th
+#: processed record were sent, before anything is acked.
+CRASH_ENV = "FUNDARB_CRASH_AFTER_RECORDS"
+
+
+@dataclass
+class Snapshot:
+    """What the table holds per asset: the engine slice and applied offsets per input
+    (``"topic/partition" → offset``, catalog topic names)."""
+
+    asset: str
+    state: eng.EngineState
+    applied: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class WorkerStats:
+    records: int = 0
+    folded: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    outputs: int = 0
+    flushes: int = 0
+
+
+class EngineWorker:
+    """The engine agent's logic, independent of Faust's decorators (tested through Faust).
+
+    ``send(topic, key, value, timestamp_ms)`` returns an awaitable delivery; ``caught_up`` is
+    fed by the app's end-offset refresher; ``persist(asset, blob)`` writes the table.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: StrategyConfig,
+        *,
+        send: Any,
+        persist: Any,
+        flush_every: int = 500,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.send = send
+        self.persist = persist
+        self.flush_every = flush_every
+        self.serializer = Serializer()
+        self.catalog = {settings.topic(n): n for n in ENGINE_INPUTS}
+        self.sequencer: Sequencer[tuple[Any, Event]] = Sequencer(ENGINE_INPUTS)
+        self.state: eng.EngineState | None = None
+        self.applied: dict[str, dict[str, int]] = {}
+        self.seen_next: dict[tuple[str, int], int] = {}
+        self.start: dict[tuple[str, int], int] = {}
+        self.ends: dict[tuple[str, int], int] = {}
+        self.pending: list[Any] = []
+        self.to_ack: list[Any] = []
+        self.dirty: set[str] = set()
+        self.stats = WorkerStats()
+        self.crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
+
+    # -- state --
+    def restore(self, blobs: Iterable[bytes]) -> None:
+        """Rebuild the merged engine state from the table's snapshots."""
+        slices, self.applied = [], {}
+        for blob in blobs:
+            snap: Snapshot = pickle.loads(blob)  # noqa: S301 (our own changelog topic)
+            slices.append(snap.state)
+            self.applied[snap.asset] = dict(snap.applied)
+        self.state = eng.merge(slices)
+        log.info("restored %d asset snapshots (event time %s)", len(slices), self.state.now)
+
+    def snapshot(self, asset: str) -> bytes:
+        assert self.state is not None
+        snap = Snapshot(asset, eng.slice_for(self.state, asset), self.applied.get(asset, {}))
+        return pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL)
+
+    # -- positions --
+    def caught_up(self, topic: str, partition: int) -> bool:
+        tp = (self.settings.topic(topic), partition)
+        end = self.ends.get(tp)
+        if end is None:
+            return False
+        pos = self.seen_next.get(tp, self.start.get(tp))
+        return pos is not None and pos >= end
+
+    # -- records --
+    async def on_record(self, record: Any, ack: Any) -> None:
+        """One record from Faust (``record`` has topic/partition/offset/key/value/timestamp)."""
+        self.stats.records += 1
+        tp = (record.topic, record.partition)
+        self.seen_next[tp] = record.offset + 1
+        try:
+            if not isinstance(record.value, bytes):
+                raise DecodeError("empty", "record has no value (tombstone)")
+            event = self.serializer.decode(record.value)
+            name = self.catalog[record.topic]
+            if topic_for(type(event)).name != name:
+                raise DecodeError(
+                    "wrong_topic", f"{type(event).__name__} does not belong on {name}"
+                )
+        except DecodeError as exc:
+            await self._dead_letter(record, exc)
+            self.to_ack.append(ack)
+            return
+        asset = base_asset(event.instrument)
+        key = f"{name}/{record.partition}"
+        if record.offset <= self.applied.get(asset, {}).get(key, -1):
+            self.stats.duplicates += 1  # folded before a restart, already in the snapshot
+            self.to_ack.append(ack)
+            return
+        self.sequencer.push(
+            name, record.partition, record.offset, event.event_time, (record, event, ack)
+        )  # type: ignore[arg-type]
+        await self.release()
+
+    async def release(self) -> None:
+        for record, event, ack in self.sequencer.release(self.caught_up):  # type: ignore[misc]
+            await self._fold(record, event)
+            self.to_ack.append(ack)
+            if len(self.to_ack) >= self.flush_every:
+                await self.flush()
+
+    async def _fold(self, record: Any, event: Event) -> None:
+        assert self.state is not None
+        asset = base_asset(event.instrument)
+        try:
+            self.state, outputs = eng.handle(self.state, event, self.config)
+        except ValueError as exc:
+            outputs = [eng.rejected(event, exc, f"engine:{record.topic}")]
+            self.stats.dead_lettered += 1
+        self.stats.folded += 1
+        applied = self.applied.setdefault(asset, {})
+        applied[f"{self.catalog[record.topic]}/{record.partition}"] = record.offset
+        self.dirty.add(asset)
+        for out in outputs:
+            await self._send(out)
+        if self.crash_after and self.stats.folded >= self.crash_after:
+            await asyncio.gather(*self.pending)  # the outputs went out; nothing is acked
+            log.warning("fault injection: exiting hard after %d records", self.stats.folded)
+            os._exit(137)
+
+    async def _send(self, event: Event, topic: str | None = None) -> None:
+        name = topic or self.settings.topic(topic_for(type(event)).name)
+        fut = await self.send(
+            name, event.key.encode(), self.serializer.encode(event), event.event_time
+        )
+        self.pending.append(fut)
+        self.stats.outputs += 1
+
+    async def _dead_letter(self, record: Any, exc: DecodeError) -> None:
+        from infra.kafka_io import rejected_event
+
+        dead = rejected_event(record, exc, int(time.time() * 1000))
+        log.warning(
+            "dead-lettered %s/%s@%s: %s", record.topic, record.partition, record.offset, exc
+        )
+        self.stats.dead_lettered += 1
+        await self._send(dead, self.settings.topic(DEADLETTER))
+
+    async def flush(self) -> None:
+        """Outputs delivered → snapshots written → producer flushed → inputs acked."""
+        if self.pending:
+            await asyncio.gather(*self.pending)
+            self.pending.clear()
+        if self.dirty and self.state is not None:
+            for asset in sorted(self.dirty):
+                await self.persist(asset, self.snapshot(asset))
+            self.dirty.clear()
+        acks, self.to_ack = self.to_ack, []
+        for ack in acks:
+            await ack()
+        if acks:
+            self.stats.flushes += 1
+
+    def status(self) -> dict[str, Any]:
+        """What ``fundarb worker`` writes to its status file (and tests wait on)."""
+        state = self.state or eng.EngineState()
+        inputs = [
+            (self.settings.topic(t), p) for t in ENGINE_INPUTS for p in range(ASSET_PARTITIONS)
+        ]
+        caught = all(
+            self.caught_up(self.catalog[tp[0]], tp[1]) for tp in inputs if tp in self.ends
+        ) and len([tp for tp in inputs if tp in self.ends]) == len(inputs)
+        pnl = eng.pnl(state)
+        return {
+            **self.stats.__dict__,
+            "buffered": self.sequencer.size,
+            "unacked": len(self.to_ack),
+            "caught_up": caught,
+            "idle": caught and self.sequencer.size == 0 and not self.to_ack,
+            "event_time": state.now,
+            "open_arbs": len(state.strategy.live()),
+            "net_delta_usd": str(eng.net_delta_usd(state)),
+            "pnl_usd": str(pnl.total),
+        }
+
+
+def status_path(settings: Settings) -> Path:
+    """Where the worker of a run (topic prefix) writes its status JSON."""
+    return settings.state_dir / "worker" / f"{settings.topic_prefix or 'default'}status.json"
+
+
+def build_app(settings: Settings, config: StrategyConfig) -> Any:
+    """The Faust app: topics, the ``engine`` table, the ``engine`` and ``risk`` agents."""
+    import faust
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    datadir = settings.state_dir / "worker" / (settings.topic_prefix or "default")
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.topic(GROUP),
+        broker=[f"kafka://{h.strip()}" for h in settings.bootstrap.split(",")],
+        store=settings.table_store,
+        datadir=str(datadir),
+        topic_partitions=ASSET_PARTITIONS,
+        topic_replication_factor=1,
+        web_enabled=False,
+        processing_guarantee=settings.processing_guarantee,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=1.0,
+        producer_acks=-1,
+        table_cleanup_interval=3600.0,
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    inputs = app.topic(*[settings.topic(n) for n in ENGINE_INPUTS], **raw)
+    risk_inputs = app.topic(settings.topic("acct.balances"), settings.topic("md.tickers"), **raw)
+    table = app.Table(
+        "engine",
+        default=None,
+        partitions=ASSET_PARTITIONS,
+        use_partitioner=True,  # changelog partition = murmur2(asset) = the inputs' partition
+        key_type=bytes,
+        value_type=bytes,
+    )
+
+    async def send(topic: str, key: bytes, value: bytes, timestamp_ms: int) -> Any:
+        # Faust takes seconds; +0.5 ms so int(ts * 1000) gives back exactly timestamp_ms
+        return await app.producer.send(topic, key, value, None, (timestamp_ms + 0.5) / 1000, None)
+
+    async def persist(asset: str, blob: bytes) -> None:
+        table[asset.encode()] = blob
+
+    worker = EngineWorker(settings, config, send=send, persist=persist)
+    app.fundarb_worker = worker  # type: ignore[attr-defined]
+    offsets: dict[str, Any] = {}
+
+    async def refresh_ends() -> None:
+        consumer = offsets.get("consumer")
+        if consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=settings.bootstrap, enable_auto_commit=False
+            )
+            await consumer.start()
+            offsets["consumer"] = consumer
+        tps = [
+            TopicPartition(settings.topic(t), p)
+            for t in ENGINE_INPUTS
+            for p in range(ASSET_PARTITIONS)
+        ]
+        missing = [tp for tp in tps if (tp.topic, tp.partition) not in worker.start]
+        if missing:
+            admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+            await admin.start()
+            try:
+                committed = await admin.list_consumer_group_offsets(app.conf.id)
+            finally:
+                await admin.close()
+            begins = await consumer.beginning_offsets(missing)
+            for tp in missing:
+                meta = committed.get(tp)
+                worker.start[(tp.topic, tp.partition)] = (
+                    meta.offset if meta is not None and meta.offset >= 0 else begins[tp]
+                )
+        ends = await consumer.end_offsets(tps)
+        worker.ends = {(tp.topic, tp.partition): off for tp, off in ends.items()}
+
+    @app.agent(inputs, name="engine")
+    async def engine_agent(stream: Any) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            if worker.state is None:
+                worker.restore(v for v in table.values() if v)
+
+            async def ack(event: Any = event) -> None:
+                await manual.ack(event)
+
+            await worker.on_record(event.message, ack)
+
+    account = {"state": rk.AccountRiskState()}
+
+    @app.agent(risk_inputs, name="risk")
+    async def risk_agent(stream: Any) -> None:
+        serializer = Serializer()
+        async for event in stream.events():
+            msg = event.message
+            try:
+                ev = serializer.decode(msg.value)
+            except DecodeError:
+                continue  # the engine agent dead-letters bad md.tickers; balances: below
+            if isinstance(ev, TickerObserved) and ev.mark_price is not None:
+                account["state"] = rk.observe_mark(
+                    account["state"], ev.venue, ev.instrument, ev.mark_price
+                )
+            elif isinstance(ev, BalanceObserved):
+                account["state"], trips = rk.assess_balance(account["state"], ev, config.risk)
+                for trip in trips:
+                    await worker._send(trip)
+
+    @app.timer(interval=settings.worker_tick_s)
+    async def tick() -> None:
+        if worker.sequencer.size or not worker.ends:
+            await refresh_ends()
+        if worker.state is not None:
+            await worker.release()
+        await worker.flush()
+
+    @app.timer(interval=1.0)
+    async def write_status() -> None:
+        await refresh_ends()
+        path = status_path(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**worker.status(), "pid": os.getpid()}))
+        tmp.replace(path)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app_: Any, revoked: Any, **kw: Any) -> None:
+        # unacked records come back to whoever gets the partition; rebuild from the table
+        worker.sequencer.drop(sorted({tp.partition for tp in revoked}))
+        worker.state = None
+        worker.to_ack.clear()
+        worker.dirty.clear()
+        worker.seen_next.clear()
+        worker.start.clear()
+
+    return app
+
+
+def check_topics(settings: Settings) -> None:
+    """Create the run's topics if missing; refuse co-partitioned topics whose partition
+    counts differ (raises :class:`infra.kafka_io.TopicMismatchError`)."""
+    from infra.kafka_io import create_topics
+
+    asyncio.run(create_topics(settings))
+
+
+def run_worker(settings: Settings, config: StrategyConfig, loglevel: str = "info") -> None:
+    """``fundarb worker``: check the topics, then run the Faust worker until stopped."""
+    import faust
+
+    check_topics(settings)
+    app = build_app(settings, config)
+    faust.Worker(
+        app, loglevel=loglevel, quiet=True, redirect_stdouts=False
+    ).execute_from_commandline()
