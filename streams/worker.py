@@ -129,6 +129,7 @@ class EngineWorker:
         self.pending: list[Any] = []
         self.to_ack: list[Any] = []
         self.dirty: set[str] = set()
+        self.origin: dict[str, Any] = {}
         self.stats = WorkerStats()
         self.crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
 
@@ -158,8 +159,9 @@ class EngineWorker:
         return pos is not None and pos >= end
 
     # -- records --
-    async def on_record(self, record: Any, ack: Any) -> None:
-        """One record from Faust (``record`` has topic/partition/offset/key/value/timestamp)."""
+    async def on_record(self, record: Any, ack: Any, origin: Any = None) -> None:
+        """One record from Faust (``record`` has topic/partition/offset/key/value/timestamp;
+        ``origin`` is the Faust event, the context a table write of this asset needs)."""
         self.stats.records += 1
         tp = (record.topic, record.partition)
         self.seen_next[tp] = record.offset + 1
@@ -183,13 +185,14 @@ class EngineWorker:
             self.to_ack.append(ack)
             return
         self.sequencer.push(
-            name, record.partition, record.offset, event.event_time, (record, event, ack)
+            name, record.partition, record.offset, event.event_time, (record, event, ack, origin)
         )  # type: ignore[arg-type]
         await self.release()
 
     async def release(self) -> None:
-        for record, event, ack in self.sequencer.release(self.caught_up):  # type: ignore[misc]
+        for record, event, ack, origin in self.sequencer.release(self.caught_up):  # type: ignore[misc]
             await self._fold(record, event)
+            self.origin[base_asset(event.instrument)] = origin
             self.to_ack.append(ack)
             if len(self.to_ack) >= self.flush_every:
                 await self.flush()
@@ -238,7 +241,7 @@ class EngineWorker:
             self.pending.clear()
         if self.dirty and self.state is not None:
             for asset in sorted(self.dirty):
-                await self.persist(asset, self.snapshot(asset))
+                await self.persist(asset, self.snapshot(asset), self.origin.get(asset))
             self.dirty.clear()
         acks, self.to_ack = self.to_ack, []
         for ack in acks:
@@ -276,9 +279,12 @@ def status_path(settings: Settings) -> Path:
 
 def build_app(settings: Settings, config: StrategyConfig) -> Any:
     """The Faust app: topics, the ``engine`` table, the ``engine`` and ``risk`` agents."""
+    import weakref
+
     import faust
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
+    from faust.streams import _current_event
 
     datadir = settings.state_dir / "worker" / (settings.topic_prefix or "default")
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -313,8 +319,15 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         # Faust takes seconds; +0.5 ms so int(ts * 1000) gives back exactly timestamp_ms
         return await app.producer.send(topic, key, value, None, (timestamp_ms + 0.5) / 1000, None)
 
-    async def persist(asset: str, blob: bytes) -> None:
-        table[asset.encode()] = blob
+    async def persist(asset: str, blob: bytes, origin: Any) -> None:
+        # Faust's rocksdb store files a key under the partition of the event being processed;
+        # we write after the fact (batched), so name the asset's latest input as that event.
+        token = _current_event.set(weakref.ref(origin)) if origin is not None else None
+        try:
+            table[asset.encode()] = blob
+        finally:
+            if token is not None:
+                _current_event.reset(token)
 
     worker = EngineWorker(settings, config, send=send, persist=persist)
     app.fundarb_worker = worker  # type: ignore[attr-defined]
@@ -360,7 +373,7 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
             async def ack(event: Any = event) -> None:
                 await manual.ack(event)
 
-            await worker.on_record(event.message, ack)
+            await worker.on_record(event.message, ack, event)
 
     account = {"state": rk.AccountRiskState()}
 

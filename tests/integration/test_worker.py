@@ -174,9 +174,16 @@ class VenueDouble:
         return new
 
 
-@pytest.mark.parametrize("crash", ["kill-between-fill-and-hedge", "crash-after-hedge-sent"])
+@pytest.mark.parametrize(
+    ("crash", "store"),
+    [
+        ("kill-between-fill-and-hedge", "memory://"),
+        ("crash-after-hedge-sent", "memory://"),
+        ("crash-after-hedge-sent", "rocksdb://"),
+    ],
+)
 def test_kill_9_during_entry_and_restart_hedges_exactly_once(
-    kafka_settings: Settings, tmp_path: Path, crash: str
+    kafka_settings: Settings, tmp_path: Path, crash: str, store: str
 ) -> None:
     """Leg one is placed; the worker dies (SIGKILL before the fill arrives, or a hard exit right
     after the hedge went out and before anything was acked); a new worker restores the tables
@@ -186,7 +193,7 @@ def test_kill_9_during_entry_and_restart_hedges_exactly_once(
         await create_topics(kafka_settings)
         history = two_venue_history(n=2)
         await publish(kafka_settings, history)
-        worker = WorkerProc(kafka_settings, tmp_path / "w")
+        worker = WorkerProc(kafka_settings, tmp_path / "w", {"FUNDARB_TABLE_STORE": store})
         venue = VenueDouble(kafka_settings)
         if crash == "kill-between-fill-and-hedge":
             worker.start()
@@ -239,3 +246,38 @@ async def _places(settings: Settings, hedge: bool = False) -> list[ev.PlaceOrder
         for e in await events(settings, "orders.commands")
         if isinstance(e, ev.PlaceOrder) and e.is_hedge == hedge
     ]
+
+
+def test_worker_refuses_topics_whose_partition_counts_differ(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    async def make() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(kafka_settings.topic("md.tickers"), 2, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(make())
+    proc = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker", "--prefix", kafka_settings.topic_prefix],
+        env={
+            **__import__("os").environ,
+            "FUNDARB_BOOTSTRAP": kafka_settings.bootstrap,
+            "FUNDARB_STATE_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 1
+    said = " ".join((proc.stderr + proc.stdout).split())  # the console wraps long lines
+    assert "md.tickers has 2 partitions, the catalog says 4" in said
+    assert "Traceback" not in proc.stderr
