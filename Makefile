@@ -47,8 +47,8 @@ status: $(STAMP) ## is the broker up and does a round trip work
 demo: $(STAMP) ## the main job: backtest the bundled real data (starts and stops a local broker)
 	$(BIN)/fundarb backtest --config config/strategy.toml --out runs/demo
 
-bench: $(STAMP) ## run the benchmarks under bench/
-	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+bench: $(STAMP) ## run every benchmark on one broker; table in bench/results/<date>.md
+	$(BIN)/fundarb bench
 
 clean: ## remove caches (keeps .fundarb jars and data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -605,6 +605,26 @@ def worker_cmd(
         raise _fail(exc) from exc
 
 
+@app.command("bench")
+def bench_cmd(
+    only: Annotated[
+        str | None, typer.Option(help="Subset: serializer,replay,worker,audit,backtest.")
+    ] = None,
+    runs: Annotated[int, typer.Option(min=5, help="Runs per figure (median, min, max).")] = 5,
+) -> None:
+    """Run the benchmarks under bench/ against one broker; write bench/results/<date>.json
+    and a Markdown table (each stage beside its baseline measured in the same run)."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "run_all.py"
+    if not script.exists():
+        raise _fail(f"{script} not found: fundarb bench runs from a source checkout")
+    cmd = [sys.executable, str(script), "--runs", str(runs)]
+    if only:
+        cmd += ["--only", only]
+    raise typer.Exit(subprocess.call(cmd))
+
+
 @app.command("paper")
 def paper_cmd(
     prefix: PrefixOpt = None,

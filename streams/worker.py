@@ -95,6 +95,9 @@ class WorkerStats:
     dead_lettered: int = 0
     outputs: int = 0
     flushes: int = 0
+    # wall clock, for throughput figures only (never for decisions)
+    first_record_s: float = 0.0
+    last_fold_s: float = 0.0
 
 
 class EngineWorker:
@@ -163,6 +166,8 @@ class EngineWorker:
         """One record from Faust (``record`` has topic/partition/offset/key/value/timestamp;
         ``origin`` is the Faust event, the context a table write of this asset needs)."""
         self.stats.records += 1
+        if not self.stats.first_record_s:
+            self.stats.first_record_s = time.time()
         tp = (record.topic, record.partition)
         self.seen_next[tp] = record.offset + 1
         try:
@@ -206,6 +211,7 @@ class EngineWorker:
             outputs = [eng.rejected(event, exc, f"engine:{record.topic}")]
             self.stats.dead_lettered += 1
         self.stats.folded += 1
+        self.stats.last_fold_s = time.time()
         applied = self.applied.setdefault(asset, {})
         applied[f"{self.catalog[record.topic]}/{record.partition}"] = record.offset
         self.dirty.add(asset)

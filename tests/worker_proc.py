@@ -37,13 +37,14 @@ class WorkerProc:
     settings: Settings
     home: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    config: str = WORKER_CONFIG  # strategy TOML the worker runs with
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
     def start(self, **env: str) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         cfg = self.home / "strategy.toml"
-        cfg.write_text(WORKER_CONFIG)
+        cfg.write_text(self.config)
         full = {
             **os.environ,
             "FUNDARB_BOOTSTRAP": self.settings.bootstrap,
