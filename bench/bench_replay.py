@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import broker, row, save, summarise
+from bench.common import FILES, START, VENUES, broker, row, save, summarise
 from infra.kafka_io import create_topics
 from infra.settings import Settings
 from producers import history as h
@@ -27,17 +27,7 @@ from producers.replay import replay
 from schemas.catalog import topic_for
 from schemas.serde import Serializer
 
-REPO = Path(__file__).resolve().parents[1]
-FILES = [
-    REPO / "data/funding/finm33150_2025-12-03_2026-03-07.csv.gz",
-    REPO / "data/prices/finm33150_perp_ohlcv_1h_2025-12-02_2026-03-07.csv.gz",
-]
-START = 1764720000000
-WINDOW = h.Window(
-    START,
-    START + 30 * 86_400_000,
-    venues=frozenset({"binance", "bybit", "okx", "kraken", "dydx", "lighter"}),
-)
+WINDOW = h.Window(START, START + 30 * 86_400_000, venues=VENUES)
 RUNS = 5
 
 

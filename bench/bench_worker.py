@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.common import broker, row, save, summarise
+from bench.common import FILES, START, VENUES, broker, row, save, summarise
 from infra.kafka_io import EventProducer, create_topics, start_consumer
 from infra.settings import Settings
 from producers import history as h
@@ -45,17 +45,7 @@ from schemas.serde import Serializer
 from streams.worker import ENGINE_INPUTS
 from tests.worker_proc import WorkerProc, records
 
-REPO = Path(__file__).resolve().parents[1]
-FILES = [
-    REPO / "data/funding/finm33150_2025-12-03_2026-03-07.csv.gz",
-    REPO / "data/prices/finm33150_perp_ohlcv_1h_2025-12-02_2026-03-07.csv.gz",
-]
-START = 1764720000000
-WINDOW = h.Window(
-    START,
-    START + 15 * 86_400_000,
-    venues=frozenset({"binance", "bybit", "okx", "kraken", "dydx", "lighter"}),
-)
+WINDOW = h.Window(START, START + 15 * 86_400_000, venues=VENUES)
 BENCH_CONFIG = """\
 [entry]
 max_break_even_h = "96"

@@ -12,6 +12,15 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+#: The bundled finm33150 window (funding + hourly perp candles) the benchmarks slice.
+FILES = [
+    REPO / "data/funding/finm33150_2025-12-03_2026-03-07.csv.gz",
+    REPO / "data/prices/finm33150_perp_ohlcv_1h_2025-12-02_2026-03-07.csv.gz",
+]
+START = 1764720000000  # 2025-12-03T00:00Z
+#: Venues with candles over the whole slice (hyperliquid has none; lighter ends 2026-01-24).
+VENUES = frozenset({"binance", "bybit", "okx", "kraken", "dydx", "lighter"})
 
 
 def rate(fn: Callable[[], int], repeats: int = 7) -> dict[str, float]:
