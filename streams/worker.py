@@ -306,6 +306,8 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=1.0,
+        # a member killed mid-rebalance holds the group for at most this long (default 60 s)
+        broker_rebalance_timeout=20.0,
         producer_acks=-1,
         table_cleanup_interval=3600.0,
     )

@@ -67,7 +67,7 @@ class WorkerProc:
                 "--config",
                 str(cfg),
                 "--loglevel",
-                "warning",
+                "info",  # the log is printed when a wait times out
             ],
             cwd=REPO,
             env=full,
@@ -177,11 +177,13 @@ def answer(cmd: ev.PlaceOrder, price: Decimal) -> list[ev.Event]:
     ]
 
 
-async def wait_for(check: Any, timeout: float = 60.0, what: str = "condition") -> Any:
+async def wait_for(
+    check: Any, timeout: float = 60.0, what: str = "condition", log: Any = None
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = await check()
         if got:
             return got
         await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{log()}" if log else ""))

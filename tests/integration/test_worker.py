@@ -213,7 +213,7 @@ def test_kill_9_during_entry_and_restart_hedges_exactly_once(
         worker.start()
         hedges = await wait_for(lambda: _places(kafka_settings, hedge=True), 90, "the hedge")
         await venue.step()  # fill the hedge
-        await wait_for(lambda: _hedged(kafka_settings), 90, "a hedged position")
+        await wait_for(lambda: _hedged(kafka_settings), 150, "a hedged position", log=worker.log)
         st = await asyncio.to_thread(worker.wait_idle)
         worker.stop()
 
