@@ -326,7 +326,6 @@ def slice_for(state: EngineState, asset: str) -> EngineState:
 
 def merge(slices: list[EngineState]) -> EngineState:
     """One state from per-asset slices (assets are disjoint; order does not matter)."""
-    out = EngineState()
     boards: dict[str, bd.AssetBoard] = {}
     books: dict[str, pos.PositionBook] = {}
     execs: dict[str, ex.ExecutorState] = {}
@@ -346,8 +345,7 @@ def merge(slices: list[EngineState]) -> EngineState:
         pause |= s.breakers.pause_entries
         force |= s.breakers.force_exit
         now = max(now, s.now)
-    return replace(
-        out,
+    return EngineState(
         boards=dict(sorted(boards.items())),
         books=dict(sorted(books.items())),
         execs=dict(sorted(execs.items())),

@@ -8,6 +8,7 @@ partition count (:data:`ASSET_PARTITIONS`), so one Faust worker owns everything 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from schemas import events as ev
@@ -99,6 +100,7 @@ TOPICS_BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
 DEADLETTER = "deadletter"
 
 
+@functools.cache  # on every produce and every consumed record: look the catalog up once
 def topic_for(event_type: type[ev.Event]) -> TopicSpec:
     """The one topic an event type is published to.
 

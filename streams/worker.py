@@ -190,21 +190,24 @@ class EngineWorker:
             self.to_ack.append(ack)
             return
         self.sequencer.push(
-            name, record.partition, record.offset, event.event_time, (record, event, ack, origin)
+            name,
+            record.partition,
+            record.offset,
+            event.event_time,
+            (record, event, asset, ack, origin),
         )  # type: ignore[arg-type]
         await self.release()
 
     async def release(self) -> None:
-        for record, event, ack, origin in self.sequencer.release(self.caught_up):  # type: ignore[misc]
-            await self._fold(record, event)
-            self.origin[base_asset(event.instrument)] = origin
+        for record, event, asset, ack, origin in self.sequencer.release(self.caught_up):  # type: ignore[misc]
+            await self._fold(record, event, asset)
+            self.origin[asset] = origin
             self.to_ack.append(ack)
             if len(self.to_ack) >= self.flush_every:
                 await self.flush()
 
-    async def _fold(self, record: Any, event: Event) -> None:
+    async def _fold(self, record: Any, event: Event, asset: str) -> None:
         assert self.state is not None
-        asset = base_asset(event.instrument)
         try:
             self.state, outputs = eng.handle(self.state, event, self.config)
         except ValueError as exc:
@@ -258,12 +261,8 @@ class EngineWorker:
     def status(self) -> dict[str, Any]:
         """What ``fundarb worker`` writes to its status file (and tests wait on)."""
         state = self.state or eng.EngineState()
-        inputs = [
-            (self.settings.topic(t), p) for t in ENGINE_INPUTS for p in range(ASSET_PARTITIONS)
-        ]
-        caught = all(
-            self.caught_up(self.catalog[tp[0]], tp[1]) for tp in inputs if tp in self.ends
-        ) and len([tp for tp in inputs if tp in self.ends]) == len(inputs)
+        # caught_up is False for a partition whose end offset is not known yet
+        caught = all(self.caught_up(t, p) for t in ENGINE_INPUTS for p in range(ASSET_PARTITIONS))
         pnl = eng.pnl(state)
         return {
             **self.stats.__dict__,
