@@ -1,0 +1,36 @@
+"""Binance: USDⓈ-M perpetuals (``BTC/USDT:USDT``) and spot (``BTC/USDT``).
+
+Short spot legs trade on cross margin.
+
+
+* Funding every 8 h, 4 h on some contracts (``fundingIntervalHours`` of
+  ``GET /fapi/v1/fundingInfo``; HYPE is 4 h in our data): https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-Info
+* Funding history is the ``FUNDING_FEE`` income ledger: ``income`` > 0 is received
+  (https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Get-Income-History).
+  It carries no position size, rate or mark, so the connector supplies them from its view.
+* ``newClientOrderId`` ≤ 36 chars of ``[.A-Z:/a-z0-9_-]``
+  (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/New-Order).
+* Spot short on margin: ``POST /sapi/v1/margin/order`` (ccxt routes there on ``marginMode``)
+  with ``sideEffectType=MARGIN_BUY`` to borrow and ``AUTO_REPAY`` to repay
+  (https://developers.binance.com/docs/margin_trading/trade/Margin-Account-New-Order).
+"""
+
+from types import MappingProxyType
+
+from producers.venue import VenueSpec
+
+SPEC = VenueSpec(
+    id="binance",
+    perp_symbol="{asset}/USDT:USDT",
+    spot_symbol="{asset}/USDT",
+    funding_interval_h=8,
+    interval_overrides_h=MappingProxyType({"HYPE": 4}),
+    settlement="discrete",
+    funding_history_sign=1,
+    client_id_pattern=r"[.A-Z:/a-z0-9_-]{1,36}",
+    venue_client_id_field="newClientOrderId",
+    spot_margin_open=MappingProxyType({"marginMode": "cross", "sideEffectType": "MARGIN_BUY"}),
+    spot_margin_close=MappingProxyType({"marginMode": "cross", "sideEffectType": "AUTO_REPAY"}),
+    credentials=("apiKey", "secret"),
+    docs="https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info",
+)

@@ -1,0 +1,28 @@
+"""Bitget v2: USDT-M perpetuals (``BTC/USDT:USDT``) and spot, cross margin with auto-loan.
+
+* Funding every 8 h by default, ``fundingRateInterval`` per contract (ccxt ``interval``)
+  (https://www.bitget.com/api-doc/contract/market/Get-Current-Funding-Rate).
+* ``clientOid`` ≤ 50 chars (https://www.bitget.com/api-doc/contract/trade/Place-Order).
+* Spot margin: ``loanType=autoLoan`` to borrow, ``autoRepay`` to repay
+  (https://www.bitget.com/api-doc/margin/cross/trade/Cross-Place-Order).
+* Credentials include the API passphrase (ccxt ``password``).
+"""
+
+from types import MappingProxyType
+
+from producers.venue import VenueSpec
+
+SPEC = VenueSpec(
+    id="bitget",
+    perp_symbol="{asset}/USDT:USDT",
+    spot_symbol="{asset}/USDT",
+    funding_interval_h=8,
+    settlement="discrete",
+    funding_history_sign=1,
+    client_id_pattern=r"[A-Za-z0-9_#:.-]{1,50}",
+    venue_client_id_field="clientOid",
+    spot_margin_open=MappingProxyType({"marginMode": "cross", "loanType": "autoLoan"}),
+    spot_margin_close=MappingProxyType({"marginMode": "cross", "loanType": "autoRepay"}),
+    credentials=("apiKey", "secret", "password"),
+    docs="https://www.bitget.com/api-doc/common/intro",
+)

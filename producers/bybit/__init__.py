@@ -1,0 +1,35 @@
+"""Bybit v5: linear perpetuals (``BTC/USDT:USDT``) and spot, unified trading account.
+
+* Funding every 8 h by default; ``fundingIntervalHour`` per instrument, which ccxt turns into
+  ``interval`` (https://bybit-exchange.github.io/docs/v5/market/instrument).
+* Funding history is ``GET /v5/execution/list?execType=Funding``: ``execFee`` > 0 is **paid**
+  (a fee), ``feeRate`` the settled rate, ``execQty`` × ``side`` the position, ``execPrice`` the
+  mark it was valued at (https://bybit-exchange.github.io/docs/v5/order/execution). ccxt keeps
+  ``execFee`` as ``amount``, so the sign is flipped here.
+* ``orderLinkId`` ≤ 36 chars of ``[A-Za-z0-9_-]``
+  (https://bybit-exchange.github.io/docs/v5/order/create-order).
+* Spot margin on the unified account: ``isLeverage=1`` borrows and repays automatically
+  (https://bybit-exchange.github.io/docs/v5/order/create-order).
+* We run on the unified trading account (UTA); telling ccxt so saves it two account-info
+  requests before the first private call.
+"""
+
+from types import MappingProxyType
+
+from producers.venue import VenueSpec
+
+SPEC = VenueSpec(
+    id="bybit",
+    perp_symbol="{asset}/USDT:USDT",
+    spot_symbol="{asset}/USDT",
+    funding_interval_h=8,
+    settlement="discrete",
+    funding_history_sign=-1,
+    client_id_pattern=r"[A-Za-z0-9_-]{1,36}",
+    venue_client_id_field="orderLinkId",
+    spot_margin_open=MappingProxyType({"isLeverage": 1}),
+    spot_margin_close=MappingProxyType({"isLeverage": 1}),
+    options=MappingProxyType({"enableUnifiedAccount": True, "enableUnifiedMargin": False}),
+    credentials=("apiKey", "secret"),
+    docs="https://bybit-exchange.github.io/docs/v5/intro",
+)

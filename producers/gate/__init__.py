@@ -1,0 +1,27 @@
+"""Gate: USDT perpetual futures (``BTC/USDT:USDT``, ``BTC_USDT``) and spot, cross margin.
+
+* Funding every 8 h by default, ``funding_interval`` (seconds) per contract, which ccxt turns
+  into ``interval`` (https://www.gate.io/docs/developers/apiv4/#get-a-single-contract).
+* The client order id is ``text``: it must start with ``t-`` and be ≤ 30 chars in all
+  (https://www.gate.io/docs/developers/apiv4/#create-an-order).
+* Spot margin: ``account=cross_margin`` with ``auto_borrow`` / ``auto_repay``.
+"""
+
+from types import MappingProxyType
+
+from producers.venue import VenueSpec
+
+SPEC = VenueSpec(
+    id="gate",
+    perp_symbol="{asset}/USDT:USDT",
+    spot_symbol="{asset}/USDT",
+    funding_interval_h=8,
+    settlement="discrete",
+    funding_history_sign=1,
+    client_id_pattern=r"t-[A-Za-z0-9_.-]{1,28}",
+    venue_client_id_field="text",
+    spot_margin_open=MappingProxyType({"marginMode": "cross", "auto_borrow": True}),
+    spot_margin_close=MappingProxyType({"marginMode": "cross", "auto_repay": True}),
+    credentials=("apiKey", "secret"),
+    docs="https://www.gate.io/docs/developers/apiv4/",
+)

@@ -1,0 +1,30 @@
+"""Lighter: USDC perpetuals (``ETH/USDC:USDC``, integer ``market_id``).
+
+* Funding settles **every hour**; ``GET /api/v1/funding-rates`` lists rates of several
+  exchanges (an ``exchange`` field per row): only ``exchange == "lighter"`` rows are Lighter's
+  (https://apidocs.lighter.xyz/reference/funding-rates).
+* The ticker (``orderBookDetails``) has no bid/ask: the connector reads the order book.
+* The client order id is an integer ``client_order_index`` < 2^48 (the executor sends the
+  first 48 bits of its hash in decimal) (https://apidocs.lighter.xyz/docs/trading).
+* No spot margin. Credentials: the API key's private key; the account and API-key index are
+  ccxt options (default 0), set with ``FUNDARB_LIGHTER_OPTIONS='{"accountIndex": "7"}'``.
+"""
+
+from types import MappingProxyType
+
+from producers.venue import VenueSpec
+
+SPEC = VenueSpec(
+    id="lighter",
+    perp_symbol="{asset}/USDC:USDC",
+    spot_symbol=None,
+    funding_interval_h=1,
+    settlement="hourly",
+    funding_history_sign=1,
+    client_id_pattern=r"[0-9]{1,15}",
+    venue_client_id_field="client_order_index",
+    top_of_book_in_ticker=False,
+    options=MappingProxyType({"accountIndex": "0", "apiKeyIndex": "0"}),
+    credentials=("privateKey",),
+    docs="https://apidocs.lighter.xyz/",
+)
