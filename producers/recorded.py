@@ -43,19 +43,32 @@ class Call:
             return None
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A recorded HTTP reply with its status (a bare JSON value is a 200 reply)."""
+
+    status: int
+    body: Any
+    reason: str = ""
+
+
 @dataclass
 class RecordedHttp:
     """Answers ccxt's requests in order from ``responses``; every request is kept in ``calls``.
 
-    A response that is an ``Exception`` instance is raised instead (how tests make ccxt
-    raise ``InsufficientFunds``, ``RequestTimeout``, …: the same exception ccxt's error
-    mapping raises for the venue's error payload). When ``responses`` runs out, ``fallback``
-    answers (raise ``ccxt.NetworkError`` by default: the venue is unreachable).
+    Each reply goes through the venue's own error mapping exactly as ccxt's ``fetch`` does
+    after a real request (``handle_errors`` on the payload, then ``handle_http_status_code``),
+    so a recorded error payload (Binance ``{"code": -2019, ...}``, Bybit ``retCode`` 110007)
+    raises the ccxt exception the venue's class maps it to. A response that is an
+    ``Exception`` instance is raised as is — what ccxt raises for transport failures
+    (``RequestTimeout``, ``ExchangeNotAvailable``). When ``responses`` runs out, ``fallback``
+    answers (else ``ccxt.NetworkError``: the venue is unreachable).
     """
 
     responses: list[Any] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     fallback: Responder | None = None
+    exchange: Any = None  # set by offline_exchange: whose error mapping replies go through
 
     async def __call__(
         self,
@@ -73,7 +86,16 @@ class RecordedHttp:
             raise ccxt_async.NetworkError(f"offline: no recorded response for {method} {url}")
         if isinstance(answer, BaseException):
             raise answer
-        return json.loads(json.dumps(answer))  # a private copy: ccxt may mutate it
+        reply = answer if isinstance(answer, Reply) else Reply(200, answer, "OK")
+        text = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
+        payload = json.loads(text) if not isinstance(reply.body, str) else None
+        if self.exchange is not None:
+            ex = self.exchange
+            ex.handle_errors(
+                reply.status, reply.reason, url, method, {}, text, payload, headers, body
+            )
+            ex.handle_http_status_code(reply.status, reply.reason, url, method, text)
+        return payload if payload is not None else text  # a private copy: ccxt may mutate it
 
 
 def market_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -155,4 +177,5 @@ def offline_exchange(
     exchange = getattr(ccxt_async, venue)(config)
     exchange.set_markets(list(markets))
     exchange.fetch = http
+    http.exchange = exchange
     return exchange

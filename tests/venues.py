@@ -77,3 +77,16 @@ def run_raw(venue: str, method: str, args: list[Any], response: Any, **options: 
     ex, http = _shared(venue, options)
     http.responses[:] = [response]
     return _LOOP.run_until_complete(getattr(ex, method)(*args))
+
+
+def shared(venue: str, responses: list[Any], **options: Any) -> tuple[Any, RecordedHttp]:
+    """The shared offline exchange of ``venue`` with a fresh reply queue and call log."""
+    ex, http = _shared(venue, options)
+    http.responses[:] = list(responses)
+    http.calls.clear()
+    return ex, http
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine on the loop the shared exchanges live on."""
+    return _LOOP.run_until_complete(coro)

@@ -1,0 +1,411 @@
+"""The order gateway: ``orders.commands`` → a venue through ccxt → ``orders.events`` + fills.
+
+:class:`OrderGateway` serves one venue (one ccxt exchange instance):
+
+* ``PlaceOrder`` → ``create_order`` with our deterministic client order id in ccxt's unified
+  ``clientOrderId`` param (ccxt writes it into the venue's own field: Binance
+  ``newClientOrderId``, Bybit ``orderLinkId``, OKX ``clOrdId``, Hyperliquid ``cloid``, Gate
+  ``text``…; the executor already shapes ids to each venue's limits and the gateway refuses
+  one the venue would not take). ``reduceOnly`` on exits of perp legs; a spot leg with
+  ``margin`` uses the venue's borrow params to open the short and its repay params to close
+  it (:class:`producers.venue.VenueSpec`). Quantities are base units; ccxt wants contracts on
+  contract markets, so ``amount = qty / contractSize``, rounded down to the venue's step.
+* ``CancelOrder`` → ``cancel_order``.
+* Answers: ``OrderAccepted`` / ``OrderRejected`` at once; ``OrderCanceled`` /
+  ``OrderExpired`` (IOC/FOK remainders) and ``FillExecuted`` from :meth:`poll` (order status
+  and ``fetch_my_trades``), each fill carrying our client order id.
+
+Exceptions → :class:`schemas.types.RejectReason` (:data:`REJECT_REASONS`, ccxt's hierarchy:
+https://docs.ccxt.com/#/README?id=exception-hierarchy). Retries (tenacity, exponential
+backoff) only where a retry cannot double an order:
+
+* ``RateLimitExceeded``/``DDoSProtection``: the venue refused the request, nothing was placed;
+* ``RequestTimeout``/``NetworkError``: the order may or may not exist, so the gateway first
+  looks it up **by client order id**; only when the venue says it does not exist is it sent
+  again, and the venue refuses a second order with the same id (``DuplicateOrderId`` is then
+  resolved by the same lookup);
+* anything else (insufficient margin, invalid order, post-only would cross) is final.
+
+While the venue stays unreachable the lookups fail too, so nothing is sent twice; the command
+is then rejected as ``network`` after ``RetryPolicy.attempts``. Should the first submit have
+landed after all, its fills still carry our client order id where the venue reports it, and
+restart reconciliation (:mod:`producers.connector`) lists the venue's open orders.
+
+ccxt's own throttle (``enableRateLimit``, the venue's documented weights) spaces requests.
+
+Events are stamped with the venue's time when the reply has one, else our clock (live only:
+the backtest uses the paper venue). Their ids are uuid5 of (venue, client order id, kind), so
+a re-sent command yields the same answers; a command already answered is dropped, and a
+different command reusing a client order id is rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from producers.parse import ParseError, parse_fills
+from producers.venue import VenueSpec
+from schemas.events import (
+    CancelOrder,
+    Event,
+    FillExecuted,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    PlaceOrder,
+    TickerObserved,
+)
+from schemas.types import MarketType, OrderType, RejectReason, TimeInForce
+
+log = logging.getLogger(__name__)
+GATEWAY_NS = uuid.UUID("5e1f0c2d-7a3b-4c9d-8e6f-2a1b3c4d5e6f")
+
+#: ccxt exception → rejection reason, most specific first (subclasses before their bases).
+REJECT_REASONS: tuple[tuple[type[BaseException], RejectReason], ...] = (
+    (ccxt.OrderImmediatelyFillable, RejectReason.post_only_would_cross),
+    (ccxt.DuplicateOrderId, RejectReason.duplicate_client_order_id),
+    (ccxt.InsufficientFunds, RejectReason.insufficient_margin),
+    (ccxt.RateLimitExceeded, RejectReason.rate_limited),
+    (ccxt.DDoSProtection, RejectReason.rate_limited),
+    (ccxt.OrderNotFillable, RejectReason.no_liquidity),
+    (ccxt.InvalidOrder, RejectReason.invalid_order),
+    (ccxt.BadSymbol, RejectReason.invalid_order),
+    (ccxt.BadRequest, RejectReason.invalid_order),
+    (ccxt.ArgumentsRequired, RejectReason.invalid_order),
+    (ccxt.NotSupported, RejectReason.invalid_order),
+    (ccxt.NetworkError, RejectReason.network),  # RequestTimeout, ExchangeNotAvailable, …
+)
+#: Failures after which the venue certainly placed nothing: safe to send again.
+REFUSED = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)
+#: Failures after which the order may exist: look it up by client order id before re-sending.
+AMBIGUOUS = (ccxt.RequestTimeout, ccxt.NetworkError)
+
+
+def reject_reason(exc: BaseException) -> RejectReason:
+    """The rejection reason of a ccxt exception (``unknown`` for anything unmapped)."""
+    for cls, reason in REJECT_REASONS:
+        if isinstance(exc, cls):
+            return reason
+    return RejectReason.unknown
+
+
+@dataclass
+class RetryPolicy:
+    """Retries of refused/ambiguous submits: ``attempts`` in all, backoff ``min_s``…``max_s``."""
+
+    attempts: int = 4
+    min_s: float = 0.5
+    max_s: float = 8.0
+
+
+@dataclass
+class _Order:
+    cmd: PlaceOrder
+    order_id: str = ""
+    done: bool = False
+    filled: Decimal = Decimal(0)
+
+
+@dataclass
+class OrderGateway:
+    """Places and cancels one venue's orders (module docstring). Not thread-safe; one task."""
+
+    spec: VenueSpec
+    exchange: Any  # ccxt.async_support.Exchange
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    orders: dict[str, _Order] = field(default_factory=dict)  # client order id → order
+    by_order_id: dict[str, str] = field(default_factory=dict)  # venue order id → client id
+    mids: dict[str, Decimal] = field(default_factory=dict)  # last mid per symbol
+    seen_fills: set[str] = field(default_factory=set)
+    fills_since: int | None = None
+
+    # ---- inputs ----------------------------------------------------------------------------
+    def on_ticker(self, t: TickerObserved) -> None:
+        """Remember the mid: the reference price of market orders where ccxt needs one."""
+        if t.venue == self.spec.id:
+            self.mids[t.instrument] = (t.bid + t.ask) / 2
+
+    async def handle(self, cmd: Event) -> list[Event]:
+        """Answer one command of this venue (others are ignored: ``[]``)."""
+        if getattr(cmd, "venue", None) != self.spec.id:
+            return []
+        if isinstance(cmd, PlaceOrder):
+            return await self._place(cmd)
+        if isinstance(cmd, CancelOrder):
+            return await self._cancel(cmd)
+        return []
+
+    # ---- place -----------------------------------------------------------------------------
+    def _event_id(self, cid: str, kind: str) -> str:
+        return str(uuid.uuid5(GATEWAY_NS, f"{self.spec.id}|{cid}|{kind}"))
+
+    def _env(self, cmd: Event, cid: str, kind: str, t: int | None = None) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "event_id": self._event_id(cid, kind),
+            "event_time": t or now,
+            "ingest_time": now,
+            "venue": self.spec.id,
+            "instrument": cmd.instrument,
+            "correlation_id": cmd.correlation_id,
+            "causation_id": cmd.event_id,
+            "client_order_id": cid,
+        }
+
+    def _reject(self, cmd: PlaceOrder, reason: RejectReason, message: str) -> list[Event]:
+        log.warning("%s %s rejected: %s %s", self.spec.id, cmd.client_order_id, reason, message)
+        return [
+            OrderRejected(
+                **self._env(cmd, cmd.client_order_id, "rejected"),
+                reject_reason=reason,
+                message=message[:500],
+            )
+        ]
+
+    def order_params(self, cmd: PlaceOrder) -> dict[str, Any]:
+        """ccxt ``createOrder`` params of a command (module docstring). Pure."""
+        params: dict[str, Any] = {"clientOrderId": cmd.client_order_id}
+        if cmd.time_in_force is TimeInForce.PO:
+            params["postOnly"] = True
+        elif cmd.order_type is OrderType.limit or cmd.time_in_force is not TimeInForce.GTC:
+            params["timeInForce"] = cmd.time_in_force.value
+        if cmd.reduce_only and cmd.market_type is MarketType.perp:
+            params["reduceOnly"] = True
+        if cmd.margin and cmd.market_type is MarketType.spot:
+            extra = (
+                self.spec.spot_margin_open
+                if cmd.side.value == "sell"
+                else self.spec.spot_margin_close
+            )
+            params.update(extra or {})
+        return params
+
+    def amount(self, cmd: PlaceOrder) -> Decimal:
+        """ccxt amount: base ``qty`` / contract size, rounded down to the venue's step."""
+        market = self.exchange.market(cmd.instrument)
+        size = Decimal(str(market.get("contractSize") or 1))
+        raw = (cmd.qty / size).quantize(Decimal("1e-12"), ROUND_DOWN)
+        return Decimal(self.exchange.amount_to_precision(cmd.instrument, str(raw)))
+
+    async def _place(self, cmd: PlaceOrder) -> list[Event]:
+        cid = cmd.client_order_id
+        known = self.orders.get(cid)
+        if known is not None:
+            if known.cmd.event_id == cmd.event_id:
+                return []  # a re-sent command (worker restart): already answered
+            return self._reject(
+                cmd,
+                RejectReason.duplicate_client_order_id,
+                f"client order id {cid} is already used by another command",
+            )
+        if not self.spec.accepts_client_id(cid):
+            return self._reject(
+                cmd,
+                RejectReason.invalid_order,
+                f"{self.spec.id} does not accept client order id {cid!r} "
+                f"({self.spec.venue_client_id_field} must match {self.spec.client_id_pattern})",
+            )
+        if cmd.margin and cmd.market_type is MarketType.spot and self.spec.spot_margin_open is None:
+            return self._reject(
+                cmd, RejectReason.invalid_order, f"{self.spec.id} has no spot margin"
+            )
+        try:
+            market = self.exchange.market(cmd.instrument)
+        except ccxt.BadSymbol as exc:
+            return self._reject(cmd, RejectReason.invalid_order, str(exc))
+        price = cmd.limit_price
+        if price is None and self.spec.market_order_needs_price:
+            price = self.mids.get(cmd.instrument)
+            if price is None:
+                return self._reject(
+                    cmd,
+                    RejectReason.invalid_order,
+                    f"{self.spec.id} market orders need a reference price and no "
+                    f"ticker of {cmd.instrument} has been seen",
+                )
+        amount = self.amount(cmd)
+        if amount <= 0:
+            return self._reject(
+                cmd,
+                RejectReason.invalid_order,
+                f"qty {cmd.qty} rounds to 0 at {self.spec.id}'s step",
+            )
+        self.orders[cid] = _Order(cmd)
+        args = (
+            cmd.instrument,
+            cmd.order_type.value,
+            cmd.side.value,
+            float(amount),
+            float(price) if price is not None else None,
+            self.order_params(cmd),
+        )
+        try:
+            order = await self._submit(cid, market, args)
+        except Exception as exc:  # every venue failure becomes a rejection, never a crash
+            self.orders[cid].done = True
+            return self._reject(cmd, reject_reason(exc), f"{type(exc).__name__}: {exc}")
+        return self._accepted(cmd, order)
+
+    async def _submit(
+        self, cid: str, market: dict[str, Any], args: tuple[Any, ...]
+    ) -> dict[str, Any]:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=wait_exponential(min=self.retry.min_s, max=self.retry.max_s),
+            retry=retry_if_exception_type(REFUSED + AMBIGUOUS),
+            reraise=True,
+        )
+        maybe_placed = False  # an earlier attempt failed without telling whether it landed
+        async for attempt in retrying:
+            with attempt:
+                if maybe_placed:
+                    found = await self._lookup(cid, market["symbol"])
+                    if found is not None:
+                        return found  # the earlier, ambiguous submit did land
+                try:
+                    return await self.exchange.create_order(*args)
+                except REFUSED:
+                    raise  # refused: nothing placed, send again as is
+                except AMBIGUOUS:
+                    maybe_placed = True
+                    raise
+                except ccxt.DuplicateOrderId:
+                    found = await self._lookup(cid, market["symbol"])
+                    if found is None:
+                        raise
+                    return found
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+    async def _lookup(self, cid: str, symbol: str) -> dict[str, Any] | None:
+        """The venue's order with client order id ``cid``, or ``None`` when it has none."""
+        try:
+            return await self.exchange.fetch_order(None, symbol, {"clientOrderId": cid})
+        except ccxt.OrderNotFound:
+            return None
+        except ccxt.ArgumentsRequired:  # a venue that cannot look up by client id
+            opens = await self.exchange.fetch_open_orders(symbol)
+            return next((o for o in opens if o.get("clientOrderId") == cid), None)
+
+    def _accepted(self, cmd: PlaceOrder, order: dict[str, Any]) -> list[Event]:
+        order_id = str(order.get("id") or "")
+        if not order_id:
+            return self._reject(cmd, RejectReason.unknown, "venue reply has no order id")
+        self.orders[cmd.client_order_id].order_id = order_id
+        self.by_order_id[order_id] = cmd.client_order_id
+        ts = order.get("timestamp")
+        return [
+            OrderAccepted(**self._env(cmd, cmd.client_order_id, "accepted", ts), order_id=order_id)
+        ]
+
+    # ---- cancel ----------------------------------------------------------------------------
+    async def _cancel(self, cmd: CancelOrder) -> list[Event]:
+        order = self.orders.get(cmd.client_order_id)
+        if order is None or order.done:
+            return []  # unknown here or already final: nothing to cancel
+        try:
+            await self.exchange.cancel_order(order.order_id, cmd.instrument)
+        except ccxt.OrderNotFound:
+            pass  # already filled or gone: poll() reports what happened
+        except Exception as exc:
+            log.warning("%s cancel %s failed: %s", self.spec.id, cmd.client_order_id, exc)
+            return []
+        return await self._status(order)
+
+    # ---- poll ------------------------------------------------------------------------------
+    async def poll(self) -> list[Event]:
+        """Fills of our orders since the last poll, and final states of open orders.
+
+        Fills come from ``fetch_my_trades`` per symbol with open or recent orders; a fill id
+        already reported is skipped. Final states: ``canceled``/``expired`` → ``OrderCanceled``
+        / ``OrderExpired`` with the executed quantity.
+        """
+        out: list[Event] = []
+        symbols = sorted({o.cmd.instrument for o in self.orders.values() if o.order_id})
+        for symbol in symbols:
+            out += await self.fetch_fills(symbol)
+        for order in list(self.orders.values()):
+            if order.order_id and not order.done:
+                out += await self._status(order)
+        return out
+
+    async def fetch_fills(self, symbol: str, since: int | None = None) -> list[FillExecuted]:
+        """Our fills on ``symbol`` (ccxt ``fetch_my_trades``), new ones only."""
+        try:
+            trades = await self.exchange.fetch_my_trades(symbol, since or self.fills_since)
+        except Exception as exc:
+            log.warning("%s fetch_my_trades %s failed: %s", self.spec.id, symbol, exc)
+            return []
+        size = Decimal(str(self.exchange.market(symbol).get("contractSize") or 1))
+        fills, bad = parse_fills(
+            self.spec,
+            trades,
+            ingest_time=self.clock(),
+            client_ids=self.by_order_id,
+            contract_sizes={symbol: size},
+        )
+        for row, err in bad:
+            log.warning("%s trade refused: %s (%s)", self.spec.id, err, str(row)[:200])
+        new = []
+        for f in fills:
+            if f.fill_id in self.seen_fills:
+                continue
+            self.seen_fills.add(f.fill_id)
+            cid = self.by_order_id.get(f.order_id)
+            if cid is not None:  # ours: link it to the arb and the command that placed it
+                cmd = self.orders[cid].cmd
+                f = f.model_copy(
+                    update={
+                        "correlation_id": cmd.correlation_id,
+                        "causation_id": cmd.event_id,
+                        "is_hedge": cmd.is_hedge,
+                    }
+                )
+            new.append(f)
+        return new
+
+    async def _status(self, order: _Order) -> list[Event]:
+        cmd = order.cmd
+        try:
+            o = await self.exchange.fetch_order(order.order_id, cmd.instrument)
+        except Exception as exc:
+            log.warning("%s fetch_order %s failed: %s", self.spec.id, order.order_id, exc)
+            return []
+        status = o.get("status")
+        if status not in ("canceled", "expired", "closed", "rejected"):
+            return []
+        order.done = True
+        size = Decimal(str(self.exchange.market(cmd.instrument).get("contractSize") or 1))
+        filled = Decimal(str(o.get("filled") or 0)) * size
+        if status == "closed" or filled >= cmd.qty:
+            return []  # fully filled: the fills tell it
+        kind = (
+            OrderExpired
+            if cmd.time_in_force in (TimeInForce.IOC, TimeInForce.FOK)
+            else OrderCanceled
+        )
+        env = self._env(
+            cmd,
+            cmd.client_order_id,
+            kind.__name__,
+            o.get("lastUpdateTimestamp") or o.get("timestamp"),
+        )
+        return [kind(**env, order_id=order.order_id, filled_qty=filled)]
+
+
+__all__ = ["REJECT_REASONS", "OrderGateway", "ParseError", "RetryPolicy", "reject_reason"]
