@@ -9,7 +9,8 @@ functions live agents and backtests use (DESIGN §6):
   and the executor (fills);
 * order events (``OrderAccepted/Rejected/Canceled/Expired``) → the executor;
 * breaker events (``BreakerTripped/Reset``) → the strategy's breaker view (breakers the
-  engine trips itself, :data:`projections.risk.LOCAL_BREAKERS`, are ignored on the way back);
+  engine trips itself, :data:`projections.risk.LOCAL_BREAKERS` with ``venue`` ``fundarb``, are
+  ignored on the way back; a venue connector's ``stale_feed`` carries the venue and binds);
 * asset-local risk (:func:`projections.risk.assess`) runs before the strategy decides, so a
   breaker that trips on this input already binds this decision;
 * after every input the asset's executor reconciles at the event's time and may emit
@@ -183,7 +184,11 @@ def handle(
         decide = isinstance(event, FundingPaid)
     elif isinstance(event, OrderAccepted | OrderRejected | OrderCanceled | OrderExpired):
         execs = ex.apply(execs, event)
-    elif isinstance(event, BreakerTripped | BreakerReset) and event.breaker in rk.LOCAL_BREAKERS:
+    elif (
+        isinstance(event, BreakerTripped | BreakerReset)
+        and event.breaker in rk.LOCAL_BREAKERS
+        and event.venue == INTERNAL_VENUE
+    ):
         pass  # our own breaker echoed back from risk.events: already applied when it tripped
     elif isinstance(event, BreakerTripped):
         target = "*" if asset == "ALL" else asset

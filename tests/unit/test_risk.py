@@ -129,3 +129,22 @@ def test_engine_pauses_entries_after_repeated_rejections() -> None:
     # the echo of our own breaker from risk.events changes nothing
     again, out = eng.handle(state, trips[0], config)
     assert out == [] and again.breakers == state.breakers
+
+
+def test_a_venue_connectors_stale_feed_breaker_pauses_entries() -> None:
+    config = StrategyConfig(risk=CFG)
+    state = eng.EngineState()
+    trip = stubs.breaker_tripped(
+        venue="bybit",
+        instrument="BTC",
+        breaker=Breaker.stale_feed,
+        action=BreakerAction.pause_entries,
+        event_time=T0,
+    )
+    state, _ = eng.handle(state, trip, config)
+    assert state.breakers.paused("BTC")  # unlike the engine's own echo, this one binds
+    reset = stubs.breaker_reset(
+        venue="bybit", instrument="BTC", breaker=Breaker.stale_feed, event_time=T0 + 1
+    )
+    state, _ = eng.handle(state, reset, config)
+    assert not state.breakers.paused("BTC")

@@ -1,0 +1,355 @@
+"""Live venue connectors: poll a venue through ccxt and publish market data and account events.
+
+:class:`VenueConnector` serves one venue and a list of assets:
+
+* **market data** every ``poll_s``: funding rates (``fetch_funding_rates``, or one
+  ``fetch_funding_rate`` per perp where the venue has no batch call), tickers
+  (``fetch_tickers``; the order book's best bid/ask where the ticker has none), and the spot
+  sentinel with every spot ticker (DESIGN §10);
+* **account** (only with credentials): positions (margin ratio, liquidation price), balances,
+  funding payments (``fetch_funding_history``, valued with the connector's own view of the
+  position and mark where the venue's row does not carry them).
+
+REST polling is the tested path (the exchanges are unreachable from CI; ccxt.pro websockets
+exist for every venue here, ``watch_tickers``, and are a drop-in for the ticker poll).
+
+Every payload goes through the pure parsers (:mod:`producers.parse`); a refused row becomes an
+``EventRejected`` on the dead-letter topic (source ``venue.<id>.<method>``, the row as JSON,
+the parser's reason) and the connector carries on. Repeated polls of an unchanged item give
+the same event id, which the connector drops (a ticker without a venue time is stamped on
+arrival, so it is re-published every poll: the heartbeat the engine's stale-feed check reads).
+
+**Feed health**: a failed poll (any ccxt error) counts against the feed; when a venue has had
+no successful market-data poll for ``stale_after_s`` the connector publishes
+``BreakerTripped(stale_feed, pause_entries)`` for each of its assets (``venue`` = the venue),
+and ``BreakerReset`` when data flows again. :meth:`status` feeds the live status line.
+
+**Restart reconciliation** (:meth:`reconcile`): open orders, recent fills and positions are
+fetched from the venue; fills whose ids the log does not hold yet are published, open orders
+that carry one of our client order ids are adopted by the gateway.
+
+Credentials come from the environment (:class:`VenueCredentials`), are held as
+``SecretStr`` and handed only to ccxt; they are never logged or published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import Json, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from producers.parse import (
+    LegView,
+    ParseError,
+    parse_balance,
+    parse_fills,
+    parse_funding_payment,
+    parse_funding_rates,
+    parse_position,
+    parse_ticker,
+    spot_sentinel,
+)
+from producers.venue import VenueSpec
+from schemas.events import BreakerReset, BreakerTripped, Event, EventRejected, FillExecuted
+from schemas.types import Breaker, BreakerAction, base_asset, is_spot
+
+log = logging.getLogger(__name__)
+CONNECTOR_NS = uuid.UUID("0c7d2e4f-9b1a-4f3e-8c5d-6a7b8c9d0e1f")
+
+
+# ---- credentials ---------------------------------------------------------------------------
+class VenueCredentials(BaseSettings):
+    """One venue's credentials from ``FUNDARB_<VENUE>_<NAME>`` environment variables.
+
+    ``API_KEY``, ``SECRET``, ``PASSWORD`` (OKX/Bitget passphrase), ``WALLET_ADDRESS``,
+    ``PRIVATE_KEY``, and ``OPTIONS`` (JSON merged into ccxt's options, e.g. Lighter's
+    ``accountIndex``). Secrets are ``SecretStr``: their repr is masked.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    password: SecretStr | None = None
+    wallet_address: str | None = None
+    private_key: SecretStr | None = None
+    options: Json[dict[str, Any]] | None = None
+
+    _CCXT: ClassVar[dict[str, str]] = {
+        "apiKey": "api_key",
+        "secret": "secret",
+        "password": "password",
+        "walletAddress": "wallet_address",
+        "privateKey": "private_key",
+    }
+
+    @classmethod
+    def for_venue(cls, venue: str) -> VenueCredentials:
+        return cls(_env_prefix=f"FUNDARB_{venue.upper()}_")  # type: ignore[call-arg]
+
+    def ccxt_config(self) -> dict[str, str]:
+        """The ccxt constructor credentials that are set (secrets revealed only here)."""
+        out = {}
+        for ccxt_name, ours in self._CCXT.items():
+            value = getattr(self, ours)
+            if value is not None:
+                out[ccxt_name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return out
+
+    def missing(self, spec: VenueSpec) -> list[str]:
+        """Environment variables live trading at ``spec`` still needs."""
+        have = self.ccxt_config()
+        return [
+            f"FUNDARB_{spec.id.upper()}_{self._CCXT[name].upper()}"
+            for name in spec.credentials
+            if name not in have
+        ]
+
+
+# ---- status --------------------------------------------------------------------------------
+@dataclass
+class FeedStatus:
+    """Health of one venue's feed (ms UTC times from our clock)."""
+
+    last_ok_ms: int = 0
+    last_attempt_ms: int = 0
+    failures: int = 0  # consecutive
+    last_error: str = ""
+    events: int = 0
+    rejected: int = 0
+    stale: bool = False
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:160]}"
+
+
+@dataclass
+class VenueConnector:
+    """Polls one venue (module docstring). ``exchange`` is a ``ccxt.async_support`` instance."""
+
+    spec: VenueSpec
+    exchange: Any
+    assets: list[str]
+    private: bool = False
+    stale_after_s: float = 60.0
+    clock: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    status: FeedStatus = field(default_factory=FeedStatus)
+    marks: dict[str, Decimal] = field(default_factory=dict)
+    legs: dict[str, LegView] = field(default_factory=dict)
+    funding_since: int | None = None
+    _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    @property
+    def perps(self) -> list[str]:
+        return [self.spec.perp(a) for a in self.assets]
+
+    @property
+    def spots(self) -> list[str]:
+        return [s for a in self.assets if (s := self.spec.spot(a))]
+
+    # ---- polling ---------------------------------------------------------------------------
+    async def poll(self) -> list[Event]:
+        """One round: market data, then (private) account data; returns new events only."""
+        now = self.clock()
+        self.status.last_attempt_ms = now
+        out: list[Event] = []
+        try:
+            out += await self._market(now)
+            self.status.last_ok_ms = now
+            self.status.failures = 0
+        except Exception as exc:  # a venue/network failure: counted, reported, retried next poll
+            self.status.failures += 1
+            self.status.last_error = _short(exc)
+            log.warning("%s market poll failed: %s", self.spec.id, self.status.last_error)
+        if self.private:
+            try:
+                out += await self._account(now)
+            except Exception as exc:
+                self.status.last_error = _short(exc)
+                log.warning("%s account poll failed: %s", self.spec.id, self.status.last_error)
+        out += self._health(now)
+        fresh = self._dedupe(out)
+        self.status.events += sum(not isinstance(e, EventRejected) for e in fresh)
+        return fresh
+
+    def _dedupe(self, events: Iterable[Event]) -> list[Event]:
+        fresh = []
+        for e in events:
+            if e.event_id in self._seen:
+                continue
+            self._seen[e.event_id] = None
+            fresh.append(e)
+        while len(self._seen) > 100_000:
+            self._seen.popitem(last=False)
+        return fresh
+
+    def dead_letter(self, method: str, row: Any, err: ParseError, now: int) -> EventRejected:
+        """The dead letter of a refused venue row (id from its content: re-polls dedupe)."""
+        raw = json.dumps(row, default=str, sort_keys=True).encode()
+        digest = hashlib.sha256(raw).hexdigest()
+        sym = row.get("symbol") if isinstance(row, dict) else None
+        asset = base_asset(sym) if isinstance(sym, str) and "/" in sym else "UNKNOWN"
+        self.status.rejected += 1
+        log.warning("%s %s refused: %s", self.spec.id, method, err)
+        return EventRejected(
+            event_id=str(uuid.uuid5(CONNECTOR_NS, f"{self.spec.id}|{method}|{digest}")),
+            event_time=now,
+            ingest_time=now,
+            venue=self.spec.id,
+            instrument=asset if asset.isalnum() else "UNKNOWN",
+            source_topic=f"venue.{self.spec.id}.{method}",
+            source_partition=0,
+            source_offset=0,
+            raw_value=raw,
+            error_type=f"parse.{err.error_type}",
+            reason=err.reason[:2000],
+        )
+
+    async def _market(self, now: int) -> list[Event]:
+        ex, spec = self.exchange, self.spec
+        out: list[Event] = []
+        if ex.has.get("fetchFundingRates"):
+            rates = await ex.fetch_funding_rates(self.perps)
+        else:
+            rates = [await ex.fetch_funding_rate(s) for s in self.perps]
+        evs, bad = parse_funding_rates(spec, rates, ingest_time=now, symbols=self.perps)
+        out += evs
+        out += [self.dead_letter("fetchFundingRates", r, e, now) for r, e in bad]
+        symbols = self.perps + self.spots
+        tickers: dict[str, Any] = {}
+        for group in (self.perps, self.spots):  # one market type per call (Bybit's category)
+            if not group:
+                continue
+            if ex.has.get("fetchTickers"):
+                tickers.update(await ex.fetch_tickers(group))
+            else:
+                tickers.update({s: await ex.fetch_ticker(s) for s in group})
+        for sym in symbols:
+            t = tickers.get(sym)
+            if t is None:
+                continue
+            try:
+                book = None
+                if not spec.top_of_book_in_ticker:
+                    book = await ex.fetch_order_book(sym, 5)
+                tick = parse_ticker(spec, t, ingest_time=now, book=book)
+            except ParseError as err:
+                out.append(self.dead_letter("fetchTickers", t, err, now))
+                continue
+            out.append(tick)
+            self.marks[sym] = tick.mark_price or (tick.bid + tick.ask) / 2
+            if is_spot(sym):
+                out.append(spot_sentinel(spec, sym, event_time=tick.event_time, ingest_time=now))
+        return out
+
+    async def _account(self, now: int) -> list[Event]:
+        ex, spec = self.exchange, self.spec
+        out: list[Event] = []
+        for pos in await ex.fetch_positions(self.perps):
+            try:
+                ev = parse_position(spec, pos, ingest_time=now)
+            except ParseError as err:
+                out.append(self.dead_letter("fetchPositions", pos, err, now))
+                continue
+            out.append(ev)
+            self.legs[ev.instrument] = LegView(
+                position_qty=ev.position_qty, mark_price=self.marks.get(ev.instrument)
+            )
+        try:
+            out += parse_balance(spec, await ex.fetch_balance(), ingest_time=now)
+        except ParseError as err:
+            out.append(self.dead_letter("fetchBalance", {}, err, now))
+        if ex.has.get("fetchFundingHistory"):
+            for sym in self.perps:
+                rows = await ex.fetch_funding_history(sym, self.funding_since)
+                leg = self.legs.get(sym, LegView(mark_price=self.marks.get(sym)))
+                for row in rows:
+                    try:
+                        out.append(parse_funding_payment(spec, row, ingest_time=now, leg=leg))
+                    except ParseError as err:
+                        out.append(self.dead_letter("fetchFundingHistory", row, err, now))
+        return out
+
+    def _health(self, now: int) -> list[Event]:
+        age_ms = now - self.status.last_ok_ms if self.status.last_ok_ms else None
+        stale = age_ms is None or age_ms > self.stale_after_s * 1000
+        if self.status.last_ok_ms == 0 and self.status.failures == 0:
+            stale = False  # not polled yet
+        if stale == self.status.stale:
+            return []
+        self.status.stale = stale
+        out: list[Event] = []
+        for asset in self.assets:
+            env = {
+                "event_id": str(uuid.uuid5(CONNECTOR_NS, f"{self.spec.id}|{asset}|{stale}|{now}")),
+                "event_time": now,
+                "ingest_time": now,
+                "venue": self.spec.id,
+                "instrument": asset,
+                "breaker": Breaker.stale_feed,
+            }
+            if stale:
+                out.append(
+                    BreakerTripped(
+                        **env,
+                        action=BreakerAction.pause_entries,
+                        value=Decimal(age_ms) if age_ms is not None else None,
+                        threshold=Decimal(int(self.stale_after_s * 1000)),
+                        detail=f"{self.spec.id} feed: {self.status.last_error or 'no data'}",
+                    )
+                )
+            else:
+                out.append(BreakerReset(**env, detail=f"{self.spec.id} feed back"))
+        return out
+
+    def summary(self) -> str:
+        """One status-line cell: ``binance ok 2s`` / ``bybit STALE 75s (NetworkError…)``."""
+        s, now = self.status, self.clock()
+        age = f"{(now - s.last_ok_ms) / 1000:.0f}s" if s.last_ok_ms else "never"
+        state = "STALE" if s.stale else ("ok" if s.last_ok_ms else "waiting")
+        err = f" ({s.last_error[:40]})" if s.stale and s.last_error else ""
+        return f"{self.spec.id} {state} {age} ev={s.events} dl={s.rejected}{err}"
+
+    # ---- restart reconciliation ------------------------------------------------------------
+    async def reconcile(
+        self, known_fill_ids: set[str], *, since: int | None, client_ids: dict[str, str]
+    ) -> tuple[list[Event], list[dict[str, Any]]]:
+        """Fills and positions the log is missing, and the venue's open orders.
+
+        Returns ``(events, open_orders)``: fills (``fetch_my_trades`` since ``since``) whose
+        fill id is not in ``known_fill_ids``, the current positions, and the open orders as
+        ccxt returns them (the gateway adopts those with our client order ids).
+        """
+        now = self.clock()
+        out: list[Event] = []
+        opens: list[dict[str, Any]] = []
+        for sym in self.perps + self.spots:
+            opens += await self.exchange.fetch_open_orders(sym)
+            trades = await self.exchange.fetch_my_trades(sym, since)
+            fills, bad = parse_fills(self.spec, trades, ingest_time=now, client_ids=client_ids)
+            out += missing_fills(known_fill_ids, fills)
+            out += [self.dead_letter("fetchMyTrades", r, e, now) for r, e in bad]
+        for pos in await self.exchange.fetch_positions(self.perps):
+            try:
+                out.append(parse_position(self.spec, pos, ingest_time=now))
+            except ParseError as err:
+                out.append(self.dead_letter("fetchPositions", pos, err, now))
+        return out, opens
+
+
+def missing_fills(known: set[str], fills: Iterable[FillExecuted]) -> list[FillExecuted]:
+    """Fills whose ids are not in ``known`` (the log's fill ids), in event-time order. Pure."""
+    return sorted(
+        (f for f in fills if f.fill_id not in known), key=lambda f: (f.event_time, f.fill_id)
+    )
