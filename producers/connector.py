@@ -121,6 +121,7 @@ class VenueCredentials(BaseSettings):
 class FeedStatus:
     """Health of one venue's feed (ms UTC times from our clock)."""
 
+    first_attempt_ms: int = 0
     last_ok_ms: int = 0
     last_attempt_ms: int = 0
     failures: int = 0  # consecutive
@@ -162,6 +163,7 @@ class VenueConnector:
     async def poll(self) -> list[Event]:
         """One round: market data, then (private) account data; returns new events only."""
         now = self.clock()
+        self.status.first_attempt_ms = self.status.first_attempt_ms or now
         self.status.last_attempt_ms = now
         out: list[Event] = []
         try:
@@ -171,7 +173,9 @@ class VenueConnector:
         except Exception as exc:  # a venue/network failure: counted, reported, retried next poll
             self.status.failures += 1
             self.status.last_error = _short(exc)
-            log.warning("%s market poll failed: %s", self.spec.id, self.status.last_error)
+            # the first failure of a streak is a warning; the rest are in the status line
+            level = logging.WARNING if self.status.failures == 1 else logging.DEBUG
+            log.log(level, "%s market poll failed: %s", self.spec.id, self.status.last_error)
         if self.private:
             try:
                 out += await self._account(now)
@@ -282,10 +286,9 @@ class VenueConnector:
         return out
 
     def _health(self, now: int) -> list[Event]:
-        age_ms = now - self.status.last_ok_ms if self.status.last_ok_ms else None
-        stale = age_ms is None or age_ms > self.stale_after_s * 1000
-        if self.status.last_ok_ms == 0 and self.status.failures == 0:
-            stale = False  # not polled yet
+        # age of the feed: since its last good poll, or since we started asking
+        age_ms = now - (self.status.last_ok_ms or self.status.first_attempt_ms)
+        stale = age_ms > self.stale_after_s * 1000
         if stale == self.status.stale:
             return []
         self.status.stale = stale
@@ -304,7 +307,7 @@ class VenueConnector:
                     BreakerTripped(
                         **env,
                         action=BreakerAction.pause_entries,
-                        value=Decimal(age_ms) if age_ms is not None else None,
+                        value=Decimal(age_ms),
                         threshold=Decimal(int(self.stale_after_s * 1000)),
                         detail=f"{self.spec.id} feed: {self.status.last_error or 'no data'}",
                     )
@@ -318,7 +321,7 @@ class VenueConnector:
         s, now = self.status, self.clock()
         age = f"{(now - s.last_ok_ms) / 1000:.0f}s" if s.last_ok_ms else "never"
         state = "STALE" if s.stale else ("ok" if s.last_ok_ms else "waiting")
-        err = f" ({s.last_error[:40]})" if s.stale and s.last_error else ""
+        err = f" ({s.last_error.split(':')[0]})" if s.stale and s.last_error else ""
         return f"{self.spec.id} {state} {age} ev={s.events} dl={s.rejected}{err}"
 
     # ---- restart reconciliation ------------------------------------------------------------

@@ -151,6 +151,48 @@ class OrderGateway:
             return await self._cancel(cmd)
         return []
 
+    # ---- restart ---------------------------------------------------------------------------
+    def restore(self, event: Event) -> None:
+        """Fold one logged event of this venue back into the gateway's order map (restart).
+
+        ``PlaceOrder`` → known order; ``OrderAccepted`` → its venue order id; a rejection,
+        cancel or expiry → final; ``FillExecuted`` → fill already reported.
+        """
+        if getattr(event, "venue", None) != self.spec.id:
+            return
+        cid = getattr(event, "client_order_id", None)
+        if isinstance(event, PlaceOrder):
+            self.orders.setdefault(event.client_order_id, _Order(event))
+        elif isinstance(event, FillExecuted):
+            self.seen_fills.add(event.fill_id)
+        elif cid in self.orders:
+            order = self.orders[cid]
+            if isinstance(event, OrderAccepted):
+                order.order_id = event.order_id
+                self.by_order_id[event.order_id] = cid
+            elif isinstance(event, OrderRejected | OrderCanceled | OrderExpired):
+                order.done = True
+
+    def adopt(self, open_orders: list[dict[str, Any]]) -> list[str]:
+        """Link the venue's open orders to ours by client order id; returns foreign ids.
+
+        An open order with one of our client order ids but no accepted event in the log (the
+        gateway stopped between submit and reply) gets its venue id here. Others are left
+        alone and reported (orders placed by hand or by another system).
+        """
+        foreign = []
+        for o in open_orders:
+            cid, oid = o.get("clientOrderId"), str(o.get("id") or "")
+            order = self.orders.get(cid) if isinstance(cid, str) else None
+            if order is None or not oid:
+                foreign.append(oid)
+                continue
+            order.order_id, order.done = oid, False
+            self.by_order_id[oid] = cid  # type: ignore[index]
+        if foreign:
+            log.warning("%s: open orders not placed by us, left alone: %s", self.spec.id, foreign)
+        return foreign
+
     # ---- place -----------------------------------------------------------------------------
     def _event_id(self, cid: str, kind: str) -> str:
         return str(uuid.uuid5(GATEWAY_NS, f"{self.spec.id}|{cid}|{kind}"))

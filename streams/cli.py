@@ -654,6 +654,60 @@ def paper_cmd(
     out.print(f"paper venue: {counts['inputs']} inputs answered with {counts['outputs']} events")
 
 
+@app.command("live")
+def live_cmd(
+    venues: Annotated[str, typer.Option(help="Comma-separated ccxt ids: binance,bybit,okx,…")],
+    assets: Annotated[str, typer.Option(help="Comma-separated base assets: BTC,ETH,…")],
+    paper: Annotated[
+        bool, typer.Option("--paper", help="Dry run: public data, paper fills, no keys needed.")
+    ] = False,
+    prefix: PrefixOpt = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Strategy TOML (defaults when omitted).")
+    ] = None,
+    poll: Annotated[float, typer.Option(min=0.2, help="REST poll period (s).")] = 5.0,
+    stale_after: Annotated[
+        float, typer.Option(min=1, help="A feed without a good poll this long is stale (s).")
+    ] = 60.0,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
+    ] = None,
+) -> None:
+    """Run live: venue connectors + worker + (paper venue | order gateway) + audit sink.
+
+    Prints a status line every few seconds: each feed (ok/STALE, age of its last good poll,
+    events, dead letters) and the worker's open arbs, PnL and net delta. A stale or failing
+    feed trips the stale_feed breaker (entries paused on its assets). Without --paper, orders
+    go to the venues: credentials come from FUNDARB_<VENUE>_API_KEY / _SECRET / _PASSWORD /
+    _WALLET_ADDRESS / _PRIVATE_KEY and are never logged.
+    """
+    import asyncio
+
+    from producers.venue import UnknownVenueError
+    from streams.live import LiveOptions, MissingCredentialsError, run_live
+
+    opts = LiveOptions(
+        venues=[v.strip() for v in venues.split(",") if v.strip()],
+        assets=[a.strip().upper() for a in assets.split(",") if a.strip()],
+        paper=paper,
+        poll_s=poll,
+        stale_after_s=stale_after,
+        status_s=max(poll, 2.0),
+        duration_s=duration,
+        strategy_config=config,
+    )
+    settings = _settings(topic_prefix=prefix)
+    mode = "paper (dry run)" if paper else "LIVE orders"
+    out.print(f"fundarb live: {','.join(opts.venues)} × {','.join(opts.assets)}, {mode}")
+    try:
+        report = asyncio.run(run_live(settings, opts, on_status=out.print))
+    except (MissingCredentialsError, UnknownVenueError) as exc:
+        raise _fail(exc.args[0]) from exc
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    out.print(f"stopped: {report.events} events published, {report.dead_letters} dead letters")
+
+
 @app.command("alerts")
 def alerts_cmd(
     prefix: PrefixOpt = None,

@@ -352,3 +352,23 @@ def test_request_bodies_never_contain_secrets() -> None:
     rv.run_async(gw.handle(place("binance", "SOL/USDT", time_in_force=TimeInForce.GTC)))
     blob = json.dumps([c.url for c in http.calls] + [c.body for c in http.calls])
     assert rv.CREDENTIALS["secret"] not in blob  # signed with it, never sent
+
+
+def test_restart_restores_orders_from_the_log_and_adopts_open_orders() -> None:
+    gw, _ = gateway("binance", [])
+    cmd = place("binance", "LTC/USDT:USDT")
+    other = place("binance", "LTC/USDT:USDT", client_order_id="fa" + "9" * 30)
+    fill = stubs.fill_executed(venue="binance", fill_id="272536245")
+    for e in (cmd, other, fill):
+        gw.restore(e)
+    gw.restore(
+        stubs.order_accepted(venue="binance", client_order_id=other.client_order_id, order_id="55")
+    )
+    assert gw.by_order_id == {"55": other.client_order_id} and "272536245" in gw.seen_fills
+    # the venue's open orders: ours (no accept in the log: we stopped before the reply) + one
+    # placed by hand
+    foreign = gw.adopt(
+        [{"id": "664082074", "clientOrderId": BINANCE_CID}, {"id": "9", "clientOrderId": "by-hand"}]
+    )
+    assert foreign == ["9"] and gw.by_order_id["664082074"] == BINANCE_CID
+    assert rv.run_async(gw.handle(cmd)) == []  # the re-sent command is not placed again

@@ -1,0 +1,316 @@
+"""``fundarb live``: venue connectors + worker + (paper venue or order gateway) + audit sink.
+
+One process wires the live pipeline (DESIGN §2, §7):
+
+* one :class:`producers.connector.VenueConnector` per venue polls funding rates, tickers and
+  (live) the account, publishing to ``md.*`` / ``acct.*``; refused rows go to ``deadletter``;
+  a stale or failing feed trips ``stale_feed`` on ``risk.events``;
+* the Faust worker (``fundarb worker``, a child process) folds them and emits intents and
+  orders;
+* ``--paper``: the paper venue answers ``orders.commands`` against the live tickers (a dry run:
+  no keys needed, public market data only). Otherwise one
+  :class:`producers.gateway.OrderGateway` per venue places the orders through ccxt; on start
+  it restores its orders from the log and reconciles fills and positions with the venue;
+* the audit sink writes every topic to ClickHouse (chDB by default);
+* a status line every ``status_s``: each feed (ok/STALE, age of the last good poll, events,
+  dead letters) and the worker's open arbs, PnL and net delta.
+
+Live trading without ``--paper`` refuses to start while a venue lacks credentials, naming the
+environment variables. ``Ctrl-C`` (or ``duration_s``) stops every part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.kafka_io import DeadLetters, EventProducer, consume_events, create_topics, start_consumer
+from infra.settings import Settings
+from producers.connector import VenueConnector, VenueCredentials
+from producers.gateway import OrderGateway
+from producers.venue import VenueSpec, venue_spec
+from schemas.catalog import DEADLETTER
+from schemas.events import EventRejected, TickerObserved
+from schemas.serde import Serializer
+
+log = logging.getLogger(__name__)
+ExchangeFactory = Callable[[VenueSpec, VenueCredentials, bool], Any]
+
+
+class MissingCredentialsError(RuntimeError):
+    """Live trading was asked for a venue without its credentials (names the variables)."""
+
+
+@dataclass
+class LiveOptions:
+    """What to run (units in names)."""
+
+    venues: list[str]
+    assets: list[str]
+    paper: bool = True
+    poll_s: float = 5.0
+    stale_after_s: float = 60.0
+    status_s: float = 5.0
+    duration_s: float | None = None
+    strategy_config: Path | None = None
+    worker: bool = True
+    audit: bool = True
+
+
+@dataclass
+class LiveReport:
+    """What a run published, for the summary and tests."""
+
+    events: int = 0
+    dead_letters: int = 0
+    status_lines: list[str] = field(default_factory=list)
+
+
+def ccxt_exchange(spec: VenueSpec, creds: VenueCredentials, private: bool) -> Any:
+    """The real ccxt async exchange of ``spec``: rate limit on, venue options, credentials
+    (only when ``private``)."""
+    import ccxt.async_support as ccxt_async
+
+    config: dict[str, Any] = {
+        "enableRateLimit": True,  # ccxt spaces requests by the venue's documented weights
+        "options": {**spec.options, **(creds.options or {})},
+    }
+    if private:
+        config.update(creds.ccxt_config())
+    return getattr(ccxt_async, spec.id)(config)
+
+
+def check_credentials(venues: list[str], paper: bool) -> dict[str, VenueCredentials]:
+    """Each venue's credentials; without ``paper`` every required variable must be set.
+
+    Raises
+    ------
+    MissingCredentialsError
+        Live trading and some venue lacks credentials (the message lists the variables).
+    UnknownVenueError
+        A venue without a spec.
+    """
+    creds = {v: VenueCredentials.for_venue(venue_spec(v).id) for v in venues}
+    if not paper:
+        missing = [name for v in venues for name in creds[v].missing(venue_spec(v))]
+        if missing:
+            raise MissingCredentialsError(
+                "live trading needs credentials; set "
+                + ", ".join(missing)
+                + " (or run with --paper: public data, paper fills, no keys)"
+            )
+    return creds
+
+
+def status_line(connectors: list[VenueConnector], worker_status: dict[str, Any] | None) -> str:
+    """``HH:MM:SS | binance ok 3s ev=12 dl=0 | bybit STALE 75s … | arbs 1 pnl 1.2 USD delta 0``."""
+    feeds = " | ".join(c.summary() for c in connectors)
+    if worker_status:
+        w = (
+            f"arbs {worker_status.get('open_arbs', 0)} "
+            f"pnl {worker_status.get('pnl_usd', '0')} USD "
+            f"delta {worker_status.get('net_delta_usd', '0')}"
+        )
+    else:
+        w = "worker starting"
+    return f"{time.strftime('%H:%M:%S')} | {feeds} | {w}"
+
+
+async def _connector_loop(
+    conn: VenueConnector,
+    producer: EventProducer,
+    dead_topic: str,
+    poll_s: float,
+    report: LiveReport,
+) -> None:
+    while True:
+        for e in await conn.poll():
+            if isinstance(e, EventRejected):
+                await producer.send(e, topic=dead_topic)
+                report.dead_letters += 1
+            else:
+                await producer.send(e)
+                report.events += 1
+        await asyncio.sleep(poll_s)
+
+
+async def _restore_gateways(settings: Settings, gateways: dict[str, OrderGateway]) -> None:
+    """Rebuild each gateway's orders from the log (commands, answers, fills)."""
+    from infra.kafka_io import MissingTopicError, read_topics
+
+    names = ["orders.commands", "orders.events", "acct.fills"]
+    serializer = Serializer()
+    try:
+        async for _topic, _p, record in read_topics(
+            settings.bootstrap, [settings.topic(n) for n in names]
+        ):
+            try:
+                event = serializer.decode(record.value)
+            except Exception:  # noqa: S112 - bad records were dead-lettered when first read
+                continue
+            gw = gateways.get(getattr(event, "venue", ""))
+            if gw is not None:
+                gw.restore(event)
+    except MissingTopicError:
+        return
+
+
+async def _gateway_loop(
+    settings: Settings, gateways: dict[str, OrderGateway], producer: EventProducer, poll_s: float
+) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    serializer = Serializer()
+    consumer = AIOKafkaConsumer(
+        settings.topic("orders.commands"),
+        settings.topic("md.tickers"),
+        bootstrap_servers=settings.bootstrap,
+        auto_offset_reset="latest",
+        group_id=f"fundarb-gateway-{settings.topic_prefix or 'default'}",
+    )
+    await start_consumer(consumer)
+
+    async def poll_forever() -> None:
+        while True:
+            for gw in gateways.values():
+                for e in await gw.poll():
+                    await producer.send(e)
+            await asyncio.sleep(poll_s)
+
+    poller = asyncio.create_task(poll_forever())
+    try:
+        async for _record, event in consume_events(consumer, serializer, DeadLetters(producer)):
+            gw = gateways.get(getattr(event, "venue", ""))
+            if gw is None:
+                continue
+            if isinstance(event, TickerObserved):
+                gw.on_ticker(event)
+                continue
+            for answer in await gw.handle(event):
+                await producer.send(answer)
+    finally:
+        poller.cancel()
+        await consumer.stop()
+
+
+def _start_worker(settings: Settings, opts: LiveOptions) -> subprocess.Popen[bytes]:
+    logdir = settings.state_dir / "live"
+    logdir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "streams.cli", "worker", "--prefix", settings.topic_prefix]
+    if opts.strategy_config:
+        cmd += ["--config", str(opts.strategy_config)]
+    env = {**os.environ, "FUNDARB_BOOTSTRAP": settings.bootstrap}
+    out = (logdir / f"{settings.topic_prefix or 'default'}worker.log").open("ab")
+    return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _worker_status(settings: Settings) -> dict[str, Any] | None:
+    from streams.worker import status_path
+
+    try:
+        return json.loads(status_path(settings).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+async def run_live(
+    settings: Settings,
+    opts: LiveOptions,
+    *,
+    exchange_factory: ExchangeFactory = ccxt_exchange,
+    on_status: Callable[[str], None] = print,
+) -> LiveReport:
+    """Run the live pipeline until cancelled or ``opts.duration_s`` (module docstring).
+
+    Raises
+    ------
+    MissingCredentialsError, UnknownVenueError
+        Before anything starts.
+    """
+    creds = check_credentials(opts.venues, opts.paper)
+    await create_topics(settings)
+    report = LiveReport()
+    private = not opts.paper
+    exchanges = {v: exchange_factory(venue_spec(v), creds[v], private) for v in opts.venues}
+    connectors = [
+        VenueConnector(
+            venue_spec(v),
+            exchanges[v],
+            list(opts.assets),
+            private=private,
+            stale_after_s=opts.stale_after_s,
+        )
+        for v in opts.venues
+    ]
+    tasks: list[asyncio.Task[Any]] = []
+    worker = None
+    async with EventProducer(settings) as producer:
+        dead_topic = settings.topic(DEADLETTER)
+        try:
+            if not opts.paper:
+                gateways = {v: OrderGateway(venue_spec(v), exchanges[v]) for v in opts.venues}
+                await _restore_gateways(settings, gateways)
+                for conn in connectors:
+                    gw = gateways[conn.spec.id]
+                    found, opens = await conn.reconcile(
+                        set(gw.seen_fills), since=None, client_ids=dict(gw.by_order_id)
+                    )
+                    for e in found:
+                        await producer.send(
+                            e, topic=dead_topic if isinstance(e, EventRejected) else None
+                        )
+                    gw.adopt(opens)
+                tasks.append(
+                    asyncio.create_task(_gateway_loop(settings, gateways, producer, opts.poll_s))
+                )
+            else:
+                from producers.paper import PaperConfig, run_paper_venue
+
+                tasks.append(asyncio.create_task(run_paper_venue(settings, PaperConfig())))
+            for conn in connectors:
+                tasks.append(
+                    asyncio.create_task(
+                        _connector_loop(conn, producer, dead_topic, opts.poll_s, report)
+                    )
+                )
+            if opts.audit:
+                from consumers.audit import audit_topics
+
+                tasks.append(asyncio.create_task(audit_topics(settings)))
+            if opts.worker:
+                worker = _start_worker(settings, opts)
+            started = time.monotonic()
+            while opts.duration_s is None or time.monotonic() - started < opts.duration_s:
+                await asyncio.sleep(min(opts.status_s, opts.duration_s or opts.status_s))
+                for t in tasks:
+                    if t.done() and t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
+                line = status_line(connectors, _worker_status(settings) if opts.worker else None)
+                report.status_lines.append(line)
+                on_status(line)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(BaseException):
+                    await t
+            if worker is not None:
+                worker.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.wait(timeout=20)
+                if worker.poll() is None:
+                    worker.kill()
+            for ex in exchanges.values():
+                with contextlib.suppress(Exception):
+                    await ex.close()
+    return report
