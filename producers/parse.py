@@ -149,6 +149,19 @@ def _id(spec: VenueSpec, kind: str, *parts: object) -> str:
     return str(uuid.uuid5(LIVE_NS, "|".join([spec.id, kind, *map(str, parts)])))
 
 
+def _envelope(
+    spec: VenueSpec, kind: str, key: tuple[object, ...], *, t: int, ingest: int, instrument: str
+) -> dict[str, Any]:
+    """The envelope of a venue event: id from (venue, kind, natural key), times, venue."""
+    return {
+        "event_id": _id(spec, kind, *key),
+        "event_time": t,
+        "ingest_time": ingest,
+        "venue": spec.id,
+        "instrument": instrument,
+    }
+
+
 def _build(cls: type[E], **fields: Any) -> E:
     try:
         return cls(**fields)
@@ -244,11 +257,19 @@ def parse_funding_rate(spec: VenueSpec, item: Any, *, ingest_time: int) -> Fundi
     nxt = millis(nxt_raw, "nextFundingTimestamp") if nxt_raw is not None else 0
     return _build(
         FundingRateObserved,
-        event_id=_id(spec, "funding_rate", sym, t, funding_time, rate),
-        event_time=t,
-        ingest_time=ingest_time,
-        venue=spec.id,
-        instrument=sym,
+        **_envelope(
+            spec,
+            "funding_rate",
+            (
+                sym,
+                t,
+                funding_time,
+                rate,
+            ),
+            t=t,
+            ingest=ingest_time,
+            instrument=sym,
+        ),
         funding_rate=rate,
         funding_interval_h=interval,
         funding_time=funding_time,
@@ -298,11 +319,17 @@ def spot_sentinel(
         raise ParseError("symbol", f"{symbol} is not a spot symbol")
     return _build(
         FundingRateObserved,
-        event_id=_id(spec, "spot_sentinel", symbol, event_time),
-        event_time=event_time,
-        ingest_time=ingest_time,
-        venue=spec.id,
-        instrument=symbol,
+        **_envelope(
+            spec,
+            "spot_sentinel",
+            (
+                symbol,
+                event_time,
+            ),
+            t=event_time,
+            ingest=ingest_time,
+            instrument=symbol,
+        ),
         funding_rate=Decimal(0),
         funding_interval_h=0,
         funding_time=0,
@@ -343,11 +370,19 @@ def parse_ticker(
     ask_p = price(ask, "ask")
     return _build(
         TickerObserved,
-        event_id=_id(spec, "ticker", sym, t, bid_p, ask_p),
-        event_time=t,
-        ingest_time=ingest_time,
-        venue=spec.id,
-        instrument=sym,
+        **_envelope(
+            spec,
+            "ticker",
+            (
+                sym,
+                t,
+                bid_p,
+                ask_p,
+            ),
+            t=t,
+            ingest=ingest_time,
+            instrument=sym,
+        ),
         bid=bid_p,
         ask=ask_p,
         last=price(item.get("last"), "last", required=False),
@@ -407,11 +442,14 @@ def parse_fill(
     cid = client_order_id or _info(item).get(spec.venue_client_id_field) or f"ext-{order_id}"
     return _build(
         FillExecuted,
-        event_id=_id(spec, "fill", fill_id),
-        event_time=millis(item.get("timestamp"), "timestamp"),
-        ingest_time=ingest_time,
-        venue=spec.id,
-        instrument=sym,
+        **_envelope(
+            spec,
+            "fill",
+            (fill_id,),
+            t=millis(item.get("timestamp"), "timestamp"),
+            ingest=ingest_time,
+            instrument=sym,
+        ),
         fill_id=str(fill_id),
         order_id=str(order_id),
         client_order_id=str(cid),
@@ -561,11 +599,7 @@ def parse_funding_payment(
     code = item.get("code") or (sym.split(":")[1] if ":" in sym else sym.split("/")[1])
     return _build(
         FundingPaid,
-        event_id=_id(spec, "funding", fid),
-        event_time=t,
-        ingest_time=ingest_time,
-        venue=spec.id,
-        instrument=sym,
+        **_envelope(spec, "funding", (fid,), t=t, ingest=ingest_time, instrument=sym),
         funding_time=t,
         position_qty=qty,
         funding_rate=rate,
@@ -616,11 +650,19 @@ def parse_balance(spec: VenueSpec, item: Any, *, ingest_time: int) -> list[Balan
         out.append(
             _build(
                 BalanceObserved,
-                event_id=_id(spec, "balance", code, t, total, free),
-                event_time=t,
-                ingest_time=ingest_time,
-                venue=spec.id,
-                instrument=code,
+                **_envelope(
+                    spec,
+                    "balance",
+                    (
+                        code,
+                        t,
+                        total,
+                        free,
+                    ),
+                    t=t,
+                    ingest=ingest_time,
+                    instrument=code,
+                ),
                 currency=code,
                 total=total,
                 free=free,
@@ -671,11 +713,19 @@ def parse_position(spec: VenueSpec, item: Any, *, ingest_time: int) -> BalanceOb
     lev = dec(item.get("leverage"), "leverage", required=False)
     return _build(
         BalanceObserved,
-        event_id=_id(spec, "position", sym, t, qty, margin),
-        event_time=t,
-        ingest_time=ingest_time,
-        venue=spec.id,
-        instrument=sym,
+        **_envelope(
+            spec,
+            "position",
+            (
+                sym,
+                t,
+                qty,
+                margin,
+            ),
+            t=t,
+            ingest=ingest_time,
+            instrument=sym,
+        ),
         currency=sym.split(":")[1] if ":" in sym else sym.split("/")[1],
         total=margin,
         free=Decimal(0),
