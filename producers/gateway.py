@@ -238,11 +238,13 @@ class OrderGateway:
             params.update(extra or {})
         return params
 
+    def contract_size(self, symbol: str) -> Decimal:
+        """Base units per ccxt amount unit on ``symbol`` (1 for spot and coin-sized perps)."""
+        return Decimal(str(self.exchange.market(symbol).get("contractSize") or 1))
+
     def amount(self, cmd: PlaceOrder) -> Decimal:
         """ccxt amount: base ``qty`` / contract size, rounded down to the venue's step."""
-        market = self.exchange.market(cmd.instrument)
-        size = Decimal(str(market.get("contractSize") or 1))
-        raw = (cmd.qty / size).quantize(Decimal("1e-12"), ROUND_DOWN)
+        raw = (cmd.qty / self.contract_size(cmd.instrument)).quantize(Decimal("1e-12"), ROUND_DOWN)
         return Decimal(self.exchange.amount_to_precision(cmd.instrument, str(raw)))
 
     async def _place(self, cmd: PlaceOrder) -> list[Event]:
@@ -393,7 +395,7 @@ class OrderGateway:
         except Exception as exc:
             log.warning("%s fetch_my_trades %s failed: %s", self.spec.id, symbol, exc)
             return []
-        size = Decimal(str(self.exchange.market(symbol).get("contractSize") or 1))
+        size = self.contract_size(symbol)
         fills, bad = parse_fills(
             self.spec,
             trades,
@@ -432,8 +434,7 @@ class OrderGateway:
         if status not in ("canceled", "expired", "closed", "rejected"):
             return []
         order.done = True
-        size = Decimal(str(self.exchange.market(cmd.instrument).get("contractSize") or 1))
-        filled = Decimal(str(o.get("filled") or 0)) * size
+        filled = Decimal(str(o.get("filled") or 0)) * self.contract_size(cmd.instrument)
         if status == "closed" or filled >= cmd.qty:
             return []  # fully filled: the fills tell it
         kind = (

@@ -32,7 +32,9 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from producers.paper import settle_currency
 from producers.venue import VenueSpec
+from projections.funding import MS_PER_HOUR
 from schemas.events import (
     BalanceObserved,
     Event,
@@ -44,7 +46,6 @@ from schemas.events import (
 from schemas.types import MAX_MS, MIN_MS, Liquidity, MarketType, Side, base_asset, is_spot
 
 LIVE_NS = uuid.UUID("8d3c1f2e-6b4a-4e5d-9c7b-0a1f2e3d4c5b")
-MS_PER_HOUR = 3_600_000
 #: Anything beyond these is a unit or data error, not a market (prices in quote per base).
 MAX_PRICE = Decimal("1e12")
 MAX_ABS_RATE = Decimal("1")  # 100 % per interval
@@ -434,9 +435,8 @@ def parse_fill(
     if qty <= 0:
         raise ParseError("value", f"{spec.id} {sym}: amount {qty} is not positive")
     fee = item.get("fee") if isinstance(item.get("fee"), Mapping) else {}
-    settle = sym.split(":")[1] if ":" in sym else sym.split("/")[1]
     fee_cost = dec(fee.get("cost"), "fee.cost", required=False) or Decimal(0)
-    fee_ccy = fee.get("currency") or settle
+    fee_ccy = fee.get("currency") or settle_currency(sym)
     if not isinstance(fee_ccy, str):
         raise ParseError("type", f"fee.currency must be a string, got {type(fee_ccy).__name__}")
     cid = client_order_id or _info(item).get(spec.venue_client_id_field) or f"ext-{order_id}"
@@ -596,7 +596,7 @@ def parse_funding_payment(
     if rate is None:
         # the venue told us the amount; the rate follows from it (amount = -qty × mark × rate)
         rate = -amount / (qty * mark) if qty else Decimal(0)
-    code = item.get("code") or (sym.split(":")[1] if ":" in sym else sym.split("/")[1])
+    code = item.get("code") or settle_currency(sym)
     return _build(
         FundingPaid,
         **_envelope(spec, "funding", (fid,), t=t, ingest=ingest_time, instrument=sym),
@@ -726,7 +726,7 @@ def parse_position(spec: VenueSpec, item: Any, *, ingest_time: int) -> BalanceOb
             ingest=ingest_time,
             instrument=sym,
         ),
-        currency=sym.split(":")[1] if ":" in sym else sym.split("/")[1],
+        currency=settle_currency(sym),
         total=margin,
         free=Decimal(0),
         used=margin,
