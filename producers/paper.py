@@ -74,7 +74,7 @@ class Fault:
 class PaperConfig:
     """Paper venue parameters (units in names)."""
 
-    fees: FeeConfig = field(default_factory=FeeConfig)
+    fees: FeeConfig | None = None  # None: the default table; a backtest passes its config's
     latency_ms: int = 50
     slippage_bps: Decimal = Decimal("1")
     impact_bps_per_musd: Decimal = Decimal("5")
@@ -124,6 +124,7 @@ class PaperVenue:
 
     def __init__(self, config: PaperConfig | None = None) -> None:
         self.config = config or PaperConfig()
+        self.fees = self.config.fees or FeeConfig()
         self.quotes: dict[tuple[str, str], _Quote] = {}
         self.positions: dict[tuple[str, str], _Position] = {}
         self.accounts: dict[str, _Account] = {}
@@ -283,7 +284,7 @@ class PaperVenue:
         if fault is not None and fault.kind == "reject":
             return reject(fault.reason, "scripted rejection")
         try:
-            venue_fees(self.config.fees, cmd.venue)
+            venue_fees(self.fees, cmd.venue)
         except ValueError as exc:
             return reject(RejectReason.invalid_order, str(exc))
         crosses = cmd.order_type is OrderType.market or (
@@ -363,7 +364,7 @@ class PaperVenue:
         liquidity: Liquidity,
         t: int,
     ) -> list[Event]:
-        fees = venue_fees(self.config.fees, cmd.venue)
+        fees = venue_fees(self.fees, cmd.venue)
         rate = fees.maker if liquidity is Liquidity.maker else fees.taker
         fee = (qty * price * rate).quantize(Decimal("1e-8"))
         key = (cmd.venue, cmd.instrument)

@@ -150,33 +150,89 @@ def _position_event(
     )
 
 
+def observe(state: EngineState, event: FundingRateObserved | TickerObserved) -> EngineState:
+    """Fold one market event into its asset's funding board and position book (marks).
+
+    No decision and no outputs: :func:`react` decides once every market event of the same
+    event time is observed (DESIGN §6: a decision at ``t`` sees every quote stamped ``t``).
+    Raises what :func:`projections.board.apply` raises for bad input; ``state`` is untouched.
+    """
+    asset = base_asset(event.instrument)
+    board = bd.apply(state.boards.get(asset) or bd.AssetBoard(asset), event)
+    book = state.books.get(asset) or pos.PositionBook(asset)
+    if isinstance(event, TickerObserved):
+        book = pos.mark(
+            book, event.venue, event.instrument, event.mark_price or (event.bid + event.ask) / 2
+        )
+    return replace(
+        state,
+        boards=_with(state.boards, asset, board),
+        books=_with(state.books, asset, book),
+        now=max(state.now, event.event_time),
+    )
+
+
+def react(
+    state: EngineState, asset: str, now: int, cause: str, config: StrategyConfig
+) -> tuple[EngineState, list[Event]]:
+    """The decision step for ``asset`` after market data observed at event time ``now``.
+
+    ``cause`` is the id of the asset's last market event at ``now``. Emits ``SpreadUpdated``
+    when the best pair changed, breaker transitions, intents and orders.
+    """
+    now = max(state.now, now)
+    board = state.boards.get(asset) or bd.AssetBoard(asset)
+    pairs = bd.candidate_pairs(board, config, now)
+    spreads = state.spreads
+    outputs: list[Event] = []
+    spread = _spread_event(asset, pairs, now, cause, spreads.get(asset))
+    if spread is not None:
+        spreads = _with(spreads, asset, spread[0])
+        outputs.append(spread[1])
+    return _conclude(
+        state,
+        asset,
+        now,
+        cause,
+        config,
+        board=board,
+        book=state.books.get(asset) or pos.PositionBook(asset),
+        execs=state.execs.get(asset) or ex.ExecutorState(asset),
+        breakers=state.breakers,
+        spreads=spreads,
+        outputs=outputs,
+        decide=True,
+        pairs=pairs,
+        rejected=False,
+    )
+
+
 def handle(
     state: EngineState, event: Event, config: StrategyConfig
 ) -> tuple[EngineState, list[Event]]:
-    """Fold one input; return the new state and every event it caused (see module docstring)."""
+    """Fold one input; return the new state and every event it caused (see module docstring).
+
+    A market event alone is :func:`observe` then :func:`react`; callers that hold several
+    market events of one event time observe them all before reacting (``fold_market``).
+    """
+    if isinstance(event, FundingRateObserved | TickerObserved):
+        return react(
+            observe(state, event),
+            base_asset(event.instrument),
+            event.event_time,
+            event.event_id,
+            config,
+        )
     asset = base_asset(event.instrument)
     now = max(state.now, event.event_time)
     board = state.boards.get(asset) or bd.AssetBoard(asset)
     book = state.books.get(asset) or pos.PositionBook(asset)
     execs = state.execs.get(asset) or ex.ExecutorState(asset)
-    strategy, breakers, spreads = state.strategy, state.breakers, state.spreads
+    breakers = state.breakers
     outputs: list[Event] = []
     decide = False
-    pairs: list[bd.PairQuote] | None = None
 
-    if isinstance(event, FundingRateObserved | TickerObserved):
-        board = bd.apply(board, event)
-        if isinstance(event, TickerObserved):
-            book = pos.mark(
-                book, event.venue, event.instrument, event.mark_price or (event.bid + event.ask) / 2
-            )
-        pairs = bd.candidate_pairs(board, config, now)
-        spread = _spread_event(asset, pairs, now, event.event_id, spreads.get(asset))
-        if spread is not None:
-            spreads = _with(spreads, asset, spread[0])
-            outputs.append(spread[1])
-        decide = True
-    elif isinstance(event, FillExecuted | FundingPaid):
+    if isinstance(event, FillExecuted | FundingPaid):
         book = pos.apply(book, event)
         outputs.append(_position_event(book, event.venue, event.instrument, now, event.event_id))
         if isinstance(event, FillExecuted):
@@ -206,16 +262,77 @@ def handle(
         )
     elif isinstance(event, TargetPositionSet | ExitRequested):
         execs = ex.apply(execs, event)  # intents from an external strategy (live split agents)
+    return _conclude(
+        state,
+        asset,
+        now,
+        event.event_id,
+        config,
+        board=board,
+        book=book,
+        execs=execs,
+        breakers=breakers,
+        spreads=state.spreads,
+        outputs=outputs,
+        decide=decide,
+        pairs=None,
+        rejected=isinstance(event, OrderRejected),
+    )
 
+
+def fold_market(
+    state: EngineState, events: list[FundingRateObserved | TickerObserved], config: StrategyConfig
+) -> tuple[EngineState, list[Event], list[tuple[Event, ValueError]]]:
+    """Fold market events that share one event time: observe them all, then react once per
+    asset (in order of first appearance, caused by the asset's last event of the batch).
+
+    Returns the new state, the outputs, and the events a fold refused with their errors
+    (the caller dead-letters them; each refused event leaves the state as it was).
+    """
+    touched: dict[str, str] = {}
+    refused: list[tuple[Event, ValueError]] = []
+    for event in events:
+        try:
+            state = observe(state, event)
+        except ValueError as exc:
+            refused.append((event, exc))
+            continue
+        touched[base_asset(event.instrument)] = event.event_id  # keeps first-seen order
+    outputs: list[Event] = []
+    for asset, cause in touched.items():
+        state, out = react(state, asset, state.now, cause, config)
+        outputs += out
+    return state, outputs, refused
+
+
+def _conclude(
+    state: EngineState,
+    asset: str,
+    now: int,
+    cause: str,
+    config: StrategyConfig,
+    *,
+    board: bd.AssetBoard,
+    book: pos.PositionBook,
+    execs: ex.ExecutorState,
+    breakers: st.Breakers,
+    spreads: dict[str, tuple[object, ...]],
+    outputs: list[Event],
+    decide: bool,
+    pairs: list[bd.PairQuote] | None,
+    rejected: bool,
+) -> tuple[EngineState, list[Event]]:
+    """Asset-local risk, then (when ``decide``) the strategy, then the executor at ``now``."""
+    strategy = state.strategy
     risk_state = state.risk.get(asset) or rk.RiskState()
     plan = strategy.live_for(asset)
     risk_state, tripped = rk.assess(
         risk_state,
         asset,
         now=now,
-        cause=event.event_id,
+        cause=cause,
         config=config.risk,
-        rejected=isinstance(event, OrderRejected),
+        rejected=rejected,
         positions=tuple(o for o in outputs if isinstance(o, PositionChanged)),
         stale=st.stale_leg(plan, board, config, now) if plan is not None else None,
     )
@@ -233,12 +350,12 @@ def handle(
                 | ({asset} if risk_state.action(BreakerAction.force_exit) else set()),
             )
         strategy, intents = st.decide(
-            asset, board, book, strategy, config, now, event.event_id, effective, pairs
+            asset, board, book, strategy, config, now, cause, effective, pairs
         )
         for intent in intents:
             execs = ex.apply(execs, intent)
         outputs += intents
-    execs, commands = ex.reconcile(execs, quotes(board), config.execution, now, event.event_id)
+    execs, commands = ex.reconcile(execs, quotes(board), config.execution, now, cause)
     outputs += commands
     return EngineState(
         boards=_with(state.boards, asset, board),
@@ -292,13 +409,9 @@ def pnl(state: EngineState) -> pos.PnL:
 
 
 def net_delta_usd(state: EngineState) -> Decimal:
-    """Σ over open legs of qty × mark (USD): the portfolio's directional exposure."""
-    total = Decimal(0)
-    for book in state.books.values():
-        for leg in book.legs.values():
-            if leg.qty:
-                total += leg.qty * (leg.mark if leg.mark is not None else leg.avg_entry_price)
-    return total
+    """Σ over assets of net base qty × the asset's reference price (USD): the portfolio's
+    directional exposure (:meth:`projections.positions.PositionBook.net_delta_usd_all`)."""
+    return sum((book.net_delta_usd_all() for book in state.books.values()), Decimal(0))
 
 
 def slice_for(state: EngineState, asset: str) -> EngineState:

@@ -87,6 +87,20 @@ class PnL:
         return self.funding + self.price - self.fees - self.borrow
 
 
+def reference_price(legs: list[Leg]) -> Decimal:
+    """The mean of the legs' marks (entry price for a leg without a mark), quote currency.
+
+    One price for the asset, so that net exposure is a base quantity valued once; the mean
+    is symmetric in the legs (no leg's venue is privileged). 0 when no leg has a price.
+    """
+    prices = [
+        leg.mark if leg.mark is not None else leg.avg_entry_price
+        for leg in legs
+        if leg.mark is not None or leg.avg_entry_price
+    ]
+    return sum(prices, ZERO) / len(prices) if prices else ZERO
+
+
 @dataclass(frozen=True)
 class PositionBook:
     """All positions of one asset. Immutable; ``apply`` returns a new book."""
@@ -109,14 +123,21 @@ class PositionBook:
         return sum((leg.qty for leg in self.arb_legs(arb_id)), ZERO)
 
     def net_delta_usd(self, arb_id: str) -> Decimal:
-        """Sum of leg quantity × leg mark (USD); legs without a mark count at entry price."""
-        return sum(
-            (
-                leg.qty * (leg.mark if leg.mark is not None else leg.avg_entry_price)
-                for leg in self.arb_legs(arb_id)
-            ),
-            ZERO,
-        )
+        """Net base quantity × one reference price (USD): the arb's exposure to the asset.
+
+        A hedged arb (net base qty 0) reads 0 however far its venues' marks are apart; summing
+        per-venue notionals would read the basis between venues as one-legged exposure.
+        The reference price is :func:`reference_price` over the arb's legs.
+        """
+        legs = self.arb_legs(arb_id)
+        net = sum((leg.qty for leg in legs), ZERO)
+        return net * reference_price(legs) if net else ZERO
+
+    def net_delta_usd_all(self) -> Decimal:
+        """Net base quantity of every leg of the asset × :func:`reference_price` (USD)."""
+        legs = [leg for leg in self.legs.values() if leg.qty]
+        net = sum((leg.qty for leg in legs), ZERO)
+        return net * reference_price(legs) if net else ZERO
 
     def arb_pnl(self, arb_id: str) -> PnL:
         ledger = self.arbs.get(arb_id)

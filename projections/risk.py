@@ -10,8 +10,9 @@ Two scopes, because their inputs are keyed differently (DESIGN §4):
   ====================  =====================================================  ==============
   ``order_failures``    ≥ ``risk.max_order_failures`` OrderRejected for the     pause_entries
                         asset within ``risk.order_failure_window_ms``
-  ``one_legged_``       an arb's ``|net_delta_usd|`` > ``risk.one_legged_       force_exit
-  ``exposure``          max_usd`` continuously for ≥ ``risk.one_legged_max_ms``
+  ``one_legged_``       an arb's ``|net_delta_usd|`` (net base qty × one        force_exit
+  ``exposure``          reference price) > ``risk.one_legged_max_usd``
+                        continuously for ≥ ``risk.one_legged_max_ms``
   ``stale_feed``        a leg of the live arb has no prices (or funding) for    pause_entries
                         longer than ``risk.stale_feed_ms`` (the strategy
                         closes the arb itself; the breaker makes it visible

@@ -10,18 +10,20 @@ Exits, each with its reason, checked in this order:
 
 1. ``risk_breaker``   a breaker forcing exits is open for the asset (or globally), or a
                       leg's prices (or funding) are older than ``risk.stale_feed_ms``
-2. ``funding_flip``   spread against us for ``exits.flip_intervals`` consecutive intervals
+2. ``funding_flip``   spread against us at every settlement for ``exits.flip_h`` hours
 3. ``basis_stop``     spot–perp basis moved against us by ``exits.basis_stop_frac`` for
-                      ``exits.basis_stop_intervals`` intervals
+                      ``exits.basis_stop_h`` hours
 4. ``take_profit``    cumulative funding / notional ≥ ``exits.take_profit_frac``
 5. ``profit_erosion`` current / entry spread < ``exits.erosion_ratio`` for
-                      ``exits.erosion_intervals`` intervals
+                      ``exits.erosion_h`` hours
 6. ``time_limit``     held ≥ ``exits.max_hold_h``
 7. ``better_opportunity`` while the current spread is still positive, another pair's net
                       edge beats it by ``exits.better_improvement_apr`` plus the current
                       pair's exit cost
 
-Intervals are counted when a new funding settlement appears on either leg. Intents are
+Conditions are checked when a new funding settlement appears on either leg and held since the
+first settlement that showed them; their durations are in hours, so a pair of hourly venues
+and a pair of 8-hourly ones exit after the same time (counting intervals would not). Intents are
 declarative targets (TargetPositionSet / ExitRequested) with deterministic ids; event time is
 ``now`` (the decision's input event time), never the wall clock.
 """
@@ -86,10 +88,11 @@ class ArbPlan:
     revision: int = 0
     status: Status = "entering"
     exit_reason: ExitReason | None = None
-    interval_time: int = 0
-    adverse: int = 0
-    eroded: int = 0
-    basis_against: int = 0
+    interval_time: int = 0  # latest settlement (either leg) the exit conditions were checked at
+    # settlement times (ms) from which a condition has held at every check since; None = not now
+    adverse_since: int | None = None
+    eroded_since: int | None = None
+    basis_against_since: int | None = None
     closed_at: int = 0
 
 
@@ -171,24 +174,41 @@ def _count_interval(
     latest = max(times, default=0)
     if latest <= plan.interval_time or current.blocked:
         return plan
-    adverse = plan.adverse + 1 if current.spread_h < 0 else 0
-    eroded = (
-        plan.eroded + 1
-        if plan.entry_spread_h > 0
-        and current.spread_h < config.exits.erosion_ratio * plan.entry_spread_h
-        else 0
+
+    def since(previous: int | None, holds: bool) -> int | None:
+        return (latest if previous is None else previous) if holds else None
+
+    adverse_since = since(plan.adverse_since, current.spread_h < 0)
+    eroded_since = since(
+        plan.eroded_since,
+        plan.entry_spread_h > 0
+        and current.spread_h < config.exits.erosion_ratio * plan.entry_spread_h,
     )
-    basis_against = plan.basis_against
+    basis_against_since = plan.basis_against_since
     if plan.entry_basis is not None:
         basis = _basis(board, plan.long, plan.short, config, now)
         if basis is not None:
             # long spot / short perp loses when the perp rises against spot (basis widens)
             long_spot = is_spot(plan.long[1])
             moved = basis - plan.entry_basis if long_spot else plan.entry_basis - basis
-            basis_against = basis_against + 1 if moved > config.exits.basis_stop_frac else 0
+            basis_against_since = since(
+                plan.basis_against_since, moved > config.exits.basis_stop_frac
+            )
     return replace(
-        plan, interval_time=latest, adverse=adverse, eroded=eroded, basis_against=basis_against
+        plan,
+        interval_time=latest,
+        adverse_since=adverse_since,
+        eroded_since=eroded_since,
+        basis_against_since=basis_against_since,
     )
+
+
+def _held_h(since: int | None, now: int, limit_h: Decimal) -> Decimal | None:
+    """Hours a condition has held (since a settlement at ``since``) when ≥ ``limit_h``."""
+    if since is None:
+        return None
+    held = Decimal(now - since) / MS_PER_HOUR
+    return held if held >= limit_h else None
 
 
 def stale_leg(plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int) -> str | None:
@@ -201,7 +221,10 @@ def stale_leg(plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int
             return f"stale feed: no prices for {key[0]} {key[1]} in {limit // 60000} min"
         funding = board.funding.get(key)
         if not is_spot(key[1]) and funding is not None:
-            interval_ms = (funding.next_funding_time - funding.funding_time) or limit
+            # an unknown next settlement (0) must not read as a negative interval
+            interval_ms = funding.next_funding_time - funding.funding_time
+            if interval_ms <= 0:
+                interval_ms = limit
             if now - funding.observed_at > max(limit, 2 * interval_ms):
                 return f"stale feed: no funding for {key[0]} {key[1]}"
     return None
@@ -224,10 +247,12 @@ def exit_reason(
     stale = stale_leg(plan, board, config, now)
     if stale is not None:
         return ExitReason.risk_breaker, stale
-    if plan.adverse >= ex.flip_intervals:
-        return ExitReason.funding_flip, f"spread < 0 for {plan.adverse} intervals"
-    if plan.entry_basis is not None and plan.basis_against >= ex.basis_stop_intervals:
-        return ExitReason.basis_stop, f"basis against us for {plan.basis_against} intervals"
+    held = _held_h(plan.adverse_since, now, ex.flip_h)
+    if held is not None:
+        return ExitReason.funding_flip, f"spread < 0 at every settlement for {held:.1f} h"
+    held = _held_h(plan.basis_against_since, now, ex.basis_stop_h)
+    if plan.entry_basis is not None and held is not None:
+        return ExitReason.basis_stop, f"basis against us for {held:.1f} h"
     funding = book.arbs[plan.arb_id].funding if plan.arb_id in book.arbs else ZERO
     if (
         ex.take_profit_frac is not None
@@ -235,10 +260,11 @@ def exit_reason(
         and funding / plan.notional_usd >= ex.take_profit_frac
     ):
         return ExitReason.take_profit, f"funding {funding:.2f} USD on {plan.notional_usd:.0f} USD"
-    if plan.eroded >= ex.erosion_intervals:
+    held = _held_h(plan.eroded_since, now, ex.erosion_h)
+    if held is not None:
         return (
             ExitReason.profit_erosion,
-            f"spread below {ex.erosion_ratio} of entry for {plan.eroded} intervals",
+            f"spread below {ex.erosion_ratio} of entry for {held:.1f} h",
         )
     if Decimal(now - plan.opened_at) >= ex.max_hold_h * MS_PER_HOUR:
         return ExitReason.time_limit, f"held {(now - plan.opened_at) // MS_PER_HOUR} h"

@@ -9,10 +9,11 @@ take profit and risk breakers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from schemas.types import Dec, NonNegativeDec, PositiveDec
 
@@ -46,14 +47,51 @@ DEFAULT_FEES: dict[str, VenueFees] = {
 }
 
 
+#: Fee fractions outside this range are refused at load: a typo, not a fee schedule.
+MAX_FEE_FRAC = Decimal("0.01")
+
+
 class FeeConfig(_Frozen):
     """Fee table per venue plus the slippage model used for expected costs.
 
-    ``slippage_frac`` None means half the quoted bid/ask spread per trade (the default).
+    One table serves the strategy's cost model and the paper venue's charges. A ``[fees.venues]``
+    table in a config file is merged over :data:`DEFAULT_FEES` per venue (naming one venue
+    does not drop the others). ``slippage_frac`` None means half the quoted bid/ask spread per
+    trade (the default). Raises ``ValueError`` (at load) for a fee outside
+    ``[-MAX_FEE_FRAC, MAX_FEE_FRAC]``.
     """
 
     venues: dict[str, VenueFees] = Field(default_factory=lambda: dict(DEFAULT_FEES))
     slippage_frac: NonNegativeDec | None = None
+
+    @field_validator("venues", mode="before")
+    @classmethod
+    def _merge_defaults(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {**DEFAULT_FEES, **value}
+        return value
+
+    @field_validator("venues")
+    @classmethod
+    def _bounded(cls, value: dict[str, VenueFees]) -> dict[str, VenueFees]:
+        for venue, fees in value.items():
+            for side in ("maker", "taker"):
+                frac = getattr(fees, side)
+                if not -MAX_FEE_FRAC <= frac <= MAX_FEE_FRAC:
+                    raise ValueError(
+                        f"fees.venues.{venue}.{side} = {frac} is outside "
+                        f"[-{MAX_FEE_FRAC}, {MAX_FEE_FRAC}] (a fraction: 0.0005 = 5 bp)"
+                    )
+        return value
+
+    def require(self, venues: Iterable[str]) -> None:
+        """Raise ``ValueError`` naming every venue of ``venues`` the table has no fees for."""
+        missing = sorted(set(venues) - set(self.venues))
+        if missing:
+            raise ValueError(
+                f"no fees for traded venue(s) {', '.join(missing)}: add them under "
+                f'[fees.venues], e.g. {missing[0]} = {{ maker = "0.0002", taker = "0.0005" }}'
+            )
 
 
 class EntryConfig(_Frozen):
@@ -84,26 +122,50 @@ class CapacityConfig(_Frozen):
     max_notional_per_venue_usd: PositiveDec = Decimal("50000")
 
 
-class ExitConfig(_Frozen):
-    """When to close an arb (each exit has its own reason).
+#: Exit keys counted in funding intervals before they were expressed in hours: an interval
+#: is 1 h on one venue and 8 h on another, so "8 intervals" meant 8 h or 64 h by pair.
+RENAMED_EXIT_KEYS = {
+    "flip_intervals": "flip_h",
+    "erosion_intervals": "erosion_h",
+    "basis_stop_intervals": "basis_stop_h",
+}
 
-    ``flip_intervals``: spread against us for this many consecutive funding intervals;
-    ``erosion_ratio``: exit when current spread / entry spread falls below it (for
-    ``erosion_intervals`` intervals); ``max_hold_h``: time limit; ``better_improvement_apr``:
-    a better pair must beat the current spread by this (net of switching costs);
-    ``basis_stop_frac`` / ``basis_stop_intervals``: spot-perp basis moved against us by this
-    fraction for that many intervals; ``take_profit_frac``: cumulative funding / notional.
+
+class ExitConfig(_Frozen):
+    """When to close an arb (each exit has its own reason). Durations are in hours.
+
+    ``flip_h``: the spread has been against us at every settlement of either leg for this long;
+    ``erosion_ratio``: exit when current spread / entry spread stays below it for
+    ``erosion_h``; ``max_hold_h``: time limit; ``better_improvement_apr``: a better pair must
+    beat the current spread by this (net of switching costs); ``basis_stop_frac`` /
+    ``basis_stop_h``: spot-perp basis moved against us by this fraction for that long;
+    ``take_profit_frac``: cumulative funding / notional.
+
+    Raises ``ValueError`` naming the new key when a config uses a retired ``*_intervals`` key.
     """
 
-    flip_intervals: int = Field(default=8, ge=1)
+    flip_h: PositiveDec = Decimal("24")
     erosion_ratio: Dec = Decimal("0.25")
-    erosion_intervals: int = Field(default=12, ge=1)
+    erosion_h: PositiveDec = Decimal("48")
     max_hold_h: PositiveDec = Decimal("720")
     better_opportunity: bool = True
     better_improvement_apr: NonNegativeDec = Decimal("0.20")
     basis_stop_frac: PositiveDec = Decimal("0.02")
-    basis_stop_intervals: int = Field(default=2, ge=1)
+    basis_stop_h: PositiveDec = Decimal("16")
     take_profit_frac: PositiveDec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for old, new in RENAMED_EXIT_KEYS.items():
+                if old in data:
+                    raise ValueError(
+                        f"exits.{old} is retired: use exits.{new} (hours; a funding interval is "
+                        f"1 h on some venues and 8 h on others, so counts of intervals meant "
+                        f"different durations per pair)"
+                    )
+        return data
 
 
 class FeedConfig(_Frozen):

@@ -275,8 +275,12 @@ async def run_live(
                 )
             else:
                 from producers.paper import PaperConfig, run_paper_venue
+                from streams.cli import load_strategy_config
 
-                tasks.append(asyncio.create_task(run_paper_venue(settings, PaperConfig())))
+                # the paper venue charges the strategy's own fee table (one table for both)
+                strategy = load_strategy_config(opts.strategy_config)
+                paper = PaperConfig(fees=strategy.fees)  # type: ignore[attr-defined]
+                tasks.append(asyncio.create_task(run_paper_venue(settings, paper)))
             for conn in connectors:
                 tasks.append(
                     asyncio.create_task(

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -58,30 +58,55 @@ class Sequencer(Generic[T]):
         queue.append((event_time, offset, item))
         self.size += 1
 
+    def _best(
+        self, part: _Partition[T], caught_up: Callable[[str, int], bool], partition: int
+    ) -> tuple[tuple[int, int, int], str] | None:
+        """The head that can go next in ``part``, or None (empty, or an input is behind)."""
+        best: tuple[int, int, int] | None = None
+        best_topic = ""
+        for topic in self.topics:
+            queue = part.queues.get(topic)
+            if queue:
+                event_time, offset, _ = queue[0]
+                key = (event_time, self.rank[topic], offset)
+                if best is None or key < best:
+                    best, best_topic = key, topic
+            elif not caught_up(topic, partition):
+                return None
+        return None if best is None else (best, best_topic)
+
     def release(self, caught_up: Callable[[str, int], bool]) -> Iterator[T]:
         """Yield every record that can go now, in (event_time, rank, offset) order per
         partition (partitions in ascending order; they are independent)."""
         for partition in sorted(self._parts):
             part = self._parts[partition]
             while True:
-                best: tuple[int, int, int] | None = None
-                best_topic = ""
-                blocked = False
-                for topic in self.topics:
-                    queue = part.queues.get(topic)
-                    if queue:
-                        event_time, offset, _ = queue[0]
-                        key = (event_time, self.rank[topic], offset)
-                        if best is None or key < best:
-                            best, best_topic = key, topic
-                    elif not caught_up(topic, partition):
-                        blocked = True
-                        break
-                if blocked or best is None:
+                found = self._best(part, caught_up, partition)
+                if found is None:
                     break
-                _, _, item = part.queues[best_topic].popleft()
+                _, _, item = part.queues[found[1]].popleft()
                 self.size -= 1
                 yield item
+
+    def peek(
+        self, partition: int, caught_up: Callable[[str, int], bool]
+    ) -> tuple[int, str] | Literal["behind"] | None:
+        """What ``release`` would yield next on ``partition``: ``(event_time, topic)``;
+        ``"behind"`` when an input without a buffered record is not caught up (the next record
+        is not known yet); None when nothing is buffered and every input is caught up.
+        Lets a caller fold every record of one event time before deciding on any of them."""
+        part = self._parts.get(partition) or _Partition()
+        best: tuple[int, int, int] | None = None
+        best_topic = ""
+        for topic in self.topics:
+            queue = part.queues.get(topic)
+            if queue:
+                key = (queue[0][0], self.rank[topic], queue[0][1])
+                if best is None or key < best:
+                    best, best_topic = key, topic
+            elif not caught_up(topic, partition):
+                return "behind"
+        return None if best is None else (best[0], best_topic)
 
     def pending_partitions(self) -> list[int]:
         """Partitions holding buffered records."""

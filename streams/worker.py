@@ -61,16 +61,18 @@ from streams.sequencer import Sequencer
 
 log = logging.getLogger("fundarb.worker")
 
-#: Engine inputs in tie-break rank: at equal event time a venue's answer comes before market
-#: data, as in :class:`streams.simulation.Simulation`.
+#: Engine inputs in tie-break rank: at equal event time market data comes first (tickers before
+#: funding, the replay's own order) and is folded as one batch before any decision, then the
+#: venue's answers, as in :class:`streams.simulation.Simulation`.
 ENGINE_INPUTS = (
+    "md.tickers",
+    "md.funding",
     "orders.events",
     "acct.fills",
     "acct.funding",
     "risk.events",
-    "md.funding",
-    "md.tickers",
 )
+MARKET_INPUTS = frozenset({"md.tickers", "md.funding"})
 GROUP = "fundarb-worker"
 #: Fault injection for the recovery tests: exit hard right after the outputs of the N-th
 #: processed record were sent, before anything is acked.
@@ -130,6 +132,8 @@ class EngineWorker:
         self.start: dict[tuple[str, int], int] = {}
         self.ends: dict[tuple[str, int], int] = {}
         self.pending: list[Any] = []
+        # per partition: market records of one event time awaiting their fold
+        self.batches: dict[int, list[Any]] = {}
         self.to_ack: list[Any] = []
         self.dirty: set[str] = set()
         self.origin: dict[str, Any] = {}
@@ -199,12 +203,55 @@ class EngineWorker:
         await self.release()
 
     async def release(self) -> None:
-        for record, event, asset, ack, origin in self.sequencer.release(self.caught_up):  # type: ignore[misc]
-            await self._fold(record, event, asset)
-            self.origin[asset] = origin
-            self.to_ack.append(ack)
+        """Fold what the sequencer releases. Market records of one event time on a partition
+        are held until the next record of that partition is known not to be one of them
+        (another time or topic, or every input caught up), then folded as one batch
+        (:func:`projections.engine.fold_market`): a decision at ``t`` never sees a quote older
+        than one stamped ``t`` that is in the log. Held records are not acked."""
+        for item in self.sequencer.release(self.caught_up):  # type: ignore[misc]
+            record, event, asset, ack, origin = item
+            name = self.catalog[record.topic]
+            if name in MARKET_INPUTS:
+                self.batches.setdefault(record.partition, []).append(item)
+                if self._batch_open(record.partition, event.event_time):
+                    continue
+                await self._fold_batch(record.partition)
+            else:
+                await self._fold(record, event, asset)
+                self.origin[asset] = origin
+                self.to_ack.append(ack)
             if len(self.to_ack) >= self.flush_every:
                 await self.flush()
+        for partition, batch in sorted(self.batches.items()):
+            if batch and not self._batch_open(partition, batch[-1][1].event_time):
+                await self._fold_batch(partition)  # an input caught up since it was held
+
+    def _batch_open(self, partition: int, event_time: int) -> bool:
+        nxt = self.sequencer.peek(partition, self.caught_up)
+        if nxt == "behind":
+            return True
+        return nxt is not None and nxt[1] in MARKET_INPUTS and nxt[0] == event_time
+
+    async def _fold_batch(self, partition: int) -> None:
+        assert self.state is not None
+        batch = self.batches.pop(partition)
+        self.state, outputs, refused = eng.fold_market(
+            self.state, [event for _, event, _, _, _ in batch], self.config
+        )
+        dead = [eng.rejected(e, exc, f"engine:{topic_for(type(e)).name}") for e, exc in refused]
+        self.stats.dead_lettered += len(dead)
+        for record, _event, asset, ack, origin in batch:
+            self.applied.setdefault(asset, {})[
+                f"{self.catalog[record.topic]}/{record.partition}"
+            ] = record.offset
+            self.dirty.add(asset)
+            self.origin[asset] = origin
+            self.to_ack.append(ack)
+        self.stats.folded += len(batch)
+        self.stats.last_fold_s = time.time()
+        for out in dead + outputs:
+            await self._send(out)
+        await self._maybe_crash()
 
     async def _fold(self, record: Any, event: Event, asset: str) -> None:
         assert self.state is not None
@@ -220,6 +267,9 @@ class EngineWorker:
         self.dirty.add(asset)
         for out in outputs:
             await self._send(out)
+        await self._maybe_crash()
+
+    async def _maybe_crash(self) -> None:
         if self.crash_after and self.stats.folded >= self.crash_after:
             await asyncio.gather(*self.pending)  # the outputs went out; nothing is acked
             log.warning("fault injection: exiting hard after %d records", self.stats.folded)
@@ -269,7 +319,10 @@ class EngineWorker:
             "buffered": self.sequencer.size,
             "unacked": len(self.to_ack),
             "caught_up": caught,
-            "idle": caught and self.sequencer.size == 0 and not self.to_ack,
+            "idle": caught
+            and self.sequencer.size == 0
+            and not self.to_ack
+            and not any(self.batches.values()),
             "event_time": state.now,
             "open_arbs": len(state.strategy.live()),
             "net_delta_usd": str(eng.net_delta_usd(state)),
@@ -423,6 +476,7 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
     async def on_revoked(app_: Any, revoked: Any, **kw: Any) -> None:
         # unacked records come back to whoever gets the partition; rebuild from the table
         worker.sequencer.drop(sorted({tp.partition for tp in revoked}))
+        worker.batches.clear()  # held market records were not acked: they come back too
         worker.state = None
         worker.to_ack.clear()
         worker.dirty.clear()

@@ -19,6 +19,7 @@ def funding(
     interval_h: int = 8,
     asset: str = "BTC",
     instrument: str | None = None,
+    next_funding_time: int = 0,
 ) -> Event:
     inst = instrument or f"{asset}/USDT:USDT"
     return stubs.funding_observed(
@@ -28,7 +29,7 @@ def funding(
         funding_rate=rate,
         funding_interval_h=0,
         funding_time=t,
-        next_funding_time=0,
+        next_funding_time=next_funding_time,
         event_time=t,
         ingest_time=t,
         settled=True,

@@ -126,3 +126,24 @@ def test_funding_on_a_spot_leg_is_borrow_interest() -> None:
 def test_events_of_another_asset_are_refused() -> None:
     with pytest.raises(ValueError, match="is not BTC"):
         pos.apply(BOOK, stubs.fill_executed(instrument="ETH/USDT:USDT"))
+
+
+def test_hedged_arb_has_no_net_delta_however_far_apart_its_venues_marks_are() -> None:
+    """Regression: net delta was Σ qty × own-venue mark, so a hedged arb whose venues' marks
+    differ by > 1 % read as > 100 USD one-legged and was force-exited."""
+    book = fold(
+        fill(1, "sell", "300", "34.165", venue="kraken", instrument="HYPE/USD:USD"),
+        fill(2, "buy", "300", "32.42", venue="binance", instrument="HYPE/USDT:USDT"),
+        book=pos.PositionBook("HYPE"),
+    )
+    book = pos.mark(book, "kraken", "HYPE/USD:USD", D("34.165"))
+    book = pos.mark(book, "binance", "HYPE/USDT:USDT", D("32.42"))
+    # the old sum: 300 × 32.42 − 300 × 34.165 = −523.5 USD "one-legged"
+    assert book.net_delta_base("arb-1") == 0
+    assert book.net_delta_usd("arb-1") == 0
+    assert book.net_delta_usd_all() == 0
+    # a real imbalance is valued once, at the mean of the legs' marks
+    book = fold(
+        fill(3, "buy", "10", "32.42", venue="binance", instrument="HYPE/USDT:USDT"), book=book
+    )
+    assert book.net_delta_usd("arb-1") == D("10") * (D("34.165") + D("32.42")) / 2

@@ -11,7 +11,7 @@ from tests.market import T0, H, board_of, funding, ticker, two_venue_history
 
 CFG = StrategyConfig(
     entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.10")),
-    exits=ExitConfig(flip_intervals=2, erosion_intervals=3),
+    exits=ExitConfig(flip_h=D("8"), erosion_h=D("24")),
 )
 NOW = T0 + 16 * H
 
@@ -110,7 +110,7 @@ def test_funding_flip_exits_after_n_consecutive_intervals() -> None:
     assert state.arbs[intent.arb_id].status == "open"
     events = _flip_board(2)
     state, out = st.decide("BTC", board_of(events[:-4]), book, state, CFG, NOW + 8 * H, "x")
-    assert out == [] and state.arbs[intent.arb_id].adverse == 1
+    assert out == [] and state.arbs[intent.arb_id].adverse_since == NOW + 8 * H
     state, out = st.decide("BTC", board_of(events), book, state, CFG, NOW + 16 * H, "y")
     assert len(out) == 1 and isinstance(out[0], ExitRequested)
     assert out[0].exit_reason is ExitReason.funding_flip and out[0].revision == 1
@@ -223,3 +223,63 @@ def test_a_leg_whose_prices_stop_forces_an_exit() -> None:
     _, out = st.decide("BTC", board, book, state, CFG, late, None)
     assert out[0].exit_reason is ExitReason.risk_breaker  # type: ignore[union-attr]
     assert "stale feed" in out[0].detail  # type: ignore[union-attr]
+
+
+def _hourly_vs_8h_history(hours: int, flip_after_h: int) -> list:
+    """binance settles 0.0003 per 8 h; bybit settles hourly, 0.00000625 (= 0.00005 per 8 h)
+    until ``flip_after_h``, then 0.0001 per hour (0.0008 per 8 h): the spread turns against
+    a short-binance / long-bybit arb at every hourly settlement."""
+    events: list = []
+    for h in range(hours + 1):
+        t = T0 + h * H
+        if h % 8 == 0:
+            events.append(funding("binance", "0.0003", t, next_funding_time=t + 8 * H))
+        rate = "0.00000625" if h < flip_after_h else "0.0001"
+        events += [
+            funding("bybit", rate, t, next_funding_time=t + H),
+            ticker("binance", "99.99", "100.01", t),
+            ticker("bybit", "99.99", "100.01", t),
+        ]
+    return events
+
+
+def test_exit_thresholds_are_hours_whatever_the_legs_funding_intervals() -> None:
+    """Regression: flip counters ticked on either leg's settlement, so ``flip_intervals = 8``
+    meant 8 h with an hourly leg and 64 h with two 8-hourly legs. ``flip_h`` is hours."""
+    config = StrategyConfig(
+        entry=EntryConfig(max_break_even_h=D("96"), min_net_apr=D("0.10")),
+        exits=ExitConfig(flip_h=D("24"), better_opportunity=False),
+    )
+    entry_t, flip_t = T0 + 16 * H, T0 + 17 * H
+    history = _hourly_vs_8h_history(16 + 40, flip_after_h=17)
+    upto = [e for e in history if e.event_time <= entry_t]
+    state, intents = st.decide(
+        "BTC", board_of(upto), pos.PositionBook("BTC"), st.StrategyState(), config, entry_t, "c"
+    )
+    assert len(intents) == 1
+    book = filled_book(intents[0])
+    exit_at = None
+    for h in range(17, 16 + 41):
+        t = T0 + h * H
+        board = board_of([e for e in history if e.event_time <= t])
+        state, out = st.decide("BTC", board, book, state, config, t, f"c{h}")
+        if out:
+            assert isinstance(out[0], ExitRequested)
+            assert out[0].exit_reason is ExitReason.funding_flip
+            exit_at = t
+            break
+    # adverse from the 17:00 settlement on; 24 h later, not after 8 hourly settlements
+    assert exit_at == flip_t + 24 * H
+
+
+def test_retired_interval_keys_name_their_replacement() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    for old, new in (
+        ("flip_intervals", "flip_h"),
+        ("erosion_intervals", "erosion_h"),
+        ("basis_stop_intervals", "basis_stop_h"),
+    ):
+        with pytest.raises(ValidationError, match=f"exits.{old} is retired: use exits.{new}"):
+            StrategyConfig.model_validate({"exits": {old: 8}})
