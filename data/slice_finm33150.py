@@ -1,6 +1,7 @@
 """Rebuild ``funding/finm33150_2025-12-03_2026-03-07.csv.gz`` from the shared source file.
 
-Usage: ``python data/slice_finm33150.py /work/shared/data/funding/finm33150_2025-03_2026-03_7venues_5coins.csv``
+Usage: ``python data/slice_finm33150.py SOURCE`` with SOURCE the shared
+``funding/finm33150_2025-03_2026-03_7venues_5coins.csv`` (shared/data/PROVENANCE.md §1).
 
 Rows are copied byte for byte in the source's order (venue, symbol, funding time ascending),
 except that Hyperliquid rows get ``SHIFT_MS`` added to ``funding_time_ms`` **before** the window
