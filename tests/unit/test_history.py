@@ -183,3 +183,36 @@ def test_parquet_in_the_same_columns_reads_like_csv(tmp_path: Path) -> None:
     funding = [e for e in out if isinstance(e, FundingRateObserved)]
     assert [e.funding_rate for e in funding] == [D("0.0001"), D("-0.00002"), D("0.00003")]
     assert funding[0].next_funding_time == T0 + 8 * H
+
+
+BUNDLED_FUNDING = (
+    Path(__file__).resolve().parents[2] / "data/funding/finm33150_2025-12-03_2026-03-07.csv.gz"
+)
+
+
+def test_a_gap_in_an_hourly_series_is_counted_not_read_as_a_long_interval() -> None:
+    # the bundled Lighter BTC series: hourly, with 17 holes of 2–144 h (2025-12-11 01:00 → 105 h)
+    run = next(
+        r for r in h.index([BUNDLED_FUNDING]) if (r.venue, r.symbol) == ("lighter", "BTC/USDC:USDC")
+    )
+    q = h.SeriesQuality("funding", run.venue, run.symbol)
+    out = [e for _, e in h.funding_events(run, q, h.Window()) if isinstance(e, FundingRateObserved)]
+    before_gap = next(e for e in out if e.funding_time == 1_765_414_800_000)  # 2025-12-11 01:00
+    assert before_gap.next_funding_time == before_gap.funding_time + H  # was + 105 h
+    assert all(e.next_funding_time - e.funding_time == H for e in out[:-1])
+    assert (q.gaps, q.interval_changes, q.longest_gap_ms) == (17, 0, 144 * H)
+    notes = h.coverage_notes(h.ReplayPlan([], [q], 0, []), h.Window())
+    assert notes == [
+        "lighter BTC/USDC:USDC: 17 gaps in funding, longest 144 h after 2025-12-21 14:00"
+    ]
+
+
+def test_an_interval_change_is_confirmed_by_two_deltas_and_a_gap_by_one(tmp_path: Path) -> None:
+    hours = [0, 4, 8, 16, 24, 32, 72, 80]  # 4 h, then 8 h from 8 h on, then 40 h without data
+    f = funding_file(tmp_path, [f"binance,HYPE/USDT:USDT,{T0 + x * H},0.0001," for x in hours])
+    run = h.index([f])[0]
+    q = h.SeriesQuality("funding", run.venue, run.symbol)
+    out = [e for _, e in h.funding_events(run, q, h.Window()) if isinstance(e, FundingRateObserved)]
+    steps = [(e.next_funding_time - e.funding_time) // H if e.next_funding_time else 0 for e in out]
+    assert steps == [4, 4, 4, 8, 8, 8, 8, 0]  # the first 8 h waits for a second one
+    assert (q.gaps, q.interval_changes, q.longest_gap_ms) == (1, 1, 40 * H)
