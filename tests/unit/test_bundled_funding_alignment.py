@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-FILE = (
-    Path(__file__).resolve().parents[2] / "data/funding/finm33150_2025-12-03_2026-03-07.csv.gz"
-)
+FILE = Path(__file__).resolve().parents[2] / "data/funding/finm33150_2025-12-03_2026-03-07.csv.gz"
 H = 3_600_000
 ASSETS = ("BTC", "ETH", "SOL", "HYPE", "DOGE")
 LAGS = range(-2, 3)
