@@ -13,7 +13,10 @@ Inputs are the normalized formats of ``data/`` (``data/PROVENANCE.md``), as CSV 
 * candle rows ``venue,symbol,market,interval,open_time_ms,open,high,low,close,volume`` →
   :class:`TickerObserved` at the candle **close** time: ``last = mark = close``,
   ``bid/ask = close × (1 ∓ half_spread)``, ``quote_volume_24h`` = Σ volume × close over the
-  candles closed in the last 24h.
+  candles closed in the last 24h;
+* a funding series without candles whose rows carry mark prices (venues' funding-history
+  endpoints return one per settlement) → one :class:`TickerObserved` per settlement from that
+  mark (:func:`mark_ticker_events`), a coarse price path flagged in the notes.
 
 A file is indexed once (byte offsets of each contiguous run of one series), then every run is
 read lazily and the runs are k-way merged (``heapq.merge``) on
@@ -80,7 +83,8 @@ class HistoryError(ValueError):
 
 
 class MissingPricesError(HistoryError):
-    """A funding series has no price series and no reference venue was chosen for it."""
+    """A funding series has no price path (no candles, no mark prices on its rows, no reference
+    venue) and the caller needs prices (a backtest)."""
 
 
 @dataclass(frozen=True)
@@ -539,7 +543,15 @@ def ticker_events(
 def mark_ticker_events(
     run: Run, q: SeriesQuality, window: Window, half_spread: Decimal
 ) -> Iterator[Item]:
-    """Tickers from the mark prices on a funding series (when a venue has no candles)."""
+    """Tickers from the mark prices on a funding series (when a venue has no candles).
+
+    One ticker per settlement row with a mark, at the settlement time (it sorts before that
+    settlement's funding event): ``last = mark_price = mark``, ``bid/ask = mark × (1 ∓
+    half_spread)``. ``quote_volume_24h`` stays None (unknown, not zero): with
+    ``entry.min_quote_volume_24h_usd > 0`` the strategy treats such a leg as below the floor
+    (projections/strategy.py ``_eligible``), with the default 0 it trades it. Coarse: between
+    settlements the price does not move and the ticker ages (``feeds.ticker_ttl_ms``).
+    """
     for key, item in funding_events(run, SeriesQuality("funding", run.venue, run.symbol), window):
         if isinstance(item, FundingRateObserved) and item.mark_price is not None:
             q.emitted += 1
@@ -633,17 +645,22 @@ def plan(
     *,
     half_spread: Decimal = Decimal("0.0001"),
     reference_prices: dict[str, str] | None = None,
+    need_prices: bool = True,
 ) -> ReplayPlan:
     """Index the files and prepare the streams for ``window``.
 
-    ``reference_prices`` maps a venue without prices to a venue whose candles stand in for it
-    (matched by base asset), e.g. ``{"hyperliquid": "binance"}``.
+    The price path of a funding series without candles, first that applies: the candles of
+    ``reference_prices[venue]`` (a venue whose candles stand in for it, matched by base asset,
+    e.g. ``{"hyperliquid": "binance"}``; an explicit choice, so it wins over marks); the mark
+    prices on its own funding rows (:func:`mark_ticker_events`, noted as coarse); none. With
+    none, ``need_prices=False`` (a replay for analysis or alerts) publishes the funding alone
+    with a note; ``need_prices=True`` (a backtest) refuses.
 
     Raises
     ------
     MissingPricesError
-        A selected funding series has neither candles, nor mark prices on its rows, nor a
-        reference venue.
+        ``need_prices`` and a selected funding series has neither candles, nor mark prices on
+        its rows, nor a reference venue (one line naming each such series).
     HistoryError
         A file is missing or not in a known format.
     """
@@ -707,25 +724,44 @@ def plan(
             notes.append(f"{venue} {symbol}: prices taken from {ref} {ref_runs[0].symbol}")
             continue
         mark_runs = [r for r in funding_runs if (r.venue, r.symbol) == (venue, symbol)]
-        if _has_marks(mark_runs[0]):
+        marks = sum(_marks_in(r, window) for r in mark_runs)
+        if marks:
+            q = q_for("marks", venue, symbol)
             for r in mark_runs:
-                streams.append(
-                    mark_ticker_events(r, q_for("marks", venue, symbol), window, half_spread)
-                )
-            notes.append(f"{venue} {symbol}: prices from the funding rows' mark prices")
+                streams.append(mark_ticker_events(r, q, window, half_spread))
+            note = (
+                f"{venue} {symbol}: no candles, price path from {marks} settlement mark "
+                "prices (coarse)"
+            )
+            q.notes.append(note)
+            notes.append(note)
             continue
-        refused.append(f"{venue} {symbol}")
+        if need_prices:
+            refused.append(f"{venue} {symbol}")
+        else:
+            notes.append(f"{venue} {symbol}: no price series (funding only; a backtest needs one)")
     if refused:
         raise MissingPricesError(
-            "no price series for: " + ", ".join(refused) + ". Add candles, drop the venue "
-            "(--venues), or pick a reference venue's prices (--reference-prices VENUE=REF)."
+            "no price path (no candles, no mark prices on the funding rows) for: "
+            + ", ".join(refused)
+            + ". Add candles, drop the venue (--venues), or pick a reference venue's prices "
+            "(--reference-prices VENUE=REF)."
         )
     expected = sum(r.rows for r in funding_runs + candle_runs)
     return ReplayPlan(streams, list(quality.values()), expected, notes)
 
 
-def _has_marks(run: Run) -> bool:
-    return any(cols[4] for _, _, cols in _rows(run) if len(cols) == 5)
+def _marks_in(run: Run, window: Window) -> int:
+    """Rows of a funding run with a mark price and a funding time in ``window`` (a pre-pass:
+    rows the replay will reject are counted too, so this is an upper bound)."""
+    return sum(
+        1
+        for _, _, cols in _rows(run)
+        if len(cols) == 5
+        and cols[4]
+        and cols[2].isdigit()
+        and window.start <= int(cols[2]) < window.end
+    )
 
 
 def merged(p: ReplayPlan) -> Iterator[Event | RejectedRow]:

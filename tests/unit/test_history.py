@@ -216,3 +216,69 @@ def test_an_interval_change_is_confirmed_by_two_deltas_and_a_gap_by_one(tmp_path
     steps = [(e.next_funding_time - e.funding_time) // H if e.next_funding_time else 0 for e in out]
     assert steps == [4, 4, 4, 8, 8, 8, 8, 0]  # the first 8 h waits for a second one
     assert (q.gaps, q.interval_changes, q.longest_gap_ms) == (1, 1, 40 * H)
+
+
+def bybit_funding(tmp: Path, *, marks: bool = True) -> Path:
+    """Bybit's recorded LTC funding executions as funding rows (tests/resources/bybit,
+    fetchFundingHistory): ``execTime``, ``feeRate`` = the settled rate, ``execPrice`` = the mark
+    price the fee was computed at (execFee = execQty × execPrice × feeRate). 14 settlements, 8 h
+    apart, with one 56 h hole."""
+    import json
+
+    case = json.loads((Path(__file__).parents[1] / "resources/bybit/bybit.json").read_text())
+    rows = case["methods"]["fetchFundingHistory"][0]["httpResponse"]["result"]["list"]
+    return funding_file(
+        tmp,
+        [
+            f"bybit,LTC/USDT:USDT,{r['execTime']},{r['feeRate']},{r['execPrice'] if marks else ''}"
+            for r in sorted(rows, key=lambda r: int(r["execTime"]))
+        ],
+    )
+
+
+def test_settlement_mark_prices_are_a_coarse_price_path_flagged_in_the_report(
+    tmp_path: Path,
+) -> None:
+    f = bybit_funding(tmp_path)
+    out, p = events([f], half_spread=D("0.001"))
+    kinds = [(e.event_time, type(e).__name__) for e in out]
+    # one ticker per settlement, sorted before the settlement's funding at the same instant
+    assert kinds == [
+        (t, k) for t, _ in kinds[::2] for k in ("TickerObserved", "FundingRateObserved")
+    ]
+    first = out[0]
+    assert isinstance(first, TickerObserved) and first.event_time == 1_710_374_400_000
+    assert (first.bid, first.ask, first.last, first.mark_price) == (
+        D("97.07283"),
+        D("97.26717"),
+        D("97.17"),
+        D("97.17"),
+    )
+    assert first.quote_volume_24h is None  # unknown, not zero: a volume floor excludes the leg
+    note = "bybit LTC/USDT:USDT: no candles, price path from 14 settlement mark prices (coarse)"
+    assert note in p.notes
+    assert note in next(q for q in p.quality if q.kind == "marks").notes
+    _, p = events([f], h.Window(start=1_710_777_600_000))
+    assert any("from 6 settlement mark prices" in n for n in p.notes)  # counted in the window
+
+
+def test_funding_without_any_prices_replays_but_does_not_backtest(tmp_path: Path) -> None:
+    f = bybit_funding(tmp_path, marks=False)
+    out, p = events([f], need_prices=False)
+    assert [type(e).__name__ for e in out] == ["FundingRateObserved"] * 14
+    assert any(n.startswith("bybit LTC/USDT:USDT: no price series") for n in p.notes)
+    with pytest.raises(h.MissingPricesError, match="bybit LTC/USDT:USDT") as refused:
+        h.plan([f])  # a backtest needs a price path: refused, on one line
+    assert "\n" not in str(refused.value)
+
+
+def test_the_replay_command_publishes_funding_without_prices(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from streams.cli import app
+
+    result = CliRunner().invoke(
+        app, ["replay", str(bybit_funding(tmp_path, marks=False)), "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "14 events would be published" in result.output
