@@ -742,10 +742,10 @@ def plan(
             notes.append(f"{venue} {symbol}: no price series (funding only; a backtest needs one)")
     if refused:
         raise MissingPricesError(
-            "no price path (no candles, no mark prices on the funding rows) for: "
+            "no price series for: "
             + ", ".join(refused)
-            + ". Add candles, drop the venue (--venues), or pick a reference venue's prices "
-            "(--reference-prices VENUE=REF)."
+            + " (no candles, no mark prices on the funding rows). Add candles, drop the venue "
+            "(--venues), or pick a reference venue's prices (--reference-prices VENUE=REF)."
         )
     expected = sum(r.rows for r in funding_runs + candle_runs)
     return ReplayPlan(streams, list(quality.values()), expected, notes)
