@@ -6,11 +6,17 @@ Inputs are the normalized formats of ``data/`` (``data/PROVENANCE.md``), as CSV 
 * funding rows ``venue,symbol,funding_time_ms,funding_rate,mark_price`` →
   :class:`FundingRateObserved` at the settlement time (``settled=True``); the next row's time
   becomes ``next_funding_time`` (a venue's schedule is known ahead; the rate is not), so the
-  interval is known from the first row;
+  interval is known from the first row — capped at the series' usual interval
+  (:func:`projections.funding.next_usual_interval_h`: set by the first delta, changed when two
+  consecutive deltas agree), so a data gap is not read as a long interval
+  (``next_funding_time = t + usual interval`` when the next row is further away);
 * candle rows ``venue,symbol,market,interval,open_time_ms,open,high,low,close,volume`` →
   :class:`TickerObserved` at the candle **close** time: ``last = mark = close``,
   ``bid/ask = close × (1 ∓ half_spread)``, ``quote_volume_24h`` = Σ volume × close over the
-  candles closed in the last 24h.
+  candles closed in the last 24h;
+* a funding series without candles whose rows carry mark prices (venues' funding-history
+  endpoints return one per settlement) → one :class:`TickerObserved` per settlement from that
+  mark (:func:`mark_ticker_events`), a coarse price path flagged in the notes.
 
 A file is indexed once (byte offsets of each contiguous run of one series), then every run is
 read lazily and the runs are k-way merged (``heapq.merge``) on
@@ -19,7 +25,10 @@ settlement sees the price of its own hour. Memory is one row per run plus 24 can
 
 Data quality, per series, counted in :class:`SeriesQuality` and never silent: duplicate rows
 (same time) are dropped; rows older than their predecessor are rejected (→ dead letter);
-unparsable rows are rejected; gaps longer than 2 intervals and interval changes are reported.
+unparsable rows are rejected; gaps (funding: a delta longer than the usual interval that the
+next delta does not confirm as the new interval; candles: longer than 2 candles, kept with the
+longest one) and interval changes are counted, and :func:`coverage_notes` names each series with
+gaps and its longest gap.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from projections.funding import MS_PER_HOUR, interval_between
+from projections.funding import MS_PER_HOUR, interval_between, next_usual_interval_h
 from schemas.events import Event, FundingRateObserved, TickerObserved
 from schemas.types import base_asset, canonical_decimal, check_ms, check_symbol, check_venue
 
@@ -74,7 +83,8 @@ class HistoryError(ValueError):
 
 
 class MissingPricesError(HistoryError):
-    """A funding series has no price series and no reference venue was chosen for it."""
+    """A funding series has no price path (no candles, no mark prices on its rows, no reference
+    venue) and the caller needs prices (a backtest)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,11 @@ class RejectedRow:
 
 @dataclass
 class SeriesQuality:
-    """Counts for one (kind, venue, symbol) series."""
+    """Counts for one (kind, venue, symbol) series; times in ms UTC.
+
+    ``longest_gap_ms`` is the longest gap's length (time between the rows around it, 0 when
+    there is none) and ``longest_gap_from`` the time of the row before it.
+    """
 
     kind: str
     venue: str
@@ -104,9 +118,17 @@ class SeriesQuality:
     invalid: int = 0
     gaps: int = 0
     interval_changes: int = 0
+    longest_gap_ms: int = 0
+    longest_gap_from: int = 0
     first_time: int = 0
     last_time: int = 0
     notes: list[str] = field(default_factory=list)
+
+    def gap(self, start: int, length_ms: int) -> None:
+        """Count a gap of ``length_ms`` after the row at ``start``; keep the longest."""
+        self.gaps += 1
+        if length_ms > self.longest_gap_ms:
+            self.longest_gap_ms, self.longest_gap_from = length_ms, start
 
 
 @dataclass(frozen=True)
@@ -347,13 +369,14 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
     """Events of one funding run (see module docstring for the rules)."""
     pending: tuple[int, int, bytes, Decimal, Decimal | None] | None = None
     last_time = -1
-    last_delta: int | None = None
+    usual: int | None = None  # the series' usual interval (h) and the delta before this one
+    previous: int | None = None
+    longer: tuple[int, int] | None = None  # (start, hours) of a delta above the usual interval
 
-    def emit(p: tuple[int, int, bytes, Decimal, Decimal | None], next_time: int) -> Iterator[Item]:
+    def emit(p: tuple[int, int, bytes, Decimal, Decimal | None], nft: int) -> Iterator[Item]:
         t, _line, _raw, rate, mark = p
         if not (window.start <= t < window.end):
             return
-        nft = next_time if next_time and interval_between(t, next_time) else 0
         q.emitted += 1
         # every field was validated at the parse step (CONVENTIONS §4: convert once)
         yield (
@@ -410,21 +433,26 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
                     last_time,
                 )
             continue
+        nft = 0  # of the pending row; 0 = unknown (not a whole number of hours away)
         if last_time >= 0:
             hours = interval_between(last_time, t)  # whole hours: venues jitter by a few ms
             if hours is not None:
-                if last_delta is not None and hours > 2 * last_delta:
-                    q.gaps += 1
-                elif last_delta is not None and hours != last_delta:
-                    q.interval_changes += 1
-                if last_delta is None or hours <= 2 * last_delta:
-                    last_delta = hours
+                before, usual = usual, next_usual_interval_h(usual, previous, hours)
+                q.interval_changes += before is not None and usual != before
+                if longer is not None and hours != longer[1]:  # not confirmed as the new interval
+                    q.gap(longer[0], longer[1] * MS_PER_HOUR)
+                longer = (last_time, hours) if hours > usual else None
+                # a gap is missing data, not a long interval: the venue's schedule still runs
+                nft = last_time + usual * MS_PER_HOUR if hours > usual else t
+                previous = hours
         q.first_time = q.first_time or t
         q.last_time = t
         if pending is not None:
-            yield from emit(pending, t)
+            yield from emit(pending, nft)
         pending = (t, line, raw, rate, mark)
         last_time = t
+    if longer is not None:
+        q.gap(longer[0], longer[1] * MS_PER_HOUR)
     if pending is not None:
         yield from emit(pending, 0)
 
@@ -477,7 +505,7 @@ def ticker_events(
                 )
             continue
         if last_open >= 0 and opened - last_open > 2 * step:
-            q.gaps += 1
+            q.gap(last_open, opened - last_open)
         last_open = opened
         t = opened + step
         quote_volume = volume * close
@@ -515,7 +543,15 @@ def ticker_events(
 def mark_ticker_events(
     run: Run, q: SeriesQuality, window: Window, half_spread: Decimal
 ) -> Iterator[Item]:
-    """Tickers from the mark prices on a funding series (when a venue has no candles)."""
+    """Tickers from the mark prices on a funding series (when a venue has no candles).
+
+    One ticker per settlement row with a mark, at the settlement time (it sorts before that
+    settlement's funding event): ``last = mark_price = mark``, ``bid/ask = mark × (1 ∓
+    half_spread)``. ``quote_volume_24h`` stays None (unknown, not zero): with
+    ``entry.min_quote_volume_24h_usd > 0`` the strategy treats such a leg as below the floor
+    (projections/strategy.py ``_eligible``), with the default 0 it trades it. Coarse: between
+    settlements the price does not move and the ticker ages (``feeds.ticker_ttl_ms``).
+    """
     for key, item in funding_events(run, SeriesQuality("funding", run.venue, run.symbol), window):
         if isinstance(item, FundingRateObserved) and item.mark_price is not None:
             q.emitted += 1
@@ -609,17 +645,22 @@ def plan(
     *,
     half_spread: Decimal = Decimal("0.0001"),
     reference_prices: dict[str, str] | None = None,
+    need_prices: bool = True,
 ) -> ReplayPlan:
     """Index the files and prepare the streams for ``window``.
 
-    ``reference_prices`` maps a venue without prices to a venue whose candles stand in for it
-    (matched by base asset), e.g. ``{"hyperliquid": "binance"}``.
+    The price path of a funding series without candles, first that applies: the candles of
+    ``reference_prices[venue]`` (a venue whose candles stand in for it, matched by base asset,
+    e.g. ``{"hyperliquid": "binance"}``; an explicit choice, so it wins over marks); the mark
+    prices on its own funding rows (:func:`mark_ticker_events`, noted as coarse); none. With
+    none, ``need_prices=False`` (a replay for analysis or alerts) publishes the funding alone
+    with a note; ``need_prices=True`` (a backtest) refuses.
 
     Raises
     ------
     MissingPricesError
-        A selected funding series has neither candles, nor mark prices on its rows, nor a
-        reference venue.
+        ``need_prices`` and a selected funding series has neither candles, nor mark prices on
+        its rows, nor a reference venue (one line naming each such series).
     HistoryError
         A file is missing or not in a known format.
     """
@@ -683,25 +724,44 @@ def plan(
             notes.append(f"{venue} {symbol}: prices taken from {ref} {ref_runs[0].symbol}")
             continue
         mark_runs = [r for r in funding_runs if (r.venue, r.symbol) == (venue, symbol)]
-        if _has_marks(mark_runs[0]):
+        marks = sum(_marks_in(r, window) for r in mark_runs)
+        if marks:
+            q = q_for("marks", venue, symbol)
             for r in mark_runs:
-                streams.append(
-                    mark_ticker_events(r, q_for("marks", venue, symbol), window, half_spread)
-                )
-            notes.append(f"{venue} {symbol}: prices from the funding rows' mark prices")
+                streams.append(mark_ticker_events(r, q, window, half_spread))
+            note = (
+                f"{venue} {symbol}: no candles, price path from {marks} settlement mark "
+                "prices (coarse)"
+            )
+            q.notes.append(note)
+            notes.append(note)
             continue
-        refused.append(f"{venue} {symbol}")
+        if need_prices:
+            refused.append(f"{venue} {symbol}")
+        else:
+            notes.append(f"{venue} {symbol}: no price series (funding only; a backtest needs one)")
     if refused:
         raise MissingPricesError(
-            "no price series for: " + ", ".join(refused) + ". Add candles, drop the venue "
+            "no price series for: "
+            + ", ".join(refused)
+            + " (no candles, no mark prices on the funding rows). Add candles, drop the venue "
             "(--venues), or pick a reference venue's prices (--reference-prices VENUE=REF)."
         )
     expected = sum(r.rows for r in funding_runs + candle_runs)
     return ReplayPlan(streams, list(quality.values()), expected, notes)
 
 
-def _has_marks(run: Run) -> bool:
-    return any(cols[4] for _, _, cols in _rows(run) if len(cols) == 5)
+def _marks_in(run: Run, window: Window) -> int:
+    """Rows of a funding run with a mark price and a funding time in ``window`` (a pre-pass:
+    rows the replay will reject are counted too, so this is an upper bound)."""
+    return sum(
+        1
+        for _, _, cols in _rows(run)
+        if len(cols) == 5
+        and cols[4]
+        and cols[2].isdigit()
+        and window.start <= int(cols[2]) < window.end
+    )
 
 
 def merged(p: ReplayPlan) -> Iterator[Event | RejectedRow]:
@@ -711,9 +771,15 @@ def merged(p: ReplayPlan) -> Iterator[Event | RejectedRow]:
 
 
 def coverage_notes(p: ReplayPlan, window: Window) -> list[str]:
-    """Price series that cover only part of the window (their pairs go stale there)."""
+    """Price series that cover only part of the window (their pairs go stale there), and the
+    series with gaps (count and longest, in hours). Read after the streams were consumed."""
     out = []
     for q in p.quality:
+        if q.gaps:
+            out.append(
+                f"{q.venue} {q.symbol}: {q.gaps} gap{'s' * (q.gaps > 1)} in {q.kind}, longest "
+                f"{q.longest_gap_ms / MS_PER_HOUR:g} h after {iso(q.longest_gap_from)}"
+            )
         if q.kind != "candles" or not q.emitted:
             continue
         start, end = max(window.start, 0), window.end

@@ -55,21 +55,35 @@ def interval_between(earlier_ms: int, later_ms: int) -> int | None:
     return hours
 
 
+def next_usual_interval_h(usual_h: int | None, previous_h: int | None, delta_h: int) -> int:
+    """A series' usual funding interval (whole hours) after one more clean settlement delta.
+
+    The first delta sets it; afterwards it changes only when two consecutive deltas agree on a
+    new value (``delta_h == previous_h``). A single longer delta (missed settlements, a data gap
+    of any length) or a single shorter one leaves it unchanged. Streaming: the caller keeps
+    ``usual_h`` and ``previous_h`` (the delta before this one, None at the start).
+    """
+    if usual_h is None or delta_h == previous_h:
+        return delta_h
+    return usual_h
+
+
 def infer_interval_h(funding_times: Sequence[int]) -> int | None:
     """Funding interval from consecutive settlement times (ascending ms UTC).
 
-    The latest clean delta wins, so a change of interval takes effect at once; a delta that is
-    a whole multiple (≥ 2) of the one before is read as a missed settlement (a gap) and the
-    earlier interval is kept. An increase of interval (4h → 8h) is therefore recognised one
-    settlement later. Returns None with fewer than two clean times.
+    The latest clean delta, capped at the series' usual interval (:func:`next_usual_interval_h`
+    over the deltas): a change to a shorter interval takes effect at once; a longer delta is
+    read as a gap (missed settlements, missing data) unless the delta before it was the same,
+    so an increase of interval (4h → 8h) is recognised one settlement later. Returns None with
+    fewer than two clean times.
     """
     deltas = [h for a, b in pairwise(funding_times) if (h := interval_between(a, b))]
     if not deltas:
         return None
-    latest = deltas[-1]
-    if len(deltas) >= 2 and latest % deltas[-2] == 0 and latest // deltas[-2] >= 2:
-        return deltas[-2]
-    return latest
+    usual = previous = deltas[0]
+    for delta in deltas[1:]:
+        usual, previous = next_usual_interval_h(usual, previous, delta), delta
+    return min(deltas[-1], usual)
 
 
 def resolve_interval_h(

@@ -318,6 +318,7 @@ def replay_cmd(
             window,
             half_spread=Decimal(str(half_spread_bps)) / 10_000,
             reference_prices=_refs(reference_prices),
+            need_prices=False,  # funding alone serves analysis and alerts; backtests need prices
         )
     except history.HistoryError as exc:
         raise _fail(exc) from exc

@@ -121,3 +121,11 @@ def test_default_slippage_is_half_the_quoted_spread() -> None:
 def test_unknown_venue_fees_are_an_error_not_zero() -> None:
     with pytest.raises(f.UnknownVenueFeesError, match="nowhere"):
         f.venue_fees(FeeConfig(), "nowhere")
+
+
+def test_a_data_gap_is_not_read_as_an_interval_even_after_another_gap() -> None:
+    # hourly, then 24 h and 30 h without data (two gaps in a row, as in Lighter's series)
+    assert f.infer_interval_h([T0, T0 + H, T0 + 25 * H, T0 + 55 * H]) == 1
+    assert f.infer_interval_h([T0, T0 + 8 * H, T0 + 20 * H]) == 8  # 12 h: not a multiple
+    # a longer interval counts once two consecutive deltas agree on it
+    assert f.infer_interval_h([T0, T0 + 4 * H, T0 + 12 * H, T0 + 20 * H]) == 8

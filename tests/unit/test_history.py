@@ -183,3 +183,102 @@ def test_parquet_in_the_same_columns_reads_like_csv(tmp_path: Path) -> None:
     funding = [e for e in out if isinstance(e, FundingRateObserved)]
     assert [e.funding_rate for e in funding] == [D("0.0001"), D("-0.00002"), D("0.00003")]
     assert funding[0].next_funding_time == T0 + 8 * H
+
+
+BUNDLED_FUNDING = (
+    Path(__file__).resolve().parents[2] / "data/funding/finm33150_2025-12-03_2026-03-07.csv.gz"
+)
+
+
+def test_a_gap_in_an_hourly_series_is_counted_not_read_as_a_long_interval() -> None:
+    # the bundled Lighter BTC series: hourly, with 17 holes of 2–144 h (2025-12-11 01:00 → 105 h)
+    run = next(
+        r for r in h.index([BUNDLED_FUNDING]) if (r.venue, r.symbol) == ("lighter", "BTC/USDC:USDC")
+    )
+    q = h.SeriesQuality("funding", run.venue, run.symbol)
+    out = [e for _, e in h.funding_events(run, q, h.Window()) if isinstance(e, FundingRateObserved)]
+    before_gap = next(e for e in out if e.funding_time == 1_765_414_800_000)  # 2025-12-11 01:00
+    assert before_gap.next_funding_time == before_gap.funding_time + H  # was + 105 h
+    assert all(e.next_funding_time - e.funding_time == H for e in out[:-1])
+    assert (q.gaps, q.interval_changes, q.longest_gap_ms) == (17, 0, 144 * H)
+    notes = h.coverage_notes(h.ReplayPlan([], [q], 0, []), h.Window())
+    assert notes == [
+        "lighter BTC/USDC:USDC: 17 gaps in funding, longest 144 h after 2025-12-21 14:00"
+    ]
+
+
+def test_an_interval_change_is_confirmed_by_two_deltas_and_a_gap_by_one(tmp_path: Path) -> None:
+    hours = [0, 4, 8, 16, 24, 32, 72, 80]  # 4 h, then 8 h from 8 h on, then 40 h without data
+    f = funding_file(tmp_path, [f"binance,HYPE/USDT:USDT,{T0 + x * H},0.0001," for x in hours])
+    run = h.index([f])[0]
+    q = h.SeriesQuality("funding", run.venue, run.symbol)
+    out = [e for _, e in h.funding_events(run, q, h.Window()) if isinstance(e, FundingRateObserved)]
+    steps = [(e.next_funding_time - e.funding_time) // H if e.next_funding_time else 0 for e in out]
+    assert steps == [4, 4, 4, 8, 8, 8, 8, 0]  # the first 8 h waits for a second one
+    assert (q.gaps, q.interval_changes, q.longest_gap_ms) == (1, 1, 40 * H)
+
+
+def bybit_funding(tmp: Path, *, marks: bool = True) -> Path:
+    """Bybit's recorded LTC funding executions as funding rows (tests/resources/bybit,
+    fetchFundingHistory): ``execTime``, ``feeRate`` = the settled rate, ``execPrice`` = the mark
+    price the fee was computed at (execFee = execQty × execPrice × feeRate). 14 settlements, 8 h
+    apart, with one 56 h hole."""
+    import json
+
+    case = json.loads((Path(__file__).parents[1] / "resources/bybit/bybit.json").read_text())
+    rows = case["methods"]["fetchFundingHistory"][0]["httpResponse"]["result"]["list"]
+    return funding_file(
+        tmp,
+        [
+            f"bybit,LTC/USDT:USDT,{r['execTime']},{r['feeRate']},{r['execPrice'] if marks else ''}"
+            for r in sorted(rows, key=lambda r: int(r["execTime"]))
+        ],
+    )
+
+
+def test_settlement_mark_prices_are_a_coarse_price_path_flagged_in_the_report(
+    tmp_path: Path,
+) -> None:
+    f = bybit_funding(tmp_path)
+    out, p = events([f], half_spread=D("0.001"))
+    kinds = [(e.event_time, type(e).__name__) for e in out]
+    # one ticker per settlement, sorted before the settlement's funding at the same instant
+    assert kinds == [
+        (t, k) for t, _ in kinds[::2] for k in ("TickerObserved", "FundingRateObserved")
+    ]
+    first = out[0]
+    assert isinstance(first, TickerObserved) and first.event_time == 1_710_374_400_000
+    assert (first.bid, first.ask, first.last, first.mark_price) == (
+        D("97.07283"),
+        D("97.26717"),
+        D("97.17"),
+        D("97.17"),
+    )
+    assert first.quote_volume_24h is None  # unknown, not zero: a volume floor excludes the leg
+    note = "bybit LTC/USDT:USDT: no candles, price path from 14 settlement mark prices (coarse)"
+    assert note in p.notes
+    assert note in next(q for q in p.quality if q.kind == "marks").notes
+    _, p = events([f], h.Window(start=1_710_777_600_000))
+    assert any("from 6 settlement mark prices" in n for n in p.notes)  # counted in the window
+
+
+def test_funding_without_any_prices_replays_but_does_not_backtest(tmp_path: Path) -> None:
+    f = bybit_funding(tmp_path, marks=False)
+    out, p = events([f], need_prices=False)
+    assert [type(e).__name__ for e in out] == ["FundingRateObserved"] * 14
+    assert any(n.startswith("bybit LTC/USDT:USDT: no price series") for n in p.notes)
+    with pytest.raises(h.MissingPricesError, match="bybit LTC/USDT:USDT") as refused:
+        h.plan([f])  # a backtest needs a price path: refused, on one line
+    assert "\n" not in str(refused.value)
+
+
+def test_the_replay_command_publishes_funding_without_prices(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from streams.cli import app
+
+    result = CliRunner().invoke(
+        app, ["replay", str(bybit_funding(tmp_path, marks=False)), "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "14 events would be published" in result.output
