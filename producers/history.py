@@ -49,7 +49,14 @@ from typing import Any
 
 from projections.funding import MS_PER_HOUR, interval_between, next_usual_interval_h
 from schemas.events import Event, FundingRateObserved, TickerObserved
-from schemas.types import base_asset, canonical_decimal, check_ms, check_symbol, check_venue
+from schemas.types import (
+    base_asset,
+    canonical_decimal,
+    check_ms,
+    check_symbol,
+    check_venue,
+    is_inverse,
+)
 
 REPLAY_NS = uuid.UUID("9b3c4e2a-1d5f-4a6b-8c7d-0e1f2a3b4c5d")
 DAY_MS = 24 * MS_PER_HOUR
@@ -85,6 +92,11 @@ class HistoryError(ValueError):
 class MissingPricesError(HistoryError):
     """A funding series has no price path (no candles, no mark prices on its rows, no reference
     venue) and the caller needs prices (a backtest)."""
+
+
+class EmptySelectionError(HistoryError):
+    """The filters or the window select nothing the files hold (the message lists what they
+    do hold), or only series that cannot be replayed (inverse contracts)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,9 @@ class SeriesQuality:
     first_time: int = 0
     last_time: int = 0
     notes: list[str] = field(default_factory=list)
+    # findings that are not counts (an excluded series, prices covering part of the window):
+    # they flag the series in the quality report like a non-zero count does
+    findings: list[str] = field(default_factory=list)
 
     def gap(self, start: int, length_ms: int) -> None:
         """Count a gap of ``length_ms`` after the row at ``start``; keep the longest."""
@@ -337,6 +352,14 @@ class Window:
     end: int = 2**62
     assets: frozenset[str] | None = None
     venues: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        # filters match case-insensitively: the data's assets are upper-case tickers and its
+        # venues lower-case ccxt ids, so `--venues Binance` means binance
+        if self.assets is not None:
+            object.__setattr__(self, "assets", frozenset(a.upper() for a in self.assets))
+        if self.venues is not None:
+            object.__setattr__(self, "venues", frozenset(v.lower() for v in self.venues))
 
     def wants(self, venue: str, symbol: str) -> bool:
         return (self.venues is None or venue in self.venues) and (
@@ -628,6 +651,120 @@ def dump_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]:
         q.notes.append(f"{skipped} records of other event types skipped")
 
 
+# ---- what the files hold vs what was asked (checked before any broker starts) ----------------
+@dataclass
+class Admission:
+    """The runs a replay may read, and what was left out and why."""
+
+    runs: list[Run]
+    notes: list[str]
+    quality: list[SeriesQuality]  # one per excluded series, its finding in ``findings``
+
+
+def _span(runs: Iterable[Run]) -> str:
+    times = [(r.first_time, r.last_time) for r in runs]
+    return f"{iso(min(t[0] for t in times))} → {iso(max(t[1] for t in times))}"
+
+
+def admit(runs: list[Run], window: Window) -> Admission:
+    """Check the window and filters against the files' index and drop inverse contracts.
+
+    Pure over the index (no rows read, no broker), so the CLI can refuse a bad selection at
+    once. Assets and venues are compared as :class:`Window` normalises them (upper / lower case).
+    Topic dumps are filtered per event, so a selection holding one is not checked here.
+
+    Inverse (coin-margined) contracts (:func:`schemas.types.is_inverse`) are not supported:
+    the money math is USD-linear (fees, funding and PnL of ``BTC/USD:BTC`` would be in BTC),
+    so their runs are excluded with one note naming them and a finding per series.
+
+    Raises
+    ------
+    EmptySelectionError
+        One line: an empty window; an asset or venue the data does not have (with the ones it
+        has); a combination of them without series; a window outside the data (with the data's
+        span); or a selection holding only inverse contracts.
+    """
+    if window.start >= window.end:
+        raise EmptySelectionError(
+            f"the window {_when(window.start)} → {_when(window.end)} is empty"
+        )
+    series = [r for r in runs if r.kind in ("funding", "candles") and r.venue]
+    if any(r.kind == "dump" for r in runs) or not series:
+        return Admission(runs, [], [])
+    for label, wanted, have in (
+        ("assets", window.assets, {base_asset(r.symbol) for r in series}),
+        ("venues", window.venues, {r.venue for r in series}),
+    ):
+        unknown = sorted((wanted or set()) - have)
+        if unknown:
+            raise EmptySelectionError(
+                f"no data for {label} {', '.join(unknown)}; the data has {', '.join(sorted(have))}"
+            )
+    chosen = [r for r in series if window.wants(r.venue, r.symbol)]
+    if not chosen:
+        pairs = sorted({f"{r.venue} {base_asset(r.symbol)}" for r in series})
+        raise EmptySelectionError(
+            f"no series for assets {', '.join(sorted(window.assets or ()))} on venues "
+            f"{', '.join(sorted(window.venues or ()))}; the data has {', '.join(pairs)}"
+        )
+    inverse = [r for r in chosen if is_inverse(r.symbol)]
+    linear = [r for r in chosen if not is_inverse(r.symbol)]
+    names = ", ".join(sorted({f"{r.venue} {r.symbol}" for r in inverse}))
+    if inverse and not any(r.kind == "funding" for r in linear):
+        raise EmptySelectionError(
+            f"inverse (coin-margined) contracts are not supported and the selection has only "
+            f"those: {names}"
+        )
+    # Parquet runs carry no times in the index: the window can then only be checked by reading
+    if all(r.first_time for r in linear) and not any(
+        r.first_time < window.end and r.last_time >= window.start for r in linear
+    ):
+        raise EmptySelectionError(
+            f"window {_when(window.start)} → {_when(window.end)} is outside the data "
+            f"({_span(linear)})"
+        )
+    if not inverse:
+        return Admission(runs, [], [])
+    excluded = set(map(id, inverse))
+    quality = [
+        SeriesQuality(
+            r.kind,
+            r.venue,
+            r.symbol,
+            rows=r.rows,
+            first_time=r.first_time,
+            last_time=r.last_time,
+            findings=["inverse (coin-margined) contract: not supported, excluded"],
+        )
+        for r in inverse
+    ]
+    return Admission(
+        [r for r in runs if id(r) not in excluded],
+        [f"inverse (coin-margined) contracts are not supported: excluded {names}"],
+        quality,
+    )
+
+
+def _when(ms: int) -> str:
+    return "…" if ms <= 0 or ms >= 2**62 else iso(ms)
+
+
+def candle_interval_ms(p: ReplayPlan) -> int:
+    """The coarsest candle interval (ms) among the plan's price series; 0 when it has none.
+
+    Read from each run's first row (one line per run). Prices arrive once per candle, so a
+    ticker is up to this old between candles: staleness limits below it would trip on cadence.
+    """
+    coarsest = 0
+    for r in p.runs:
+        if r.kind != "candles":
+            continue
+        for _line, _raw, cols in _rows(r):
+            coarsest = max(coarsest, _INTERVALS.get(cols[3], 0) if len(cols) == 10 else 0)
+            break
+    return coarsest
+
+
 # ---- the plan --------------------------------------------------------------------------------
 @dataclass
 class ReplayPlan:
@@ -637,6 +774,7 @@ class ReplayPlan:
     quality: list[SeriesQuality]
     expected: int  # rows in the selected runs (an upper bound for progress bars)
     notes: list[str]
+    runs: list[Run] = field(default_factory=list)  # the funding and candle runs it reads
 
 
 def plan(
@@ -661,12 +799,15 @@ def plan(
     MissingPricesError
         ``need_prices`` and a selected funding series has neither candles, nor mark prices on
         its rows, nor a reference venue (one line naming each such series).
+    EmptySelectionError
+        The filters or window select nothing, or only inverse contracts (:func:`admit`).
     HistoryError
         A file is missing or not in a known format.
     """
     window = window or Window()
     reference_prices = reference_prices or {}
-    all_runs = index(paths)
+    admitted = admit(index(paths), window)
+    all_runs = admitted.runs
     runs = [
         r
         for r in all_runs
@@ -676,7 +817,7 @@ def plan(
             or (r.kind == "candles" and r.venue in reference_prices.values())
         )
     ]
-    quality: dict[tuple[str, str, str], SeriesQuality] = {}
+    quality = {(q.kind, q.venue, q.symbol): q for q in admitted.quality}
     streams: list[Iterator[Item]] = []
 
     def q_for(kind: str, venue: str, symbol: str) -> SeriesQuality:
@@ -687,7 +828,7 @@ def plan(
     funding_runs = [r for r in runs if r.kind == "funding" and window.wants(r.venue, r.symbol)]
     candle_runs = [r for r in runs if r.kind == "candles" and window.wants(r.venue, r.symbol)]
     priced = {(r.venue, r.symbol) for r in candle_runs}
-    notes: list[str] = []
+    notes = list(admitted.notes)
     for r in funding_runs:
         streams.append(funding_events(r, q_for("funding", r.venue, r.symbol), window))
     for r in candle_runs:
@@ -748,7 +889,7 @@ def plan(
             "(--venues), or pick a reference venue's prices (--reference-prices VENUE=REF)."
         )
     expected = sum(r.rows for r in funding_runs + candle_runs)
-    return ReplayPlan(streams, list(quality.values()), expected, notes)
+    return ReplayPlan(streams, list(quality.values()), expected, notes, runs)
 
 
 def _marks_in(run: Run, window: Window) -> int:
@@ -771,27 +912,59 @@ def merged(p: ReplayPlan) -> Iterator[Event | RejectedRow]:
 
 
 def coverage_notes(p: ReplayPlan, window: Window) -> list[str]:
-    """Price series that cover only part of the window (their pairs go stale there), and the
-    series with gaps (count and longest, in hours). Read after the streams were consumed."""
-    out = []
+    """Price series that cover only part of their funding's time (their pairs go stale there).
+
+    Call after the plan's streams were read (it uses the counted first/last times). Each
+    price series is compared with its own funding series clipped to the window, or, when it has
+    none (spot, a reference venue's prices), with the span of all funding in the window, so an
+    open window (no ``--to``) is bounded by the data: lighter's prices stopping on 2026-01-24
+    while its funding runs to March is a finding either way. One day of slack. Each finding is
+    added to the series' ``findings`` (the quality report flags it); the notes group a venue's
+    series that end (or start) on the same day, so the bundled window gives a few lines, not 30.
+    """
+    lo, hi = max(window.start, 0), window.end
+    funding = {
+        (q.venue, q.symbol): (max(lo, q.first_time), min(hi - 1, q.last_time))
+        for q in p.quality
+        if q.kind == "funding" and q.emitted
+    }
+    if funding:
+        overall = (min(a for a, _ in funding.values()), max(b for _, b in funding.values()))
+    else:
+        overall = (lo, hi - 1)
+    groups: dict[tuple[str, str, str], list[tuple[SeriesQuality, int]]] = {}
+    gaps: list[str] = []
     for q in p.quality:
         if q.gaps:
-            out.append(
+            gaps.append(
                 f"{q.venue} {q.symbol}: {q.gaps} gap{'s' * (q.gaps > 1)} in {q.kind}, longest "
                 f"{q.longest_gap_ms / MS_PER_HOUR:g} h after {iso(q.longest_gap_from)}"
             )
         if q.kind != "candles" or not q.emitted:
             continue
-        start, end = max(window.start, 0), window.end
-        if q.first_time > start + DAY_MS and start > 0:
+        first, last = funding.get((q.venue, q.symbol), overall)
+        if 0 < first < 2**62 and q.first_time > first + DAY_MS:
+            q.findings.append(f"prices start {iso(q.first_time)}, funding {iso(first)}")
+            groups.setdefault((q.venue, "start", iso(q.first_time)[:10]), []).append((q, first))
+        if 0 < last < 2**62 - 1 and q.last_time < last - DAY_MS:
+            q.findings.append(f"prices end {iso(q.last_time)}, funding {iso(last)}")
+            groups.setdefault((q.venue, "end", iso(q.last_time)[:10]), []).append((q, last))
+    out = []
+    for (venue, which, _day), found in groups.items():
+        symbols = ", ".join(sorted(q.symbol for q, _ in found))
+        if which == "start":
+            at, bound = max(q.first_time for q, _ in found), min(b for _, b in found)
             out.append(
-                f"{q.venue} {q.symbol}: prices start {iso(q.first_time)}, after the window start"
+                f"{venue} {symbols}: prices start {iso(at)} while funding starts {iso(bound)}: "
+                "no pairs with them before"
             )
-        if end < 2**62 and q.last_time < end - DAY_MS:
+        else:
+            at, bound = min(q.last_time for q, _ in found), max(b for _, b in found)
             out.append(
-                f"{q.venue} {q.symbol}: prices end {iso(q.last_time)}, before the window end"
+                f"{venue} {symbols}: prices end {iso(at)} while funding runs to {iso(bound)}: "
+                "their pairs go stale after"
             )
-    return out
+    return out + gaps
 
 
 def iso(ms: int) -> str:
@@ -803,3 +976,11 @@ def iso(ms: int) -> str:
 
 def as_dict(q: SeriesQuality) -> dict[str, Any]:
     return {k: v for k, v in q.__dict__.items()}
+
+
+FINDING_COUNTS = ("duplicates", "out_of_order", "invalid", "gaps", "interval_changes")
+
+
+def has_findings(q: dict[str, Any]) -> bool:
+    """A series (as :func:`as_dict` gives it) the quality report should flag."""
+    return any(q.get(k) for k in FINDING_COUNTS) or bool(q.get("findings"))

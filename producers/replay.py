@@ -109,6 +109,6 @@ async def replay(
         if own:
             await out.producer.stop()
     report.wall_seconds = time.perf_counter() - start_wall
+    report.notes += coverage_notes(plan, window)  # first: it adds findings to the quality
     report.quality = [as_dict(q) for q in plan.quality]
-    report.notes += coverage_notes(plan, window)
     return report

@@ -210,6 +210,19 @@ def is_spot(instrument: str) -> bool:
     return "/" in instrument and ":" not in instrument
 
 
+def is_inverse(instrument: str) -> bool:
+    """A coin-margined (inverse) contract: ccxt ``BASE/QUOTE:SETTLE`` with SETTLE == BASE.
+
+    ``BTC/USD:BTC`` (and dated ``BTC/USD:BTC-240628``) is inverse: margin, fees and PnL are in
+    BTC and one contract is worth a fixed amount of USD. ``BTC/USDT:USDT``, ``BTC/USD:USD`` and
+    spot ``BTC/USDT`` are not. The money math here is USD-linear only, so callers refuse these.
+    """
+    if "/" not in instrument or ":" not in instrument:
+        return False
+    settle = instrument.rsplit(":", 1)[1].split("-", 1)[0]  # drop a future's expiry
+    return settle == base_asset(instrument)
+
+
 class Side(StrEnum):
     """Order/fill side."""
 

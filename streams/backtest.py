@@ -188,17 +188,83 @@ class Recorder:
                 self.spreads.setdefault(plan.arb_id, []).append((now, float(q.spread_apr)))
 
 
-async def _run(settings: Settings, opts: BacktestOptions, progress: Progress) -> dict[str, Any]:
-    wall_start = time.perf_counter()
-    await create_topics(settings)
-    progress.on_phase("replay")
+#: feed TTLs are at least this many candle intervals of the data (a ticker is up to one
+#: interval old between candles; half an interval more absorbs a late or missing bar)
+TTL_CANDLE_INTERVALS = Decimal("1.5")
+
+
+@dataclass
+class Prepared:
+    """A backtest's inputs checked before any broker starts: the replay plan, the strategy
+    config with feed TTLs fitted to the data's candle interval, and the notes to show."""
+
+    plan: history.ReplayPlan
+    config: StrategyConfig
+    notes: list[str]
+    feed_ttls: dict[str, Any]
+
+
+def fit_ttls(config: StrategyConfig, candle_ms: int) -> tuple[StrategyConfig, list[str]]:
+    """Raise ``feeds.ticker_ttl_ms`` and ``risk.stale_feed_ms`` to ≥ 1.5 × ``candle_ms``.
+
+    ``candle_ms``: the coarsest candle interval of the replayed prices (ms; 0 = unknown, no
+    change). With 8 h candles a 2 h ticker TTL marks every pair stale between bars and the
+    stale-feed breaker closes each arb right after it opens; the TTLs must follow the data's
+    own cadence. Never lowers a configured value. Returns the config and one note per raise.
+    """
+    floor = int(candle_ms * TTL_CANDLE_INTERVALS)
+    notes: list[str] = []
+    feeds, risk = config.feeds, config.risk
+    if floor > feeds.ticker_ttl_ms:
+        notes.append(
+            f"feeds.ticker_ttl_ms raised from {feeds.ticker_ttl_ms} to {floor} "
+            f"({TTL_CANDLE_INTERVALS} × the data's {candle_ms // MS_PER_HOUR} h candles)"
+        )
+        feeds = feeds.model_copy(update={"ticker_ttl_ms": floor})
+    if floor > risk.stale_feed_ms:
+        notes.append(
+            f"risk.stale_feed_ms raised from {risk.stale_feed_ms} to {floor} "
+            f"({TTL_CANDLE_INTERVALS} × the data's {candle_ms // MS_PER_HOUR} h candles)"
+        )
+        risk = risk.model_copy(update={"stale_feed_ms": floor})
+    if not notes:
+        return config, notes
+    return config.model_copy(update={"feeds": feeds, "risk": risk}), notes
+
+
+def prepare(opts: BacktestOptions) -> Prepared:
+    """Index the data, check the selection and fit the feed TTLs; no broker, no Kafka.
+
+    Raises
+    ------
+    history.HistoryError
+        The data cannot be replayed as asked: missing file, nothing selected, only inverse
+        contracts, no prices (one-line message).
+    """
     plan = history.plan(
         opts.paths,
         opts.window,
         half_spread=opts.half_spread,
         reference_prices=opts.reference_prices,
     )
-    report = await replay(settings, plan, opts.window)
+    candle_ms = history.candle_interval_ms(plan)
+    config, ttl_notes = fit_ttls(opts.config, candle_ms)
+    feed_ttls = {
+        "candle_interval_ms": candle_ms,
+        "ticker_ttl_ms": config.feeds.ticker_ttl_ms,
+        "stale_feed_ms": config.risk.stale_feed_ms,
+        "raised": ttl_notes,
+    }
+    return Prepared(plan, config, list(plan.notes) + ttl_notes, feed_ttls)
+
+
+async def _run(
+    settings: Settings, opts: BacktestOptions, progress: Progress, prepared: Prepared
+) -> dict[str, Any]:
+    wall_start = time.perf_counter()
+    await create_topics(settings)
+    progress.on_phase("replay")
+    report = await replay(settings, prepared.plan, opts.window)
     progress.on_phase("simulate")
     ser = Serializer()
     recorder = Recorder()
@@ -209,7 +275,7 @@ async def _run(settings: Settings, opts: BacktestOptions, progress: Progress) ->
             pending.append(event)
             recorder.counts[type(event).__name__] += 1
 
-        sim = Simulation(opts.config, opts.paper, on_output=collect)
+        sim = Simulation(prepared.config, opts.paper, on_output=collect)
         assets: set[str] = set()
         venues: set[str] = set()
         n = 0
@@ -239,14 +305,10 @@ async def _run(settings: Settings, opts: BacktestOptions, progress: Progress) ->
     summary["data_quality"] = {
         "rejected_rows": report.rejected,
         "notes": report.notes,
-        "series_with_findings": [
-            q
-            for q in report.quality
-            if any(
-                q[k] for k in ("duplicates", "out_of_order", "invalid", "gaps", "interval_changes")
-            )
-        ],
+        "series_with_findings": [q for q in report.quality if history.has_findings(q)],
     }
+    summary["data_quality"]["notes"] += prepared.feed_ttls["raised"]
+    summary["feed_ttls"] = prepared.feed_ttls  # what the run used, and why when raised
     summary["topic_prefix"] = settings.topic_prefix
     summary["digest_records"] = dict(sorted(digest_counts.items()))  # what the digest covers
     return {"summary": summary, "sim": sim, "recorder": recorder}
@@ -349,11 +411,16 @@ def arb_rows(sim: Simulation) -> list[dict[str, Any]]:
 
 
 def run_backtest(
-    settings: Settings, opts: BacktestOptions, progress: Progress | None = None
+    settings: Settings,
+    opts: BacktestOptions,
+    progress: Progress | None = None,
+    prepared: Prepared | None = None,
 ) -> dict[str, Any]:
     """Run a backtest end to end; writes ``summary.json`` and ``report.html`` to ``out_dir``.
 
-    Starts (and afterwards stops) the local broker when no cluster is configured and none runs.
+    The data is checked first (:func:`prepare`, unless ``prepared`` is given), so a selection
+    that cannot run fails before any broker starts. Then starts (and afterwards stops) the
+    local broker when no cluster is configured and none runs.
 
     Raises
     ------
@@ -363,12 +430,13 @@ def run_backtest(
         No broker could be started.
     """
     progress = progress or Progress()
+    prepared = prepared or prepare(opts)
     started = None
     if settings.uses_local_broker and not kafka_local.status(settings).running:
         progress.on_phase("starting the local broker")
         started = kafka_local.up(settings)
     try:
-        result = asyncio.run(_run(settings, opts, progress))
+        result = asyncio.run(_run(settings, opts, progress, prepared))
         if opts.audit:
             progress.on_phase("audit to ClickHouse")
             result["summary"]["audit"] = audit_run(settings)

@@ -45,8 +45,9 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(1) from exc
 
 
-def _fail(exc: BaseException) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
+def _fail(exc: BaseException | str) -> typer.Exit:
+    # soft_wrap: a one-line message stays one line (grep-able), whatever the terminal width
+    err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -244,13 +245,19 @@ def print_quality(report_quality: list[dict[str, object]], notes: list[str]) -> 
     """The data-quality table (only series with findings) and the notes."""
     from rich.table import Table
 
-    from producers.history import iso
+    from producers.history import has_findings, iso
 
     cols = ("duplicates", "out_of_order", "invalid", "gaps", "interval_changes")
-    flagged = [q for q in report_quality if any(q.get(c) for c in cols)]
+    flagged = [q for q in report_quality if has_findings(q)]
     if flagged:
         table = Table(
-            "series", "rows", *cols, "from", "to", title="data quality (series with findings)"
+            "series",
+            "rows",
+            *cols,
+            "from",
+            "to",
+            "findings",
+            title="data quality (series with findings)",
         )
         for q in flagged:
             table.add_row(
@@ -258,12 +265,14 @@ def print_quality(report_quality: list[dict[str, object]], notes: list[str]) -> 
                 str(q["rows"]),
                 *(str(q[c]) for c in cols),
                 iso(int(q["first_time"] or 0)),  # type: ignore[call-overload]
-                iso(int(q["last_time"] or 0)),
-            )  # type: ignore[call-overload]
+                iso(int(q["last_time"] or 0)),  # type: ignore[call-overload]
+                "; ".join(q.get("findings") or ()),  # type: ignore[arg-type]
+            )
         out.print(table)
     else:
         out.print(
-            "data quality: no duplicates, out-of-order rows, invalid rows, gaps or interval changes"
+            "data quality: no duplicates, out-of-order rows, invalid rows, gaps, interval changes "
+            "or coverage findings"
         )
     for note in notes:
         out.print(f"note: {note}")
@@ -328,10 +337,8 @@ def replay_cmd(
             rejected += isinstance(item, history.RejectedRow)
             n += not isinstance(item, history.RejectedRow)
         out.print(f"dry run: {n} events would be published, {rejected} rows rejected")
-        print_quality(
-            [history.as_dict(q) for q in plan.quality],
-            plan.notes + history.coverage_notes(plan, window),
-        )
+        notes = plan.notes + history.coverage_notes(plan, window)  # adds findings: before
+        print_quality([history.as_dict(q) for q in plan.quality], notes)
         return
     settings = _settings(topic_prefix=prefix)
     from infra.kafka_io import create_topics
@@ -437,6 +444,7 @@ def backtest_cmd(
         Progress,
         default_run_id,
         fresh_prefix,
+        prepare,
         run_backtest,
     )
 
@@ -461,6 +469,12 @@ def backtest_cmd(
     )
     opts.run_id = run_id or default_run_id(opts)
     opts.out_dir = out_dir or Path("runs") / opts.run_id
+    try:
+        prepared = prepare(opts)  # the data and the selection, checked before any broker
+    except history.HistoryError as exc:
+        raise _fail(exc) from exc
+    for note in prepared.notes:
+        out.print(f"note: {note}")
     settings = _settings(topic_prefix=fresh_prefix(opts.run_id))
     spinner = RichProgress(
         SpinnerColumn(),
@@ -482,7 +496,7 @@ def backtest_cmd(
 
     try:
         with spinner:
-            summary = run_backtest(settings, opts, Progress(on_phase=phase, on_tick=tick))
+            summary = run_backtest(settings, opts, Progress(on_phase=phase, on_tick=tick), prepared)
     except history.HistoryError as exc:
         raise _fail(exc) from exc
     except kafka_local.BrokerError as exc:

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import events as ev
-from schemas.types import base_asset, canonical_decimal, is_spot
+from schemas.types import base_asset, canonical_decimal, is_inverse, is_spot
 from tests import stubs
 
 
@@ -137,6 +137,10 @@ def test_decimals_are_canonical_plain_notation(raw: object, plain: str) -> None:
 def test_symbol_helpers() -> None:
     assert base_asset("1000PEPE/USDT:USDT") == "1000PEPE"
     assert is_spot("BTC/USDT") and not is_spot("BTC/USDT:USDT") and not is_spot("BTC")
+    # coin-margined: settle currency == base (ccxt), perpetual or dated
+    assert is_inverse("BTC/USD:BTC") and is_inverse("ETH/USD:ETH-240628")
+    for linear in ("BTC/USDT:USDT", "BTC/USD:USD", "BTC/USD:USDC", "BTC/USDT", "BTC"):
+        assert not is_inverse(linear), linear
 
 
 def test_current_version_is_stamped_and_others_refused() -> None:

@@ -282,3 +282,111 @@ def test_the_replay_command_publishes_funding_without_prices(tmp_path: Path) -> 
     )
     assert result.exit_code == 0, result.output
     assert "14 events would be published" in result.output
+
+
+# ---- selection checks (before any broker), inverse contracts, coverage --------------------
+def _two_venues(tmp: Path) -> list[Path]:
+    rows = [
+        f"{v},{a}/USDT:USDT,{T0 + i * 8 * H},0.0001,"
+        for v in ("binance", "okx")
+        for a in ("BTC", "ETH")
+        for i in range(3)
+    ]
+    return [funding_file(tmp, rows), candle_file(tmp), candle_file(tmp, "okx", name="o.csv")]
+
+
+def test_filters_match_case_insensitively(tmp_path: Path) -> None:
+    window = h.Window(assets=frozenset({"btc"}), venues=frozenset({"Binance"}))
+    out, _ = events(_two_venues(tmp_path), window)
+    funding = [e for e in out if isinstance(e, FundingRateObserved)]
+    assert {(e.venue, e.instrument) for e in funding} == {("binance", "BTC/USDT:USDT")}
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        (
+            h.Window(assets=frozenset({"NOSUCH"})),
+            "no data for assets NOSUCH; the data has BTC, ETH",
+        ),
+        (
+            h.Window(venues=frozenset({"binance", "kraken"})),
+            "no data for venues kraken; the data has binance, okx",
+        ),
+        (
+            h.Window(start=T0 + 1000 * H),
+            "window 2026-01-14 00:00 → … is outside the data (2025-12-03 06:00 → 2025-12-04 11:00)",
+        ),
+        (h.Window(start=T0, end=T0), "is empty"),
+    ],
+)
+def test_a_selection_of_nothing_is_one_line_naming_what_the_data_has(
+    tmp_path: Path, window: h.Window, message: str
+) -> None:
+    runs = h.index(_two_venues(tmp_path))
+    with pytest.raises(h.EmptySelectionError) as caught:
+        h.admit(runs, window)  # pure over the index: what the CLI checks before a broker
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(h.EmptySelectionError):
+        h.plan(_two_venues(tmp_path), window)
+
+
+def _aha_like(tmp: Path) -> list[Path]:
+    """Linear and inverse perps of one venue, as in the aha-hh data."""
+    f = funding_file(
+        tmp,
+        [
+            f"binance,{s},{T0 + i * 8 * H},0.0001,"
+            for s in ("BTC/USD:BTC", "BTC/USDT:USDT")
+            for i in range(3)
+        ],
+    )
+    c = write(
+        tmp / "c8.csv",
+        CANDLE_HEAD
+        + "".join(
+            f"binance,{s},{m},8h,{T0 - 8 * H + i * 8 * H},100,101,99,100,10\n"
+            for s, m in (("BTC/USD:BTC", "perp_inverse"), ("BTC/USDT:USDT", "perp"))
+            for i in range(4)
+        ),
+    )
+    return [f, c]
+
+
+def test_inverse_contracts_are_excluded_with_a_note_and_a_finding(tmp_path: Path) -> None:
+    out, p = events(_aha_like(tmp_path))
+    assert {e.instrument for e in out if not isinstance(e, h.RejectedRow)} == {"BTC/USDT:USDT"}
+    assert p.notes == [
+        "inverse (coin-margined) contracts are not supported: excluded binance BTC/USD:BTC"
+    ]
+    flagged = [q for q in p.quality if h.has_findings(h.as_dict(q))]
+    assert {(q.kind, q.symbol) for q in flagged} == {
+        ("funding", "BTC/USD:BTC"),
+        ("candles", "BTC/USD:BTC"),
+    }
+    assert h.candle_interval_ms(p) == 8 * H
+
+
+def test_a_selection_of_only_inverse_contracts_is_an_error(tmp_path: Path) -> None:
+    inverse_only = write(
+        tmp_path / "inv.csv",
+        FUNDING_HEAD + "".join(f"binance,BTC/USD:BTC,{T0 + i * 8 * H},0.0001,\n" for i in range(3)),
+    )
+    with pytest.raises(h.EmptySelectionError, match=r"only those: binance BTC/USD:BTC$"):
+        h.plan([inverse_only, _aha_like(tmp_path)[1]])
+
+
+def test_prices_ending_before_the_funding_are_a_finding_even_without_a_window_end(
+    tmp_path: Path,
+) -> None:
+    """The bundled window has no --to by default; lighter's prices stop weeks before its
+    funding does. That used to be silent unless --to was given."""
+    f = funding_file(
+        tmp_path, [f"binance,BTC/USDT:USDT,{T0 + i * 8 * H},0.0001," for i in range(12)]
+    )
+    _out, p = events([f, candle_file(tmp_path, n=30)])  # prices for ~1 day of 4
+    notes = h.coverage_notes(p, h.Window())
+    assert len(notes) == 1 and "binance BTC/USDT:USDT: prices end 2025-12-04 12:00" in notes[0]
+    assert "funding runs to 2025-12-07 00:00" in notes[0]
+    q = next(x for x in p.quality if x.kind == "candles")
+    assert h.has_findings(h.as_dict(q)) and q.findings
