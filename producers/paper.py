@@ -53,7 +53,16 @@ from schemas.events import (
     PlaceOrder,
     TickerObserved,
 )
-from schemas.types import Liquidity, MarketType, OrderType, RejectReason, Side, TimeInForce, is_spot
+from schemas.types import (
+    Liquidity,
+    MarketType,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+    is_inverse,
+    is_spot,
+)
 
 PAPER_NS = uuid.UUID("2b7e9c4d-5a1f-4e3b-8d6c-1f0e9a8b7c6d")
 BPS = Decimal("0.0001")
@@ -279,6 +288,11 @@ class PaperVenue:
                 )
             ]
 
+        if is_inverse(cmd.instrument):
+            return reject(
+                RejectReason.invalid_order,
+                f"{cmd.instrument} is an inverse (coin-margined) contract: not supported",
+            )
         if quote is None:
             return reject(RejectReason.no_liquidity, f"no quote for {cmd.venue} {cmd.instrument}")
         if fault is not None and fault.kind == "reject":

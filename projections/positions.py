@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from schemas.events import Event, FillExecuted, FundingPaid
-from schemas.types import Side, base_asset, is_spot
+from schemas.types import Side, base_asset, is_inverse, is_spot
 
 USD_LIKE = frozenset({"USD", "USDT", "USDC"})
 ZERO = Decimal(0)
@@ -34,6 +34,11 @@ LegKey = tuple[str, str]
 
 class UnsupportedFeeCurrencyError(ValueError):
     """A fee in a currency the book cannot value (neither a USD stablecoin nor the base)."""
+
+
+class InverseContractError(ValueError):
+    """A fill or payment on an inverse (coin-margined) contract: its money is in the coin and
+    the book's math is USD-linear, so it is refused rather than mis-valued."""
 
 
 @dataclass(frozen=True)
@@ -211,9 +216,17 @@ def apply(book: PositionBook, event: Event) -> PositionBook:
     ------
     UnsupportedFeeCurrencyError
         The fee cannot be valued in USD.
+    InverseContractError
+        The instrument is an inverse (coin-margined) contract.
     ValueError
         The event is about another asset.
     """
+    if is_inverse(event.instrument):
+        # coin-margined: PnL and fees in the coin; valuing them as USD-linear is silently wrong
+        raise InverseContractError(
+            f"{event.venue} {event.instrument} is an inverse (coin-margined) contract: "
+            "not supported (USD-linear money math only)"
+        )
     if base_asset(event.instrument) != book.asset:
         raise ValueError(f"{event.instrument} is not {book.asset}")
     if isinstance(event, FillExecuted):

@@ -239,7 +239,7 @@ def prepare(opts: BacktestOptions) -> Prepared:
     ------
     history.HistoryError
         The data cannot be replayed as asked: missing file, nothing selected, only inverse
-        contracts, no prices (one-line message).
+        contracts, no prices, a traded venue without fees in the config (one-line message).
     """
     plan = history.plan(
         opts.paths,
@@ -247,6 +247,10 @@ def prepare(opts: BacktestOptions) -> Prepared:
         half_spread=opts.half_spread,
         reference_prices=opts.reference_prices,
     )
+    try:  # every venue the data trades needs a fee entry: unknown fees would overstate edges
+        opts.config.fees.require(sorted({r.venue for r in plan.runs if r.kind == "funding"}))
+    except ValueError as exc:
+        raise history.HistoryError(str(exc)) from None
     candle_ms = history.candle_interval_ms(plan)
     config, ttl_notes = fit_ttls(opts.config, candle_ms)
     feed_ttls = {

@@ -1,7 +1,12 @@
 """Feed TTLs follow the data's candle interval (8 h candles must not look stale between bars)."""
 
+from pathlib import Path
+
+import pytest
+
+from producers import history
 from schemas.config import StrategyConfig
-from streams.backtest import fit_ttls
+from streams.backtest import BacktestOptions, fit_ttls, prepare
 
 H = 3_600_000
 
@@ -19,3 +24,23 @@ def test_ttls_already_long_enough_are_left_alone() -> None:
     for candle_ms in (0, H):  # unknown interval, hourly candles
         fitted, notes = fit_ttls(config, candle_ms)
         assert fitted is config and notes == []
+
+
+def test_a_traded_venue_without_fees_is_refused_before_any_broker(tmp_path: Path) -> None:
+    """Regression: a venue with no fee entry ran anyway and dead-lettered every order
+    (``UnknownVenueFeesError``, 0 arbs, exit 0). ``prepare`` refuses it by name."""
+    path = tmp_path / "funding.csv"
+    path.write_text(
+        "venue,symbol,funding_time_ms,funding_rate,mark_price\n"
+        + "".join(
+            f"deribit,BTC/USD:BTC,{1764748800000 + i * 8 * H},0.0001,90000\n" for i in range(3)
+        )
+        + "".join(
+            f"deribit,BTC/USDC:USDC,{1764748800000 + i * 8 * H},0.0001,90000\n" for i in range(3)
+        )
+    )
+    opts = BacktestOptions(
+        paths=[path], window=history.Window(), out_dir=tmp_path, run_id="t", audit=False
+    )
+    with pytest.raises(history.HistoryError, match="no fees for traded venue\\(s\\) deribit"):
+        prepare(opts)

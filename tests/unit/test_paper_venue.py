@@ -195,3 +195,15 @@ def test_same_inputs_give_byte_identical_outputs() -> None:
         outs = v.on_event(order()) + v.on_event(order("c2", event_id=stubs.eid("c2"), side="sell"))
         runs.append([ser.encode(e) for e in outs])
     assert runs[0] == runs[1]
+
+
+def test_an_order_on_an_inverse_contract_is_rejected() -> None:
+    venue = PaperVenue()
+    venue.on_event(
+        stubs.ticker_observed(venue="bybit", instrument="ETH/USD:ETH", bid="1999", ask="2001")
+    )
+    out = venue.on_event(
+        stubs.place_order(venue="bybit", instrument="ETH/USD:ETH", client_order_id="inv-1")
+    )
+    assert len(out) == 1 and isinstance(out[0], ev.OrderRejected)
+    assert "inverse" in out[0].message and venue.positions == {}

@@ -147,3 +147,11 @@ def test_hedged_arb_has_no_net_delta_however_far_apart_its_venues_marks_are() ->
         fill(3, "buy", "10", "32.42", venue="binance", instrument="HYPE/USDT:USDT"), book=book
     )
     assert book.net_delta_usd("arb-1") == D("10") * (D("34.165") + D("32.42")) / 2
+
+
+def test_inverse_contracts_are_refused_not_mis_valued() -> None:
+    """Regression: fees of ``ETH/USD:ETH`` fills (USD) were read as ETH and multiplied by the
+    price again (−118 M USD on 100 k of capital). The book refuses coin-margined contracts."""
+    inverse = fill(1, "sell", "100", "2000", fee="0.05", ccy="ETH", instrument="ETH/USD:ETH")
+    with pytest.raises(pos.InverseContractError, match="inverse"):
+        fold(inverse, book=pos.PositionBook("ETH"))
