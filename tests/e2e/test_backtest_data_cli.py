@@ -68,7 +68,7 @@ def _no_cluster_env(tmp: Path) -> dict[str, str]:
         ),
         (
             ["--from", "2030-01-01"],
-            "window 2030-01-01 00:00 → … is outside the data (2025-12-02 00:00 → 2026-03-07 08:00)",
+            "window 2030-01-01 00:00 → … is outside the data (2025-12-02 00:00 → 2026-03-07 09:00)",
         ),
     ],
 )
@@ -102,7 +102,7 @@ def test_a_replay_of_nothing_is_refused_before_any_topic_is_created(
     assert proc.returncode == 1, proc.stdout[-2000:]
     assert proc.stderr.strip() == (
         "error: window … → 2020-01-01 00:00 is outside the data (2025-12-02 00:00 → "
-        "2026-03-07 08:00)"
+        "2026-03-07 09:00)"
     )
 
     async def topics() -> set[str]:
