@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from schemas.events import BreakerTripped
 from schemas.serde import Serializer
 from schemas.types import Breaker
 from tests.conftest import Broker
+from tests.e2e.cli import fundarb
 
 REPO = Path(__file__).resolve().parents[2]
 AHA = [
@@ -30,15 +30,8 @@ AHA = [
 def _cli(
     args: list[str], env: dict[str, str], timeout: int = 600
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        cwd=REPO,
-        env={**env, "COLUMNS": "80"},  # narrow on purpose: a one-line error must not wrap
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    # narrow on purpose: a one-line error must not wrap
+    return fundarb(args, {**env, "COLUMNS": "80"}, timeout=timeout)
 
 
 def _no_cluster_env(tmp: Path) -> dict[str, str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from infra import kafka_local
+from tests.e2e.cli import fundarb
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,15 +23,7 @@ def _cli(state: Path, port: int, cport: int, *args: str) -> subprocess.Completed
         "FUNDARB_KAFKA_HEAP": "512m",
         "COLUMNS": "200",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return fundarb(list(args), env, timeout=180)
 
 
 def _broker_pids() -> set[int]:

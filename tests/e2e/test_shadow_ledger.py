@@ -37,8 +37,6 @@ import gzip
 import io
 import json
 import os
-import subprocess
-import sys
 import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -51,6 +49,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Broker
+from tests.e2e.cli import fundarb
 
 REPO = Path(__file__).resolve().parents[2]
 FUNDING_CSV = REPO / "data" / "funding" / "finm33150_2025-12-03_2026-03-07.csv.gz"
@@ -125,15 +124,7 @@ class Run:
 
 def sql(env: dict[str, str], query: str) -> list[dict[str, str]]:
     """Rows of ``fundarb sql --format csv`` (every value as text)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "sql", "--format", "csv", query],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = fundarb(["sql", "--format", "csv", query], env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return list(csv.DictReader(io.StringIO(proc.stdout)))
 
@@ -168,15 +159,7 @@ def run(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Run:
     ]
     for venue, ref in REFERENCE.items():
         args += ["--reference-prices", f"{venue}={ref}"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    proc = fundarb(args, env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp / "out" / "summary.json").read_text())
     name = str(summary["topic_prefix"]).rstrip(".")

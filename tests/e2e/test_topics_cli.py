@@ -2,25 +2,17 @@
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import Broker
+from tests.e2e.cli import fundarb
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _cli(broker: Broker, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FUNDARB_BOOTSTRAP": broker.bootstrap, "COLUMNS": "220"}
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return fundarb(list(args), env)
 
 
 def test_topics_create_twice_then_describe(kafka_broker: Broker, topic_prefix: str) -> None:
