@@ -756,7 +756,8 @@ def alerts_cmd(
         raise _fail(f"cannot run alerts against Kafka at {settings.bootstrap}: {exc}") from exc
     out.print(
         f"raised {result['alerts']} alerts ({result['suppressed']} rate-limited, "
-        f"{result['sink_failures']} sink failures)"
+        f"{result['sink_failures']} sink failures, {result['sink_dropped']} dropped on a full "
+        f"sink queue, {result['sink_undelivered']} undelivered at shutdown)"
     )
 
 
