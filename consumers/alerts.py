@@ -24,20 +24,29 @@ Per rule and ``dedup_key`` an alert is not repeated within ``dedup_ms``; a rule 
 (JSON POST of the alert), Slack incoming webhook (``{"text": ...}``), Telegram bot
 (``sendMessage``). Sink secrets (URLs, tokens) are ``SecretStr``: messages and errors name the
 sink, never the URL, and alerts on the topic carry no sink data at all.
+
+Delivery (:class:`Dispatcher`) is off the consume path: each HTTP sink has a bounded queue and
+a sender task, so a slow or hanging sink never delays consuming or committing. Per alert and
+sink: at most ``DeliveryPolicy.attempts`` POSTs (connect/read timeouts, backoff, retries only
+for transport failures and 408/425/429/5xx), each with ``Idempotency-Key: <alert event id>``;
+an alert already delivered is not queued again; a full queue drops its oldest alert (logged,
+counted). Delivery is best effort: the ``alerts`` topic is the record of what was raised.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import httpx
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from projections import board as bd
 from schemas import events as ev
@@ -242,38 +251,66 @@ class SinkError(RuntimeError):
     """A sink could not deliver; the message names the sink, never its URL or token."""
 
 
+class _HTTPStatus(Exception):
+    """A non-2xx answer; retriable when the receiver may accept the same POST later."""
+
+    RETRIABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _retriable(exc: BaseException) -> bool:
+    # a bad URL scheme will not get better by asking again; every other transport failure
+    # (connect refused, timeouts, a dropped connection) may
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return False
+    if isinstance(exc, httpx.TransportError):
+        return True
+    return isinstance(exc, _HTTPStatus) and exc.status in _HTTPStatus.RETRIABLE
+
+
 def _secret(value: Any, env: str | None) -> str | None:
     if env:
         return os.environ.get(env)
     return value.get_secret_value() if value is not None else None
 
 
-@retry(
-    retry=retry_if_exception_type(httpx.TransportError),
-    stop=stop_after_attempt(3),
-    wait=wait_exponential(multiplier=0.2, max=2),
-    reraise=True,
-)
-def _post(client: httpx.Client, url: str, body: dict[str, Any]) -> int:
-    # a POST of the same alert twice is harmless (alerts are idempotent by dedup key)
-    return client.post(url, json=body).status_code
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How alerts reach the HTTP sinks (times in seconds).
+
+    ``connect_s`` / ``read_s``: httpx timeouts of one POST (connecting; waiting for the
+    answer, also used for writing and for a free pooled connection). ``attempts``: POSTs of one
+    alert to one sink at most (the first and its retries). ``backoff_min_s`` /
+    ``backoff_max_s``: exponential wait between attempts. ``queue_size``: alerts waiting per
+    sink; when full, the oldest is dropped. ``shutdown_grace_s``: on close, how long the
+    senders may still deliver what is queued before they are cancelled.
+    """
+
+    connect_s: float = 3.0
+    read_s: float = 10.0
+    attempts: int = 3
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 10.0
+    queue_size: int = 1000
+    shutdown_grace_s: float = 5.0
+
+    def timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.read_s, connect=self.connect_s)
 
 
-def deliver(sink: SinkConfig, alert: ev.AlertRaised, client: httpx.Client) -> None:
-    """Send one alert to one sink.
+def _request(sink: SinkConfig, alert: ev.AlertRaised) -> tuple[str, dict[str, Any]]:
+    """URL and JSON body of one alert for one HTTP sink (the URL is secret: never log it).
 
     Raises
     ------
     SinkError
-        Missing secret, transport failure or a non-2xx answer (message without secrets).
+        Missing URL, token or chat id.
     """
-    if SEVERITY_RANK[alert.severity.value] < SEVERITY_RANK[sink.min_severity]:
-        return
     name = sink.name or sink.kind
     text = f"[{alert.severity.value}] {alert.rule}: {alert.message}"
-    if sink.kind == "console":
-        log.warning("ALERT %s", text)
-        return
     url = _secret(sink.url, sink.url_env)
     if url and len(url) >= 6:
         REDACT.secrets.add(url)
@@ -299,44 +336,217 @@ def deliver(sink: SinkConfig, alert: ev.AlertRaised, client: httpx.Client) -> No
         }
     if not url:
         raise SinkError(f"sink {name}: no URL (set {sink.url_env or 'url'})")
+    return url, body
+
+
+def _wants(sink: SinkConfig, alert: ev.AlertRaised) -> bool:
+    return SEVERITY_RANK[alert.severity.value] >= SEVERITY_RANK[sink.min_severity]
+
+
+def _log_alert(alert: ev.AlertRaised) -> None:
+    log.warning("ALERT [%s] %s: %s", alert.severity.value, alert.rule, alert.message)
+
+
+async def deliver(
+    sink: SinkConfig,
+    alert: ev.AlertRaised,
+    client: httpx.AsyncClient,
+    policy: DeliveryPolicy | None = None,
+) -> None:
+    """Send one alert to one sink: at most ``policy.attempts`` POSTs.
+
+    Every POST carries ``Idempotency-Key: <alert event id>`` (a uuid5 of rule, key and cause:
+    the same alert always has the same id), so a receiver that honours it keeps one copy when
+    a retry follows a timeout whose POST did land. Retried: transport failures (connect
+    refused, connect/read timeouts, dropped connections) and HTTP 408/425/429/5xx, with
+    exponential backoff; any other answer is final.
+
+    Raises
+    ------
+    SinkError
+        Missing secret, transport failure or a non-2xx answer after the last attempt
+        (message without secrets).
+    """
+    policy = policy or DeliveryPolicy()
+    if not _wants(sink, alert):
+        return
+    if sink.kind == "console":
+        _log_alert(alert)
+        return
+    name = sink.name or sink.kind
+    url, body = _request(sink, alert)
+    headers = {"Idempotency-Key": alert.event_id}
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait_exponential(min=policy.backoff_min_s, max=policy.backoff_max_s),
+        retry=retry_if_exception(_retriable),
+        reraise=True,
+    )
     try:
-        status = _post(client, url, body)
+        async for attempt in retrying:
+            with attempt:
+                response = await client.post(
+                    url, json=body, headers=headers, timeout=policy.timeout()
+                )
+                if not 200 <= response.status_code < 300:
+                    raise _HTTPStatus(response.status_code)
+    except _HTTPStatus as exc:
+        raise SinkError(f"sink {name}: HTTP {exc.status}") from None
     except httpx.HTTPError as exc:
         raise SinkError(f"sink {name}: {type(exc).__name__}") from None  # no URL in the text
-    if not 200 <= status < 300:
-        raise SinkError(f"sink {name}: HTTP {status}")
 
 
 @dataclass
+class _Sender:
+    """One HTTP sink's queue and the task that empties it."""
+
+    sink: SinkConfig
+    queue: asyncio.Queue[ev.AlertRaised]
+    pending: set[str] = field(default_factory=set)  # queued or in flight
+    delivered: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.sink.name or self.sink.kind
+
+
 class Dispatcher:
-    """Delivers alerts to every sink; a failing sink is logged (without secrets) and skipped."""
+    """Delivers alerts to every sink without ever making the consumer wait for one.
 
-    config: AlertsConfig
-    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=5.0))
-    failures: int = 0
+    :meth:`send` returns at once: the console sink logs right away; each HTTP sink has a
+    bounded queue (``policy.queue_size``) emptied by its own sender task, which POSTs with
+    :func:`deliver` (explicit timeouts, retries with backoff for retriable failures only,
+    ``Idempotency-Key``). A failing or hanging sink delays only its own queue.
 
-    def __post_init__(self) -> None:
+    Delivery is at most ``policy.attempts`` POSTs per alert and sink, and an alert already
+    delivered (or still queued) to a sink is not queued again, whatever re-raises it. When a
+    sink's queue is full the **oldest** queued alert is dropped: one log line, counted in
+    ``dropped`` (the newest says most about the present). On :meth:`aclose` the senders get
+    ``policy.shutdown_grace_s`` to finish; what is left is counted in ``undelivered``.
+    Failures are logged without secrets and counted in ``failures``.
+
+    Use as ``async with Dispatcher(config) as d: d.send(alert)``.
+    """
+
+    #: ids remembered per sink to refuse re-queueing an alert already delivered
+    DELIVERED_MEMORY = 10_000
+
+    def __init__(
+        self,
+        config: AlertsConfig,
+        policy: DeliveryPolicy | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy or DeliveryPolicy()
+        self.client = client or httpx.AsyncClient(timeout=self.policy.timeout())
+        self.delivered = 0
+        self.failures = 0
+        self.dropped = 0
+        self.undelivered = 0
+        self.senders = [
+            _Sender(sink, asyncio.Queue(maxsize=self.policy.queue_size))
+            for sink in config.sinks
+            if sink.kind != "console"
+        ]
         for sink in self.config.sinks:
             for value in (_secret(sink.url, sink.url_env), _secret(sink.token, sink.token_env)):
                 if value and len(value) >= 6:  # never "redact" trivial strings everywhere
                     REDACT.secrets.add(value)
 
+    async def __aenter__(self) -> Dispatcher:
+        for sender in self.senders:
+            sender.task = asyncio.create_task(self._run(sender), name=f"alerts-{sender.name}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     def send(self, alert: ev.AlertRaised) -> None:
+        """Hand one alert to every sink; never waits for the network."""
         for sink in self.config.sinks:
+            if sink.kind == "console" and _wants(sink, alert):
+                _log_alert(alert)
+        for sender in self.senders:
+            if not _wants(sender.sink, alert):
+                continue
+            if alert.event_id in sender.delivered or alert.event_id in sender.pending:
+                continue  # the same alert again (a redelivered cause): one delivery is enough
+            if sender.queue.full():
+                oldest = sender.queue.get_nowait()
+                sender.queue.task_done()
+                sender.pending.discard(oldest.event_id)
+                self.dropped += 1
+                log.warning(
+                    "sink %s queue full (%d): dropped the oldest alert %s %s",
+                    sender.name,
+                    self.policy.queue_size,
+                    oldest.rule,
+                    oldest.event_id,
+                )
+            sender.pending.add(alert.event_id)
+            sender.queue.put_nowait(alert)
+
+    async def _run(self, sender: _Sender) -> None:
+        while True:
+            alert = await sender.queue.get()
             try:
-                deliver(sink, alert, self.client)
+                await deliver(sender.sink, alert, self.client, self.policy)
+                self.delivered += 1
+                sender.delivered[alert.event_id] = None
+                while len(sender.delivered) > self.DELIVERED_MEMORY:
+                    sender.delivered.popitem(last=False)
             except SinkError as exc:
                 self.failures += 1
                 log.error("alert %s not delivered: %s", alert.rule, exc)
+            except Exception as exc:  # one bad alert must not stop the sink's sender
+                self.failures += 1
+                log.error("alert %s not delivered: sink %s: %r", alert.rule, sender.name, exc)
+            finally:
+                sender.pending.discard(alert.event_id)
+                sender.queue.task_done()
+
+    async def join(self) -> None:
+        """Wait until every queued alert has been tried (delivered or failed)."""
+        await asyncio.gather(*(s.queue.join() for s in self.senders if s.task is not None))
+
+    async def aclose(self) -> None:
+        """Let the senders finish within ``policy.shutdown_grace_s``, then stop them."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.join(), self.policy.shutdown_grace_s)
+        left = sum(len(s.pending) for s in self.senders)
+        for sender in self.senders:
+            if sender.task is not None:
+                sender.task.cancel()
+        for sender in self.senders:
+            if sender.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender.task
+                sender.task = None
+        if left:
+            self.undelivered += left
+            log.warning("%d alert deliveries still pending at shutdown: not delivered", left)
+        await self.client.aclose()
 
 
 async def run_alerts(
-    settings: Any, config: AlertsConfig, *, drain_ms: int | None = None
+    settings: Any,
+    config: AlertsConfig,
+    *,
+    drain_ms: int | None = None,
+    delivery: DeliveryPolicy | None = None,
 ) -> dict[str, Any]:
     """Consume the run's topics, raise alerts to the ``alerts`` topic and the sinks.
 
     ``drain_ms``: stop after that long without records (tests, batch use); else run until
-    cancelled. Bad records go to the dead-letter topic (the shared consume loop).
+    cancelled. Bad records go to the dead-letter topic (the shared consume loop). The sinks
+    are fed through a :class:`Dispatcher` (``delivery`` policy): the consume loop never waits
+    for a webhook, so a slow sink cannot stall consuming, heartbeats or offset commits.
+
+    Returns counts: ``alerts`` raised, ``suppressed`` by the rate limit, and per sink
+    delivery ``sink_delivered``, ``sink_failures``, ``sink_dropped`` (queue full),
+    ``sink_undelivered`` (still pending at shutdown).
     """
     from aiokafka import AIOKafkaConsumer
 
@@ -352,10 +562,12 @@ async def run_alerts(
         "orders.events",
     ]
     engine = AlertEngine(config.rules)
-    dispatcher = Dispatcher(config)
     serializer = Serializer()
     raised = 0
-    async with EventProducer(settings, serializer=serializer) as producer:
+    async with (
+        EventProducer(settings, serializer=serializer) as producer,
+        Dispatcher(config, delivery) as dispatcher,
+    ):
         consumer = AIOKafkaConsumer(
             *[settings.topic(n) for n in names],
             bootstrap_servers=settings.bootstrap,
@@ -369,9 +581,18 @@ async def run_alerts(
             ):
                 for alert in engine.on_event(event):
                     await producer.send(alert)
-                    dispatcher.send(alert)
+                    dispatcher.send(alert)  # queued: never awaits a POST
                     raised += 1
         finally:
+            # stopping the consumer commits its offsets (auto-commit) before the senders'
+            # shutdown grace, so a hanging sink cannot hold the commit back
             await consumer.stop()
             await producer.flush()
-    return {"alerts": raised, "suppressed": engine.suppressed, "sink_failures": dispatcher.failures}
+    return {
+        "alerts": raised,
+        "suppressed": engine.suppressed,
+        "sink_delivered": dispatcher.delivered,
+        "sink_failures": dispatcher.failures,
+        "sink_dropped": dispatcher.dropped,
+        "sink_undelivered": dispatcher.undelivered,
+    }

@@ -26,7 +26,8 @@ and ``BreakerReset`` when data flows again. :meth:`status` feeds the live status
 
 **Restart reconciliation** (:meth:`reconcile`): open orders, recent fills and positions are
 fetched from the venue; fills whose ids the log does not hold yet are published, open orders
-that carry one of our client order ids are adopted by the gateway.
+that carry one of our client order ids are adopted by the gateway. While a venue's
+reconciliation has not succeeded, :meth:`hold` keeps its feed stale (``stale_feed`` tripped).
 
 Credentials come from the environment (:class:`VenueCredentials`), are held as
 ``SecretStr`` and handed only to ccxt; they are never logged or published.
@@ -131,7 +132,8 @@ class FeedStatus:
     stale: bool = False
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
+    """``Type: message`` cut to 160 characters: one log or status line, never a traceback."""
     return f"{type(exc).__name__}: {str(exc)[:160]}"
 
 
@@ -149,6 +151,7 @@ class VenueConnector:
     marks: dict[str, Decimal] = field(default_factory=dict)
     legs: dict[str, LegView] = field(default_factory=dict)
     funding_since: int | None = None
+    held: str | None = None  # why the feed is held stale whatever its data (see hold())
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     @property
@@ -172,7 +175,7 @@ class VenueConnector:
             self.status.failures = 0
         except Exception as exc:  # a venue/network failure: counted, reported, retried next poll
             self.status.failures += 1
-            self.status.last_error = _short(exc)
+            self.status.last_error = short_error(exc)
             # the first failure of a streak is a warning; the rest are in the status line
             level = logging.WARNING if self.status.failures == 1 else logging.DEBUG
             log.log(level, "%s market poll failed: %s", self.spec.id, self.status.last_error)
@@ -180,7 +183,7 @@ class VenueConnector:
             try:
                 out += await self._account(now)
             except Exception as exc:
-                self.status.last_error = _short(exc)
+                self.status.last_error = short_error(exc)
                 log.warning("%s account poll failed: %s", self.spec.id, self.status.last_error)
         out += self._health(now)
         fresh = self._dedupe(out)
@@ -285,10 +288,27 @@ class VenueConnector:
                         out.append(self.dead_letter("fetchFundingHistory", row, err, now))
         return out
 
+    def hold(self, reason: str) -> list[Event]:
+        """Hold the feed stale until :meth:`release`, whatever its market data says.
+
+        For a venue whose open orders and fills are unknown (start-up reconciliation failed):
+        trading there must pause like for a dead feed. Returns the ``BreakerTripped``
+        (``stale_feed``) events of its assets, unless the feed is already stale.
+        """
+        now = self.clock()
+        self.status.first_attempt_ms = self.status.first_attempt_ms or now
+        self.held = reason
+        self.status.last_error = reason
+        return self._health(now)
+
+    def release(self) -> None:
+        """End :meth:`hold`: the next poll's health check decides (``BreakerReset`` if fresh)."""
+        self.held = None
+
     def _health(self, now: int) -> list[Event]:
         # age of the feed: since its last good poll, or since we started asking
         age_ms = now - (self.status.last_ok_ms or self.status.first_attempt_ms)
-        stale = age_ms > self.stale_after_s * 1000
+        stale = age_ms > self.stale_after_s * 1000 or self.held is not None
         if stale == self.status.stale:
             return []
         self.status.stale = stale
@@ -309,7 +329,8 @@ class VenueConnector:
                         action=BreakerAction.pause_entries,
                         value=Decimal(age_ms),
                         threshold=Decimal(int(self.stale_after_s * 1000)),
-                        detail=f"{self.spec.id} feed: {self.status.last_error or 'no data'}",
+                        detail=f"{self.spec.id} feed: "
+                        f"{self.held or self.status.last_error or 'no data'}",
                     )
                 )
             else:
@@ -321,7 +342,8 @@ class VenueConnector:
         s, now = self.status, self.clock()
         age = f"{(now - s.last_ok_ms) / 1000:.0f}s" if s.last_ok_ms else "never"
         state = "STALE" if s.stale else ("ok" if s.last_ok_ms else "waiting")
-        err = f" ({s.last_error.split(':')[0]})" if s.stale and s.last_error else ""
+        why = self.held or s.last_error
+        err = f" ({why.split(':')[0]})" if s.stale and why else ""
         return f"{self.spec.id} {state} {age} ev={s.events} dl={s.rejected}{err}"
 
     # ---- restart reconciliation ------------------------------------------------------------

@@ -26,6 +26,9 @@ backoff) only where a retry cannot double an order:
   resolved by the same lookup);
 * anything else (insufficient margin, invalid order, post-only would cross) is final.
 
+Until the venue has been reconciled (``ready``; set by ``fundarb live`` after restart
+reconciliation succeeds) every ``PlaceOrder`` is rejected as ``network`` without a request.
+
 While the venue stays unreachable the lookups fail too, so nothing is sent twice; the command
 is then rejected as ``network`` after ``RetryPolicy.attempts``. Should the first submit have
 landed after all, its fills still carry our client order id where the venue reports it, and
@@ -134,6 +137,9 @@ class OrderGateway:
     mids: dict[str, Decimal] = field(default_factory=dict)  # last mid per symbol
     seen_fills: set[str] = field(default_factory=set)
     fills_since: int | None = None
+    #: False until the venue's open orders and fills are known (restart reconciliation done):
+    #: until then every PlaceOrder is rejected without reaching the venue
+    ready: bool = True
 
     # ---- inputs ----------------------------------------------------------------------------
     def on_ticker(self, t: TickerObserved) -> None:
@@ -257,6 +263,15 @@ class OrderGateway:
                 cmd,
                 RejectReason.duplicate_client_order_id,
                 f"client order id {cid} is already used by another command",
+            )
+        if not self.ready:
+            # never trade a venue whose open orders and fills are unknown; remembered as
+            # answered so a re-sent command is not placed later
+            self.orders[cid] = _Order(cmd, done=True)
+            return self._reject(
+                cmd,
+                RejectReason.network,
+                f"{self.spec.id} not reconciled yet (its open orders and fills are unknown)",
             )
         if not self.spec.accepts_client_id(cid):
             return self._reject(

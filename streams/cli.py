@@ -569,25 +569,45 @@ def audit_cmd(
         bool, typer.Option(help="Stop when caught up (otherwise run until Ctrl-C).")
     ] = False,
 ) -> None:
-    """Consume every topic of a run into ClickHouse (raw + typed tables, deduplicated)."""
+    """Consume every topic of a run into ClickHouse (raw + typed tables, deduplicated).
+
+    Prints the records consumed now, the rows the store holds for this run (the run is the
+    topic prefix) and, labelled, the rows of all runs in the store.
+    """
     import asyncio
 
-    from consumers.audit import audit_topics
-    from infra.clickhouse import StoreError
+    from consumers.audit import audit_topics, run_name
+    from infra.clickhouse import StoreError, open_store
 
     settings = _settings(topic_prefix=prefix)
+    run = run_name(settings.topic_prefix)
+    try:
+        # the CLI owns the store so it can count this run's rows once the sink is done
+        store = open_store(settings)
+    except StoreError as exc:
+        raise _fail(exc) from exc
     try:
         result = asyncio.run(
             audit_topics(
-                settings, drain=drain, on_batch=lambda n: err.print(f"audited {n} records")
+                settings,
+                drain=drain,
+                store=store,
+                on_batch=lambda n: err.print(f"audited {n} records"),
             )
         )
+        run_rows = store.query(
+            "SELECT count() FROM events_raw FINAL WHERE run = {r:String}", {"r": run}
+        ).scalar()
     except StoreError as exc:
         raise _fail(exc) from exc
     except Exception as exc:  # broker unreachable and the like: one line, no traceback
         raise _fail(f"cannot audit from Kafka at {settings.bootstrap}: {exc}") from exc
+    finally:
+        store.close()
     out.print(
-        f"audited {result['records']} records; events_raw holds {result.get('raw_rows')} rows"
+        f"audited {result['records']} records; events_raw holds {int(run_rows)} rows of run "
+        f"{run} ({result.get('raw_rows')} rows across all runs)",
+        soft_wrap=True,
     )
 
 
@@ -756,7 +776,8 @@ def alerts_cmd(
         raise _fail(f"cannot run alerts against Kafka at {settings.bootstrap}: {exc}") from exc
     out.print(
         f"raised {result['alerts']} alerts ({result['suppressed']} rate-limited, "
-        f"{result['sink_failures']} sink failures)"
+        f"{result['sink_failures']} sink failures, {result['sink_dropped']} dropped on a full "
+        f"sink queue, {result['sink_undelivered']} undelivered at shutdown)"
     )
 
 

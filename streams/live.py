@@ -10,7 +10,10 @@ One process wires the live pipeline (DESIGN §2, §7):
 * ``--paper``: the paper venue answers ``orders.commands`` against the live tickers (a dry run:
   no keys needed, public market data only). Otherwise one
   :class:`producers.gateway.OrderGateway` per venue places the orders through ccxt; on start
-  it restores its orders from the log and reconciles fills and positions with the venue;
+  it restores its orders from the log and reconciles fills and positions with the venue. A
+  venue whose reconciliation fails (unreachable, timing out) does not stop the others: its
+  feed is held stale (``stale_feed`` tripped on its assets), its gateway rejects orders, and
+  the reconciliation is retried with backoff until it succeeds;
 * the audit sink writes every topic to ClickHouse (chDB by default);
 * a status line every ``status_s``: each feed (ok/STALE, age of the last good poll, events,
   dead letters) and the worker's open arbs, PnL and net delta.
@@ -34,9 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ccxt.async_support as ccxt
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
 from infra.kafka_io import DeadLetters, EventProducer, consume_events, create_topics, start_consumer
 from infra.settings import Settings
-from producers.connector import VenueConnector, VenueCredentials
+from producers.connector import VenueConnector, VenueCredentials, short_error
 from producers.gateway import OrderGateway
 from producers.venue import VenueSpec, venue_spec
 from schemas.catalog import DEADLETTER
@@ -65,6 +71,8 @@ class LiveOptions:
     strategy_config: Path | None = None
     worker: bool = True
     audit: bool = True
+    reconcile_retry_min_s: float = 1.0  # backoff of a failed start-up reconciliation ...
+    reconcile_retry_max_s: float = 60.0  # ... up to this between attempts
 
 
 @dataclass
@@ -165,6 +173,58 @@ async def _restore_gateways(settings: Settings, gateways: dict[str, OrderGateway
         return
 
 
+async def _reconcile(
+    conn: VenueConnector, gw: OrderGateway, producer: EventProducer, dead_topic: str
+) -> None:
+    """One venue's restart reconciliation: publish the fills and positions the log is missing,
+    adopt our open orders, then let the gateway trade and the feed recover.
+
+    Raises
+    ------
+    ccxt.BaseError
+        The venue failed to answer (nothing is marked ready then).
+    """
+    found, opens = await conn.reconcile(
+        set(gw.seen_fills), since=None, client_ids=dict(gw.by_order_id)
+    )
+    for e in found:
+        await producer.send(e, topic=dead_topic if isinstance(e, EventRejected) else None)
+    gw.adopt(opens)
+    gw.ready = True
+    conn.release()
+
+
+async def _reconcile_later(
+    conn: VenueConnector,
+    gw: OrderGateway,
+    producer: EventProducer,
+    dead_topic: str,
+    opts: LiveOptions,
+) -> None:
+    """Retry a venue's reconciliation with backoff until it succeeds (or the run stops).
+
+    Only network failures are retried; any other venue error (bad keys, a refused request)
+    leaves the venue held stale for this run, with one error line: it needs a person.
+    """
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(ccxt.NetworkError),
+        wait=wait_exponential(min=opts.reconcile_retry_min_s, max=opts.reconcile_retry_max_s),
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                await _reconcile(conn, gw, producer, dead_topic)
+    except ccxt.BaseError as exc:
+        log.error(
+            "%s reconciliation failed for good (%s): venue stays stale, no orders this run",
+            conn.spec.id,
+            short_error(exc),
+        )
+        return
+    log.warning("%s reconciled: feed released, orders allowed", conn.spec.id)
+
+
 async def _gateway_loop(
     settings: Settings, gateways: dict[str, OrderGateway], producer: EventProducer, poll_s: float
 ) -> None:
@@ -183,6 +243,8 @@ async def _gateway_loop(
     async def poll_forever() -> None:
         while True:
             for gw in gateways.values():
+                if not gw.ready:
+                    continue  # its reconciliation fetches fills once the venue answers
                 for e in await gw.poll():
                     await producer.send(e)
             await asyncio.sleep(poll_s)
@@ -258,18 +320,30 @@ async def run_live(
         dead_topic = settings.topic(DEADLETTER)
         try:
             if not opts.paper:
-                gateways = {v: OrderGateway(venue_spec(v), exchanges[v]) for v in opts.venues}
+                gateways = {
+                    v: OrderGateway(venue_spec(v), exchanges[v], ready=False) for v in opts.venues
+                }
                 await _restore_gateways(settings, gateways)
                 for conn in connectors:
                     gw = gateways[conn.spec.id]
-                    found, opens = await conn.reconcile(
-                        set(gw.seen_fills), since=None, client_ids=dict(gw.by_order_id)
-                    )
-                    for e in found:
-                        await producer.send(
-                            e, topic=dead_topic if isinstance(e, EventRejected) else None
+                    try:
+                        await _reconcile(conn, gw, producer, dead_topic)
+                    except ccxt.BaseError as exc:
+                        # one venue down must not stop the others: hold it stale (entries
+                        # paused on its assets), refuse its orders, and retry in the background
+                        log.warning(
+                            "%s start-up reconciliation failed (%s): feed held stale, "
+                            "no orders there until it succeeds",
+                            conn.spec.id,
+                            short_error(exc),
                         )
-                    gw.adopt(opens)
+                        for e in conn.hold(f"reconciliation pending: {short_error(exc)}"):
+                            await producer.send(e)
+                        tasks.append(
+                            asyncio.create_task(
+                                _reconcile_later(conn, gw, producer, dead_topic, opts)
+                            )
+                        )
                 tasks.append(
                     asyncio.create_task(_gateway_loop(settings, gateways, producer, opts.poll_s))
                 )

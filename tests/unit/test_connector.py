@@ -172,3 +172,20 @@ def test_credentials_come_from_the_environment_and_stay_masked(
         "FUNDARB_BYBIT_API_KEY",
         "FUNDARB_BYBIT_SECRET",
     ]
+
+
+def test_a_held_feed_stays_stale_until_released_then_resets() -> None:
+    tickers = rv.case("bybit", "fetchFundingRates")["httpResponse"]
+    clock = Clock()
+    conn = bybit_connector({"/v5/market/tickers": tickers}, clock)
+    (trip,) = conn.hold("reconciliation pending: ExchangeNotAvailable: down")
+    assert isinstance(trip, ev.BreakerTripped) and trip.breaker is Breaker.stale_feed
+    assert (trip.venue, trip.instrument) == ("bybit", "BTC") and "reconciliation" in trip.detail
+    assert "STALE" in conn.summary() and "reconciliation pending" in conn.summary()
+    clock.now += 1_000
+    out = rv.run_async(conn.poll())  # fresh market data, but the venue is still unknown
+    assert not [e for e in out if isinstance(e, ev.BreakerReset | ev.BreakerTripped)]
+    conn.release()
+    clock.now += 1_000
+    out = rv.run_async(conn.poll())
+    assert [type(e).__name__ for e in out if isinstance(e, ev.BreakerReset)] == ["BreakerReset"]

@@ -372,3 +372,14 @@ def test_restart_restores_orders_from_the_log_and_adopts_open_orders() -> None:
     )
     assert foreign == ["9"] and gw.by_order_id["664082074"] == BINANCE_CID
     assert rv.run_async(gw.handle(cmd)) == []  # the re-sent command is not placed again
+
+
+def test_a_gateway_not_reconciled_yet_rejects_orders_without_a_request() -> None:
+    gw, http = gateway("binance", [])
+    gw.ready = False
+    cmd = place("binance", "BTC/USDT:USDT")
+    (rej,) = rv.run_async(gw.handle(cmd))
+    assert isinstance(rej, ev.OrderRejected) and rej.reject_reason is RejectReason.network
+    assert "not reconciled" in rej.message and http.calls == []
+    gw.ready = True
+    assert rv.run_async(gw.handle(cmd)) == []  # the same command is not placed later
