@@ -28,21 +28,26 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.types import (
     Breaker,
     BreakerAction,
+    Code,
     Dec,
     EventId,
     ExitReason,
+    FundingRate,
+    Id,
     Instrument,
     Liquidity,
     MarketType,
     Millis,
     MillisOrZero,
     NonNegativeDec,
+    OptId,
     OrderType,
     PositiveDec,
     RejectReason,
     Severity,
     Side,
     Symbol,
+    Text,
     TimeInForce,
     Venue,
     base_asset,
@@ -64,8 +69,8 @@ class Event(BaseModel):
     venue: Venue
     instrument: Instrument
     schema_version: int = Field(default=1, ge=1)
-    correlation_id: str | None = None
-    causation_id: str | None = None
+    correlation_id: OptId | None = None
+    causation_id: OptId | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -111,11 +116,11 @@ class FundingRateObserved(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    funding_rate: Dec
+    funding_rate: FundingRate
     funding_interval_h: int = Field(ge=0, le=24 * 7)
     funding_time: MillisOrZero
     next_funding_time: MillisOrZero = 0
-    predicted_rate: Dec | None = None
+    predicted_rate: FundingRate | None = None
     mark_price: PositiveDec | None = None
     index_price: PositiveDec | None = None
     settled: bool = False
@@ -172,14 +177,14 @@ class FillExecuted(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    fill_id: str = Field(min_length=1)
-    order_id: str = Field(min_length=1)
-    client_order_id: str = Field(min_length=1)
+    fill_id: Id
+    order_id: Id
+    client_order_id: Id
     side: Side
     qty: PositiveDec
     price: PositiveDec
     fee: Dec
-    fee_currency: str = Field(min_length=1)
+    fee_currency: Code
     liquidity: Liquidity
     market_type: MarketType = MarketType.perp
     is_hedge: bool = False
@@ -205,11 +210,11 @@ class FundingPaid(Event):
 
     funding_time: Millis
     position_qty: Dec
-    funding_rate: Dec
+    funding_rate: FundingRate
     mark_price: PositiveDec
     amount: Dec
-    amount_currency: str = Field(min_length=1)
-    funding_id: str = Field(min_length=1)
+    amount_currency: Code
+    funding_id: Id
 
 
 class BalanceObserved(Event):
@@ -221,7 +226,7 @@ class BalanceObserved(Event):
     ``instrument`` when the event is about one.
     """
 
-    currency: str = Field(min_length=1)
+    currency: Code
     total: Dec
     free: Dec
     used: Dec
@@ -268,22 +273,22 @@ class TargetPositionSet(Event):
     Legs are ordered: ``legs[0]`` is executed first, ``legs[1]`` hedges it.
     """
 
-    arb_id: str = Field(min_length=1)
+    arb_id: Id
     revision: int = Field(ge=0)
     legs: list[TargetLeg] = Field(min_length=1, max_length=4)
     target_notional_usd: NonNegativeDec
     expected_apr: Dec
     entry_spread_apr: Dec | None = None
-    reason: str = ""
+    reason: Text = ""
 
 
 class ExitRequested(Event):
     """Close an arb: target every leg to zero, with the reason."""
 
-    arb_id: str = Field(min_length=1)
+    arb_id: Id
     revision: int = Field(ge=0)
     exit_reason: ExitReason
-    detail: str = ""
+    detail: Text = ""
 
 
 # ---- orders (orders.commands / orders.events) ----------------------------------------------
@@ -297,7 +302,7 @@ class PlaceOrder(Event):
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
     client_order_id: str = Field(min_length=1, max_length=64)
-    arb_id: str = Field(min_length=1)
+    arb_id: Id
     step: int = Field(ge=0)
     leg: int = Field(ge=0)
     side: Side
@@ -325,8 +330,8 @@ class CancelOrder(Event):
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
     client_order_id: str = Field(min_length=1, max_length=64)
-    arb_id: str = Field(min_length=1)
-    detail: str = ""
+    arb_id: Id
+    detail: Text = ""
 
 
 class OrderAccepted(Event):
@@ -334,8 +339,8 @@ class OrderAccepted(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    client_order_id: str = Field(min_length=1)
-    order_id: str = Field(min_length=1)
+    client_order_id: Id
+    order_id: Id
 
 
 class OrderRejected(Event):
@@ -343,9 +348,9 @@ class OrderRejected(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    client_order_id: str = Field(min_length=1)
+    client_order_id: Id
     reject_reason: RejectReason
-    message: str = ""
+    message: Text = ""
 
 
 class OrderCanceled(Event):
@@ -353,10 +358,10 @@ class OrderCanceled(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    client_order_id: str = Field(min_length=1)
-    order_id: str = ""
+    client_order_id: Id
+    order_id: OptId = ""
     filled_qty: NonNegativeDec = Decimal(0)
-    detail: str = ""
+    detail: Text = ""
 
 
 class OrderExpired(Event):
@@ -364,8 +369,8 @@ class OrderExpired(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    client_order_id: str = Field(min_length=1)
-    order_id: str = ""
+    client_order_id: Id
+    order_id: OptId = ""
     filled_qty: NonNegativeDec = Decimal(0)
 
 
@@ -381,14 +386,14 @@ class BreakerTripped(Event):
     action: BreakerAction
     value: Dec | None = None
     threshold: Dec | None = None
-    detail: str = ""
+    detail: Text = ""
 
 
 class BreakerReset(Event):
     """A circuit breaker closed again."""
 
     breaker: Breaker
-    detail: str = ""
+    detail: Text = ""
 
 
 # ---- derived (derived.*) -------------------------------------------------------------------
@@ -411,7 +416,7 @@ class SpreadUpdated(Event):
     spread_apr: Dec
     net_edge_apr: Dec | None = None
     break_even_h: Dec | None = None
-    blocked_reason: str | None = None
+    blocked_reason: Text | None = None
 
 
 class PositionChanged(Event):
@@ -435,10 +440,10 @@ class PositionChanged(Event):
 class AlertRaised(Event):
     """An alert rule fired. ``dedup_key`` groups repeats of the same condition."""
 
-    rule: str = Field(min_length=1)
+    rule: Id
     severity: Severity
-    message: str
-    dedup_key: str = ""
+    message: Text
+    dedup_key: Text = ""
 
     @property
     def key(self) -> str:

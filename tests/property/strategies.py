@@ -29,6 +29,12 @@ DEC = st.decimals(
 POS = st.decimals(
     min_value=Decimal("1e-12"), max_value=Decimal("1e12"), allow_nan=False, allow_infinity=False
 )
+RATE = st.decimals(
+    min_value=-T.MAX_ABS_FUNDING_RATE,
+    max_value=T.MAX_ABS_FUNDING_RATE,
+    allow_nan=False,
+    allow_infinity=False,
+)
 NONNEG = st.decimals(
     min_value=Decimal(0), max_value=Decimal("1e12"), allow_nan=False, allow_infinity=False
 )
@@ -38,6 +44,11 @@ _ALIASES: list[tuple[Any, st.SearchStrategy[Any]]] = [
     (T.PositiveDec, POS),
     (T.NonNegativeDec, NONNEG),
     (T.Dec, DEC),
+    (T.FundingRate, RATE),
+    (T.Id, IDS),
+    (T.OptId, IDS),
+    (T.Code, st.sampled_from(["USDT", "USDC", "BTC", "ETH"])),
+    (T.Text, TEXT),
     (T.Millis, MS),
     (T.MillisOrZero, st.one_of(st.just(0), MS)),
     (T.Venue, VENUES),
