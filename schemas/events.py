@@ -20,12 +20,15 @@ message names the field and the rule.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.types import (
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
     Breaker,
     BreakerAction,
     Code,
@@ -451,12 +454,29 @@ class AlertRaised(Event):
         return self.rule
 
 
-class EventRejected(Event):
-    """A record that could not be decoded or validated, kept whole with the reason.
+#: Raw bytes a dead letter keeps (value and key each): a dead letter must always fit the
+#: broker's message size (1 MiB by default), whatever the size of the record it reports.
+RAW_KEEP_BYTES = 8 * 1024
+#: Longest ``source_topic`` kept (Kafka topic names are ≤ 249 characters; the replay names files).
+MAX_SOURCE_CHARS = 256
 
-    ``raw_value`` / ``raw_key`` are the exact bytes read from ``source_topic`` at
-    ``source_partition`` / ``source_offset``; ``error_type`` names the failed check.
+
+class EventRejected(Event):
+    """A record that could not be decoded or validated, with the reason.
+
+    ``raw_value`` / ``raw_key`` are the bytes read from ``source_topic`` at
+    ``source_partition`` / ``source_offset``, cut to their first :data:`RAW_KEEP_BYTES`;
+    ``raw_size`` and ``raw_sha256`` (hex) describe the *whole* raw value, so a cut record can
+    still be identified. ``error_type`` names the failed check, ``reason`` says why.
+
+    Building one never fails on size: longer raw bytes are cut (and the size and digest taken
+    from the full value), and ``reason`` (:data:`~schemas.types.MAX_TEXT_CHARS`),
+    ``error_type`` (:data:`~schemas.types.MAX_ID_CHARS`) and ``source_topic``
+    (:data:`MAX_SOURCE_CHARS`) are truncated: a dead letter is the one event that must always
+    be publishable. Schema v2 added ``raw_size`` and ``raw_sha256`` (``None`` in v1 records).
     """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     source_topic: str
     source_partition: int = Field(ge=0)
@@ -465,6 +485,34 @@ class EventRejected(Event):
     raw_value: bytes
     error_type: str
     reason: str
+    raw_size: int | None = Field(default=None, ge=0)
+    raw_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cut_to_fit(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        raw = data.get("raw_value")
+        if isinstance(raw, bytes) and data.get("raw_sha256") is None:
+            # built here (not decoded): describe the full value before cutting it
+            data["raw_size"] = len(raw)
+            data["raw_sha256"] = hashlib.sha256(raw).hexdigest()
+        if isinstance(raw, bytes) and len(raw) > RAW_KEEP_BYTES:
+            data["raw_value"] = raw[:RAW_KEEP_BYTES]
+        key = data.get("raw_key")
+        if isinstance(key, bytes) and len(key) > RAW_KEEP_BYTES:
+            data["raw_key"] = key[:RAW_KEEP_BYTES]
+        for name, limit in (
+            ("reason", MAX_TEXT_CHARS),
+            ("error_type", MAX_ID_CHARS),
+            ("source_topic", MAX_SOURCE_CHARS),
+        ):
+            text = data.get(name)
+            if isinstance(text, str) and len(text) > limit:
+                data[name] = text[:limit]
+        return data
 
     @property
     def key(self) -> str:

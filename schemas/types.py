@@ -267,11 +267,17 @@ Millis = Annotated[int, Strict(), AfterValidator(_ms_range)]
 MillisOrZero = Annotated[int, Strict(), AfterValidator(_ms_range_or_zero)]
 
 
+def _shown(value: Any) -> str:
+    """A short repr of an input for error messages (a 1 MB id must not become a 1 MB reason)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}... ({len(text)} chars)"
+
+
 def check_symbol(value: Any) -> str:
     """A ccxt unified market symbol (``BTC/USDT:USDT``, ``BTC/USDT``)."""
     if not isinstance(value, str) or not _SYMBOL.match(value):
         raise ValueError(
-            f"instrument {value!r} is not a ccxt unified symbol "
+            f"instrument {_shown(value)} is not a ccxt unified symbol "
             "(BASE/QUOTE for spot, BASE/QUOTE:SETTLE for perpetuals)"
         )
     return value
@@ -282,20 +288,20 @@ def check_instrument(value: Any) -> str:
     if isinstance(value, str) and (_SYMBOL.match(value) or _ASSET.match(value)):
         return value
     raise ValueError(
-        f"instrument {value!r} is neither a ccxt unified symbol (BASE/QUOTE[:SETTLE]) "
+        f"instrument {_shown(value)} is neither a ccxt unified symbol (BASE/QUOTE[:SETTLE]) "
         "nor an asset code"
     )
 
 
 def check_venue(value: Any) -> str:
     if not isinstance(value, str) or not _VENUE.match(value):
-        raise ValueError(f"venue {value!r} is not a lowercase ccxt exchange id")
+        raise ValueError(f"venue {_shown(value)} is not a lowercase ccxt exchange id")
     return value
 
 
 def check_uuid(value: Any) -> str:
     if not isinstance(value, str) or not _UUID.match(value):
-        raise ValueError(f"{value!r} is not a lowercase canonical UUID")
+        raise ValueError(f"{_shown(value)} is not a lowercase canonical UUID")
     return value
 
 

@@ -109,6 +109,9 @@ def _fix(event_type: type[ev.Event], values: dict[str, Any]) -> dict[str, Any]:
             values["next_funding_time"] = 0
     if event_type is ev.TickerObserved and values["bid"] > values["ask"]:
         values["bid"], values["ask"] = values["ask"], values["bid"]
+    if event_type is ev.EventRejected:
+        # size and digest describe the raw value: derived at construction when not given
+        values["raw_size"] = values["raw_sha256"] = None
     if event_type in (ev.FillExecuted, ev.PlaceOrder):
         values["market_type"] = ev.MarketType.perp
     if event_type is ev.PlaceOrder:
