@@ -48,14 +48,18 @@ MAX_DECIMAL_EXPONENT = 30
 #: units), amounts and notionals (USD or quote) above 10^15 are unit or data errors, and the
 #: bound leaves ClickHouse Decimal(38, 18) (20 integer digits) room for sums.
 MAX_MAGNITUDE = Decimal("1e15")
-#: Decimal places kept: the wire and ClickHouse Decimal(38, 18) scale. Finer digits (a quotient
-#: computed in code carries 28 significant digits) are rounded half-even, not refused.
+#: Decimal places ClickHouse Decimal(38, 18) stores: the audit sink rounds there when it writes.
+#: Events keep their exact digits (a payment computed in code may carry 25 places and the
+#: shadow ledger re-prices it exactly).
 MAX_SCALE = 18
+#: Decimal places an event keeps: finer digits (only values below ~1e-12 computed to 28
+#: significant digits reach them) are rounded half-even, so every plain wire string is at
+#: most 1 + 15 + 1 + 40 = 57 characters and our own events always pass our decoder.
+MAX_PLACES = 40
+_QUANTUM = Decimal(1).scaleb(-MAX_PLACES)
+_ROUND = Context(prec=60)  # 15 integer digits + 40 places, exactly
 #: Funding rates are fractions per interval within ±100 % (as ``producers/parse.py`` caps).
 MAX_ABS_FUNDING_RATE = Decimal("1")
-_QUANTUM = Decimal(1).scaleb(-MAX_SCALE)
-# rounding to 18 places of anything below 10^15 needs 33 digits; the default context has 28
-_ROUND = Context(prec=40)
 _EXP = re.compile(r"^[+-]?\d{1,6}$")  # the exponent part, read as text before parsing
 
 
@@ -85,8 +89,9 @@ def canonical_decimal(value: Any, *, bound: Decimal = MAX_MAGNITUDE) -> Decimal:
 
     Bounds (checked on the text first, so nothing huge is ever built): a string has at most
     :data:`MAX_DECIMAL_CHARS` characters and an exponent within ±:data:`MAX_DECIMAL_EXPONENT`;
-    ``|value| < bound`` (default :data:`MAX_MAGNITUDE`, 10^15); more than :data:`MAX_SCALE`
-    (18) decimal places are rounded half-even to 18.
+    ``|value| < bound`` (default :data:`MAX_MAGNITUDE`, 10^15). Digits are kept exactly up to
+    :data:`MAX_PLACES` (40) decimal places and rounded half-even beyond (ClickHouse rounds
+    further, to :data:`MAX_SCALE`).
 
     Raises
     ------
@@ -112,7 +117,7 @@ def canonical_decimal(value: Any, *, bound: Decimal = MAX_MAGNITUDE) -> Decimal:
             if not -bound < dec < bound:
                 raise _out_of_bounds(dec, bound)
             dot = value.find(".")
-            if dot >= 0 and len(value) - dot - 1 > MAX_SCALE:
+            if dot >= 0 and len(value) - dot - 1 > MAX_PLACES:
                 dec = dec.quantize(_QUANTUM, context=_ROUND)
             return dec if dec else _ZERO
     elif kind is Decimal:
@@ -138,7 +143,7 @@ def canonical_decimal(value: Any, *, bound: Decimal = MAX_MAGNITUDE) -> Decimal:
     exponent = dec.as_tuple().exponent
     if exponent > 0:  # type: ignore[operator]  # finite: exponent is an int
         return Decimal(format(dec, "f"))
-    if exponent < -MAX_SCALE:  # type: ignore[operator]
+    if exponent < -MAX_PLACES:  # type: ignore[operator]
         dec = dec.quantize(_QUANTUM, context=_ROUND)
         return dec if dec else _ZERO
     return dec

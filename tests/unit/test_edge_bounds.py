@@ -84,14 +84,19 @@ def test_bounds_are_inclusive_where_documented() -> None:
     assert ser.decode(_funding(funding_rate="1.2E-5")).funding_rate == Decimal("0.000012")
 
 
-def test_more_than_18_decimal_places_round_to_the_wire_scale() -> None:
-    # ClickHouse Decimal(38, 18); a quotient computed in code carries 28 digits
-    third = Decimal(1) / Decimal(3)
-    assert canonical_decimal(third) == Decimal("0.333333333333333333")
-    assert canonical_decimal("0.1234567890123456789") == Decimal("0.123456789012345679")
-    event = stubs.funding_observed(funding_rate=Decimal("0.0001") / 3)
+def test_digits_are_kept_exactly_within_the_length_bound() -> None:
+    # a quotient computed in code carries 28 digits; the shadow ledger re-prices them exactly
+    third = Decimal("0.0001") / 3
+    assert canonical_decimal(third) == third
+    event = stubs.funding_observed(funding_rate=third)
     assert ser.decode(ser.encode(event)) == event
-    assert -event.funding_rate.as_tuple().exponent == 18  # type: ignore[operator]
+    # beyond 40 places (only tiny values computed to 28 digits): rounded, so the wire string
+    # of any event stays within the decoder's 64 characters
+    assert canonical_decimal(Decimal("1E-63")) == 0
+    assert canonical_decimal(Decimal("1.5E-40")) == Decimal("2E-40")
+    assert canonical_decimal("0." + "1" * 62) == Decimal("0." + "1" * 40)
+    tiny = stubs.balance_observed(used=Decimal("1E-63") + Decimal("3E-40"))
+    assert ser.decode(ser.encode(tiny)) == tiny
 
 
 @pytest.mark.parametrize(

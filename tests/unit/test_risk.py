@@ -110,8 +110,8 @@ def test_liquidation_distance_uses_the_latest_mark() -> None:
     state, out = rk.assess_balance(state, near, CFG)
     (trip,) = out
     assert (trip.breaker, trip.instrument) == (Breaker.liquidation_distance, "ETH")
-    assert trip.value is not None and abs(trip.value - Decimal(200) / Decimal(3000)) <= Decimal(
-        "1e-18"  # events keep 18 decimal places
+    assert trip.value is not None and abs(trip.value - Decimal(200) / Decimal(3000)) < Decimal(
+        "1e-20"
     )
 
 

@@ -134,8 +134,7 @@ def test_lighter_hourly_rate_without_time_lands_on_the_next_hour() -> None:
     # raw: {"exchange": "lighter", "symbol": "ETH", "rate": 9.599999999999999e-05}, no time
     (e,) = events_of("lighter", "funding", rv.run("lighter", "fetchFundingRates"))
     assert e.instrument == "ETH/USDC:USDC"
-    # the venue's float (0.00009599999999999999), rounded to the wire's 18 decimal places
-    assert e.funding_rate == D("0.000096000000000000")
+    assert e.funding_rate == D("0.00009599999999999999")  # the venue's float, exactly
     assert e.funding_interval_h == 1
     assert e.event_time == INGEST
     assert e.funding_time == (INGEST // 3_600_000 + 1) * 3_600_000
@@ -345,9 +344,8 @@ def test_binance_funding_income_needs_the_position_view() -> None:
     e = p.parse_funding_payment(spec, row, ingest_time=INGEST, leg=leg)
     assert e.amount == D("-0.04618913") and e.funding_id == "8082457372019390060"
     assert e.funding_time == 1_707_465_600_000
-    # the rate follows from the amount: amount = -qty × mark × rate (DESIGN §1), to the
-    # rounding of the rate at the wire's 18 decimal places
-    assert abs(-e.position_qty * e.mark_price * e.funding_rate - e.amount) < D("1e-12")
+    # the rate follows from the amount: amount = -qty × mark × rate (DESIGN §1)
+    assert -e.position_qty * e.mark_price * e.funding_rate == e.amount
 
 
 # ---- balances and positions ----------------------------------------------------------------
