@@ -9,8 +9,11 @@ most ``max_rows`` or ``max_ms`` of wall time, whichever first), writes them thro
 redelivers, and the dedup key absorbs it.
 
 DDL lives in ``infra/sql/NNN_*.sql`` and is applied once per version (``schema_migrations``).
-Records that do not decode are kept in ``events_raw`` as ``Undecodable`` with the reason and
-the bytes (base64): nothing is lost.
+Records that do not decode, or whose values cannot be converted to their columns, are kept in
+``events_raw`` as ``Undecodable`` with the reason and the bytes (base64) *and* sent to the
+dead-letter topic; a row the store refuses is dead-lettered alone while the rest of its batch
+is inserted. One bad record never stops the sink (a store that is down still does: its
+offsets stay uncommitted and a restart redelivers).
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 from infra.clickhouse import ClickHouseStore, open_store
 from infra.settings import Settings
 from schemas import events as ev
-from schemas.catalog import TOPICS
+from schemas.catalog import DEADLETTER, TOPICS
 from schemas.serde import DecodeError, Serializer
+from schemas.types import MAX_TEXT_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +301,22 @@ class AuditBatch:
         self.prefix = prefix
         self.run = run_name(prefix)
         self.tables: dict[str, list[Row]] = defaultdict(list)
+        #: the consumer record of each row, per table (to dead-letter a row the store refuses)
+        self.sources: dict[str, list[Any]] = defaultdict(list)
+        #: records to dead-letter, with why, keyed by (topic, partition, offset): once each
+        self.rejected: dict[tuple[str, int, int], tuple[Any, DecodeError]] = {}
         self.count = 0
+
+    def _reject(self, record: Any, error: DecodeError) -> None:
+        # a bad record already on the dead-letter topic is kept in events_raw, not re-sent
+        if record.topic != f"{self.prefix}{DEADLETTER}":
+            self.rejected.setdefault(
+                (record.topic, record.partition, record.offset), (record, error)
+            )
+
+    def _append(self, table: str, row: Row, record: Any) -> None:
+        self.tables[table].append(row)
+        self.sources[table].append(record)
 
     def add(self, record: Any) -> None:
         topic = (
@@ -314,31 +333,7 @@ class AuditBatch:
         key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else ""
         try:
             event = self.serializer.decode(record.value)
-        except DecodeError as exc:
-            self.tables["events_raw"].append(
-                {
-                    **where,
-                    "key": key,
-                    "event_type": "Undecodable",
-                    "event_id": "",
-                    "event_time": record.timestamp if record.timestamp > 0 else 0,
-                    "ingest_time": 0,
-                    "venue": "",
-                    "instrument": "",
-                    "correlation_id": None,
-                    "causation_id": None,
-                    "payload": json.dumps(
-                        {
-                            "error": str(exc),
-                            "raw_base64": base64.b64encode(record.value or b"").decode(),
-                        }
-                    ),
-                }
-            )
-            self.count += 1
-            return
-        self.tables["events_raw"].append(
-            {
+            raw = {
                 **where,
                 "key": key,
                 "event_type": type(event).__name__,
@@ -351,21 +346,80 @@ class AuditBatch:
                 "causation_id": event.causation_id,
                 "payload": payload_json(event),
             }
-        )
-        typed = _typed(event)
+            typed = _typed(event)
+        except DecodeError as exc:
+            self._undecodable(record, where, key, exc)
+            return
+        except Exception as exc:  # one record's values must not stop the sink
+            # decoded but not convertible (e.g. beyond Decimal(38, 18)): keep it, dead-letter it
+            self._undecodable(
+                record, where, key, DecodeError("audit_convert", f"{type(exc).__name__}: {exc}")
+            )
+            return
+        self._append("events_raw", raw, record)
         if typed is not None:
             table, row = typed
-            self.tables[table].append({**where, **row})
+            self._append(table, {**where, **row}, record)
+        self.count += 1
+
+    def _undecodable(self, record: Any, where: Row, key: str, exc: DecodeError) -> None:
+        self._append(
+            "events_raw",
+            {
+                **where,
+                "key": key,
+                "event_type": "Undecodable",
+                "event_id": "",
+                "event_time": record.timestamp if record.timestamp > 0 else 0,
+                "ingest_time": 0,
+                "venue": "",
+                "instrument": "",
+                "correlation_id": None,
+                "causation_id": None,
+                "payload": json.dumps(
+                    {
+                        "error": str(exc)[:MAX_TEXT_CHARS],
+                        "raw_base64": base64.b64encode(record.value or b"").decode(),
+                    }
+                ),
+            },
+            record,
+        )
+        self._reject(record, exc)
         self.count += 1
 
     def write(self, store: ClickHouseStore) -> int:
+        """Insert every table's rows; a row that cannot be converted or inserted is dropped
+        and its record queued in :attr:`rejected` (the rest is inserted).
+
+        Returns the number of records of the batch. Raises whatever the store raises when it
+        does not answer a trivial query either (down, not a bad row): nothing is dead-lettered
+        then, and the caller does not commit.
+        """
         for table, rows in self.tables.items():
             if rows:
-                store.insert_arrow(table, to_arrow(rows))
+                self._insert(store, table, rows, self.sources[table])
         written = self.count
         self.tables.clear()
+        self.sources.clear()
         self.count = 0
         return written
+
+    def _insert(self, store: ClickHouseStore, table: str, rows: list[Row], sources: list) -> None:
+        try:
+            store.insert_arrow(table, to_arrow(rows))
+            return
+        except Exception as exc:  # bisect to the bad rows, unless the store is down
+            error = exc
+        store.query("SELECT 1")  # raises when the store itself fails: not a row's fault
+        if len(rows) == 1:
+            reason = f"{table}: {type(error).__name__}: {error}"
+            self._reject(sources[0], DecodeError("audit_insert", reason[:MAX_TEXT_CHARS]))
+            return
+        # halves: a batch with one bad row costs O(log n) inserts, not n
+        mid = len(rows) // 2
+        self._insert(store, table, rows[:mid], sources[:mid])
+        self._insert(store, table, rows[mid:], sources[mid:])
 
 
 @retry(
@@ -377,6 +431,16 @@ class AuditBatch:
 async def _commit(consumer: AIOKafkaConsumer) -> None:
     # a fresh broker's group coordinator may still be loading: retriable, so retry
     await consumer.commit()
+
+
+async def _dead_letter(batch: AuditBatch, dead_letters: Any) -> None:
+    """Send the batch's rejected records to the dead-letter topic and wait for the broker."""
+    if not batch.rejected:
+        return
+    for record, error in batch.rejected.values():
+        await dead_letters.reject(record, error)
+    batch.rejected.clear()
+    await dead_letters.producer.flush()  # delivered before the offsets are committed
 
 
 async def audit_topics(
@@ -394,6 +458,11 @@ async def audit_topics(
     ``drain`` stops once the end offsets seen at start are reached (backtests); otherwise
     the sink runs until cancelled. ``stop_after`` stops after that many records *without
     committing the last batch's offsets* (tests simulate a crash between write and commit).
+
+    Records it cannot decode, convert or insert go to the run's dead-letter topic (once per
+    record and run, after the batch is written and before its offsets are committed; a
+    redelivery after a crash sends the same deterministic dead letter again), counted in
+    ``dead_lettered``.
     """
     own = store is None
     store = store or open_store(settings)
@@ -406,9 +475,16 @@ async def audit_topics(
             enable_auto_commit=False,
             max_poll_records=5000,
         )
-        from infra.kafka_io import start_consumer, topic_partitions
+        from infra.kafka_io import DeadLetters, EventProducer, start_consumer, topic_partitions
 
-        await start_consumer(consumer)
+        producer = EventProducer(settings)
+        await producer.__aenter__()
+        dead_letters = DeadLetters(producer)
+        try:
+            await start_consumer(consumer)
+        except Exception:
+            await producer.__aexit__()
+            raise
         total = 0
         try:
             # the run's topics are known from the catalog: assign them, resume where we committed
@@ -437,8 +513,13 @@ async def audit_topics(
                 crash = stop_after is not None and total + batch.count >= stop_after
                 if batch.count and (due or done or crash):
                     total += batch.write(store)
+                    await _dead_letter(batch, dead_letters)
                     if crash:
-                        return {"records": total, "crashed": True}
+                        return {
+                            "records": total,
+                            "crashed": True,
+                            "dead_lettered": dead_letters.count,
+                        }
                     await _commit(consumer)  # only after the rows are written
                     if on_batch:
                         on_batch(total)
@@ -447,9 +528,11 @@ async def audit_topics(
                     break
         finally:
             await consumer.stop()
+            await producer.__aexit__()
         rows = store.query("SELECT count() FROM events_raw FINAL").scalar()
         return {
             "records": total,
+            "dead_lettered": dead_letters.count,
             "raw_rows": int(rows),
             "database": store.database,
             "backend": store.backend,

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         Confluent-compatible Schema Registry; ``None`` means the file-backed registry.
     table_store
         Faust table store URL (``memory://`` or ``rocksdb://``).
+    worker_session_timeout_s
+        Kafka consumer-group session timeout of the worker, in seconds, within
+        [6, 1800]: the broker's default ``group.min/max.session.timeout.ms``.
+    worker_tick_s
+        Worker flush / end-offset refresh period, in seconds, within [0.001, 10]: below a
+        millisecond it spins, above 10 s outputs wait that long.
     """
 
     model_config = SettingsConfigDict(env_prefix="FUNDARB_", extra="ignore", populate_by_name=True)
@@ -89,8 +95,8 @@ class Settings(BaseSettings):
     schema_registry_url: str | None = None
     table_store: str = "memory://"  # Faust table store: memory:// or rocksdb:// (rocksdict)
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
-    worker_session_timeout_s: float = Field(default=10.0, ge=6.0)  # broker minimum is 6 s
-    worker_tick_s: float = Field(default=0.05, gt=0)  # flush / end-offset refresh period
+    worker_session_timeout_s: float = Field(default=10.0, ge=6.0, le=1800.0, allow_inf_nan=False)
+    worker_tick_s: float = Field(default=0.05, ge=0.001, le=10.0, allow_inf_nan=False)
 
     @field_validator("topic_prefix")
     @classmethod

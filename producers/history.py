@@ -50,8 +50,10 @@ from typing import Any
 from projections.funding import MS_PER_HOUR, interval_between, next_usual_interval_h
 from schemas.events import Event, FundingRateObserved, TickerObserved
 from schemas.types import (
+    MAX_MAGNITUDE,
     base_asset,
     canonical_decimal,
+    check_funding_rate,
     check_ms,
     check_symbol,
     check_venue,
@@ -433,7 +435,8 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
             check_venue(cols[0])
             if ":" not in check_symbol(cols[1]):
                 raise ValueError(f"{cols[1]} is spot: spot has no funding rows")
-            rate = canonical_decimal(cols[3])
+            # events below are built with model_construct (speed): the bounds are checked here
+            rate = check_funding_rate(cols[3])
             mark = canonical_decimal(cols[4]) if cols[4] else None
             if mark is not None and mark <= 0:
                 raise ValueError(f"mark price {mark} is not positive")
@@ -508,6 +511,10 @@ def ticker_events(
             volume = canonical_decimal(cols[9])
             if close <= 0 or volume < 0:
                 raise ValueError(f"close {close} / volume {volume} out of range")
+            if volume * close >= MAX_MAGNITUDE:  # the ticker's quote volume must stay bounded
+                raise ValueError(
+                    f"quote volume {volume * close:.6E} is not below {MAX_MAGNITUDE:E}"
+                )
         except ValueError as exc:
             if window.start <= max(last_open, 0) < window.end:
                 yield _reject(run, q, line, raw, "invalid", str(exc), max(last_open, 0))

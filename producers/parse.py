@@ -43,12 +43,21 @@ from schemas.events import (
     FundingRateObserved,
     TickerObserved,
 )
-from schemas.types import MAX_MS, MIN_MS, Liquidity, MarketType, Side, base_asset, is_spot
+from schemas.types import (
+    MAX_ABS_FUNDING_RATE,
+    MAX_MS,
+    MIN_MS,
+    Liquidity,
+    MarketType,
+    Side,
+    base_asset,
+    is_spot,
+)
 
 LIVE_NS = uuid.UUID("8d3c1f2e-6b4a-4e5d-9c7b-0a1f2e3d4c5b")
 #: Anything beyond these is a unit or data error, not a market (prices in quote per base).
 MAX_PRICE = Decimal("1e12")
-MAX_ABS_RATE = Decimal("1")  # 100 % per interval
+MAX_ABS_RATE = MAX_ABS_FUNDING_RATE  # 100 % per interval: the event types refuse beyond it
 E = TypeVar("E", bound=Event)
 
 

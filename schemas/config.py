@@ -9,11 +9,23 @@ take profit and risk breakers.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from schemas.types import Dec, NonNegativeDec, PositiveDec
 
@@ -49,6 +61,11 @@ DEFAULT_FEES: dict[str, VenueFees] = {
 
 #: Fee fractions outside this range are refused at load: a typo, not a fee schedule.
 MAX_FEE_FRAC = Decimal("0.01")
+#: Price offsets and slippage are fractions of a price: beyond 5 % is a typo (``5`` for 5 bp),
+#: not an execution setting (a 5 % cross on a hedge is already a broken market).
+MAX_PRICE_FRAC = Decimal("0.05")
+#: Margin borrow costs beyond 1 % per hour (~88x a year) are a unit slip (per year, per day).
+MAX_BORROW_RATE_H = Decimal("0.01")
 
 
 class FeeConfig(_Frozen):
@@ -58,11 +75,11 @@ class FeeConfig(_Frozen):
     table in a config file is merged over :data:`DEFAULT_FEES` per venue (naming one venue
     does not drop the others). ``slippage_frac`` None means half the quoted bid/ask spread per
     trade (the default). Raises ``ValueError`` (at load) for a fee outside
-    ``[-MAX_FEE_FRAC, MAX_FEE_FRAC]``.
+    ``[-MAX_FEE_FRAC, MAX_FEE_FRAC]`` or a ``slippage_frac`` above :data:`MAX_PRICE_FRAC`.
     """
 
     venues: dict[str, VenueFees] = Field(default_factory=lambda: dict(DEFAULT_FEES))
-    slippage_frac: NonNegativeDec | None = None
+    slippage_frac: NonNegativeDec | None = Field(default=None, le=MAX_PRICE_FRAC)
 
     @field_validator("venues", mode="before")
     @classmethod
@@ -99,7 +116,8 @@ class EntryConfig(_Frozen):
 
     ``holding_horizon_h``: hours over which the net edge is judged; ``min_net_apr``: net edge
     (after round-trip fees and slippage) per year that must be cleared; ``max_break_even_h``:
-    hours of spread needed to pay the costs must not exceed this.
+    hours of spread needed to pay the costs must not exceed this. ``borrow_rate_h`` is a
+    fraction per hour in ``[0, MAX_BORROW_RATE_H]``.
     """
 
     min_net_apr: Dec = Decimal("0.20")
@@ -109,7 +127,9 @@ class EntryConfig(_Frozen):
     perp_perp: bool = True
     spot_perp: bool = True
     allow_spot_short: bool = False
-    borrow_rate_h: NonNegativeDec = Decimal("0.000005")  # margin borrow cost, fraction/hour
+    borrow_rate_h: NonNegativeDec = Field(  # margin borrow cost, fraction/hour
+        default=Decimal("0.000005"), le=MAX_BORROW_RATE_H
+    )
 
 
 class CapacityConfig(_Frozen):
@@ -139,7 +159,7 @@ class ExitConfig(_Frozen):
     ``erosion_h``; ``max_hold_h``: time limit; ``better_improvement_apr``: a better pair must
     beat the current spread by this (net of switching costs); ``basis_stop_frac`` /
     ``basis_stop_h``: spot-perp basis moved against us by this fraction for that long;
-    ``take_profit_frac``: cumulative funding / notional.
+    ``take_profit_frac``: cumulative funding / notional. ``basis_stop_frac`` is in ``(0, 1]``.
 
     Raises ``ValueError`` naming the new key when a config uses a retired ``*_intervals`` key.
     """
@@ -150,7 +170,7 @@ class ExitConfig(_Frozen):
     max_hold_h: PositiveDec = Decimal("720")
     better_opportunity: bool = True
     better_improvement_apr: NonNegativeDec = Decimal("0.20")
-    basis_stop_frac: PositiveDec = Decimal("0.02")
+    basis_stop_frac: PositiveDec = Field(default=Decimal("0.02"), le=1)
     basis_stop_h: PositiveDec = Decimal("16")
     take_profit_frac: PositiveDec | None = None
 
@@ -188,12 +208,16 @@ class ExecutionConfig(_Frozen):
     ``leg_timeout_ms``). ``limit_offset_frac`` is measured from the opposite touch (ask for
     buys, bid for sells): positive rests inside/behind it, negative crosses by that much.
     Hedges are IOC limits crossing by ``hedge_cross_frac``. ``qty_step`` rounds quantities
-    down (base units).
+    down (base units). Bounds: ``limit_offset_frac`` in ``[-MAX_PRICE_FRAC, MAX_PRICE_FRAC]``,
+    ``hedge_cross_frac`` in ``[0, MAX_PRICE_FRAC]`` (5 %); a pydantic ``ValidationError``
+    names the key otherwise.
     """
 
     first_leg: Literal["ioc", "limit"] = "ioc"
-    limit_offset_frac: Dec = Decimal("-0.0005")
-    hedge_cross_frac: NonNegativeDec = Decimal("0.002")
+    limit_offset_frac: Dec = Field(
+        default=Decimal("-0.0005"), ge=-MAX_PRICE_FRAC, le=MAX_PRICE_FRAC
+    )
+    hedge_cross_frac: NonNegativeDec = Field(default=Decimal("0.002"), le=MAX_PRICE_FRAC)
     leg_timeout_ms: int = Field(default=60_000, ge=1)
     hedge_timeout_ms: int = Field(default=10_000, ge=1)
     max_entry_attempts: int = Field(default=3, ge=1)
@@ -202,20 +226,25 @@ class ExecutionConfig(_Frozen):
 
 
 class RiskConfig(_Frozen):
-    """Circuit breakers (risk agent)."""
+    """Circuit breakers (risk agent). ``max_margin_ratio`` (1 = liquidation) and
+    ``min_liquidation_distance_frac`` are fractions in ``(0, 1]``."""
 
     stale_feed_ms: int = Field(default=3 * 3_600_000, ge=1)
     max_order_failures: int = Field(default=5, ge=1)
     order_failure_window_ms: int = Field(default=3_600_000, ge=1)
-    max_margin_ratio: PositiveDec = Decimal("0.8")
-    min_liquidation_distance_frac: PositiveDec = Decimal("0.10")
+    max_margin_ratio: PositiveDec = Field(default=Decimal("0.8"), le=1)
+    min_liquidation_distance_frac: PositiveDec = Field(default=Decimal("0.10"), le=1)
     one_legged_max_usd: NonNegativeDec = Decimal("100")
     one_legged_max_ms: int = Field(default=60_000, ge=1)
     max_drawdown_usd: PositiveDec | None = None
 
 
 class StrategyConfig(_Frozen):
-    """Everything the strategy, executor and risk functions need."""
+    """Everything the strategy, executor and risk functions need.
+
+    ``capital_usd`` is bounded like every decimal (``schemas.types.MAX_MAGNITUDE``, 10^15 USD),
+    and a decimal string is checked for length and exponent before it is parsed.
+    """
 
     fees: FeeConfig = Field(default_factory=FeeConfig)
     entry: EntryConfig = Field(default_factory=EntryConfig)
@@ -246,11 +275,64 @@ class AlertRules(_Frozen):
     max_per_rule_per_hour: int = Field(default=20, ge=1)
 
 
+_HTTP_URL = TypeAdapter(AnyHttpUrl)
+#: Cloud instance-metadata hosts by name (the literal addresses are link-local or listed below).
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata"})
+#: AWS's IPv6 instance-metadata address (unique-local, so not caught as link-local).
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("fd00:ec2::254")})
+
+
+def check_sink_url(url: str, what: str) -> str:
+    """An alert sink URL: ``http``/``https`` only, never link-local or instance metadata.
+
+    Literal hosts are checked with :mod:`ipaddress` (after the URL parser normalised them, so
+    ``http://2852039166/`` is 169.254.169.254): link-local (169.254.0.0/16, fe80::/10),
+    unspecified, multicast, reserved and the metadata addresses are refused; so are the
+    metadata host names. Loopback and private networks stay allowed (a local relay).
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` (a key or an environment variable), never the URL: it is a secret.
+    """
+    try:
+        host = (_HTTP_URL.validate_python(url).host or "").lower()
+    except ValidationError:
+        raise ValueError(f"{what} is not an http(s) URL") from None
+    if host.rstrip(".") in METADATA_HOSTS:
+        raise ValueError(f"{what} points at a cloud instance-metadata host")
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return url  # a host name
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if (
+        ip.is_link_local
+        or ip.is_unspecified
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip in METADATA_ADDRESSES
+    ):
+        raise ValueError(
+            f"{what} points at a link-local, metadata or reserved address (refused: an alert "
+            "sink is never the machine's own metadata service)"
+        )
+    return url
+
+
 class SinkConfig(_Frozen):
     """Where alerts go. ``kind``: console, webhook (JSON POST), slack (incoming webhook) or
     telegram (bot API). ``url`` / ``token`` are secrets: give them directly or, better, name an
     environment variable in ``url_env`` / ``token_env``; either way they never reach logs,
-    topics or ClickHouse."""
+    topics or ClickHouse.
+
+    ``url``, ``api_base`` and the value of ``url_env`` must pass :func:`check_sink_url`; the
+    variable is checked when the loader passes ``context={"environ": os.environ}`` to
+    ``model_validate`` (the CLI does). Errors name the key, never the URL.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     kind: Literal["console", "webhook", "slack", "telegram"]
     name: str = ""
@@ -262,9 +344,37 @@ class SinkConfig(_Frozen):
     api_base: str = "https://api.telegram.org"
     min_severity: Literal["info", "warning", "critical"] = "info"
 
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_sink_url(value.get_secret_value(), "url")
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_is_http(cls, value: str) -> str:
+        return check_sink_url(value, "api_base")
+
+    @model_validator(mode="after")
+    def _url_env_is_http(self, info: ValidationInfo) -> SinkConfig:
+        # the sink reads the variable when it sends; the loader passes the environment as
+        # validation context (schemas stay free of os) so a bad value fails at load instead
+        environ = (info.context or {}).get("environ", {})
+        env_url = environ.get(self.url_env) if self.url_env else None
+        if env_url:
+            check_sink_url(env_url, f"url_env {self.url_env}")
+        return self
+
 
 class AlertsConfig(_Frozen):
-    """``[rules]`` thresholds and ``[[sinks]]`` (config/alerts.toml)."""
+    """``[rules]`` thresholds and ``[[sinks]]`` (config/alerts.toml).
+
+    Errors hide their inputs: a sink's URL or token is a secret (pydantic shows the input of
+    the outermost model's config, so the flag is set here too).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     rules: AlertRules = Field(default_factory=AlertRules)
     sinks: list[SinkConfig] = Field(default_factory=lambda: [SinkConfig(kind="console")])

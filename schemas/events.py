@@ -20,29 +20,37 @@ message names the field and the rule.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.types import (
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
     Breaker,
     BreakerAction,
+    Code,
     Dec,
     EventId,
     ExitReason,
+    FundingRate,
+    Id,
     Instrument,
     Liquidity,
     MarketType,
     Millis,
     MillisOrZero,
     NonNegativeDec,
+    OptId,
     OrderType,
     PositiveDec,
     RejectReason,
     Severity,
     Side,
     Symbol,
+    Text,
     TimeInForce,
     Venue,
     base_asset,
@@ -64,8 +72,8 @@ class Event(BaseModel):
     venue: Venue
     instrument: Instrument
     schema_version: int = Field(default=1, ge=1)
-    correlation_id: str | None = None
-    causation_id: str | None = None
+    correlation_id: OptId | None = None
+    causation_id: OptId | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -111,11 +119,11 @@ class FundingRateObserved(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    funding_rate: Dec
+    funding_rate: FundingRate
     funding_interval_h: int = Field(ge=0, le=24 * 7)
     funding_time: MillisOrZero
     next_funding_time: MillisOrZero = 0
-    predicted_rate: Dec | None = None
+    predicted_rate: FundingRate | None = None
     mark_price: PositiveDec | None = None
     index_price: PositiveDec | None = None
     settled: bool = False
@@ -172,14 +180,14 @@ class FillExecuted(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    fill_id: str = Field(min_length=1)
-    order_id: str = Field(min_length=1)
-    client_order_id: str = Field(min_length=1)
+    fill_id: Id
+    order_id: Id
+    client_order_id: Id
     side: Side
     qty: PositiveDec
     price: PositiveDec
     fee: Dec
-    fee_currency: str = Field(min_length=1)
+    fee_currency: Code
     liquidity: Liquidity
     market_type: MarketType = MarketType.perp
     is_hedge: bool = False
@@ -205,11 +213,11 @@ class FundingPaid(Event):
 
     funding_time: Millis
     position_qty: Dec
-    funding_rate: Dec
+    funding_rate: FundingRate
     mark_price: PositiveDec
     amount: Dec
-    amount_currency: str = Field(min_length=1)
-    funding_id: str = Field(min_length=1)
+    amount_currency: Code
+    funding_id: Id
 
 
 class BalanceObserved(Event):
@@ -221,7 +229,7 @@ class BalanceObserved(Event):
     ``instrument`` when the event is about one.
     """
 
-    currency: str = Field(min_length=1)
+    currency: Code
     total: Dec
     free: Dec
     used: Dec
@@ -268,22 +276,22 @@ class TargetPositionSet(Event):
     Legs are ordered: ``legs[0]`` is executed first, ``legs[1]`` hedges it.
     """
 
-    arb_id: str = Field(min_length=1)
+    arb_id: Id
     revision: int = Field(ge=0)
     legs: list[TargetLeg] = Field(min_length=1, max_length=4)
     target_notional_usd: NonNegativeDec
     expected_apr: Dec
     entry_spread_apr: Dec | None = None
-    reason: str = ""
+    reason: Text = ""
 
 
 class ExitRequested(Event):
     """Close an arb: target every leg to zero, with the reason."""
 
-    arb_id: str = Field(min_length=1)
+    arb_id: Id
     revision: int = Field(ge=0)
     exit_reason: ExitReason
-    detail: str = ""
+    detail: Text = ""
 
 
 # ---- orders (orders.commands / orders.events) ----------------------------------------------
@@ -297,7 +305,7 @@ class PlaceOrder(Event):
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
     client_order_id: str = Field(min_length=1, max_length=64)
-    arb_id: str = Field(min_length=1)
+    arb_id: Id
     step: int = Field(ge=0)
     leg: int = Field(ge=0)
     side: Side
@@ -325,8 +333,8 @@ class CancelOrder(Event):
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
     client_order_id: str = Field(min_length=1, max_length=64)
-    arb_id: str = Field(min_length=1)
-    detail: str = ""
+    arb_id: Id
+    detail: Text = ""
 
 
 class OrderAccepted(Event):
@@ -334,8 +342,8 @@ class OrderAccepted(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    client_order_id: str = Field(min_length=1)
-    order_id: str = Field(min_length=1)
+    client_order_id: Id
+    order_id: Id
 
 
 class OrderRejected(Event):
@@ -343,9 +351,9 @@ class OrderRejected(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    client_order_id: str = Field(min_length=1)
+    client_order_id: Id
     reject_reason: RejectReason
-    message: str = ""
+    message: Text = ""
 
 
 class OrderCanceled(Event):
@@ -353,10 +361,10 @@ class OrderCanceled(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    client_order_id: str = Field(min_length=1)
-    order_id: str = ""
+    client_order_id: Id
+    order_id: OptId = ""
     filled_qty: NonNegativeDec = Decimal(0)
-    detail: str = ""
+    detail: Text = ""
 
 
 class OrderExpired(Event):
@@ -364,8 +372,8 @@ class OrderExpired(Event):
 
     instrument: Symbol  # a market: BASE/QUOTE[:SETTLE], never a bare asset
 
-    client_order_id: str = Field(min_length=1)
-    order_id: str = ""
+    client_order_id: Id
+    order_id: OptId = ""
     filled_qty: NonNegativeDec = Decimal(0)
 
 
@@ -381,14 +389,14 @@ class BreakerTripped(Event):
     action: BreakerAction
     value: Dec | None = None
     threshold: Dec | None = None
-    detail: str = ""
+    detail: Text = ""
 
 
 class BreakerReset(Event):
     """A circuit breaker closed again."""
 
     breaker: Breaker
-    detail: str = ""
+    detail: Text = ""
 
 
 # ---- derived (derived.*) -------------------------------------------------------------------
@@ -411,7 +419,7 @@ class SpreadUpdated(Event):
     spread_apr: Dec
     net_edge_apr: Dec | None = None
     break_even_h: Dec | None = None
-    blocked_reason: str | None = None
+    blocked_reason: Text | None = None
 
 
 class PositionChanged(Event):
@@ -435,10 +443,10 @@ class PositionChanged(Event):
 class AlertRaised(Event):
     """An alert rule fired. ``dedup_key`` groups repeats of the same condition."""
 
-    rule: str = Field(min_length=1)
+    rule: Id
     severity: Severity
-    message: str
-    dedup_key: str = ""
+    message: Text
+    dedup_key: Text = ""
 
     @property
     def key(self) -> str:
@@ -446,12 +454,29 @@ class AlertRaised(Event):
         return self.rule
 
 
-class EventRejected(Event):
-    """A record that could not be decoded or validated, kept whole with the reason.
+#: Raw bytes a dead letter keeps (value and key each): a dead letter must always fit the
+#: broker's message size (1 MiB by default), whatever the size of the record it reports.
+RAW_KEEP_BYTES = 8 * 1024
+#: Longest ``source_topic`` kept (Kafka topic names are ≤ 249 characters; the replay names files).
+MAX_SOURCE_CHARS = 256
 
-    ``raw_value`` / ``raw_key`` are the exact bytes read from ``source_topic`` at
-    ``source_partition`` / ``source_offset``; ``error_type`` names the failed check.
+
+class EventRejected(Event):
+    """A record that could not be decoded or validated, with the reason.
+
+    ``raw_value`` / ``raw_key`` are the bytes read from ``source_topic`` at
+    ``source_partition`` / ``source_offset``, cut to their first :data:`RAW_KEEP_BYTES`;
+    ``raw_size`` and ``raw_sha256`` (hex) describe the *whole* raw value, so a cut record can
+    still be identified. ``error_type`` names the failed check, ``reason`` says why.
+
+    Building one never fails on size: longer raw bytes are cut (and the size and digest taken
+    from the full value), and ``reason`` (:data:`~schemas.types.MAX_TEXT_CHARS`),
+    ``error_type`` (:data:`~schemas.types.MAX_ID_CHARS`) and ``source_topic``
+    (:data:`MAX_SOURCE_CHARS`) are truncated: a dead letter is the one event that must always
+    be publishable. Schema v2 added ``raw_size`` and ``raw_sha256`` (``None`` in v1 records).
     """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     source_topic: str
     source_partition: int = Field(ge=0)
@@ -460,6 +485,34 @@ class EventRejected(Event):
     raw_value: bytes
     error_type: str
     reason: str
+    raw_size: int | None = Field(default=None, ge=0)
+    raw_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cut_to_fit(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        raw = data.get("raw_value")
+        if isinstance(raw, bytes) and data.get("raw_sha256") is None:
+            # built here (not decoded): describe the full value before cutting it
+            data["raw_size"] = len(raw)
+            data["raw_sha256"] = hashlib.sha256(raw).hexdigest()
+        if isinstance(raw, bytes) and len(raw) > RAW_KEEP_BYTES:
+            data["raw_value"] = raw[:RAW_KEEP_BYTES]
+        key = data.get("raw_key")
+        if isinstance(key, bytes) and len(key) > RAW_KEEP_BYTES:
+            data["raw_key"] = key[:RAW_KEEP_BYTES]
+        for name, limit in (
+            ("reason", MAX_TEXT_CHARS),
+            ("error_type", MAX_ID_CHARS),
+            ("source_topic", MAX_SOURCE_CHARS),
+        ):
+            text = data.get(name)
+            if isinstance(text, str) and len(text) > limit:
+                data[name] = text[:limit]
+        return data
 
     @property
     def key(self) -> str:

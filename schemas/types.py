@@ -12,7 +12,7 @@ encode/decode round trip is the identity, byte for byte.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -38,34 +38,93 @@ INTERNAL_VENUE = "fundarb"
 
 _ZERO = Decimal(0)
 
+# ---- bounds at the edge (validate at the edges, trust inside) ------------------------------
+#: Longest decimal string accepted: more characters is a digit-count attack, not a number.
+MAX_DECIMAL_CHARS = 64
+#: Largest |exponent| in E notation; checked on the text before a Decimal is built, because
+#: ``"1E+100000000"`` is 12 bytes that expand into a 100 MB plain-notation number.
+MAX_DECIMAL_EXPONENT = 30
+#: Every decimal field is below this in magnitude: prices (quote per base), quantities (base
+#: units), amounts and notionals (USD or quote) above 10^15 are unit or data errors, and the
+#: bound leaves ClickHouse Decimal(38, 18) (20 integer digits) room for sums.
+MAX_MAGNITUDE = Decimal("1e15")
+#: Decimal places ClickHouse Decimal(38, 18) stores: the audit sink rounds there when it writes.
+#: Events keep their exact digits (a payment computed in code may carry 25 places and the
+#: shadow ledger re-prices it exactly).
+MAX_SCALE = 18
+#: Decimal places an event keeps: finer digits (only values below ~1e-12 computed to 28
+#: significant digits reach them) are rounded half-even, so every plain wire string is at
+#: most 1 + 15 + 1 + 40 = 57 characters and our own events always pass our decoder.
+MAX_PLACES = 40
+_QUANTUM = Decimal(1).scaleb(-MAX_PLACES)
+_ROUND = Context(prec=60)  # 15 integer digits + 40 places, exactly
+#: Funding rates are fractions per interval within ±100 % (as ``producers/parse.py`` caps).
+MAX_ABS_FUNDING_RATE = Decimal("1")
+_EXP = re.compile(r"^[+-]?\d{1,6}$")  # the exponent part, read as text before parsing
 
-def canonical_decimal(value: Any) -> Decimal:
-    """Parse an exact, finite decimal and return it in plain notation.
+
+def _too_long(value: str) -> ValueError:
+    return ValueError(
+        f"decimal string of {len(value)} characters refused (at most {MAX_DECIMAL_CHARS}): "
+        f"{value[:20]!r}..."
+    )
+
+
+def _check_exponent_text(value: str) -> None:
+    """Refuse an E-notation exponent outside ±MAX_DECIMAL_EXPONENT, reading only the text."""
+    exp = value[max(value.rfind("e"), value.rfind("E")) + 1 :]
+    if not _EXP.match(exp) or abs(int(exp)) > MAX_DECIMAL_EXPONENT:
+        raise ValueError(
+            f"{value[:MAX_DECIMAL_CHARS]!r}: exponent outside ±{MAX_DECIMAL_EXPONENT} refused"
+        )
+
+
+def canonical_decimal(value: Any, *, bound: Decimal = MAX_MAGNITUDE) -> Decimal:
+    """Parse an exact, finite, bounded decimal and return it in plain notation.
 
     Accepts ``Decimal``, ``int`` and ``str``. Floats are refused: a float has already lost the
     exact value (``0.1`` is not 1/10), so parse the venue's string instead. Plain notation
     means a non-positive exponent (``1E+3`` becomes ``1000``) and one zero (``-0``, ``0E-8``
     become ``0``); digits and scale are otherwise kept, so ``str()`` round-trips.
 
+    Bounds (checked on the text first, so nothing huge is ever built): a string has at most
+    :data:`MAX_DECIMAL_CHARS` characters and an exponent within ±:data:`MAX_DECIMAL_EXPONENT`;
+    ``|value| < bound`` (default :data:`MAX_MAGNITUDE`, 10^15). Digits are kept exactly up to
+    :data:`MAX_PLACES` (40) decimal places and rounded half-even beyond (ClickHouse rounds
+    further, to :data:`MAX_SCALE`).
+
     Raises
     ------
     ValueError
-        Not a number, NaN or infinite, or a float.
+        Not a number, NaN or infinite, a float, too long, an absurd exponent, or
+        ``|value| >= bound``. The message never echoes more than a prefix of the input.
     """
     kind = type(value)
     if kind is str:
+        if len(value) > MAX_DECIMAL_CHARS:
+            raise _too_long(value)
+        plain = "E" not in value and "e" not in value
+        if not plain:
+            _check_exponent_text(value)
         try:
             dec = Decimal(value)
         except InvalidOperation:
             raise ValueError(f"{value!r} is not a decimal number") from None
         # hot path (decode): a string without an exponent already has a plain scale
-        if "E" not in value and "e" not in value:
+        if plain:
             if not dec.is_finite():
                 raise ValueError(f"{value!r} is not finite (NaN and infinity are refused)")
+            if not -bound < dec < bound:
+                raise _out_of_bounds(dec, bound)
+            dot = value.find(".")
+            if dot >= 0 and len(value) - dot - 1 > MAX_PLACES:
+                dec = dec.quantize(_QUANTUM, context=_ROUND)
             return dec if dec else _ZERO
     elif kind is Decimal:
         dec = value
     elif kind is int:
+        if not -bound < value < bound:  # before building a Decimal of a huge int
+            raise _out_of_bounds(value, bound)
         dec = Decimal(value)
     elif kind is float:
         raise ValueError(f"float {value!r} refused: pass a str or Decimal to keep the exact value")
@@ -74,19 +133,32 @@ def canonical_decimal(value: Any) -> Decimal:
     else:
         raise ValueError(f"{kind.__name__} is not a decimal")
     if not dec.is_finite():
-        raise ValueError(f"{value!r} is not finite (NaN and infinity are refused)")
+        raise ValueError(
+            f"{str(value)[:MAX_DECIMAL_CHARS]!r} is not finite (NaN and infinity are refused)"
+        )
+    if not -bound < dec < bound:
+        raise _out_of_bounds(dec, bound)
     if not dec:
         return _ZERO
-    if dec.as_tuple().exponent > 0:  # type: ignore[operator]  # finite: exponent is an int
+    exponent = dec.as_tuple().exponent
+    if exponent > 0:  # type: ignore[operator]  # finite: exponent is an int
         return Decimal(format(dec, "f"))
+    if exponent < -MAX_PLACES:  # type: ignore[operator]
+        dec = dec.quantize(_QUANTUM, context=_ROUND)
+        return dec if dec else _ZERO
     return dec
+
+
+def _out_of_bounds(value: Decimal | int, bound: Decimal) -> ValueError:
+    shown = f"{value:.6E}" if isinstance(value, Decimal) else f"{Decimal(value):.6E}"
+    return ValueError(f"|{shown}| is not below {bound:E}: not a plausible amount, price or rate")
 
 
 def _decimal_to_wire(value: Decimal) -> str:
     return format(value, "f")
 
 
-#: An exact decimal, on the wire as a plain-notation string.
+#: An exact decimal, |value| < :data:`MAX_MAGNITUDE`, on the wire as a plain-notation string.
 Dec = Annotated[
     Decimal,
     BeforeValidator(canonical_decimal),
@@ -106,16 +178,58 @@ def _non_negative(value: Decimal) -> Decimal:
     return value
 
 
+def check_funding_rate(value: Any) -> Decimal:
+    """A funding rate: a fraction per interval with ``|rate| <= MAX_ABS_FUNDING_RATE`` (1).
+
+    Raises
+    ------
+    ValueError
+        Not a bounded decimal (see :func:`canonical_decimal`), or beyond ±100 % per interval.
+    """
+    dec = canonical_decimal(value)
+    if not -MAX_ABS_FUNDING_RATE <= dec <= MAX_ABS_FUNDING_RATE:
+        raise ValueError(
+            f"funding rate {dec} is beyond ±{MAX_ABS_FUNDING_RATE} per interval (a fraction: "
+            "0.0001 = 1 bp)"
+        )
+    return dec
+
+
+#: > 0 and < :data:`MAX_MAGNITUDE` (prices in quote per base, quantities in base units).
 PositiveDec = Annotated[
     Decimal,
     BeforeValidator(lambda v: _positive(canonical_decimal(v))),
     PlainSerializer(_decimal_to_wire, return_type=str, when_used="json"),
 ]
+#: >= 0 and < :data:`MAX_MAGNITUDE`.
 NonNegativeDec = Annotated[
     Decimal,
     BeforeValidator(lambda v: _non_negative(canonical_decimal(v))),
     PlainSerializer(_decimal_to_wire, return_type=str, when_used="json"),
 ]
+#: A funding rate per interval, within ±:data:`MAX_ABS_FUNDING_RATE` (±100 %).
+FundingRate = Annotated[
+    Decimal,
+    BeforeValidator(check_funding_rate),
+    PlainSerializer(_decimal_to_wire, return_type=str, when_used="json"),
+]
+
+# ---- text bounds: ids and free text from venues or the wire ------------------------------
+#: venue trade/order ids, our client order ids, arb ids, correlation ids
+MAX_ID_CHARS = 128
+#: currency codes (``USDT``) and rule names
+MAX_CODE_CHARS = 32
+#: free text: messages, details, reasons
+MAX_TEXT_CHARS = 2000
+
+#: A non-empty id of at most :data:`MAX_ID_CHARS` characters.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+#: An optional id (envelope correlation/causation ids).
+OptId = Annotated[str, StringConstraints(max_length=MAX_ID_CHARS)]
+#: A non-empty currency code of at most :data:`MAX_CODE_CHARS` characters.
+Code = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CODE_CHARS)]
+#: Free text of at most :data:`MAX_TEXT_CHARS` characters.
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
 
 
 def check_ms(value: Any, *, allow_zero: bool = False) -> int:
@@ -158,11 +272,17 @@ Millis = Annotated[int, Strict(), AfterValidator(_ms_range)]
 MillisOrZero = Annotated[int, Strict(), AfterValidator(_ms_range_or_zero)]
 
 
+def _shown(value: Any) -> str:
+    """A short repr of an input for error messages (a 1 MB id must not become a 1 MB reason)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}... ({len(text)} chars)"
+
+
 def check_symbol(value: Any) -> str:
     """A ccxt unified market symbol (``BTC/USDT:USDT``, ``BTC/USDT``)."""
     if not isinstance(value, str) or not _SYMBOL.match(value):
         raise ValueError(
-            f"instrument {value!r} is not a ccxt unified symbol "
+            f"instrument {_shown(value)} is not a ccxt unified symbol "
             "(BASE/QUOTE for spot, BASE/QUOTE:SETTLE for perpetuals)"
         )
     return value
@@ -173,20 +293,20 @@ def check_instrument(value: Any) -> str:
     if isinstance(value, str) and (_SYMBOL.match(value) or _ASSET.match(value)):
         return value
     raise ValueError(
-        f"instrument {value!r} is neither a ccxt unified symbol (BASE/QUOTE[:SETTLE]) "
+        f"instrument {_shown(value)} is neither a ccxt unified symbol (BASE/QUOTE[:SETTLE]) "
         "nor an asset code"
     )
 
 
 def check_venue(value: Any) -> str:
     if not isinstance(value, str) or not _VENUE.match(value):
-        raise ValueError(f"venue {value!r} is not a lowercase ccxt exchange id")
+        raise ValueError(f"venue {_shown(value)} is not a lowercase ccxt exchange id")
     return value
 
 
 def check_uuid(value: Any) -> str:
     if not isinstance(value, str) or not _UUID.match(value):
-        raise ValueError(f"{value!r} is not a lowercase canonical UUID")
+        raise ValueError(f"{_shown(value)} is not a lowercase canonical UUID")
     return value
 
 

@@ -7,6 +7,7 @@ traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -762,7 +763,8 @@ def alerts_cmd(
 
     try:
         alerts_config = AlertsConfig.model_validate(
-            tomllib.loads(config.read_text(encoding="utf-8"))
+            tomllib.loads(config.read_text(encoding="utf-8")),
+            context={"environ": dict(os.environ)},  # sink URLs named by url_env are checked too
         )
     except FileNotFoundError:
         raise _fail(f"alerts config {config} does not exist") from None

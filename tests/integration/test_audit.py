@@ -66,3 +66,73 @@ def test_every_event_lands_once_even_after_a_crash_between_write_and_commit(
     )
     assert types["event_time"] == "DateTime64(3, 'UTC')" and types["qty"] == "Decimal(38, 18)"
     assert types["venue"] == "LowCardinality(String)"
+
+
+async def _dead_letters(settings: Settings) -> list:
+    from aiokafka import AIOKafkaConsumer
+
+    from schemas.serde import Serializer
+
+    ser = Serializer()
+    consumer = AIOKafkaConsumer(
+        settings.topic("deadletter"),
+        bootstrap_servers=settings.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=5000)
+        return [ser.decode(r.value) for records in batch.values() for r in records]
+    finally:
+        await consumer.stop()
+
+
+def test_one_value_beyond_decimal_38_18_is_dead_lettered_and_the_rest_is_audited(
+    kafka_settings: Settings, chdb_store: ClickHouseStore
+) -> None:
+    from schemas.events import FundingRateObserved
+
+    valid = _events(n_per_type=3)
+    # bypass validation (model_construct): what an older writer or a foreign producer may send;
+    # 1e25 does not fit ClickHouse Decimal(38, 18), which stopped the sink for good
+    bad = FundingRateObserved.model_construct(
+        **{
+            **stubs.funding_observed().__dict__,
+            "event_id": stubs.eid("huge"),
+            "funding_rate": Decimal("1E+25"),
+        }
+    )
+    asyncio.run(_publish(kafka_settings, [*valid[:20], bad, *valid[20:]]))
+
+    result = asyncio.run(audit_topics(kafka_settings, store=chdb_store, drain=True, max_rows=7))
+
+    run = kafka_settings.topic_prefix.rstrip(".")
+    ids = {
+        r[0]
+        for r in chdb_store.query(
+            "SELECT event_id FROM events_raw FINAL WHERE run = {r:String} "
+            "AND event_type != 'Undecodable'",
+            {"r": run},
+        ).rows
+    }
+    on_topic = asyncio.run(_dead_letters(kafka_settings))  # with the 3 stub EventRejected
+    letters = [d for d in on_topic if d.source_topic == kafka_settings.topic("md.funding")]
+    # every valid record; the dead letter written during the run may be audited as well
+    assert {e.event_id for e in valid} <= ids
+    assert ids - {e.event_id for e in valid} <= {d.event_id for d in letters}
+    funding = chdb_store.query(
+        "SELECT count() FROM funding_observations FINAL WHERE run = {r:String}", {"r": run}
+    ).scalar()
+    assert funding == 3
+    kept = chdb_store.query(
+        "SELECT topic, payload FROM events_raw FINAL WHERE run = {r:String} "
+        "AND event_type = 'Undecodable'",
+        {"r": run},
+    ).rows
+    assert len(kept) == 1 and kept[0][0] == "md.funding"  # the bad record's bytes are kept
+    assert result["dead_lettered"] == 1
+    assert len(letters) == 1
+    (letter,) = letters
+    assert letter.source_topic == kafka_settings.topic("md.funding")
+    assert "funding_rate" in letter.reason

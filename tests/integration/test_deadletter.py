@@ -165,3 +165,70 @@ def test_hostile_records_are_dead_lettered_and_valid_ones_delivered(
     assert "looks like seconds" in sample.reason
     raw = next(d for d in letters if kind_at[d.source_offset] == "random_bytes")
     assert raw.raw_value and raw.raw_key == b"BTC"
+
+
+async def _oversized(settings: Settings, raw: bytes) -> tuple[list, list[EventRejected]]:
+    await create_topics(settings)
+    topic = settings.topic("md.funding")
+    good = ser.encode(stubs.funding_observed(event_id=stubs.eid("after-the-big-one")))
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, max_request_size=2**21)
+    await producer.start()
+    try:
+        await (await producer.send(topic, value=raw, key=b"BTC", partition=0))
+        await (await producer.send(topic, value=good, key=b"BTC", partition=0))
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"{settings.topic_prefix}big",
+        fetch_max_bytes=2**22,
+        max_partition_fetch_bytes=2**22,
+    )
+    delivered = []
+    async with EventProducer(settings) as out:
+        dead = DeadLetters(out)
+        await consumer.start()
+        try:
+            async for _record, event in consume_events(consumer, ser, dead, idle_timeout_ms=2000):
+                delivered.append(event)
+        finally:
+            await consumer.stop()
+        await out.flush()
+    dl = AIOKafkaConsumer(
+        settings.topic("deadletter"),
+        bootstrap_servers=settings.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    letters: list[EventRejected] = []
+    await dl.start()
+    try:
+        batch = await dl.getmany(timeout_ms=5000)
+        for records in batch.values():
+            letters.extend(ser.decode(r.value) for r in records)  # type: ignore[misc]
+    finally:
+        await dl.stop()
+    return delivered, letters
+
+
+def test_a_1_mb_invalid_record_is_dead_lettered_cut_to_fit_with_its_digest(
+    kafka_settings: Settings,
+) -> None:
+    import hashlib
+
+    # just under the broker's default 1 MiB limit: its dead letter (raw + reason) was over it
+    raw = _frame(
+        "FundingRateObserved", {**to_record(stubs.funding_observed()), "venue": "X" * 1_048_000}
+    )
+    delivered, letters = asyncio.run(_oversized(kafka_settings, raw))
+    from schemas.events import RAW_KEEP_BYTES
+
+    assert [e.event_id for e in delivered] == [stubs.eid("after-the-big-one")]
+    assert len(letters) == 1
+    (letter,) = letters
+    assert letter.error_type == "invalid" and "venue" in letter.reason
+    assert letter.raw_value == raw[:RAW_KEEP_BYTES]
+    assert letter.raw_size == len(raw)
+    assert letter.raw_sha256 == hashlib.sha256(raw).hexdigest()

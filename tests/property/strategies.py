@@ -29,6 +29,12 @@ DEC = st.decimals(
 POS = st.decimals(
     min_value=Decimal("1e-12"), max_value=Decimal("1e12"), allow_nan=False, allow_infinity=False
 )
+RATE = st.decimals(
+    min_value=-T.MAX_ABS_FUNDING_RATE,
+    max_value=T.MAX_ABS_FUNDING_RATE,
+    allow_nan=False,
+    allow_infinity=False,
+)
 NONNEG = st.decimals(
     min_value=Decimal(0), max_value=Decimal("1e12"), allow_nan=False, allow_infinity=False
 )
@@ -38,6 +44,11 @@ _ALIASES: list[tuple[Any, st.SearchStrategy[Any]]] = [
     (T.PositiveDec, POS),
     (T.NonNegativeDec, NONNEG),
     (T.Dec, DEC),
+    (T.FundingRate, RATE),
+    (T.Id, IDS),
+    (T.OptId, IDS),
+    (T.Code, st.sampled_from(["USDT", "USDC", "BTC", "ETH"])),
+    (T.Text, TEXT),
     (T.Millis, MS),
     (T.MillisOrZero, st.one_of(st.just(0), MS)),
     (T.Venue, VENUES),
@@ -98,6 +109,9 @@ def _fix(event_type: type[ev.Event], values: dict[str, Any]) -> dict[str, Any]:
             values["next_funding_time"] = 0
     if event_type is ev.TickerObserved and values["bid"] > values["ask"]:
         values["bid"], values["ask"] = values["ask"], values["bid"]
+    if event_type is ev.EventRejected:
+        # size and digest describe the raw value: derived at construction when not given
+        values["raw_size"] = values["raw_sha256"] = None
     if event_type in (ev.FillExecuted, ev.PlaceOrder):
         values["market_type"] = ev.MarketType.perp
     if event_type is ev.PlaceOrder:

@@ -390,3 +390,27 @@ def test_prices_ending_before_the_funding_are_a_finding_even_without_a_window_en
     assert "funding runs to 2025-12-07 00:00" in notes[0]
     q = next(x for x in p.quality if x.kind == "candles")
     assert h.has_findings(h.as_dict(q)) and q.findings
+
+
+def test_absurd_values_in_a_data_file_are_invalid_rows_with_a_reason(tmp_path: Path) -> None:
+    # the replay builds events without validation (model_construct): its parser is the edge
+    rows = [
+        f"binance,BTC/USDT:USDT,{T0},0.0001,",
+        f"binance,BTC/USDT:USDT,{T0 + 8 * H},1E+400000,",
+        f"binance,BTC/USDT:USDT,{T0 + 16 * H},5,",  # 500 % per interval
+        f"binance,BTC/USDT:USDT,{T0 + 24 * H},0.0001,1E+100000000",
+        f"binance,BTC/USDT:USDT,{T0 + 32 * H},0.0002,",
+    ]
+    candles = CANDLE_HEAD + "".join(
+        f"binance,BTC/USDT:USDT,perp,1h,{T0 - 2 * H + i * H},100,101,99,100,"
+        f"{'100000000000000' if i == 5 else '10'}\n"
+        for i in range(30)
+    )
+    out, _ = events([funding_file(tmp_path, rows), write(tmp_path / "c.csv", candles)])
+    funding = [e for e in out if isinstance(e, FundingRateObserved)]
+    assert [e.funding_rate for e in funding] == [D("0.0001"), D("0.0002")]
+    reasons = [e.reason for e in out if isinstance(e, h.RejectedRow)]
+    assert len(reasons) == 4, reasons
+    assert any("exponent" in r for r in reasons) and any("funding rate" in r for r in reasons)
+    assert any("quote volume" in r for r in reasons)
+    assert all(t.quote_volume_24h < D("1e15") for t in out if isinstance(t, TickerObserved))
