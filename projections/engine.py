@@ -445,6 +445,7 @@ def _conclude(
 
 
 REJECT_NS = uuid.UUID("8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
+MAX_RAW_BYTES = 64 * 1024  # bytes of the refused event kept in its dead letter
 
 
 def rejected(
@@ -453,8 +454,16 @@ def rejected(
     """The dead letter for an event a fold refused (``source`` names where it came from: a
     topic, with the record's ``partition`` and ``offset`` when it was read from one).
 
-    The id derives from the event's id, so a replay dead-letters identically.
+    The id derives from the event's id, so a replay dead-letters identically. ``raw_value``
+    (the event as JSON) is cut to :data:`MAX_RAW_BYTES`, saying so in the reason: a dead
+    letter must itself fit the broker's message limit (an absurd Decimal can be 1 MB of
+    digits).
     """
+    raw = event.model_dump_json().encode()
+    reason = str(exc) or type(exc).__name__
+    if len(raw) > MAX_RAW_BYTES:
+        reason = f"{reason[:1500]} (raw_value cut from {len(raw)} to {MAX_RAW_BYTES} bytes)"
+        raw = raw[:MAX_RAW_BYTES]
     return EventRejected(
         event_id=str(uuid.uuid5(REJECT_NS, event.event_id)),
         event_time=event.event_time,
@@ -466,9 +475,9 @@ def rejected(
         source_partition=partition,
         source_offset=offset,
         raw_key=None,
-        raw_value=event.model_dump_json().encode(),
+        raw_value=raw,
         error_type=type(exc).__name__,
-        reason=(str(exc) or type(exc).__name__)[:2000],
+        reason=reason[:2000],
     )
 
 
