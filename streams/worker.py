@@ -403,9 +403,15 @@ class EngineWorker:
 
     async def _send(self, event: Event, topic: str | None = None) -> None:
         name = topic or self.settings.topic(topic_for(type(event)).name)
-        fut = await self.send(
-            name, event.key.encode(), self.serializer.encode(event), event.event_time
-        )
+        try:
+            fut = await self.send(
+                name, event.key.encode(), self.serializer.encode(event), event.event_time
+            )
+        except Exception as exc:  # refused before it left (too large, producer stopped)
+            raise SnapshotWriteError(
+                f"{type(event).__name__} {event.event_id} to {name} was not sent: "
+                f"{_name(exc)}: {exc}"
+            ) from exc
         self.pending.append(fut)
         self.stats.outputs += 1
 
@@ -543,6 +549,40 @@ class BrokerWatch:
         self.down_since, self.failures, self.next_try = None, 0, 0.0
 
 
+class RepeatFilter(logging.Filter):
+    """Lets one warning/error per (logger, message template) through per ``window_s`` seconds.
+
+    aiokafka logs every failed reconnect (~100 ERROR lines/s while a broker is down); the
+    worker's own :class:`BrokerWatch` says what matters once per state change. ``clock`` is
+    monotonic seconds (log scheduling only).
+    """
+
+    def __init__(self, window_s: float = 60.0, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.window_s, self.clock = window_s, clock
+        self.last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key, now = (record.name, str(record.msg)), self.clock()
+        seen = self.last.get(key)
+        if seen is not None and now - seen < self.window_s:
+            return False
+        self.last[key] = now
+        return True
+
+
+def quiet_client_logs(prefix: str = "aiokafka", window_s: float = 60.0) -> RepeatFilter:
+    """Install one :class:`RepeatFilter` on every ``prefix`` logger created so far (filters
+    on a logger see only its own records, so each module logger gets it)."""
+    repeat = RepeatFilter(window_s)
+    names = [prefix, *(n for n in logging.Logger.manager.loggerDict if n.startswith(prefix + "."))]
+    for name in names:
+        logging.getLogger(name).addFilter(repeat)
+    return repeat
+
+
 def status_path(settings: Settings) -> Path:
     """Where the worker of a run (topic prefix) writes its status JSON."""
     return settings.state_dir / "worker" / f"{settings.topic_prefix or 'default'}status.json"
@@ -617,6 +657,11 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
                 _current_event.reset(token)
         return delivery
 
+    import aiokafka.consumer.fetcher
+    import aiokafka.consumer.group_coordinator
+    import aiokafka.producer.sender  # noqa: F401 (their loggers exist before the filter)
+
+    quiet_client_logs()
     worker = EngineWorker(settings, config, send=send, persist=persist)
     app.fundarb_worker = worker  # type: ignore[attr-defined]
     offsets: dict[str, Any] = {}

@@ -332,3 +332,23 @@ def test_broker_watch_backs_off_and_logs_once_per_state_change(
     assert lines[0].startswith("broker unreachable (TimeoutError: end_offsets)")
     assert lines[1] == f"broker back after {sum(waits):.1f} s unreachable"
     assert watch.ready()
+
+
+def test_repeated_client_errors_are_logged_once_per_window() -> None:
+    from streams.worker import RepeatFilter
+
+    now = [0.0]
+    f = RepeatFilter(window_s=60, clock=lambda: now[0])
+
+    def rec(msg: str, level: int = logging.ERROR) -> logging.LogRecord:
+        return logging.LogRecord("aiokafka.conn", level, __file__, 1, msg, (), None)
+
+    kept = []
+    for i in range(6000):  # a minute of reconnect errors at 100 lines/s
+        now[0] = i / 100
+        kept.append(f.filter(rec("Unable connect to node with id %s")))
+    assert sum(kept) == 1
+    assert f.filter(rec("Unable to update metadata from %s"))  # another message: once too
+    assert f.filter(rec("info goes through", logging.INFO))
+    now[0] = 61.0
+    assert f.filter(rec("Unable connect to node with id %s"))  # the next window
