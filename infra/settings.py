@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     worker_tick_s
         Worker flush / end-offset refresh period, in seconds, within [0.001, 10]: below a
         millisecond it spins, above 10 s outputs wait that long.
+    worker_max_snapshot_bytes
+        Largest pickled per-asset snapshot the worker writes (bytes); a record whose fold would
+        exceed it is dead-lettered and the asset keeps its previous state.
+    worker_max_clock_jump_ms, worker_max_ahead_of_record_ms
+        Far-future guards (ms): an event more than ``worker_max_clock_jump_ms`` ahead of its
+        asset's clock (once set; 0 disables), or more than ``worker_max_ahead_of_record_ms``
+        ahead of its record's broker timestamp or its ``ingest_time``, is dead-lettered.
     """
 
     model_config = SettingsConfigDict(env_prefix="FUNDARB_", extra="ignore", populate_by_name=True)
@@ -97,6 +104,12 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     worker_session_timeout_s: float = Field(default=10.0, ge=6.0, le=1800.0, allow_inf_nan=False)
     worker_tick_s: float = Field(default=0.05, ge=0.001, le=10.0, allow_inf_nan=False)
+    # a snapshot is one changelog record: stay under the broker's default 1 MiB message limit
+    worker_max_snapshot_bytes: int = Field(default=512 * 1024, gt=0, le=16 * 1024 * 1024)
+    # an event stamped further ahead of its asset's clock is dead-lettered (0 = no check)
+    worker_max_clock_jump_ms: int = Field(default=86_400_000, ge=0, le=366 * 86_400_000)
+    # ... and further ahead of its record's broker timestamp or its own ingest_time (skew)
+    worker_max_ahead_of_record_ms: int = Field(default=60_000, ge=0, le=3_600_000)
 
     @field_validator("topic_prefix")
     @classmethod

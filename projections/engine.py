@@ -17,11 +17,16 @@ functions live agents and backtests use (DESIGN §6):
   ``PlaceOrder``/``CancelOrder`` (hedges react to the fill that just arrived).
 
 Intents the strategy emits are applied to the executor at once (same fold), so a replay of the
-same inputs yields the same intents and commands. Event time only: ``now`` is the input's
-``event_time``, never a clock.
+same inputs yields the same intents and commands. Event time only, and **per asset**: an
+asset's clock (``EngineState.clocks``) is the highest event time among that asset's own inputs,
+and everything the fold emits for the asset is stamped with it; ``EngineState.now`` (the max
+over assets) is for reporting only. One asset's far-future stamp therefore cannot move another
+asset's decisions, breakers or staleness checks.
 
 Raises whatever the folds raise for bad input (``OutOfOrderError``, ``UnsupportedFeeCurrencyError``,
-``ValueError``): the caller dead-letters the event; the state it passed in is untouched.
+``ValueError``, ``decimal.InvalidOperation`` and other ``ArithmeticError`` from absurd numbers):
+folds are pure and return new state, so the state the caller passed in is untouched and the
+caller dead-letters the event (:func:`fold_market` does that itself for market batches).
 """
 
 from __future__ import annotations
@@ -72,7 +77,32 @@ class EngineState:
     breakers: st.Breakers = field(default_factory=st.Breakers)
     spreads: dict[str, tuple[object, ...]] = field(default_factory=dict)  # last SpreadUpdated
     risk: dict[str, rk.RiskState] = field(default_factory=dict)
-    now: int = 0
+    now: int = 0  # ms UTC, max over ``clocks``: reporting only, never a decision input
+    clocks: dict[str, int] = field(default_factory=dict)  # asset → its event-time clock (ms)
+
+
+def clock(state: EngineState, asset: str) -> int:
+    """``asset``'s clock (ms UTC): the highest event time folded for it, 0 before any."""
+    return state.clocks.get(asset, 0)
+
+
+class ClockJumpError(ValueError):
+    """An event stamped too far ahead of its asset's clock (:func:`check_clock`)."""
+
+
+def check_clock(state: EngineState, event: Event, max_ahead_ms: int) -> None:
+    """Refuse ``event`` when its event time is more than ``max_ahead_ms`` ahead of its asset's
+    clock (once that clock is set). ``max_ahead_ms <= 0`` disables the check.
+
+    Raises :class:`ClockJumpError`; pure, touches nothing.
+    """
+    asset = base_asset(event.instrument)
+    now = clock(state, asset)
+    if max_ahead_ms > 0 and now and event.event_time > now + max_ahead_ms:
+        raise ClockJumpError(
+            f"event_time {event.event_time} is {event.event_time - now} ms ahead of {asset}'s "
+            f"clock {now} (limit {max_ahead_ms} ms)"
+        )
 
 
 V = TypeVar("V")
@@ -169,18 +199,20 @@ def observe(state: EngineState, event: FundingRateObserved | TickerObserved) -> 
         boards=_with(state.boards, asset, board),
         books=_with(state.books, asset, book),
         now=max(state.now, event.event_time),
+        clocks=_with(state.clocks, asset, max(clock(state, asset), event.event_time)),
     )
 
 
 def react(
     state: EngineState, asset: str, now: int, cause: str, config: StrategyConfig
 ) -> tuple[EngineState, list[Event]]:
-    """The decision step for ``asset`` after market data observed at event time ``now``.
+    """The decision step for ``asset`` after market data observed at event time ``now`` (ms
+    UTC; the asset's clock if that is later).
 
     ``cause`` is the id of the asset's last market event at ``now``. Emits ``SpreadUpdated``
     when the best pair changed, breaker transitions, intents and orders.
     """
-    now = max(state.now, now)
+    now = max(clock(state, asset), now)
     board = state.boards.get(asset) or bd.AssetBoard(asset)
     pairs = bd.candidate_pairs(board, config, now)
     spreads = state.spreads
@@ -214,6 +246,8 @@ def handle(
 
     A market event alone is :func:`observe` then :func:`react`; callers that hold several
     market events of one event time observe them all before reacting (``fold_market``).
+    A fill or funding payment whose id was already applied changes nothing and emits nothing
+    (venues and redeliveries repeat them; the first one was answered already).
     """
     if isinstance(event, FundingRateObserved | TickerObserved):
         return react(
@@ -224,7 +258,7 @@ def handle(
             config,
         )
     asset = base_asset(event.instrument)
-    now = max(state.now, event.event_time)
+    now = max(clock(state, asset), event.event_time)
     board = state.boards.get(asset) or bd.AssetBoard(asset)
     book = state.books.get(asset) or pos.PositionBook(asset)
     execs = state.execs.get(asset) or ex.ExecutorState(asset)
@@ -233,7 +267,10 @@ def handle(
     decide = False
 
     if isinstance(event, FillExecuted | FundingPaid):
-        book = pos.apply(book, event)
+        applied = pos.apply(book, event)
+        if applied is book:
+            return state, []  # a duplicate id: pos.apply returns the very same book
+        book = applied
         outputs.append(_position_event(book, event.venue, event.instrument, now, event.event_id))
         if isinstance(event, FillExecuted):
             execs = ex.apply(execs, event)
@@ -282,27 +319,62 @@ def handle(
 
 def fold_market(
     state: EngineState, events: list[FundingRateObserved | TickerObserved], config: StrategyConfig
-) -> tuple[EngineState, list[Event], list[tuple[Event, ValueError]]]:
+) -> tuple[EngineState, list[Event], list[tuple[Event, Exception]]]:
     """Fold market events that share one event time: observe them all, then react once per
     asset (in order of first appearance, caused by the asset's last event of the batch).
 
     Returns the new state, the outputs, and the events a fold refused with their errors
-    (the caller dead-letters them; each refused event leaves the state as it was).
+    (the caller dead-letters them). Any ``Exception`` a fold raises is a refusal, not a crash:
+    folds are pure, so a refused observation leaves the state as it was; when an asset's
+    reaction raises, every event of that asset in the batch is refused and the asset's board,
+    book and clock go back to what they were before the batch. ``BaseException`` that is not
+    an ``Exception`` (cancellation, exit) propagates.
     """
+    original = state
     touched: dict[str, str] = {}
-    refused: list[tuple[Event, ValueError]] = []
+    observed: dict[str, list[Event]] = {}
+    refused: list[tuple[Event, Exception]] = []
     for event in events:
         try:
             state = observe(state, event)
-        except ValueError as exc:
+        except Exception as exc:  # any fold error is this event's refusal, never a crash
             refused.append((event, exc))
             continue
-        touched[base_asset(event.instrument)] = event.event_id  # keeps first-seen order
+        asset = base_asset(event.instrument)
+        touched[asset] = event.event_id  # keeps first-seen order
+        observed.setdefault(asset, []).append(event)
     outputs: list[Event] = []
     for asset, cause in touched.items():
-        state, out = react(state, asset, state.now, cause, config)
+        try:
+            state, out = react(state, asset, clock(state, asset), cause, config)
+        except Exception as exc:  # see the docstring: refuse the asset's batch
+            state = _revert_asset(state, original, asset)
+            refused += [(event, exc) for event in observed[asset]]
+            continue
         outputs += out
     return state, outputs, refused
+
+
+def _revert_asset(state: EngineState, original: EngineState, asset: str) -> EngineState:
+    """``state`` with ``asset``'s board, book and clock as in ``original`` (undoes
+    :func:`observe` for that asset; other assets are untouched)."""
+
+    def back(new: dict[str, V], old: dict[str, V]) -> dict[str, V]:
+        out = dict(new)
+        if asset in old:
+            out[asset] = old[asset]
+        else:
+            out.pop(asset, None)
+        return out
+
+    clocks = back(state.clocks, original.clocks)
+    return replace(
+        state,
+        boards=back(state.boards, original.boards),
+        books=back(state.books, original.books),
+        clocks=clocks,
+        now=max([original.now, *clocks.values()]),
+    )
 
 
 def _conclude(
@@ -367,18 +439,31 @@ def _conclude(
         risk=state.risk
         if risk_state is state.risk.get(asset)
         else _with(state.risk, asset, risk_state),
-        now=now,
+        now=max(state.now, now),
+        clocks=state.clocks if clock(state, asset) == now else _with(state.clocks, asset, now),
     ), outputs
 
 
 REJECT_NS = uuid.UUID("8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
+MAX_RAW_BYTES = 64 * 1024  # bytes of the refused event kept in its dead letter
 
 
-def rejected(event: Event, exc: Exception, source: str) -> EventRejected:
-    """The dead letter for an event a fold refused (``source`` names where it came from).
+def rejected(
+    event: Event, exc: Exception, source: str, partition: int = 0, offset: int = 0
+) -> EventRejected:
+    """The dead letter for an event a fold refused (``source`` names where it came from: a
+    topic, with the record's ``partition`` and ``offset`` when it was read from one).
 
-    The id derives from the event's id, so a replay dead-letters identically.
+    The id derives from the event's id, so a replay dead-letters identically. ``raw_value``
+    (the event as JSON) is cut to :data:`MAX_RAW_BYTES`, saying so in the reason: a dead
+    letter must itself fit the broker's message limit (an absurd Decimal can be 1 MB of
+    digits).
     """
+    raw = event.model_dump_json().encode()
+    reason = str(exc) or type(exc).__name__
+    if len(raw) > MAX_RAW_BYTES:
+        reason = f"{reason[:1500]} (raw_value cut from {len(raw)} to {MAX_RAW_BYTES} bytes)"
+        raw = raw[:MAX_RAW_BYTES]
     return EventRejected(
         event_id=str(uuid.uuid5(REJECT_NS, event.event_id)),
         event_time=event.event_time,
@@ -387,12 +472,12 @@ def rejected(event: Event, exc: Exception, source: str) -> EventRejected:
         instrument=base_asset(event.instrument),
         causation_id=event.event_id,
         source_topic=source,
-        source_partition=0,
-        source_offset=0,
+        source_partition=partition,
+        source_offset=offset,
         raw_key=None,
-        raw_value=event.model_dump_json().encode(),
+        raw_value=raw,
         error_type=type(exc).__name__,
-        reason=str(exc)[:2000],
+        reason=reason[:2000],
     )
 
 
@@ -417,8 +502,9 @@ def net_delta_usd(state: EngineState) -> Decimal:
 def slice_for(state: EngineState, asset: str) -> EngineState:
     """The part of ``state`` that belongs to ``asset`` (the worker persists one per asset).
 
-    Breakers on every asset (``*``) belong to the pseudo-asset ``ALL``. ``now`` is kept whole:
-    the merged clock is the max over slices. ``merge`` is the inverse.
+    Breakers on every asset (``*``) belong to the pseudo-asset ``ALL``. The slice keeps the
+    asset's own clock; its ``now`` is that clock (the merged ``now`` is the max over slices).
+    ``merge`` is the inverse.
     """
     scope = "*" if asset == "ALL" else asset
 
@@ -438,7 +524,8 @@ def slice_for(state: EngineState, asset: str) -> EngineState:
         ),
         spreads=one(state.spreads),
         risk=one(state.risk),
-        now=state.now,
+        now=clock(state, asset),
+        clocks=one(state.clocks),
     )
 
 
@@ -449,6 +536,7 @@ def merge(slices: list[EngineState]) -> EngineState:
     execs: dict[str, ex.ExecutorState] = {}
     spreads: dict[str, tuple[object, ...]] = {}
     risk: dict[str, rk.RiskState] = {}
+    clocks: dict[str, int] = {}
     arbs: dict[str, st.ArbPlan] = {}
     pause: set[str] = set()
     force: set[str] = set()
@@ -459,6 +547,7 @@ def merge(slices: list[EngineState]) -> EngineState:
         execs.update(s.execs)
         spreads.update(s.spreads)
         risk.update(s.risk)
+        clocks.update(s.clocks)
         arbs.update(s.strategy.arbs)
         pause |= s.breakers.pause_entries
         force |= s.breakers.force_exit
@@ -472,6 +561,7 @@ def merge(slices: list[EngineState]) -> EngineState:
         strategy=st.StrategyState(dict(sorted(arbs.items()))),
         breakers=st.Breakers(frozenset(pause), frozenset(force)),
         now=now,
+        clocks=dict(sorted(clocks.items())),
     )
 
 

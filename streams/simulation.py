@@ -116,7 +116,9 @@ class Simulation:
     def _to_engine(self, event: Event) -> None:
         try:
             self.state, outputs = eng.handle(self.state, event, self.config)
-        except ValueError as exc:  # bad input: dead-letter it, the state stays as it was
+        except Exception as exc:
+            # any error a fold raises (ValueError, ArithmeticError from an absurd Decimal, …)
+            # is bad input: dead-letter it; folds are pure, so the state stays as it was
             self._reject(event, exc)
             return
         self._outputs(outputs)

@@ -30,10 +30,21 @@ Delivery (at least once, idempotent; DESIGN §6.4):
    the snapshot's applied offset is skipped (counted), others are folded again and their
    outputs re-sent. Nothing is lost; nothing is decided twice differently.
 
+   A snapshot write counts only once the broker confirmed its changelog record; if it
+   fails, nothing is acked and the worker exits (:data:`EXIT_NOT_DURABLE`) so the restart
+   resumes from the last durable snapshot.
+
 Faust's ``exactly_once`` guarantee is available (``FUNDARB_PROCESSING_GUARANTEE``) but has
 open duplicate bugs on rebalance and kill, so the idempotency above is the real guard.
-Bad records (undecodable, or refused by a fold) go to the dead-letter topic; nothing crashes.
-No decision reads the wall clock: the clock only schedules flushes and end-offset refreshes.
+
+Bad records go to the dead-letter topic with the reason, are acked, and touch no state;
+nothing crashes or loops on them: undecodable, wrong topic, a key that is not the event's asset
+(one asset, one partition), an event time too far ahead of the record's broker timestamp or
+ingest time or of its asset's clock (outputs are stamped with event time, and the broker
+refuses timestamps far in the future), any exception a fold raises, or a fold that would make
+the asset's snapshot larger than ``worker_max_snapshot_bytes``.
+No decision reads the wall clock: the clock only schedules flushes, end-offset refreshes and
+the back-off while the broker is unreachable.
 """
 
 from __future__ import annotations
@@ -54,7 +65,7 @@ from projections import engine as eng
 from projections import risk as rk
 from schemas.catalog import ASSET_PARTITIONS, DEADLETTER, topic_for
 from schemas.config import StrategyConfig
-from schemas.events import BalanceObserved, Event, TickerObserved
+from schemas.events import BalanceObserved, Event, EventRejected, TickerObserved
 from schemas.serde import DecodeError, Serializer
 from schemas.types import base_asset
 from streams.sequencer import Sequencer
@@ -77,6 +88,17 @@ GROUP = "fundarb-worker"
 #: Fault injection for the recovery tests: exit hard right after the outputs of the N-th
 #: processed record were sent, before anything is acked.
 CRASH_ENV = "FUNDARB_CRASH_AFTER_RECORDS"
+#: Exit status when a snapshot (or an output) could not be made durable: nothing was acked, so
+#: a restart resumes from the last durable snapshot (EX_TEMPFAIL: worth restarting).
+EXIT_NOT_DURABLE = 75
+
+
+class SnapshotWriteError(RuntimeError):
+    """An output or a snapshot write was not confirmed by the broker; nothing was acked."""
+
+
+class SnapshotTooLargeError(ValueError):
+    """A fold would make its asset's pickled snapshot larger than the configured maximum."""
 
 
 @dataclass
@@ -87,6 +109,8 @@ class Snapshot:
     asset: str
     state: eng.EngineState
     applied: dict[str, int] = field(default_factory=dict)
+    # event time of the last record refused as a clock jump (a second one near it confirms)
+    jump: int | None = None
 
 
 @dataclass
@@ -106,7 +130,10 @@ class EngineWorker:
     """The engine agent's logic, independent of Faust's decorators (tested through Faust).
 
     ``send(topic, key, value, timestamp_ms)`` returns an awaitable delivery; ``caught_up`` is
-    fed by the app's end-offset refresher; ``persist(asset, blob)`` writes the table.
+    fed by the app's end-offset refresher; ``persist(asset, blob, origin)`` writes the table and
+    returns an awaitable of the changelog record's delivery (or None when already durable).
+    Records: ``topic``, ``partition``, ``offset``, ``key`` (bytes), ``value`` (bytes) and
+    ``timestamp`` (the broker timestamp, int ms UTC, or None).
     """
 
     def __init__(
@@ -134,6 +161,7 @@ class EngineWorker:
         self.pending: list[Any] = []
         # per partition: market records of one event time awaiting their fold
         self.batches: dict[int, list[Any]] = {}
+        self.jumps: dict[str, int] = {}  # asset → time of the last record refused as a jump
         self.to_ack: list[Any] = []
         self.dirty: set[str] = set()
         self.origin: dict[str, Any] = {}
@@ -143,18 +171,45 @@ class EngineWorker:
     # -- state --
     def restore(self, blobs: Iterable[bytes]) -> None:
         """Rebuild the merged engine state from the table's snapshots."""
-        slices, self.applied = [], {}
+        slices, self.applied, self.jumps = [], {}, {}
         for blob in blobs:
             snap: Snapshot = pickle.loads(blob)  # noqa: S301 (our own changelog topic)
             slices.append(snap.state)
             self.applied[snap.asset] = dict(snap.applied)
+            if getattr(snap, "jump", None) is not None:
+                self.jumps[snap.asset] = snap.jump  # type: ignore[assignment]
         self.state = eng.merge(slices)
         log.info("restored %d asset snapshots (event time %s)", len(slices), self.state.now)
 
     def snapshot(self, asset: str) -> bytes:
         assert self.state is not None
-        snap = Snapshot(asset, eng.slice_for(self.state, asset), self.applied.get(asset, {}))
+        snap = Snapshot(
+            asset,
+            eng.slice_for(self.state, asset),
+            self.applied.get(asset, {}),
+            self.jumps.get(asset),
+        )
         return pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _check_clock(self, event: Event, asset: str) -> None:
+        """Raise :class:`projections.engine.ClockJumpError` for an event too far ahead of its
+        asset's clock, unless the previous record refused for that reason lies within the
+        limit of this one: two records in a row that agree on a new time mean the feed really
+        moved on (an outage longer than the limit), so the clock follows instead of refusing
+        the asset's data for ever. One stray far-future record is refused; records near the
+        clock clear the candidate. The candidate is part of the asset's snapshot, so a
+        restart decides the same way."""
+        limit = self.settings.worker_max_clock_jump_ms
+        assert self.state is not None
+        try:
+            eng.check_clock(self.state, event, limit)
+        except eng.ClockJumpError:
+            last = self.jumps.pop(asset, None)
+            if last is not None and abs(event.event_time - last) <= limit:
+                return
+            self.jumps[asset] = event.event_time
+            raise
+        self.jumps.pop(asset, None)
 
     # -- positions --
     def caught_up(self, topic: str, partition: int) -> bool:
@@ -177,12 +232,18 @@ class EngineWorker:
         try:
             if not isinstance(record.value, bytes):
                 raise DecodeError("empty", "record has no value (tombstone)")
-            event = self.serializer.decode(record.value)
+            try:
+                event = self.serializer.decode(record.value)
+            except DecodeError:
+                raise
+            except Exception as exc:  # a decoder bug must not stop the partition either
+                raise DecodeError("undecodable", f"{type(exc).__name__}: {exc}") from exc
             name = self.catalog[record.topic]
             if topic_for(type(event)).name != name:
                 raise DecodeError(
                     "wrong_topic", f"{type(event).__name__} does not belong on {name}"
                 )
+            self._check_record(record, event)
         except DecodeError as exc:
             await self._dead_letter(record, exc)
             self.to_ack.append(ack)
@@ -201,6 +262,39 @@ class EngineWorker:
             (record, event, asset, ack, origin),
         )  # type: ignore[arg-type]
         await self.release()
+
+    def _check_record(self, record: Any, event: Event) -> None:
+        """Refuse what must never reach a fold (raises :class:`DecodeError`).
+
+        * ``wrong_key``: the record key is not the event's asset key. Partitioning is by key, so
+          such a record sits on another asset's partition; folding it would let two workers
+          change one asset's state (one asset, one partition).
+        * ``future_event_time``: the event time is more than ``worker_max_ahead_of_record_ms``
+          ahead of the record's broker timestamp or of its own ``ingest_time``. Outputs are
+          stamped with event time and the broker refuses far-future timestamps; the record's
+          own timestamp is what the broker accepted, so it bounds what is plausible.
+        """
+        want = event.key.encode()
+        if record.key != want:
+            raise DecodeError(
+                "wrong_key",
+                f"record key {record.key!r} is not the event's asset key {want!r} "
+                f"({type(event).__name__} on {event.instrument})",
+            )
+        limit = self.settings.worker_max_ahead_of_record_ms
+        ts = record.timestamp
+        if isinstance(ts, int) and ts > 0 and event.event_time > ts + limit:
+            raise DecodeError(
+                "future_event_time",
+                f"event_time {event.event_time} is {event.event_time - ts} ms ahead of the "
+                f"record's broker timestamp {ts} (limit {limit} ms)",
+            )
+        if event.event_time > event.ingest_time + limit:
+            raise DecodeError(
+                "future_event_time",
+                f"event_time {event.event_time} is {event.event_time - event.ingest_time} ms "
+                f"ahead of its ingest_time {event.ingest_time} (limit {limit} ms)",
+            )
 
     async def release(self) -> None:
         """Fold what the sequencer releases. Market records of one event time on a partition
@@ -232,14 +326,67 @@ class EngineWorker:
             return True
         return nxt is not None and nxt[1] in MARKET_INPUTS and nxt[0] == event_time
 
+    def _refusal(self, record: Any, event: Event, exc: Exception) -> EventRejected:
+        """The dead letter for a record the engine refused, naming the record and the error."""
+        log.warning(
+            "dead-lettered %s/%s@%s: %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            type(exc).__name__,
+            exc,
+        )
+        self.stats.dead_lettered += 1
+        return eng.rejected(
+            event, exc, f"engine:{record.topic}", partition=record.partition, offset=record.offset
+        )
+
+    def _snapshot_size(self, state: eng.EngineState, asset: str) -> int:
+        snap = Snapshot(asset, eng.slice_for(state, asset), self.applied.get(asset, {}))
+        return len(pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _check_size(self, state: eng.EngineState, asset: str) -> None:
+        """Raise :class:`SnapshotTooLargeError` when ``asset``'s snapshot in ``state`` would
+        exceed ``worker_max_snapshot_bytes`` (it could not be written to the changelog)."""
+        size, limit = self._snapshot_size(state, asset), self.settings.worker_max_snapshot_bytes
+        if size > limit:
+            raise SnapshotTooLargeError(
+                f"{asset}'s snapshot would be {size} bytes after this record (limit {limit})"
+            )
+
     async def _fold_batch(self, partition: int) -> None:
         assert self.state is not None
         batch = self.batches.pop(partition)
-        self.state, outputs, refused = eng.fold_market(
-            self.state, [event for _, event, _, _, _ in batch], self.config
-        )
-        dead = [eng.rejected(e, exc, f"engine:{topic_for(type(e)).name}") for e, exc in refused]
-        self.stats.dead_lettered += len(dead)
+        by_event = {id(event): record for record, event, _, _, _ in batch}
+        dead: list[Event] = []
+        events: list[Any] = []
+        for record, event, asset, _, _ in batch:
+            try:
+                self._check_clock(event, asset)
+            except eng.ClockJumpError as exc:
+                dead.append(self._refusal(record, event, exc))
+                continue
+            events.append(event)
+        # fold; an asset whose snapshot would grow past the limit loses its events of this
+        # batch (dead-lettered) and the batch is folded again without them
+        too_big: dict[str, SnapshotTooLargeError] = {}
+        while True:
+            kept = [e for e in events if base_asset(e.instrument) not in too_big]
+            state, outputs, refused = eng.fold_market(self.state, kept, self.config)
+            grown: dict[str, SnapshotTooLargeError] = {}
+            for asset in dict.fromkeys(base_asset(e.instrument) for e in kept):
+                try:
+                    self._check_size(state, asset)
+                except SnapshotTooLargeError as exc:
+                    grown[asset] = exc
+            if not grown:
+                break
+            too_big |= grown
+        self.state = state
+        for e in events:
+            if base_asset(e.instrument) in too_big:
+                dead.append(self._refusal(by_event[id(e)], e, too_big[base_asset(e.instrument)]))
+        dead += [self._refusal(by_event[id(e)], e, exc) for e, exc in refused]
         for record, _event, asset, ack, origin in batch:
             self.applied.setdefault(asset, {})[
                 f"{self.catalog[record.topic]}/{record.partition}"
@@ -254,12 +401,20 @@ class EngineWorker:
         await self._maybe_crash()
 
     async def _fold(self, record: Any, event: Event, asset: str) -> None:
+        """Fold one record. Any ``Exception`` from the fold (``ValueError``, an
+        ``ArithmeticError`` from an absurd ``Decimal``, a bug) dead-letters the record instead
+        of stopping the worker: folds are pure and return new state, so on error the state is
+        simply not replaced. A record that would push the asset's snapshot past the limit is
+        refused the same way (its outputs are not sent)."""
         assert self.state is not None
         try:
-            self.state, outputs = eng.handle(self.state, event, self.config)
-        except ValueError as exc:
-            outputs = [eng.rejected(event, exc, f"engine:{record.topic}")]
-            self.stats.dead_lettered += 1
+            self._check_clock(event, asset)
+            state, outputs = eng.handle(self.state, event, self.config)
+            self._check_size(state, asset)
+        except Exception as exc:  # see the docstring: refuse the record, keep the state
+            outputs = [self._refusal(record, event, exc)]
+        else:
+            self.state = state
         self.stats.folded += 1
         self.stats.last_fold_s = time.time()
         applied = self.applied.setdefault(asset, {})
@@ -277,9 +432,15 @@ class EngineWorker:
 
     async def _send(self, event: Event, topic: str | None = None) -> None:
         name = topic or self.settings.topic(topic_for(type(event)).name)
-        fut = await self.send(
-            name, event.key.encode(), self.serializer.encode(event), event.event_time
-        )
+        try:
+            fut = await self.send(
+                name, event.key.encode(), self.serializer.encode(event), event.event_time
+            )
+        except Exception as exc:  # refused before it left (too large, producer stopped)
+            raise SnapshotWriteError(
+                f"{type(event).__name__} {event.event_id} to {name} was not sent: "
+                f"{_name(exc)}: {exc}"
+            ) from exc
         self.pending.append(fut)
         self.stats.outputs += 1
 
@@ -294,13 +455,31 @@ class EngineWorker:
         await self._send(dead, self.settings.topic(DEADLETTER))
 
     async def flush(self) -> None:
-        """Outputs delivered → snapshots written → producer flushed → inputs acked."""
+        """Outputs delivered → snapshots written and confirmed by the broker → inputs acked.
+
+        Raises :class:`SnapshotWriteError` when an output or a snapshot write failed:
+        nothing is acked then, and the caller must stop the worker so that the restart resumes
+        from the last durable snapshot (this process's state is ahead of the changelog).
+        """
         if self.pending:
-            await asyncio.gather(*self.pending)
-            self.pending.clear()
+            pending, self.pending = self.pending, []
+            try:
+                await asyncio.gather(*pending)
+            except Exception as exc:
+                raise SnapshotWriteError(
+                    f"an output was not delivered: {_name(exc)}: {exc}"
+                ) from exc
         if self.dirty and self.state is not None:
-            for asset in sorted(self.dirty):
-                await self.persist(asset, self.snapshot(asset), self.origin.get(asset))
+            deliveries = []
+            try:
+                for asset in sorted(self.dirty):
+                    blob = self.snapshot(asset)
+                    deliveries.append(await self.persist(asset, blob, self.origin.get(asset)))
+                await asyncio.gather(*(d for d in deliveries if d is not None))
+            except Exception as exc:
+                raise SnapshotWriteError(
+                    f"a snapshot write was not confirmed by the broker: {_name(exc)}: {exc}"
+                ) from exc
             self.dirty.clear()
         acks, self.to_ack = self.to_ack, []
         for ack in acks:
@@ -328,6 +507,109 @@ class EngineWorker:
             "net_delta_usd": str(eng.net_delta_usd(state)),
             "pnl_usd": str(pnl.total),
         }
+
+
+def _name(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """A consumed record as :class:`EngineWorker` reads it (``timestamp`` in int ms UTC;
+    Faust's message carries float seconds)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int | None
+
+    @classmethod
+    def of(cls, message: Any) -> InputRecord:
+        ts = message.timestamp
+        return cls(
+            message.topic,
+            message.partition,
+            message.offset,
+            message.key,
+            message.value,
+            round(ts * 1000) if isinstance(ts, int | float) else None,
+        )
+
+
+class BrokerWatch:
+    """Back-off and one log line per state change for calls that need the broker.
+
+    ``ready()`` says whether to try now; ``failed(exc)`` after a failed call schedules the next
+    try with a capped exponential back-off (``base_s`` doubling up to ``cap_s``) and logs one
+    line when the broker first becomes unreachable; ``succeeded()`` logs one line when it is
+    back (with the outage's length). ``clock`` is monotonic seconds (scheduling only, never a
+    decision). Errors are swallowed by the caller: an outage is waited out, not fatal.
+    """
+
+    def __init__(
+        self, base_s: float = 0.5, cap_s: float = 10.0, clock: Any = time.monotonic
+    ) -> None:
+        self.base_s, self.cap_s, self.clock = base_s, cap_s, clock
+        self.down_since: float | None = None
+        self.failures = 0
+        self.next_try = 0.0
+
+    def ready(self) -> bool:
+        return self.clock() >= self.next_try
+
+    def failed(self, exc: BaseException) -> None:
+        now = self.clock()
+        if self.down_since is None:
+            self.down_since = now
+            log.warning(
+                "broker unreachable (%s: %s); retrying with back-off up to %.0f s",
+                _name(exc),
+                exc,
+                self.cap_s,
+            )
+        self.failures += 1
+        self.next_try = now + min(self.cap_s, self.base_s * 2 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        if self.down_since is not None:
+            log.warning("broker back after %.1f s unreachable", self.clock() - self.down_since)
+        self.down_since, self.failures, self.next_try = None, 0, 0.0
+
+
+class RepeatFilter(logging.Filter):
+    """Lets one warning/error per (logger, message template) through per ``window_s`` seconds.
+
+    aiokafka logs every failed reconnect (~100 ERROR lines/s while a broker is down); the
+    worker's own :class:`BrokerWatch` says what matters once per state change. ``clock`` is
+    monotonic seconds (log scheduling only).
+    """
+
+    def __init__(self, window_s: float = 60.0, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.window_s, self.clock = window_s, clock
+        self.last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key, now = (record.name, str(record.msg)), self.clock()
+        seen = self.last.get(key)
+        if seen is not None and now - seen < self.window_s:
+            return False
+        self.last[key] = now
+        return True
+
+
+def quiet_client_logs(prefix: str = "aiokafka", window_s: float = 60.0) -> RepeatFilter:
+    """Install one :class:`RepeatFilter` on every ``prefix`` logger created so far (filters
+    on a logger see only its own records, so each module logger gets it)."""
+    repeat = RepeatFilter(window_s)
+    names = [prefix, *(n for n in logging.Logger.manager.loggerDict if n.startswith(prefix + "."))]
+    for name in names:
+        logging.getLogger(name).addFilter(repeat)
+    return repeat
 
 
 def status_path(settings: Settings) -> Path:
@@ -379,19 +661,65 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         # Faust takes seconds; +0.5 ms so int(ts * 1000) gives back exactly timestamp_ms
         return await app.producer.send(topic, key, value, None, (timestamp_ms + 0.5) / 1000, None)
 
-    async def persist(asset: str, blob: bytes, origin: Any) -> None:
+    async def persist(asset: str, blob: bytes, origin: Any) -> Any:
+        # ``table[key] = blob`` would queue the changelog record in Faust's producer buffer and
+        # drop its future (a failed send then crashes the app after the inputs were acked).
+        # Send it ourselves and hand the delivery back, so flush() acks only once the broker
+        # has it; the local store is written after the send was accepted by the producer.
+        key = asset.encode()
+        delivery = await table.changelog_topic.send(
+            key=key,
+            value=blob,
+            partition=None,  # the producer's partitioner: murmur2(asset), as use_partitioner
+            key_serializer=table.key_serializer,
+            value_serializer=table.value_serializer,
+            callback=table._on_changelog_sent,  # rocksdb keeps its persisted offsets
+            force=True,  # never deferred to an event's ack (attachments)
+        )
         # Faust's rocksdb store files a key under the partition of the event being processed;
         # we write after the fact (batched), so name the asset's latest input as that event.
         token = _current_event.set(weakref.ref(origin)) if origin is not None else None
         try:
-            table[asset.encode()] = blob
+            table.data[key] = blob
         finally:
             if token is not None:
                 _current_event.reset(token)
+        return delivery
 
+    import aiokafka.consumer.fetcher
+    import aiokafka.consumer.group_coordinator
+    import aiokafka.producer.sender  # noqa: F401 (their loggers exist before the filter)
+
+    quiet_client_logs()
     worker = EngineWorker(settings, config, send=send, persist=persist)
     app.fundarb_worker = worker  # type: ignore[attr-defined]
     offsets: dict[str, Any] = {}
+
+    watch = BrokerWatch()
+
+    def not_durable(exc: SnapshotWriteError) -> None:
+        # nothing was acked since the last durable snapshot, so a restart (by the supervisor)
+        # folds the rest again. Exit hard: Faust's shutdown would try to flush and commit
+        # against the same failing broker.
+        log.error(
+            "%s; nothing acked since the last durable snapshot: exiting (%d) to resume from it",
+            exc,
+            EXIT_NOT_DURABLE,
+        )
+        logging.shutdown()
+        os._exit(EXIT_NOT_DURABLE)
+
+    async def refresh_ends_guarded() -> None:
+        """End offsets for the sequencer; while the broker is unreachable, keep the last known
+        ones and retry with back-off (a timer that raises would crash the app)."""
+        if not watch.ready():
+            return
+        try:
+            await asyncio.wait_for(refresh_ends(), timeout=15.0)
+        except Exception as exc:
+            watch.failed(exc)
+        else:
+            watch.succeeded()
 
     async def refresh_ends() -> None:
         consumer = offsets.get("consumer")
@@ -433,7 +761,10 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
             async def ack(event: Any = event) -> None:
                 await manual.ack(event)
 
-            await worker.on_record(event.message, ack, event)
+            try:
+                await worker.on_record(InputRecord.of(event.message), ack, event)
+            except SnapshotWriteError as exc:
+                not_durable(exc)
 
     account = {"state": rk.AccountRiskState()}
 
@@ -453,19 +784,22 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
             elif isinstance(ev, BalanceObserved):
                 account["state"], trips = rk.assess_balance(account["state"], ev, config.risk)
                 for trip in trips:
-                    await worker._send(trip)
+                    await worker._send(trip)  # delivered and checked at the next flush
 
     @app.timer(interval=settings.worker_tick_s)
     async def tick() -> None:
         if worker.sequencer.size or not worker.ends:
-            await refresh_ends()
-        if worker.state is not None:
-            await worker.release()
-        await worker.flush()
+            await refresh_ends_guarded()
+        try:
+            if worker.state is not None:
+                await worker.release()
+            await worker.flush()
+        except SnapshotWriteError as exc:
+            not_durable(exc)
 
     @app.timer(interval=1.0)
     async def write_status() -> None:
-        await refresh_ends()
+        await refresh_ends_guarded()
         path = status_path(settings)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
