@@ -10,10 +10,13 @@ redelivers, and the dedup key absorbs it.
 
 DDL lives in ``infra/sql/NNN_*.sql`` and is applied once per version (``schema_migrations``).
 Records that do not decode, or whose values cannot be converted to their columns, are kept in
-``events_raw`` as ``Undecodable`` with the reason and the bytes (base64) *and* sent to the
-dead-letter topic; a row the store refuses is dead-lettered alone while the rest of its batch
-is inserted. One bad record never stops the sink (a store that is down still does: its
-offsets stay uncommitted and a restart redelivers).
+``events_raw`` as ``Undecodable`` with the reason and the bytes (base64). A record that does not
+decode is dead-lettered by the consumer that processes its topic (the worker, the paper venue,
+the risk agent), not again here, so each bad input has exactly one dead letter; what only the
+audit fails at (a decoded value its column cannot hold, a row the store refuses) is
+dead-lettered here, alone, while the rest of its batch is inserted. One bad record never stops
+the sink (a store that is down still does: its offsets stay uncommitted and a restart
+redelivers).
 """
 
 from __future__ import annotations
@@ -347,8 +350,8 @@ class AuditBatch:
                 "payload": payload_json(event),
             }
             typed = _typed(event)
-        except DecodeError as exc:
-            self._undecodable(record, where, key, exc)
+        except DecodeError as exc:  # its topic's processor dead-letters it (module docstring)
+            self._undecodable(record, where, key, exc, dead_letter=False)
             return
         except Exception as exc:  # one record's values must not stop the sink
             # decoded but not convertible (e.g. beyond Decimal(38, 18)): keep it, dead-letter it
@@ -362,7 +365,9 @@ class AuditBatch:
             self._append(table, {**where, **row}, record)
         self.count += 1
 
-    def _undecodable(self, record: Any, where: Row, key: str, exc: DecodeError) -> None:
+    def _undecodable(
+        self, record: Any, where: Row, key: str, exc: DecodeError, *, dead_letter: bool = True
+    ) -> None:
         self._append(
             "events_raw",
             {
@@ -385,7 +390,8 @@ class AuditBatch:
             },
             record,
         )
-        self._reject(record, exc)
+        if dead_letter:
+            self._reject(record, exc)
         self.count += 1
 
     def write(self, store: ClickHouseStore) -> int:
@@ -459,10 +465,11 @@ async def audit_topics(
     the sink runs until cancelled. ``stop_after`` stops after that many records *without
     committing the last batch's offsets* (tests simulate a crash between write and commit).
 
-    Records it cannot decode, convert or insert go to the run's dead-letter topic (once per
-    record and run, after the batch is written and before its offsets are committed; a
-    redelivery after a crash sends the same deterministic dead letter again), counted in
-    ``dead_lettered``.
+    Records that do not decode are kept raw (``Undecodable``); their topic's processor
+    dead-letters them. Records it cannot convert or insert go to the run's dead-letter topic
+    (once per record and run, after the batch is written and before its offsets are
+    committed; a redelivery after a crash sends the same deterministic dead letter again),
+    counted in ``dead_lettered``.
     """
     own = store is None
     store = store or open_store(settings)

@@ -93,10 +93,9 @@ def test_hostile_records_are_dead_lettered_and_the_worker_keeps_its_state(
         }
         assert len(named) == len(dead) == 4, named  # each names its own record
         fills = {off: kind for (topic, off), kind in named.items() if topic == "fills"}
-        # the absurd fill: an ArithmeticError while folding, or (when the fold gets through,
-        # holding a 1 MB Decimal) a snapshot too large to write; either way refused, no crash
-        assert fills[0] in {"Overflow", "InvalidOperation", "SnapshotTooLargeError"}, named
-        assert fills[1] == "SnapshotTooLargeError", named
+        # the decoder's bounds refuse both (exponent beyond ±30; a fill_id over 128 chars);
+        # without them the worker refuses the fold (tests/unit/test_worker_faults.py)
+        assert fills == {0: "invalid", 1: "invalid"}, named
         tickers = sorted(kind for (topic, _), kind in named.items() if topic == "tickers")
         assert tickers == ["future_event_time", "wrong_key"], named
         assert all(d.reason for d in dead)  # type: ignore[attr-defined]
