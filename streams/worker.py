@@ -709,17 +709,50 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         logging.shutdown()
         os._exit(EXIT_NOT_DURABLE)
 
-    async def refresh_ends_guarded() -> None:
-        """End offsets for the sequencer; while the broker is unreachable, keep the last known
-        ones and retry with back-off (a timer that raises would crash the app)."""
-        if not watch.ready():
-            return
-        try:
-            await asyncio.wait_for(refresh_ends(), timeout=15.0)
-        except Exception as exc:
+    refreshing: dict[str, Any] = {"task": None}
+    closing: set[asyncio.Future[None]] = set()  # stopped clients, referenced until closed
+
+    def settle(task: asyncio.Task[None]) -> None:
+        refreshing["task"] = None
+        if task.cancelled():
+            return  # shutting down
+        exc = task.exception()
+        if exc is not None:
             watch.failed(exc)
         else:
             watch.succeeded()
+
+    async def refresh_ends_guarded() -> None:
+        """End offsets for the sequencer; while the broker is unreachable, keep the last known
+        ones and retry with back-off (a timer that raises would crash the app).
+
+        The call runs as its own task and is waited for at most 15 s: a client call that does
+        not give up when cancelled (it may wait for the broker's own request timeout) must not
+        hold the timer, and the outage is logged when it starts, not when the broker returns.
+        At most one call is in flight; its late result is taken on a later tick."""
+        task = refreshing["task"]
+        if task is not None:
+            if task.done():
+                settle(task)
+                return
+            if time.monotonic() - refreshing["since"] < 30.0:
+                return  # still waiting for the broker (already reported as unreachable)
+            # a client stuck on a connection the outage broke: drop it, start afresh
+            task.cancel()
+            refreshing["task"] = None
+            stale = offsets.pop("consumer", None)
+            if stale is not None:
+                closing.add(asyncio.ensure_future(stale.stop()))
+                closing.difference_update([t for t in closing if t.done()])
+        if not watch.ready():
+            return
+        task = asyncio.ensure_future(refresh_ends())
+        refreshing["task"], refreshing["since"] = task, time.monotonic()
+        done, _ = await asyncio.wait({task}, timeout=15.0)
+        if done:
+            settle(task)
+        else:
+            watch.failed(TimeoutError("no end offsets from the broker in 15 s"))
 
     async def refresh_ends() -> None:
         consumer = offsets.get("consumer")
@@ -727,7 +760,11 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=settings.bootstrap, enable_auto_commit=False
             )
-            await consumer.start()
+            try:
+                await consumer.start()
+            except BaseException:
+                await consumer.stop()  # a client that never started still holds sockets
+                raise
             offsets["consumer"] = consumer
         tps = [
             TopicPartition(settings.topic(t), p)

@@ -168,6 +168,11 @@ def test_a_broker_outage_of_a_minute_is_ridden_out(tmp_path: Path) -> None:
                 kafka_local.up(broker)
             asyncio.run(publish(settings, [after]))
             worker.wait_idle(len(market) + 1, timeout=180)
+            if outage_s:  # the state change is logged once the broker answers again
+                deadline = time.monotonic() + 90
+                while "broker back after" not in _full_log(worker) and time.monotonic() < deadline:
+                    assert worker.proc is not None and worker.proc.poll() is None, worker.log()
+                    time.sleep(0.5)
             assert worker.proc is not None and worker.proc.poll() is None
             log = _full_log(worker)[mark:]
         finally:
