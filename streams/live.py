@@ -15,6 +15,8 @@ One process wires the live pipeline (DESIGN §2, §7):
   feed is held stale (``stale_feed`` tripped on its assets), its gateway rejects orders, and
   the reconciliation is retried with backoff until it succeeds;
 * the audit sink writes every topic to ClickHouse (chDB by default);
+* ``metrics_port``: Prometheus ``/metrics`` of this process (connectors, gateway, paper venue)
+  on ``127.0.0.1``, and ``worker_metrics_port`` the worker's (:mod:`infra.metrics`);
 * a status line every ``status_s``: each feed (ok/STALE, age of the last good poll, events,
   dead letters) and the worker's open arbs, PnL and net delta.
 
@@ -40,6 +42,7 @@ from typing import Any
 import ccxt.async_support as ccxt
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from infra import metrics
 from infra.kafka_io import DeadLetters, EventProducer, consume_events, create_topics, start_consumer
 from infra.settings import Settings
 from producers.connector import VenueConnector, VenueCredentials, short_error
@@ -73,6 +76,8 @@ class LiveOptions:
     audit: bool = True
     reconcile_retry_min_s: float = 1.0  # backoff of a failed start-up reconciliation ...
     reconcile_retry_max_s: float = 60.0  # ... up to this between attempts
+    metrics_port: int | None = None  # /metrics of this process on 127.0.0.1 (0: any free port)
+    worker_metrics_port: int | None = None  # /metrics of the worker child on 127.0.0.1
 
 
 @dataclass
@@ -82,6 +87,7 @@ class LiveReport:
     events: int = 0
     dead_letters: int = 0
     status_lines: list[str] = field(default_factory=list)
+    metrics_port: int | None = None  # the port /metrics was served on
 
 
 def ccxt_exchange(spec: VenueSpec, creds: VenueCredentials, private: bool) -> Any:
@@ -272,6 +278,8 @@ def _start_worker(settings: Settings, opts: LiveOptions) -> subprocess.Popen[byt
     if opts.strategy_config:
         cmd += ["--config", str(opts.strategy_config)]
     env = {**os.environ, "FUNDARB_BOOTSTRAP": settings.bootstrap}
+    if opts.worker_metrics_port is not None:
+        env["FUNDARB_WORKER_METRICS_PORT"] = str(opts.worker_metrics_port)
     out = (logdir / f"{settings.topic_prefix or 'default'}worker.log").open("ab")
     return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -302,6 +310,8 @@ async def run_live(
     creds = check_credentials(opts.venues, opts.paper)
     await create_topics(settings)
     report = LiveReport()
+    if opts.metrics_port is not None:
+        report.metrics_port = metrics.serve(opts.metrics_port)
     private = not opts.paper
     exchanges = {v: exchange_factory(venue_spec(v), creds[v], private) for v in opts.venues}
     connectors = [
@@ -391,4 +401,6 @@ async def run_live(
             for ex in exchanges.values():
                 with contextlib.suppress(Exception):
                     await ex.close()
+            if report.metrics_port is not None:
+                metrics.stop(report.metrics_port)
     return report
