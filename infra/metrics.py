@@ -48,6 +48,11 @@ FEED_LAST_OK = Gauge(
 FEED_FAILURES = Counter(
     "fundarb_feed_failures_total", "Failed reads of a stream (any ccxt error)", ["venue", "stream"]
 )
+WS_RECONNECTS = Counter(
+    "fundarb_ws_reconnects_total",
+    "Websocket streams that failed and were opened again (each with one REST fallback poll)",
+    ["venue"],
+)
 FEED_STALE = Gauge(
     "fundarb_feed_stale", "1 while the venue's feed is stale (stale_feed tripped)", ["venue"]
 )

@@ -47,7 +47,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -74,6 +74,7 @@ from schemas.events import (
     Event,
     EventRejected,
     FillExecuted,
+    FundingRateObserved,
     TickerObserved,
 )
 from schemas.types import Breaker, BreakerAction, base_asset, is_spot
@@ -256,13 +257,7 @@ class VenueConnector:
         out += evs
         out += [self.dead_letter("fetchFundingRates", r, e, now) for r, e in bad]
         self._read_ok("funding", now, evs)
-        for rate in evs:
-            labels = (spec.id, base_asset(rate.instrument))
-            m.FUNDING_RATE.labels(*labels).set(float(rate.funding_rate))
-            if rate.funding_interval_h:
-                m.FUNDING_APR.labels(*labels).set(
-                    m.annualised(rate.funding_rate, rate.funding_interval_h)
-                )
+        self._funding_gauges(evs)
         self._stage = "tickers"
         symbols = self.perps + self.spots
         tickers: dict[str, Any] = {}
@@ -291,6 +286,67 @@ class VenueConnector:
                 out.append(spot_sentinel(spec, sym, event_time=tick.event_time, ingest_time=now))
         self._read_ok("tickers", now, [e for e in out if isinstance(e, TickerObserved)])
         return out
+
+    def on_stream(self, tickers: Mapping[str, Any]) -> list[Event]:
+        """Events of one websocket update (ccxt.pro tickers by symbol, :mod:`producers.ws`).
+
+        Funding: each ticker's raw ``info`` renamed per ``spec.ws_funding_fields`` and parsed by
+        the exchange's own REST ``parse_funding_rate`` (stamped with the message's venue time
+        when that parser leaves the time out), then by :func:`parse_funding_rate`;
+        tickers too when ``spec.ws_tickers``. Refused rows are dead-lettered; new events only
+        (the same dedupe as polls); the feed counts as read (status, health, metrics).
+        """
+        now = self.clock()
+        self.status.first_attempt_ms = self.status.first_attempt_ms or now
+        self.status.last_attempt_ms = now
+        spec, ex = self.spec, self.exchange
+        wanted = set(self.perps)
+        rows = []
+        for sym, t in tickers.items():
+            if sym not in wanted or not isinstance(t, Mapping):
+                continue
+            info = t.get("info") or {}
+            raw = {spec.ws_funding_fields.get(k, k): v for k, v in info.items()}
+            row = ex.parse_funding_rate(raw, ex.market(sym))
+            if row.get("timestamp") is None:  # the message's venue time (Bybit ``ts``)
+                row["timestamp"] = t.get("timestamp")
+            rows.append(row)
+        out: list[Event] = []
+        evs, bad = parse_funding_rates(spec, rows, ingest_time=now, symbols=self.perps)
+        out += evs + [self.dead_letter("fetchFundingRates", r, e, now) for r, e in bad]
+        if rows:
+            self._read_ok("funding", now, evs)
+            self._funding_gauges(evs)
+        if spec.ws_tickers:
+            ticks = []
+            for sym, t in tickers.items():
+                if sym not in wanted:
+                    continue
+                try:
+                    tick = parse_ticker(spec, t, ingest_time=now)
+                except ParseError as err:
+                    out.append(self.dead_letter("fetchTickers", t, err, now))
+                    continue
+                ticks.append(tick)
+                self.marks[sym] = tick.mark_price or (tick.bid + tick.ask) / 2
+            out += ticks
+            self._read_ok("tickers", now, ticks)
+        if rows:
+            self.status.last_ok_ms = now
+            self.status.failures = 0
+        out += self._health(now)
+        fresh = self._dedupe(out)
+        self.status.events += sum(not isinstance(e, EventRejected) for e in fresh)
+        return fresh
+
+    def _funding_gauges(self, rates: Sequence[FundingRateObserved]) -> None:
+        for rate in rates:
+            labels = (self.spec.id, base_asset(rate.instrument))
+            m.FUNDING_RATE.labels(*labels).set(float(rate.funding_rate))
+            if rate.funding_interval_h:
+                m.FUNDING_APR.labels(*labels).set(
+                    m.annualised(rate.funding_rate, rate.funding_interval_h)
+                )
 
     def _read_ok(self, stream: str, now: int, items: Sequence[Event]) -> None:
         """A good read of ``stream`` at ``now`` (ms): its metrics (lag of the newest item)."""

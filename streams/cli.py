@@ -711,6 +711,7 @@ def live_cmd(
     metrics_port: Annotated[
         int | None, typer.Option(help="Prometheus /metrics on 127.0.0.1:PORT (worker: PORT+1).")
     ] = None,
+    ws: Annotated[bool, typer.Option("--ws", help="Also stream funding via websockets.")] = False,
 ) -> None:
     """Run live: venue connectors + worker + (paper venue | order gateway) + audit sink.
 
@@ -736,6 +737,7 @@ def live_cmd(
         strategy_config=config,
         metrics_port=metrics_port,
         worker_metrics_port=metrics_port + 1 if metrics_port else None,
+        websocket=ws,
     )
     settings = _settings(topic_prefix=prefix)
     mode = "paper (dry run)" if paper else "LIVE orders"
