@@ -523,6 +523,8 @@ async def run_paper_venue(
                     quote = venue.quotes.get((event.venue, event.instrument))
                     mid = (quote.bid + quote.ask) / 2 if quote is not None else None
                     placed[event.client_order_id] = (event, event.limit_price or mid)
+                    while len(placed) > 100_000:  # bounded: the oldest commands go first
+                        placed.pop(next(iter(placed)))
                 for answer in venue.on_event(event):
                     observe_paper(m, answer, placed)
                     await producer.send(answer)
