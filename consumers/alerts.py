@@ -17,6 +17,10 @@ rule                fires when                                              seve
                     falls ``drawdown_usd`` below its peak
 ``rejections``      ``rejections`` OrderRejected within                     warning
                     ``rejections_window_ms``
+``funding_recon``   a settlement of a held perp is ``missed`` or            critical
+                    ``mis_signed`` (critical), or paid beyond the            / warning
+                    tolerance (``mismatch``) or paid with no position
+                    (``unexpected``) (warning); consumers/funding_recon.py
 =================== ======================================================= ===========
 
 Per rule and ``dedup_key`` an alert is not repeated within ``dedup_ms``; a rule raises at most
@@ -48,6 +52,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from consumers.funding_recon import FundingReconciler, Settlement
 from projections import board as bd
 from schemas import events as ev
 from schemas.config import AlertRules, AlertsConfig, SinkConfig, StrategyConfig
@@ -76,9 +81,20 @@ class AlertEngine:
         self.last_raised: dict[tuple[str, str], int] = {}
         self.per_hour: dict[tuple[str, int], int] = {}
         self.suppressed = 0
+        self.funding = FundingReconciler(
+            tolerance_usd=self.rules.funding_tolerance_usd,
+            tolerance_frac=self.rules.funding_tolerance_frac,
+            grace_ms=self.rules.funding_grace_ms,
+        )
 
     def _alert(
-        self, rule: str, severity: Severity, message: str, key: str, cause: ev.Event
+        self,
+        rule: str,
+        severity: Severity,
+        message: str,
+        key: str,
+        cause: ev.Event,
+        about: str | None = None,  # the instrument alerted on, when not the cause's
     ) -> list[ev.AlertRaised]:
         now = cause.event_time
         last = self.last_raised.get((rule, key))
@@ -90,9 +106,8 @@ class AlertEngine:
             return []
         self.last_raised[(rule, key)] = now
         self.per_hour[(rule, hour)] = self.per_hour.get((rule, hour), 0) + 1
-        instrument = (
-            cause.instrument if "/" not in cause.instrument else base_asset(cause.instrument)
-        )
+        subject = about or cause.instrument
+        instrument = subject if "/" not in subject else base_asset(subject)
         return [
             ev.AlertRaised(
                 event_id=str(uuid.uuid5(ALERT_NS, f"{rule}/{key}/{cause.event_id}")),
@@ -112,6 +127,8 @@ class AlertEngine:
     def on_event(self, event: ev.Event) -> list[ev.AlertRaised]:
         """Alerts this event raises (possibly none)."""
         out: list[ev.AlertRaised] = []
+        for settlement in self.funding.on_event(event):
+            out += self._funding_recon(settlement)
         if isinstance(event, ev.FundingRateObserved | ev.TickerObserved):
             kind = "funding" if isinstance(event, ev.FundingRateObserved) else "prices"
             self.feeds[(event.venue, event.instrument, kind)] = event.event_time
@@ -188,6 +205,22 @@ class AlertEngine:
                     event,
                 )
         return out
+
+    def _funding_recon(self, s: Settlement) -> list[ev.AlertRaised]:
+        if s.status == "matched":
+            return []
+        severity = Severity.critical if s.status in ("missed", "mis_signed") else Severity.warning
+        paid = "nothing" if s.paid is None else f"{s.paid:.6f}"
+        return self._alert(
+            "funding_recon",
+            severity,
+            f"{s.status}: {s.venue} {s.instrument} settlement {s.funding_time}: expected "
+            f"{s.expected:.6f} (qty {s.position_qty} × mark {s.mark_price} × rate "
+            f"{s.funding_rate}), paid {paid}",
+            f"{s.venue}:{s.instrument}:{s.funding_time}",
+            s.cause,
+            about=s.instrument,
+        )
 
     def _position(self, event: ev.PositionChanged) -> list[ev.AlertRaised]:
         out: list[ev.AlertRaised] = []
@@ -556,6 +589,7 @@ async def run_alerts(
     names = [
         "md.funding",
         "md.tickers",
+        "acct.funding",  # the funding_recon rule: what the venues report paid
         "strategy.intents",
         "derived.positions",
         "risk.events",

@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     worker_max_clock_jump_ms: int = Field(default=86_400_000, ge=0, le=366 * 86_400_000)
     # ... and further ahead of its record's broker timestamp or its own ingest_time (skew)
     worker_max_ahead_of_record_ms: int = Field(default=60_000, ge=0, le=3_600_000)
+    # the worker serves Prometheus /metrics on 127.0.0.1:<port> when set (streams/metrics.py)
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("topic_prefix")
     @classmethod

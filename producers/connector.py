@@ -24,6 +24,12 @@ no successful market-data poll for ``stale_after_s`` the connector publishes
 ``BreakerTripped(stale_feed, pause_entries)`` for each of its assets (``venue`` = the venue),
 and ``BreakerReset`` when data flows again. :meth:`status` feeds the live status line.
 
+**Metrics** (:mod:`infra.metrics`, labels ``venue`` and ``stream`` = ``funding`` /
+``tickers`` / ``account``): per stream the staleness (seconds since its last good read, set
+at every poll), the lag of its latest item (arrival minus the venue's event time), its
+failures; the venue's stale flag and dead letters; per asset the latest funding rate and its
+APR, and with keys the perp position's margin ratio and liquidation distance.
+
 **Restart reconciliation** (:meth:`reconcile`): open orders, recent fills and positions are
 fetched from the venue; fills whose ids the log does not hold yet are published, open orders
 that carry one of our client order ids are adopted by the gateway. While a venue's
@@ -41,7 +47,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -49,6 +55,7 @@ from typing import Any, ClassVar
 from pydantic import Json, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra import metrics as m
 from producers.parse import (
     LegView,
     ParseError,
@@ -61,7 +68,15 @@ from producers.parse import (
     spot_sentinel,
 )
 from producers.venue import VenueSpec
-from schemas.events import BreakerReset, BreakerTripped, Event, EventRejected, FillExecuted
+from schemas.events import (
+    BreakerReset,
+    BreakerTripped,
+    Event,
+    EventRejected,
+    FillExecuted,
+    FundingRateObserved,
+    TickerObserved,
+)
 from schemas.types import Breaker, BreakerAction, base_asset, is_spot
 
 log = logging.getLogger(__name__)
@@ -152,6 +167,8 @@ class VenueConnector:
     legs: dict[str, LegView] = field(default_factory=dict)
     funding_since: int | None = None
     held: str | None = None  # why the feed is held stale whatever its data (see hold())
+    stream_ok_ms: dict[str, int] = field(default_factory=dict)  # stream → last good read (ms)
+    _stage: str = "funding"  # the stream being read (a failure counts against it)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     @property
@@ -174,6 +191,7 @@ class VenueConnector:
             self.status.last_ok_ms = now
             self.status.failures = 0
         except Exception as exc:  # a venue/network failure: counted, reported, retried next poll
+            m.FEED_FAILURES.labels(self.spec.id, self._stage).inc()
             self.status.failures += 1
             self.status.last_error = short_error(exc)
             # the first failure of a streak is a warning; the rest are in the status line
@@ -182,7 +200,9 @@ class VenueConnector:
         if self.private:
             try:
                 out += await self._account(now)
+                self._read_ok("account", now, [])
             except Exception as exc:
+                m.FEED_FAILURES.labels(self.spec.id, "account").inc()
                 self.status.last_error = short_error(exc)
                 log.warning("%s account poll failed: %s", self.spec.id, self.status.last_error)
         out += self._health(now)
@@ -208,6 +228,8 @@ class VenueConnector:
         sym = row.get("symbol") if isinstance(row, dict) else None
         asset = base_asset(sym) if isinstance(sym, str) and "/" in sym else "UNKNOWN"
         self.status.rejected += 1
+        stream = {"fetchTickers": "tickers", "fetchFundingRates": "funding"}.get(method, "account")
+        m.DEAD_LETTERS.labels(self.spec.id, stream).inc()
         log.warning("%s %s refused: %s", self.spec.id, method, err)
         return EventRejected(
             event_id=str(uuid.uuid5(CONNECTOR_NS, f"{self.spec.id}|{method}|{digest}")),
@@ -226,6 +248,7 @@ class VenueConnector:
     async def _market(self, now: int) -> list[Event]:
         ex, spec = self.exchange, self.spec
         out: list[Event] = []
+        self._stage = "funding"
         if ex.has.get("fetchFundingRates"):
             rates = await ex.fetch_funding_rates(self.perps)
         else:
@@ -233,6 +256,9 @@ class VenueConnector:
         evs, bad = parse_funding_rates(spec, rates, ingest_time=now, symbols=self.perps)
         out += evs
         out += [self.dead_letter("fetchFundingRates", r, e, now) for r, e in bad]
+        self._read_ok("funding", now, evs)
+        self._funding_gauges(evs)
+        self._stage = "tickers"
         symbols = self.perps + self.spots
         tickers: dict[str, Any] = {}
         for group in (self.perps, self.spots):  # one market type per call (Bybit's category)
@@ -258,7 +284,77 @@ class VenueConnector:
             self.marks[sym] = tick.mark_price or (tick.bid + tick.ask) / 2
             if is_spot(sym):
                 out.append(spot_sentinel(spec, sym, event_time=tick.event_time, ingest_time=now))
+        self._read_ok("tickers", now, [e for e in out if isinstance(e, TickerObserved)])
         return out
+
+    def on_stream(self, tickers: Mapping[str, Any]) -> list[Event]:
+        """Events of one websocket update (ccxt.pro tickers by symbol, :mod:`producers.ws`).
+
+        Funding: each ticker's raw ``info`` renamed per ``spec.ws_funding_fields`` and parsed by
+        the exchange's own REST ``parse_funding_rate`` (stamped with the message's venue time
+        when that parser leaves the time out), then by :func:`parse_funding_rate`;
+        tickers too when ``spec.ws_tickers``. Refused rows are dead-lettered; new events only
+        (the same dedupe as polls); the feed counts as read (status, health, metrics).
+        """
+        now = self.clock()
+        self.status.first_attempt_ms = self.status.first_attempt_ms or now
+        self.status.last_attempt_ms = now
+        spec, ex = self.spec, self.exchange
+        wanted = set(self.perps)
+        rows = []
+        for sym, t in tickers.items():
+            if sym not in wanted or not isinstance(t, Mapping):
+                continue
+            info = t.get("info") or {}
+            raw = {spec.ws_funding_fields.get(k, k): v for k, v in info.items()}
+            row = ex.parse_funding_rate(raw, ex.market(sym))
+            if row.get("timestamp") is None:  # the message's venue time (Bybit ``ts``)
+                row["timestamp"] = t.get("timestamp")
+            rows.append(row)
+        out: list[Event] = []
+        evs, bad = parse_funding_rates(spec, rows, ingest_time=now, symbols=self.perps)
+        out += evs + [self.dead_letter("fetchFundingRates", r, e, now) for r, e in bad]
+        if rows:
+            self._read_ok("funding", now, evs)
+            self._funding_gauges(evs)
+        if spec.ws_tickers:
+            ticks = []
+            for sym, t in tickers.items():
+                if sym not in wanted:
+                    continue
+                try:
+                    tick = parse_ticker(spec, t, ingest_time=now)
+                except ParseError as err:
+                    out.append(self.dead_letter("fetchTickers", t, err, now))
+                    continue
+                ticks.append(tick)
+                self.marks[sym] = tick.mark_price or (tick.bid + tick.ask) / 2
+            out += ticks
+            self._read_ok("tickers", now, ticks)
+        if rows:
+            self.status.last_ok_ms = now
+            self.status.failures = 0
+        out += self._health(now)
+        fresh = self._dedupe(out)
+        self.status.events += sum(not isinstance(e, EventRejected) for e in fresh)
+        return fresh
+
+    def _funding_gauges(self, rates: Sequence[FundingRateObserved]) -> None:
+        for rate in rates:
+            labels = (self.spec.id, base_asset(rate.instrument))
+            m.FUNDING_RATE.labels(*labels).set(float(rate.funding_rate))
+            if rate.funding_interval_h:
+                m.FUNDING_APR.labels(*labels).set(
+                    m.annualised(rate.funding_rate, rate.funding_interval_h)
+                )
+
+    def _read_ok(self, stream: str, now: int, items: Sequence[Event]) -> None:
+        """A good read of ``stream`` at ``now`` (ms): its metrics (lag of the newest item)."""
+        self.stream_ok_ms[stream] = now
+        m.FEED_LAST_OK.labels(self.spec.id, stream).set(m.seconds(now))
+        if items:
+            newest = max(e.event_time for e in items)
+            m.FEED_LAG.labels(self.spec.id, stream).set(m.seconds(max(0, now - newest)))
 
     async def _account(self, now: int) -> list[Event]:
         ex, spec = self.exchange, self.spec
@@ -270,9 +366,14 @@ class VenueConnector:
                 out.append(self.dead_letter("fetchPositions", pos, err, now))
                 continue
             out.append(ev)
-            self.legs[ev.instrument] = LegView(
-                position_qty=ev.position_qty, mark_price=self.marks.get(ev.instrument)
-            )
+            mark = self.marks.get(ev.instrument)
+            self.legs[ev.instrument] = LegView(position_qty=ev.position_qty, mark_price=mark)
+            labels = (spec.id, base_asset(ev.instrument))
+            if ev.margin_ratio is not None:
+                m.MARGIN_RATIO.labels(*labels).set(float(ev.margin_ratio))
+            if ev.liquidation_price and mark:
+                distance = abs(mark - ev.liquidation_price) / mark
+                m.LIQUIDATION_DISTANCE.labels(*labels).set(float(distance))
         try:
             out += parse_balance(spec, await ex.fetch_balance(), ingest_time=now)
         except ParseError as err:
@@ -309,6 +410,11 @@ class VenueConnector:
         # age of the feed: since its last good poll, or since we started asking
         age_ms = now - (self.status.last_ok_ms or self.status.first_attempt_ms)
         stale = age_ms > self.stale_after_s * 1000 or self.held is not None
+        streams = ["funding", "tickers"] + (["account"] if self.private else [])
+        for stream in streams:
+            since = self.stream_ok_ms.get(stream) or self.status.first_attempt_ms
+            m.FEED_STALENESS.labels(self.spec.id, stream).set(m.seconds(max(0, now - since)))
+        m.FEED_STALE.labels(self.spec.id).set(1 if stale else 0)
         if stale == self.status.stale:
             return []
         self.status.stale = stale

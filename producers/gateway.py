@@ -40,6 +40,12 @@ Events are stamped with the venue's time when the reply has one, else our clock 
 the backtest uses the paper venue). Their ids are uuid5 of (venue, client order id, kind), so
 a re-sent command yields the same answers; a command already answered is dropped, and a
 different command reusing a client order id is rejected.
+
+**Metrics** (:mod:`infra.metrics`): rejections by reason (``fundarb_order_failures_total``),
+submits sent again by the reason of the failed attempt (``fundarb_order_retries_total``,
+counted in tenacity's ``before_sleep`` hook), fills, and for our fills the slippage against
+the limit price or the mid when placed and, for hedges, the latency from the command's event
+time to the venue's fill time.
 """
 
 from __future__ import annotations
@@ -55,11 +61,13 @@ from typing import Any
 import ccxt.async_support as ccxt
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential,
 )
 
+from infra import metrics as m
 from producers.parse import ParseError, parse_fills
 from producers.venue import VenueSpec
 from schemas.events import (
@@ -122,6 +130,7 @@ class _Order:
     order_id: str = ""
     done: bool = False
     filled: Decimal = Decimal(0)
+    reference: Decimal | None = None  # limit price, else the mid when placed (slippage)
 
 
 @dataclass
@@ -217,6 +226,7 @@ class OrderGateway:
         }
 
     def _reject(self, cmd: PlaceOrder, reason: RejectReason, message: str) -> list[Event]:
+        m.ORDER_FAILURES.labels(self.spec.id, reason.value).inc()
         log.warning("%s %s rejected: %s %s", self.spec.id, cmd.client_order_id, reason, message)
         return [
             OrderRejected(
@@ -305,7 +315,7 @@ class OrderGateway:
                 RejectReason.invalid_order,
                 f"qty {cmd.qty} rounds to 0 at {self.spec.id}'s step",
             )
-        self.orders[cid] = _Order(cmd)
+        self.orders[cid] = _Order(cmd, reference=cmd.limit_price or self.mids.get(cmd.instrument))
         args = (
             cmd.instrument,
             cmd.order_type.value,
@@ -328,6 +338,7 @@ class OrderGateway:
             stop=stop_after_attempt(self.retry.attempts),
             wait=wait_exponential(min=self.retry.min_s, max=self.retry.max_s),
             retry=retry_if_exception_type(REFUSED + AMBIGUOUS),
+            before_sleep=self._count_retry,
             reraise=True,
         )
         maybe_placed = False  # an earlier attempt failed without telling whether it landed
@@ -350,6 +361,12 @@ class OrderGateway:
                         raise
                     return found
         raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        """tenacity's ``before_sleep`` hook: one retry of a submit, by the failure's reason."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        reason = reject_reason(exc).value if exc is not None else RejectReason.unknown.value
+        m.ORDER_RETRIES.labels(self.spec.id, reason).inc()
 
     async def _lookup(self, cid: str, symbol: str) -> dict[str, Any] | None:
         """The venue's order with client order id ``cid``, or ``None`` when it has none."""
@@ -428,6 +445,7 @@ class OrderGateway:
             cid = self.by_order_id.get(f.order_id)
             if cid is not None:  # ours: link it to the arb and the command that placed it
                 cmd = self.orders[cid].cmd
+                m.observe_fill(self.spec.id, cmd, f.price, f.event_time, self.orders[cid].reference)
                 f = f.model_copy(
                     update={
                         "correlation_id": cmd.correlation_id,
@@ -435,6 +453,7 @@ class OrderGateway:
                         "is_hedge": cmd.is_hedge,
                     }
                 )
+            m.FILLS.labels(self.spec.id, "true" if f.is_hedge else "false").inc()
             new.append(f)
         return new
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from projections.funding import MS_PER_HOUR, funding_payment, venue_fees
 from schemas.config import FeeConfig
@@ -497,10 +497,12 @@ async def run_paper_venue(
     """
     from aiokafka import AIOKafkaConsumer
 
+    from infra import metrics as m
     from infra.kafka_io import DeadLetters, EventProducer, consume_events, start_consumer
     from schemas.serde import Serializer
 
     venue = PaperVenue(config)
+    placed: dict[str, tuple[PlaceOrder, Decimal | None]] = {}  # client id → (cmd, reference)
     serializer = Serializer()
     topics = [settings.topic(n) for n in ("md.tickers", "md.funding", "orders.commands")]  # type: ignore[attr-defined]
     counts = {"inputs": 0, "outputs": 0}
@@ -517,10 +519,31 @@ async def run_paper_venue(
                 consumer, serializer, DeadLetters(producer), idle_timeout_ms=drain_ms
             ):
                 counts["inputs"] += 1
+                if isinstance(event, PlaceOrder):
+                    quote = venue.quotes.get((event.venue, event.instrument))
+                    mid = (quote.bid + quote.ask) / 2 if quote is not None else None
+                    placed[event.client_order_id] = (event, event.limit_price or mid)
+                    while len(placed) > 100_000:  # bounded: the oldest commands go first
+                        placed.pop(next(iter(placed)))
                 for answer in venue.on_event(event):
+                    observe_paper(m, answer, placed)
                     await producer.send(answer)
                     counts["outputs"] += 1
         finally:
             await consumer.stop()
             await producer.flush()
     return counts
+
+
+def observe_paper(
+    m: Any, answer: Event, placed: dict[str, tuple[PlaceOrder, Decimal | None]]
+) -> None:
+    """The paper venue's order metrics (the gateway's, :mod:`infra.metrics` ``m``): rejections
+    by reason, fills, and each fill's slippage and hedge latency against its command."""
+    if isinstance(answer, OrderRejected):
+        m.ORDER_FAILURES.labels(answer.venue, answer.reject_reason.value).inc()
+    elif isinstance(answer, FillExecuted):
+        m.FILLS.labels(answer.venue, "true" if answer.is_hedge else "false").inc()
+        cmd, reference = placed.get(answer.client_order_id or "", (None, None))
+        if cmd is not None:
+            m.observe_fill(answer.venue, cmd, answer.price, answer.event_time, reference)

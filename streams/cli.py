@@ -708,6 +708,10 @@ def live_cmd(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
     ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus /metrics on 127.0.0.1:PORT (worker: PORT+1).")
+    ] = None,
+    ws: Annotated[bool, typer.Option("--ws", help="Also stream funding via websockets.")] = False,
 ) -> None:
     """Run live: venue connectors + worker + (paper venue | order gateway) + audit sink.
 
@@ -731,6 +735,9 @@ def live_cmd(
         status_s=max(poll, 2.0),
         duration_s=duration,
         strategy_config=config,
+        metrics_port=metrics_port,
+        worker_metrics_port=metrics_port + 1 if metrics_port else None,
+        websocket=ws,
     )
     settings = _settings(topic_prefix=prefix)
     mode = "paper (dry run)" if paper else "LIVE orders"

@@ -5,6 +5,9 @@ One process wires the live pipeline (DESIGN §2, §7):
 * one :class:`producers.connector.VenueConnector` per venue polls funding rates, tickers and
   (live) the account, publishing to ``md.*`` / ``acct.*``; refused rows go to ``deadletter``;
   a stale or failing feed trips ``stale_feed`` on ``risk.events``;
+* ``websocket``: venues with a websocket funding channel (``VenueSpec.ws_funding``) also
+  stream through ccxt.pro (:class:`producers.ws.WsFeed`: pushed updates between polls, a
+  REST poll and a reconnect with backoff when the stream drops); the poll keeps running;
 * the Faust worker (``fundarb worker``, a child process) folds them and emits intents and
   orders;
 * ``--paper``: the paper venue answers ``orders.commands`` against the live tickers (a dry run:
@@ -15,6 +18,8 @@ One process wires the live pipeline (DESIGN §2, §7):
   feed is held stale (``stale_feed`` tripped on its assets), its gateway rejects orders, and
   the reconciliation is retried with backoff until it succeeds;
 * the audit sink writes every topic to ClickHouse (chDB by default);
+* ``metrics_port``: Prometheus ``/metrics`` of this process (connectors, gateway, paper venue)
+  on ``127.0.0.1``, and ``worker_metrics_port`` the worker's (:mod:`infra.metrics`);
 * a status line every ``status_s``: each feed (ok/STALE, age of the last good poll, events,
   dead letters) and the worker's open arbs, PnL and net delta.
 
@@ -40,11 +45,13 @@ from typing import Any
 import ccxt.async_support as ccxt
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from infra import metrics
 from infra.kafka_io import DeadLetters, EventProducer, consume_events, create_topics, start_consumer
 from infra.settings import Settings
 from producers.connector import VenueConnector, VenueCredentials, short_error
 from producers.gateway import OrderGateway
 from producers.venue import VenueSpec, venue_spec
+from producers.ws import WsFeed
 from schemas.catalog import DEADLETTER
 from schemas.events import EventRejected, TickerObserved
 from schemas.serde import Serializer
@@ -73,6 +80,9 @@ class LiveOptions:
     audit: bool = True
     reconcile_retry_min_s: float = 1.0  # backoff of a failed start-up reconciliation ...
     reconcile_retry_max_s: float = 60.0  # ... up to this between attempts
+    metrics_port: int | None = None  # /metrics of this process on 127.0.0.1 (0: any free port)
+    websocket: bool = False  # stream funding through ccxt.pro where the venue has a channel
+    worker_metrics_port: int | None = None  # /metrics of the worker child on 127.0.0.1
 
 
 @dataclass
@@ -82,6 +92,7 @@ class LiveReport:
     events: int = 0
     dead_letters: int = 0
     status_lines: list[str] = field(default_factory=list)
+    metrics_port: int | None = None  # the port /metrics was served on
 
 
 def ccxt_exchange(spec: VenueSpec, creds: VenueCredentials, private: bool) -> Any:
@@ -96,6 +107,20 @@ def ccxt_exchange(spec: VenueSpec, creds: VenueCredentials, private: bool) -> An
     if private:
         config.update(creds.ccxt_config())
     return getattr(ccxt_async, spec.id)(config)
+
+
+def ccxt_pro_exchange(spec: VenueSpec, creds: VenueCredentials, private: bool) -> Any:
+    """:func:`ccxt_exchange` as a ``ccxt.pro`` instance (websocket ``watch_*`` and the same
+    REST methods: ccxt.pro classes extend the async ones)."""
+    import ccxt.pro as ccxt_pro
+
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "options": {**spec.options, **(creds.options or {})},
+    }
+    if private:
+        config.update(creds.ccxt_config())
+    return getattr(ccxt_pro, spec.id)(config)
 
 
 def check_credentials(venues: list[str], paper: bool) -> dict[str, VenueCredentials]:
@@ -132,6 +157,24 @@ def status_line(connectors: list[VenueConnector], worker_status: dict[str, Any] 
     else:
         w = "worker starting"
     return f"{time.strftime('%H:%M:%S')} | {feeds} | {w}"
+
+
+def _publisher(
+    producer: EventProducer, dead_topic: str, report: LiveReport
+) -> Callable[[list[Any]], Any]:
+    """An ``emit`` for :class:`producers.ws.WsFeed`: events to their topics, refusals to the
+    dead-letter topic, counted in ``report``."""
+
+    async def emit(events: list[Any]) -> None:
+        for e in events:
+            if isinstance(e, EventRejected):
+                await producer.send(e, topic=dead_topic)
+                report.dead_letters += 1
+            else:
+                await producer.send(e)
+                report.events += 1
+
+    return emit
 
 
 async def _connector_loop(
@@ -272,6 +315,8 @@ def _start_worker(settings: Settings, opts: LiveOptions) -> subprocess.Popen[byt
     if opts.strategy_config:
         cmd += ["--config", str(opts.strategy_config)]
     env = {**os.environ, "FUNDARB_BOOTSTRAP": settings.bootstrap}
+    if opts.worker_metrics_port is not None:
+        env["FUNDARB_WORKER_METRICS_PORT"] = str(opts.worker_metrics_port)
     out = (logdir / f"{settings.topic_prefix or 'default'}worker.log").open("ab")
     return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -302,7 +347,11 @@ async def run_live(
     creds = check_credentials(opts.venues, opts.paper)
     await create_topics(settings)
     report = LiveReport()
+    if opts.metrics_port is not None:
+        report.metrics_port = metrics.serve(opts.metrics_port)
     private = not opts.paper
+    if opts.websocket and exchange_factory is ccxt_exchange:
+        exchange_factory = ccxt_pro_exchange
     exchanges = {v: exchange_factory(venue_spec(v), creds[v], private) for v in opts.venues}
     connectors = [
         VenueConnector(
@@ -361,6 +410,11 @@ async def run_live(
                         _connector_loop(conn, producer, dead_topic, opts.poll_s, report)
                     )
                 )
+                method = conn.spec.ws_funding
+                if opts.websocket and method and hasattr(conn.exchange, method):
+                    feed = WsFeed(conn, max_backoff_s=opts.stale_after_s)
+                    emit = _publisher(producer, dead_topic, report)
+                    tasks.append(asyncio.create_task(feed.run(emit)))
             if opts.audit:
                 from consumers.audit import audit_topics
 
@@ -391,4 +445,6 @@ async def run_live(
             for ex in exchanges.values():
                 with contextlib.suppress(Exception):
                     await ex.close()
+            if report.metrics_port is not None:
+                metrics.stop(report.metrics_port)
     return report

@@ -68,6 +68,7 @@ from schemas.config import StrategyConfig
 from schemas.events import BalanceObserved, Event, EventRejected, TickerObserved
 from schemas.serde import DecodeError, Serializer
 from schemas.types import base_asset
+from streams import metrics as worker_metrics
 from streams.sequencer import Sequencer
 
 log = logging.getLogger("fundarb.worker")
@@ -842,6 +843,7 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({**worker.status(), "pid": os.getpid()}))
         tmp.replace(path)
+        worker_metrics.publish(worker, settings)  # Prometheus /metrics (streams/metrics.py)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: Any, revoked: Any, **kw: Any) -> None:

@@ -10,6 +10,12 @@ Short spot legs trade on cross margin.
   It carries no position size, rate or mark, so the connector supplies them from its view.
 * ``newClientOrderId`` ≤ 36 chars of ``[.A-Z:/a-z0-9_-]``
   (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/New-Order).
+* Websocket funding: the mark price stream ``<symbol>@markPrice@1s`` (ccxt.pro
+  ``watch_mark_prices``) carries ``r`` (funding rate), ``T`` (next funding time), ``p``
+  (mark), ``i`` (index), ``P`` (estimated settle price), ``E`` (event time), the fields of
+  ``GET /fapi/v1/premiumIndex`` under short names
+  (https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream);
+  it has no bid/ask, so tickers stay on the REST poll.
 * Spot short on margin: ``POST /sapi/v1/margin/order`` (ccxt routes there on ``marginMode``)
   with ``sideEffectType=MARGIN_BUY`` to borrow and ``AUTO_REPAY`` to repay
   (https://developers.binance.com/docs/margin_trading/trade/Margin-Account-New-Order).
@@ -33,4 +39,16 @@ SPEC = VenueSpec(
     spot_margin_close=MappingProxyType({"marginMode": "cross", "sideEffectType": "AUTO_REPAY"}),
     credentials=("apiKey", "secret"),
     docs="https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info",
+    ws_funding="watch_mark_prices",
+    ws_funding_fields=MappingProxyType(
+        {
+            "s": "symbol",
+            "p": "markPrice",
+            "i": "indexPrice",
+            "P": "estimatedSettlePrice",
+            "r": "lastFundingRate",
+            "T": "nextFundingTime",
+            "E": "time",
+        }
+    ),
 )

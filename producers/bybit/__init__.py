@@ -10,6 +10,10 @@
   (https://bybit-exchange.github.io/docs/v5/order/create-order).
 * Spot margin on the unified account: ``isLeverage=1`` borrows and repays automatically
   (https://bybit-exchange.github.io/docs/v5/order/create-order).
+* Websocket: the public linear stream's ``tickers.<symbol>`` topic (ccxt.pro ``watch_tickers``)
+  sends a snapshot then deltas of the REST ticker's fields, ``fundingRate``,
+  ``nextFundingTime``, ``markPrice``, ``bid1Price``/``ask1Price`` included; ccxt merges the
+  deltas into the snapshot (https://bybit-exchange.github.io/docs/v5/websocket/public/ticker).
 * We run on the unified trading account (UTA); telling ccxt so saves it two account-info
   requests before the first private call.
 """
@@ -32,4 +36,6 @@ SPEC = VenueSpec(
     options=MappingProxyType({"enableUnifiedAccount": True, "enableUnifiedMargin": False}),
     credentials=("apiKey", "secret"),
     docs="https://bybit-exchange.github.io/docs/v5/intro",
+    ws_funding="watch_tickers",  # tickers.<symbol>: the REST ticker's fields, funding included
+    ws_tickers=True,
 )

@@ -83,7 +83,7 @@ def events_of(venue: str, kind: str, result: Any) -> list[Any]:
 
 ALL_CASES = [
     (v, m, i)
-    for v in ("binance", "bybit", "hyperliquid", "lighter", "paradex")
+    for v in ("binance", "bybit", "hyperliquid", "lighter", "paradex", "okx")
     for m, cases in rv.fixtures(v).items()
     if m in PARSERS
     for i in range(len(cases))
@@ -412,3 +412,51 @@ def test_registry_covers_the_issue_venues() -> None:
     } <= set(VENUES)
     with pytest.raises(KeyError, match="supported are"):
         venue_spec("nope")
+
+
+# ---- OKX (tests/resources/okx/okx.json: ccxt's recorded replies) ---------------------------
+def test_okx_spot_ticker_field_by_field() -> None:
+    # raw: instId "BTC-USDT", bidPx "73384.7", askPx "73384.8", last "73384.8",
+    # volCcy24h "1519926359.597266598" (quote), ts "1710328243709"
+    spec = venue_spec("okx")
+    t = p.parse_ticker(spec, rv.run("okx", "fetchTicker"), ingest_time=INGEST)
+    assert (t.venue, t.instrument) == ("okx", "BTC/USDT")
+    assert (t.bid, t.ask, t.last) == (D("73384.7"), D("73384.8"), D("73384.8"))
+    assert t.event_time == 1_710_328_243_709
+    # ccxt carries numbers as floats: the 19-digit volume arrives rounded to a double
+    assert t.quote_volume_24h == D("1519926359.5972667")
+    assert t.mark_price is None and t.index_price is None  # a spot ticker has neither
+
+
+def test_okx_swap_position_field_by_field() -> None:
+    # raw: instId "LTC-USDT-SWAP", pos "2" (contracts of ctVal 1 LTC), posSide "long",
+    # avgPx "82.675", lever "10", imr "0.020266", upl "0.03731", mmr "0.00131729",
+    # liqPx "" (none), ccy "USDT", cTime "1706612162996"
+    spec = venue_spec("okx")
+    e = p.parse_position(spec, rv.run("okx", "fetchPosition"), ingest_time=INGEST)
+    assert (e.venue, e.instrument, e.currency) == ("okx", "LTC/USDT:USDT", "USDT")
+    assert e.position_qty == D("2") and e.entry_price == D("82.675")
+    assert e.leverage == D("10") and e.liquidation_price is None
+    # ccxt's collateral = imr + upl = 0.020266 + 0.03731; its marginRatio = mmr / collateral
+    # rounded to 4 places (0.00131729 / 0.057576 = 0.02288) — not OKX's own mgnRatio
+    # ("44059567.05069113", equity over maintenance margin)
+    assert e.total == e.used == D("0.057576") and e.free == 0
+    assert e.margin_ratio == D("0.0228")
+    assert e.event_time == 1_706_612_162_996
+
+
+def test_okx_spot_fill_field_by_field() -> None:
+    # raw: tradeId "56181695", ordId "639895991331667968", clOrdId
+    # "e847386590ce4dBCff0cf9a74b5f3bcf", side "buy", fillSz "0.1", fillPx "67.84",
+    # fee "-0.0001" feeCcy "LTC" (OKX: negative fee = charged), execType "T" (taker),
+    # ts "1698835093028"
+    spec = venue_spec("okx")
+    fills, bad = p.parse_fills(spec, rv.run("okx", "fetchMyTrades"), ingest_time=INGEST)
+    assert bad == []
+    (f,) = fills
+    assert (f.fill_id, f.order_id) == ("56181695", "639895991331667968")
+    assert f.client_order_id == "e847386590ce4dBCff0cf9a74b5f3bcf"
+    assert (f.instrument, f.side, f.qty, f.price) == ("LTC/USDT", Side.buy, D("0.1"), D("67.84"))
+    assert (f.fee, f.fee_currency) == (D("0.0001"), "LTC")  # a cost we paid: > 0
+    assert (f.liquidity, f.market_type) == (Liquidity.taker, MarketType.spot)
+    assert f.event_time == 1_698_835_093_028
