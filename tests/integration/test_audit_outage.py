@@ -75,6 +75,7 @@ def test_the_audit_sink_rides_out_a_broker_outage(
     tmp_path: Path, chdb_store: ClickHouseStore
 ) -> None:
     broker = Settings(
+        bootstrap_servers=None,  # its own broker, whatever FUNDARB_BOOTSTRAP says (CI sets it)
         kafka_port=kafka_local.free_port(),
         controller_port=kafka_local.free_port(),
         state_dir=tmp_path / "broker",

@@ -131,6 +131,7 @@ def test_a_broker_outage_of_a_minute_is_ridden_out(tmp_path: Path) -> None:
     about a minute while a worker runs; the worker survives, logs a bounded number of lines
     about it, and ends with the same intents and commands as an uninterrupted run."""
     broker = Settings(
+        bootstrap_servers=None,  # its own broker, whatever FUNDARB_BOOTSTRAP says (CI sets it)
         kafka_port=kafka_local.free_port(),
         controller_port=kafka_local.free_port(),
         state_dir=tmp_path / "broker",
