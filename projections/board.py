@@ -211,13 +211,21 @@ class PairQuote:
         return f"long {self.long[0]} {self.long[1]} / short {self.short[0]} {self.short[1]}"
 
 
-def _funding_view(
-    board: AssetBoard, key: FeedKey, config: StrategyConfig, now: int
-) -> tuple[Decimal, int, int] | str:
-    """(rate_h, interval_h, funding_time) of a perp feed, or why it is unusable."""
-    feed = board.funding.get(key)
-    if feed is None:
-        return f"no funding for {key[0]} {key[1]}"
+# Caches of the pure per-leg and per-pair computations, validated by object identity: a feed
+# is immutable and replaced on every update, the config is frozen, so the same (config, feed)
+# objects always give the same result. Only the staleness checks depend on ``now``; they run
+# on every call, in the original order, before a cached value is used. Bounded by the number
+# of legs and pairs ever seen (entries are overwritten, never accumulated per event).
+_FUNDING_STATIC: dict[FeedKey, list[object]] = {}  # key → [config, feed, interval|reason, ttl, rate_h]
+_LEGS: dict[tuple[FeedKey, bool], tuple[object, ...]] = {}  # → (config, funding, ticker, view)
+_QUOTES: dict[tuple[FeedKey, FeedKey], tuple[object, ...]] = {}  # → (config, lv, sv, sort key, quote)
+
+
+def _funding_static(feed: FundingFeed, key: FeedKey, config: StrategyConfig) -> list[object]:
+    """[config, feed, interval or the reason it is unknown, ttl (ms), rate_h or None]."""
+    c = _FUNDING_STATIC.get(key)
+    if c is not None and c[0] is config and c[1] is feed:
+        return c
     intervals = config.feeds.intervals_h
     try:
         interval, _ = resolve_interval_h(
@@ -229,15 +237,35 @@ def _funding_view(
             label=f"{key[0]} {key[1]}",
         )
     except UnknownFundingIntervalError as exc:
-        return str(exc)
-    ttl = config.feeds.funding_ttl_intervals * interval * MS_PER_HOUR
+        c = [config, feed, str(exc), None, None]
+    else:
+        c = [config, feed, interval, config.feeds.funding_ttl_intervals * interval * MS_PER_HOUR, None]
+    _FUNDING_STATIC[key] = c
+    return c
+
+
+def _funding_view(
+    board: AssetBoard, key: FeedKey, config: StrategyConfig, now: int
+) -> tuple[Decimal, int, int] | str:
+    """(rate_h, interval_h, funding_time) of a perp feed, or why it is unusable."""
+    feed = board.funding.get(key)
+    if feed is None:
+        return f"no funding for {key[0]} {key[1]}"
+    c = _funding_static(feed, key, config)
+    interval = c[2]
+    if isinstance(interval, str):
+        return interval
+    ttl = c[3]
     age = now - feed.observed_at
-    if age > ttl:
+    if age > ttl:  # type: ignore[operator]
         return (
             f"stale funding on {key[0]} {key[1]}: "
-            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"
+            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"  # type: ignore[call-overload]
         )
-    return rate_per_hour(feed.funding_rate, interval), interval, feed.funding_time
+    rate = c[4]
+    if rate is None:
+        rate = c[4] = rate_per_hour(feed.funding_rate, interval)  # type: ignore[arg-type]
+    return rate, interval, feed.funding_time  # type: ignore[return-value]
 
 
 def _ticker_view(
@@ -258,22 +286,31 @@ def _ticker_view(
 def leg_view(
     board: AssetBoard, key: FeedKey, short: bool, config: StrategyConfig, now: int
 ) -> LegView | str:
-    """The leg at ``now`` for the given side, or the reason it cannot be used."""
+    """The leg at ``now`` for the given side, or the reason it cannot be used.
+
+    The view is cached per (leg, side) and reused while the leg's feeds are the same objects
+    (a feed update replaces them) and neither is stale at ``now``.
+    """
     spot = is_spot(key[1])
     if spot:
-        rate_h, interval, ftime = Decimal(0), 0, 0
+        fv: tuple[Decimal, int, int] | str = (Decimal(0), 0, 0)
+        funding = None
     else:
         fv = _funding_view(board, key, config, now)
         if isinstance(fv, str):
             return fv
-        rate_h, interval, ftime = fv
+        funding = board.funding[key]
     tv = _ticker_view(board, key, config, now)
     if isinstance(tv, str):
         return tv
+    c = _LEGS.get((key, short))
+    if c is not None and c[0] is config and c[1] is funding and c[2] is tv:
+        return c[3]  # type: ignore[return-value]
+    rate_h, interval, ftime = fv
     rate_h = effective_rate_h(
         rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
     )
-    return LegView(
+    view = LegView(
         venue=key[0],
         instrument=key[1],
         spot=spot,
@@ -285,6 +322,8 @@ def leg_view(
         quote_volume_24h=tv.quote_volume_24h,
         funding_time=ftime,
     )
+    _LEGS[(key, short)] = (config, funding, tv, view)
+    return view
 
 
 def _quote(
@@ -327,12 +366,36 @@ def quote_pair(
     )
 
 
+def _ranked(
+    long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str, config: StrategyConfig
+) -> tuple[tuple[object, ...], PairQuote]:
+    """(sort key, quote) of one pair, reused while both leg views are the same (a view is the
+    same object while its feeds are, a blocked leg the same reason)."""
+    c = _QUOTES.get((long, short))
+    if (
+        c is not None
+        and c[0] is config
+        and (c[1] is lv or (lv.__class__ is str and c[1] == lv))
+        and (c[2] is sv or (sv.__class__ is str and c[2] == sv))
+    ):
+        return c[3], c[4]  # type: ignore[return-value]
+    q = _quote(long, short, lv, sv, config)
+    rank = (q.blocked is not None, -q.net_edge_apr, q.long, q.short)
+    _QUOTES[(long, short)] = (config, lv, sv, rank, q)
+    return rank, q
+
+
+def _first(item: tuple[tuple[object, ...], PairQuote]) -> tuple[object, ...]:
+    return item[0]
+
+
 def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list[PairQuote]:
     """Every pair the config allows, best net edge first (ties by venue/instrument names).
 
     Perp–perp pairs are oriented by current rate/h (short the higher), spot–perp pairs long
     spot / short perp, or (``allow_spot_short``) short spot / long perp. Each leg's view is
-    computed once per call (this runs on every market event).
+    computed once per call (this runs on every market event), and only pairs with a leg whose
+    view changed are quoted again (:func:`_ranked`).
     """
     keys = sorted(set(board.funding) | set(board.tickers))
     perps = [k for k in keys if not is_spot(k[1])]
@@ -342,7 +405,7 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     as_short = {
         k: (leg_view(board, k, True, config, now) if is_spot(k[1]) else as_long[k]) for k in keys
     }
-    quotes: list[PairQuote] = []
+    quotes: list[tuple[tuple[object, ...], PairQuote]] = []
     if config.entry.perp_perp:
         for i, a in enumerate(perps):
             for b in perps[i + 1 :]:
@@ -350,15 +413,16 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
                     continue
                 va, vb = as_long[a], as_long[b]
                 if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
-                    quotes.append(_quote(a, b, va, as_short[b], config))  # b pays more: short b
+                    quotes.append(_ranked(a, b, va, as_short[b], config))  # b pays more: short b
                 else:
-                    quotes.append(_quote(b, a, vb, as_short[a], config))
+                    quotes.append(_ranked(b, a, vb, as_short[a], config))
     if config.entry.spot_perp:
         for s in spots:
             for p in perps:
                 if p[0] != s[0]:
                     continue
-                quotes.append(_quote(s, p, as_long[s], as_short[p], config))
+                quotes.append(_ranked(s, p, as_long[s], as_short[p], config))
                 if config.entry.allow_spot_short:
-                    quotes.append(_quote(p, s, as_long[p], as_short[s], config))
-    return sorted(quotes, key=lambda q: (q.blocked is not None, -q.net_edge_apr, q.long, q.short))
+                    quotes.append(_ranked(p, s, as_long[p], as_short[s], config))
+    quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
+    return [q for _, q in quotes]

@@ -1,0 +1,134 @@
+"""The engine fold alone (Simulation: engine + paper venue, no Kafka) over the bundled window.
+
+Prints µs per market event over the whole window, the first and last 10 % of the window
+(growth over the run), and a digest of every output the run produced (model_dump_json of each,
+in order) so a change to the core can be checked for byte-identical outputs in seconds.
+
+The baseline is the same measurement on another commit (``--baseline-ref``, default
+``HEAD``): its tree is exported with ``git archive`` into a temporary directory and measured in
+a subprocess, alternating with the work tree, in the same run; the ratio compares the two.
+
+    python bench/bench_engine.py [--runs 3] [--baseline-ref main] [--no-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REFS = {"hyperliquid": "binance"}
+
+
+def measure() -> dict[str, object]:
+    """One run in this interpreter, on whatever ``projections`` is importable."""
+    from producers import history as h
+    from schemas.config import StrategyConfig
+    from streams.cli import DEFAULT_DATA
+    from streams.simulation import Simulation
+
+    market = list(h.merged(h.plan(list(DEFAULT_DATA), h.Window(0, 2**62), reference_prices=REFS)))
+    digest = hashlib.sha256()
+    outputs = 0
+
+    def on_output(event: object) -> None:
+        nonlocal outputs
+        outputs += 1
+        digest.update(event.model_dump_json().encode())  # type: ignore[attr-defined]
+        digest.update(b"\n")
+
+    sim = Simulation(StrategyConfig(), on_output=on_output)
+    n = len(market)
+    tenth = n // 10
+    marks = []
+    start = time.perf_counter()
+    for i, e in enumerate(market):
+        if i % tenth == 0:
+            marks.append(time.perf_counter())
+        sim.feed(e)
+    sim.finish()
+    end = time.perf_counter()
+    marks.append(end)
+    per = [(b - a) / tenth * 1e6 for a, b in zip(marks, marks[1:])]
+    return {
+        "events": n,
+        "outputs": outputs,
+        "us_per_event": (end - start) / n * 1e6,
+        "first_10pct_us": per[0],
+        "last_10pct_us": per[9] if len(per) > 9 else per[-1],
+        "digest": digest.hexdigest(),
+    }
+
+
+def _run_in(tree: Path) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, str(tree / "bench" / "bench_engine.py"), "--child"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(runs: int, ref: str | None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        if ref is not None:
+            archive = subprocess.run(
+                ["git", "archive", ref], cwd=REPO, capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+            # the exported tree measures itself with this script
+            (base / "bench" / "bench_engine.py").write_text(Path(__file__).read_text())
+        now_runs, base_runs = [], []
+        for i in range(runs):
+            now_runs.append(_run_in(REPO))
+            line = f"  run {i + 1}: work tree {now_runs[-1]['us_per_event']:.1f} µs/event"
+            if ref is not None:
+                base_runs.append(_run_in(base))
+                line += f", {ref} {base_runs[-1]['us_per_event']:.1f} µs/event"
+            print(line, flush=True)
+
+    def med(rs: list[dict[str, object]], k: str) -> float:
+        return statistics.median(float(r[k]) for r in rs)  # type: ignore[arg-type]
+
+    r = now_runs[0]
+    print(f"events {r['events']:,}, outputs {r['outputs']:,}, digest {r['digest']}")
+    for name, rs in (("work tree", now_runs), (ref, base_runs)):
+        if not rs:
+            continue
+        print(
+            f"{name}: {med(rs, 'us_per_event'):.1f} µs/event median "
+            f"(min {min(float(x['us_per_event']) for x in rs):.1f}); first 10% "
+            f"{med(rs, 'first_10pct_us'):.1f}, last 10% {med(rs, 'last_10pct_us'):.1f} µs/event"
+        )
+    if base_runs:
+        same = {x["digest"] for x in now_runs} == {x["digest"] for x in base_runs}
+        print(
+            f"ratio work tree / {ref}: {med(now_runs, 'us_per_event') / med(base_runs, 'us_per_event'):.3f}"
+            f" ({med(base_runs, 'us_per_event') / med(now_runs, 'us_per_event'):.2f}x faster); "
+            f"outputs identical: {same}"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline-ref", default="HEAD")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, str(REPO))
+        print(json.dumps(measure()))
+    else:
+        main(args.runs, None if args.no_baseline else args.baseline_ref)
