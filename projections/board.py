@@ -19,16 +19,15 @@ from decimal import Decimal
 from projections.funding import (
     HOURS_PER_YEAR,
     MS_PER_HOUR,
-    LegCost,
     UnknownFundingIntervalError,
-    edge,
     effective_rate_h,
     rate_per_hour,
     resolve_interval_h,
-    round_trip_cost_frac,
+    slippage_frac,
     spread_per_hour,
+    venue_fees,
 )
-from schemas.config import StrategyConfig
+from schemas.config import FeeConfig, StrategyConfig
 from schemas.events import Event, FundingRateObserved, TickerObserved
 from schemas.types import base_asset, is_spot
 
@@ -169,9 +168,11 @@ def _apply_ticker(board: AssetBoard, key: FeedKey, e: TickerObserved) -> AssetBo
 
 
 # ---- reading the board ---------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LegView:
-    """One leg as the strategy sees it at ``now``."""
+    """One leg as the strategy sees it at ``now``. Read-only by convention (a slots class, not
+    frozen: built on every feed update, shared by every pair and call that sees the same feed).
+    """
 
     venue: str
     instrument: str
@@ -185,9 +186,11 @@ class LegView:
     funding_time: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PairQuote:
     """A candidate pair: ``long`` leg and ``short`` leg, their spread and fee-aware edge.
+    Read-only by convention (a slots class, not frozen: quotes are rebuilt on every feed
+    update and cached while their legs are unchanged).
 
     ``blocked`` holds why the pair cannot be traded now (stale/missing leg, unknown interval);
     then the numbers may be partial (zero) and must not be used.
@@ -326,6 +329,21 @@ def leg_view(
     return view
 
 
+_COST_TERMS: dict[FeedKey, tuple[object, ...]] = {}  # leg → (fees, bid, ask, cost term)
+
+
+def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
+    """One leg's part of :func:`projections.funding.round_trip_cost_frac`,
+    ``2 × taker + 2 × slippage``, cached while the leg's bid and ask are the same objects."""
+    key = (lv.venue, lv.instrument)
+    c = _COST_TERMS.get(key)
+    if c is not None and c[0] is fees and c[1] is lv.bid and c[2] is lv.ask:
+        return c[3]  # type: ignore[return-value]
+    term = 2 * venue_fees(fees, lv.venue).taker + 2 * slippage_frac(lv.bid, lv.ask, fees)
+    _COST_TERMS[key] = (fees, lv.bid, lv.ask, term)
+    return term
+
+
 def _quote(
     long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str, config: StrategyConfig
 ) -> PairQuote:
@@ -334,22 +352,29 @@ def _quote(
         reason = "; ".join(r for r in (lv, sv) if isinstance(r, str))
         return PairQuote(long, short, zero, zero, zero, zero, zero, None, zero, blocked=reason)
     spread_h = spread_per_hour(lv.rate_h, sv.rate_h)
-    cost = round_trip_cost_frac(
-        LegCost(lv.venue, lv.bid, lv.ask), LegCost(sv.venue, sv.bid, sv.ask), config.fees
-    )
-    e = edge(spread_h, cost, config.entry.holding_horizon_h)
+    # round_trip_cost_frac and edge with the same operations in the same order, the per-leg
+    # terms computed once per leg update instead of once per pair
+    fees = config.fees
+    cost = Decimal(0)
+    cost += _cost_term(lv, fees)
+    cost += _cost_term(sv, fees)
+    horizon = config.entry.holding_horizon_h
+    net = spread_h * horizon - cost
+    break_even_h = cost / spread_h if spread_h > 0 else None
+    net_edge_apr = net * HOURS_PER_YEAR / horizon
     return PairQuote(
-        long=long,
-        short=short,
-        long_rate_h=lv.rate_h,
-        short_rate_h=sv.rate_h,
-        spread_h=spread_h,
-        spread_apr=spread_h * HOURS_PER_YEAR,
-        cost_frac=cost,
-        break_even_h=e.break_even_h,
-        net_edge_apr=e.net_edge_apr,
-        long_leg=lv,
-        short_leg=sv,
+        long,
+        short,
+        lv.rate_h,
+        sv.rate_h,
+        spread_h,
+        spread_h * HOURS_PER_YEAR,
+        cost,
+        break_even_h,
+        net_edge_apr,
+        None,
+        lv,
+        sv,
     )
 
 
@@ -389,6 +414,22 @@ def _first(item: tuple[tuple[object, ...], PairQuote]) -> tuple[object, ...]:
     return item[0]
 
 
+_KEYS: dict[str, tuple[object, ...]] = {}  # asset → (funding keys, ticker keys, keys, perps, spots)
+
+
+def _legs_of(board: AssetBoard) -> tuple[list[FeedKey], list[FeedKey], list[FeedKey]]:
+    """Every leg of the board sorted, its perps and its spots (cached while the feeds' key sets
+    are the same: a new feed is rare, an update of a known one is every event)."""
+    c = _KEYS.get(board.asset)
+    if c is not None and board.funding.keys() == c[0] and board.tickers.keys() == c[1]:
+        return c[2], c[3], c[4]  # type: ignore[return-value]
+    keys = sorted(set(board.funding) | set(board.tickers))
+    perps = [k for k in keys if not is_spot(k[1])]
+    spots = [k for k in keys if is_spot(k[1])]
+    _KEYS[board.asset] = (frozenset(board.funding), frozenset(board.tickers), keys, perps, spots)
+    return keys, perps, spots
+
+
 def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list[PairQuote]:
     """Every pair the config allows, best net edge first (ties by venue/instrument names).
 
@@ -397,9 +438,7 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     computed once per call (this runs on every market event), and only pairs with a leg whose
     view changed are quoted again (:func:`_ranked`).
     """
-    keys = sorted(set(board.funding) | set(board.tickers))
-    perps = [k for k in keys if not is_spot(k[1])]
-    spots = [k for k in keys if is_spot(k[1])]
+    keys, perps, spots = _legs_of(board)
     as_long = {k: leg_view(board, k, False, config, now) for k in keys}
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
     as_short = {
