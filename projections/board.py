@@ -13,7 +13,7 @@ stale or missing leg, or a leg whose funding interval is unknown, is excluded wi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from projections.funding import (
@@ -136,10 +136,11 @@ def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> A
         observed_at=e.event_time,
         event_id=e.event_id,
     )
-    return replace(
-        board,
-        funding=_with(board.funding, key, feed),  # type: ignore[arg-type]
-        event_time=max(board.event_time, e.event_time),
+    return AssetBoard(  # not dataclasses.replace: this runs on every market event
+        board.asset,
+        _with(board.funding, key, feed),  # type: ignore[arg-type]
+        board.tickers,
+        max(board.event_time, e.event_time),
     )
 
 
@@ -160,10 +161,11 @@ def _apply_ticker(board: AssetBoard, key: FeedKey, e: TickerObserved) -> AssetBo
         observed_at=e.event_time,
         event_id=e.event_id,
     )
-    return replace(
-        board,
-        tickers=_with(board.tickers, key, feed),  # type: ignore[arg-type]
-        event_time=max(board.event_time, e.event_time),
+    return AssetBoard(
+        board.asset,
+        board.funding,
+        _with(board.tickers, key, feed),  # type: ignore[arg-type]
+        max(board.event_time, e.event_time),
     )
 
 
