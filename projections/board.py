@@ -384,13 +384,13 @@ def quote_pair(
     board: AssetBoard, long: FeedKey, short: FeedKey, config: StrategyConfig, now: int
 ) -> PairQuote:
     """Spread and fee-aware edge of one (long, short) pair at ``now``."""
-    return _quote(
+    return _ranked(
         long,
         short,
         leg_view(board, long, False, config, now),
         leg_view(board, short, True, config, now),
         config,
-    )
+    )[1]
 
 
 def _ranked(
@@ -419,6 +419,9 @@ def _first(item: tuple[tuple[object, ...], PairQuote]) -> tuple[object, ...]:
 _KEYS: dict[str, tuple[object, ...]] = {}  # asset → (funding keys, ticker keys, keys, perps, spots)
 
 
+_LAST: dict[str, tuple[object, ...]] = {}  # asset → (board, now, config, ranked pairs)
+
+
 def _legs_of(board: AssetBoard) -> tuple[list[FeedKey], list[FeedKey], list[FeedKey]]:
     """Every leg of the board sorted, its perps and its spots (cached while the feeds' key sets
     are the same: a new feed is rare, an update of a known one is every event)."""
@@ -440,6 +443,9 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     computed once per call (this runs on every market event), and only pairs with a leg whose
     view changed are quoted again (:func:`_ranked`).
     """
+    last = _LAST.get(board.asset)
+    if last is not None and last[0] is board and last[1] == now and last[2] is config:
+        return list(last[3])  # type: ignore[call-overload]  # same board, same time: same pairs
     keys, perps, spots = _legs_of(board)
     as_long = {k: leg_view(board, k, False, config, now) for k in keys}
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
@@ -466,4 +472,6 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
                 if config.entry.allow_spot_short:
                     quotes.append(_ranked(p, s, as_long[p], as_short[s], config))
     quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
-    return [q for _, q in quotes]
+    ranked = [q for _, q in quotes]
+    _LAST[board.asset] = (board, now, config, ranked)
+    return list(ranked)
