@@ -8,14 +8,17 @@ in order) so a change to the core can be checked for byte-identical outputs in s
 The baseline is the same measurement on another commit (``--baseline-ref``, default
 ``HEAD``): its tree is exported with ``git archive`` into a temporary directory and measured in
 a subprocess, alternating with the work tree, in the same run; the ratio compares the two.
+The default baseline is :data:`BASE_REF`, the last commit before issue 18's work on the fold.
+Saves ``bench/results/<date>-engine.json`` (``make bench`` collects it).
 
-    python bench/bench_engine.py [--runs 3] [--baseline-ref main] [--no-baseline]
+    python bench/bench_engine.py [--runs 5] [--baseline-ref REF] [--no-baseline]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import statistics
 import subprocess
@@ -26,6 +29,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 REFS = {"hyperliquid": "binance"}
+#: the commit before issue 18's work on the fold (the baseline of its figures)
+BASE_REF = "1c71387"
+TARGET_US = 25.0  # issue 18: ≤ 25 µs/event over the bundled window
 
 
 def measure() -> dict[str, object]:
@@ -54,12 +60,12 @@ def measure() -> dict[str, object]:
     for i, e in enumerate(market):
         if i % tenth == 0:
             marks.append(time.process_time())
-        sim.feed(e)
+        sim.feed(e)  # type: ignore[arg-type]  # the bundled data has no rejected rows
     sim.finish()
     end = time.process_time()
     wall = time.perf_counter() - wall
     marks.append(end)
-    per = [(b - a) / tenth * 1e6 for a, b in zip(marks, marks[1:])]
+    per = [(b - a) / tenth * 1e6 for a, b in itertools.pairwise(marks)]
     return {
         "events": n,
         "outputs": outputs,
@@ -80,10 +86,14 @@ def _run_in(tree: Path) -> dict[str, object]:
         check=True,
         env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main(runs: int, ref: str | None) -> None:
+    sys.path.insert(0, str(REPO))
+    from bench.common import save, summarise
+
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         if ref is not None:
@@ -118,24 +128,47 @@ def main(runs: int, ref: str | None) -> None:
     for name, rs in (("work tree", now_runs), (ref, base_runs)):
         if not rs:
             continue
+        fastest = min(float(x["us_per_event"]) for x in rs)  # type: ignore[arg-type]
         print(
             f"{name}: {med(rs, 'us_per_event'):.1f} µs/event CPU median "
-            f"(min {min(float(x['us_per_event']) for x in rs):.1f}); first 10% "
+            f"(min {fastest:.1f}); first 10% "
             f"{med(rs, 'first_10pct_us'):.1f}, last 10% {med(rs, 'last_10pct_us'):.1f} µs/event"
         )
+    row: dict[str, object] = {
+        "stage": "engine fold alone (bundled window, CPU µs/event)",
+        "figure": {
+            "us_per_event": summarise([float(x["us_per_event"]) for x in now_runs]),  # type: ignore[arg-type]
+            "first_10pct_us": med(now_runs, "first_10pct_us"),
+            "last_10pct_us": med(now_runs, "last_10pct_us"),
+            "events": r["events"],
+            "digest": r["digest"],
+        },
+        "baseline": None,
+        "ratio": None,
+        "target": {"us_per_event_at_most": TARGET_US},
+    }
     if base_runs:
         same = {x["digest"] for x in now_runs} == {x["digest"] for x in base_runs}
+        row["baseline"] = {
+            "ref": ref,
+            "us_per_event": summarise([float(x["us_per_event"]) for x in base_runs]),  # type: ignore[arg-type]
+            "first_10pct_us": med(base_runs, "first_10pct_us"),
+            "last_10pct_us": med(base_runs, "last_10pct_us"),
+            "outputs_identical": same,
+        }
+        row["ratio"] = med(now_runs, "us_per_event") / med(base_runs, "us_per_event")
         print(
             f"ratio work tree / {ref}: {med(now_runs, 'us_per_event') / med(base_runs, 'us_per_event'):.3f}"
             f" ({med(base_runs, 'us_per_event') / med(now_runs, 'us_per_event'):.2f}x faster); "
             f"outputs identical: {same}"
         )
+    print(f"saved {save('engine', [row])}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--baseline-ref", default="HEAD")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline-ref", default=BASE_REF)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

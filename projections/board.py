@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 from projections.funding import (
     HOURS_PER_YEAR,
@@ -221,9 +222,13 @@ class PairQuote:
 # objects always give the same result. Only the staleness checks depend on ``now``; they run
 # on every call, in the original order, before a cached value is used. Bounded by the number
 # of legs and pairs ever seen (entries are overwritten, never accumulated per event).
-_FUNDING_STATIC: dict[FeedKey, list[object]] = {}  # key → [config, feed, interval|reason, ttl, rate_h]
+_FUNDING_STATIC: dict[
+    FeedKey, list[object]
+] = {}  # key → [config, feed, interval|reason, ttl, rate_h]
 _LEGS: dict[tuple[FeedKey, bool], tuple[object, ...]] = {}  # → (config, funding, ticker, view)
-_QUOTES: dict[tuple[FeedKey, FeedKey], tuple[object, ...]] = {}  # → (config, lv, sv, sort key, quote)
+_QUOTES: dict[
+    tuple[FeedKey, FeedKey], tuple[object, ...]
+] = {}  # → (config, lv, sv, sort key, quote)
 
 
 def _funding_static(feed: FundingFeed, key: FeedKey, config: StrategyConfig) -> list[object]:
@@ -244,7 +249,13 @@ def _funding_static(feed: FundingFeed, key: FeedKey, config: StrategyConfig) -> 
     except UnknownFundingIntervalError as exc:
         c = [config, feed, str(exc), None, None]
     else:
-        c = [config, feed, interval, config.feeds.funding_ttl_intervals * interval * MS_PER_HOUR, None]
+        c = [
+            config,
+            feed,
+            interval,
+            config.feeds.funding_ttl_intervals * interval * MS_PER_HOUR,
+            None,
+        ]
     _FUNDING_STATIC[key] = c
     return c
 
@@ -311,7 +322,7 @@ def leg_view(
     c = _LEGS.get((key, short))
     if c is not None and c[0] is config and c[1] is funding and c[2] is tv:
         return c[3]  # type: ignore[return-value]
-    rate_h, interval, ftime = fv
+    rate_h, interval, ftime = cast(tuple[Decimal, int, int], fv)  # a str returned above
     rate_h = effective_rate_h(
         rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
     )
@@ -445,7 +456,7 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     """
     last = _LAST.get(board.asset)
     if last is not None and last[0] is board and last[1] == now and last[2] is config:
-        return list(last[3])  # type: ignore[call-overload]  # same board, same time: same pairs
+        return list(cast(list[PairQuote], last[3]))  # same board, same time: same pairs
     keys, perps, spots = _legs_of(board)
     as_long = {k: leg_view(board, k, False, config, now) for k in keys}
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
