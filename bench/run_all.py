@@ -29,6 +29,7 @@ from bench.common import RESULTS, broker
 BENCH = Path(__file__).resolve().parent
 #: script → accepts --runs
 SCRIPTS = {
+    "engine": True,
     "serializer": False,
     "replay": False,
     "worker": True,
@@ -48,6 +49,21 @@ def _rate(f: dict[str, Any], unit: str = "/s") -> str:
 def table_row(r: dict[str, Any]) -> str:
     """One Markdown row: stage | figure | baseline in the same run | ratio | target | verdict."""
     fig, base, target = r.get("figure"), r.get("baseline"), r.get("target")
+    if isinstance(fig, dict) and "us_per_event" in fig:  # the engine fold (lower is better)
+        u = fig["us_per_event"]
+        cell = (
+            f"{u['median']:.1f} µs/event ({u['min']:.1f}–{u['max']:.1f}, {u['runs']} runs); "
+            f"first 10% {fig['first_10pct_us']:.1f}, last 10% {fig['last_10pct_us']:.1f}"
+        )
+        limit = float((target or {})["us_per_event_at_most"])
+        return "| {} | {} | {} | {} | ≤ {:.0f} µs/event | {} |".format(
+            r["stage"],
+            cell,
+            f"{base['ref']}: {base['us_per_event']['median']:.1f} µs/event" if base else "—",
+            f"{r['ratio']:.2f} ({1 / r['ratio']:.1f}x faster)" if r.get("ratio") else "—",
+            limit,
+            "met" if u["median"] <= limit else "missed",
+        )
     if isinstance(fig, dict) and "median" in fig:
         ratio = r.get("ratio")
         verdict = (

@@ -71,6 +71,9 @@ async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> dict[str, l
     return found
 
 
+FETCH_WAIT_MS = 20  # readers that switch partitions (read_topics, the backtest's merge)
+
+
 async def read_topics(bootstrap: str, topics: Sequence[str]) -> AsyncIterator[tuple[str, int, Any]]:
     """Every record of ``topics`` up to their current end, as (topic, partition, record), in
     (topic as given, partition, offset) order: the stable order digests and dumps need.
@@ -81,7 +84,11 @@ async def read_topics(bootstrap: str, topics: Sequence[str]) -> AsyncIterator[tu
         A topic does not exist.
     """
     partitions = await topic_partitions(bootstrap, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # one partition at a time: a short fetch wait, or every switch of assignment waits out the
+    # previous partition's long poll (fetch_max_wait_ms, 500 ms by default) with nothing to read
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_WAIT_MS
+    )
     await start_consumer(consumer)
     try:
         for topic in topics:

@@ -13,22 +13,22 @@ stale or missing leg, or a leg whose funding interval is unknown, is excluded wi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 from projections.funding import (
     HOURS_PER_YEAR,
     MS_PER_HOUR,
-    LegCost,
     UnknownFundingIntervalError,
-    edge,
     effective_rate_h,
     rate_per_hour,
     resolve_interval_h,
-    round_trip_cost_frac,
+    slippage_frac,
     spread_per_hour,
+    venue_fees,
 )
-from schemas.config import StrategyConfig
+from schemas.config import FeeConfig, StrategyConfig
 from schemas.events import Event, FundingRateObserved, TickerObserved
 from schemas.types import base_asset, is_spot
 
@@ -137,10 +137,11 @@ def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> A
         observed_at=e.event_time,
         event_id=e.event_id,
     )
-    return replace(
-        board,
-        funding=_with(board.funding, key, feed),  # type: ignore[arg-type]
-        event_time=max(board.event_time, e.event_time),
+    return AssetBoard(  # not dataclasses.replace: this runs on every market event
+        board.asset,
+        _with(board.funding, key, feed),  # type: ignore[arg-type]
+        board.tickers,
+        max(board.event_time, e.event_time),
     )
 
 
@@ -161,17 +162,20 @@ def _apply_ticker(board: AssetBoard, key: FeedKey, e: TickerObserved) -> AssetBo
         observed_at=e.event_time,
         event_id=e.event_id,
     )
-    return replace(
-        board,
-        tickers=_with(board.tickers, key, feed),  # type: ignore[arg-type]
-        event_time=max(board.event_time, e.event_time),
+    return AssetBoard(
+        board.asset,
+        board.funding,
+        _with(board.tickers, key, feed),  # type: ignore[arg-type]
+        max(board.event_time, e.event_time),
     )
 
 
 # ---- reading the board ---------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LegView:
-    """One leg as the strategy sees it at ``now``."""
+    """One leg as the strategy sees it at ``now``. Read-only by convention (a slots class, not
+    frozen: built on every feed update, shared by every pair and call that sees the same feed).
+    """
 
     venue: str
     instrument: str
@@ -185,9 +189,11 @@ class LegView:
     funding_time: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PairQuote:
     """A candidate pair: ``long`` leg and ``short`` leg, their spread and fee-aware edge.
+    Read-only by convention (a slots class, not frozen: quotes are rebuilt on every feed
+    update and cached while their legs are unchanged).
 
     ``blocked`` holds why the pair cannot be traded now (stale/missing leg, unknown interval);
     then the numbers may be partial (zero) and must not be used.
@@ -211,13 +217,25 @@ class PairQuote:
         return f"long {self.long[0]} {self.long[1]} / short {self.short[0]} {self.short[1]}"
 
 
-def _funding_view(
-    board: AssetBoard, key: FeedKey, config: StrategyConfig, now: int
-) -> tuple[Decimal, int, int] | str:
-    """(rate_h, interval_h, funding_time) of a perp feed, or why it is unusable."""
-    feed = board.funding.get(key)
-    if feed is None:
-        return f"no funding for {key[0]} {key[1]}"
+# Caches of the pure per-leg and per-pair computations, validated by object identity: a feed
+# is immutable and replaced on every update, the config is frozen, so the same (config, feed)
+# objects always give the same result. Only the staleness checks depend on ``now``; they run
+# on every call, in the original order, before a cached value is used. Bounded by the number
+# of legs and pairs ever seen (entries are overwritten, never accumulated per event).
+_FUNDING_STATIC: dict[
+    FeedKey, list[object]
+] = {}  # key → [config, feed, interval|reason, ttl, rate_h]
+_LEGS: dict[tuple[FeedKey, bool], tuple[object, ...]] = {}  # → (config, funding, ticker, view)
+_QUOTES: dict[
+    tuple[FeedKey, FeedKey], tuple[object, ...]
+] = {}  # → (config, lv, sv, sort key, quote)
+
+
+def _funding_static(feed: FundingFeed, key: FeedKey, config: StrategyConfig) -> list[object]:
+    """[config, feed, interval or the reason it is unknown, ttl (ms), rate_h or None]."""
+    c = _FUNDING_STATIC.get(key)
+    if c is not None and c[0] is config and c[1] is feed:
+        return c
     intervals = config.feeds.intervals_h
     try:
         interval, _ = resolve_interval_h(
@@ -229,15 +247,41 @@ def _funding_view(
             label=f"{key[0]} {key[1]}",
         )
     except UnknownFundingIntervalError as exc:
-        return str(exc)
-    ttl = config.feeds.funding_ttl_intervals * interval * MS_PER_HOUR
+        c = [config, feed, str(exc), None, None]
+    else:
+        c = [
+            config,
+            feed,
+            interval,
+            config.feeds.funding_ttl_intervals * interval * MS_PER_HOUR,
+            None,
+        ]
+    _FUNDING_STATIC[key] = c
+    return c
+
+
+def _funding_view(
+    board: AssetBoard, key: FeedKey, config: StrategyConfig, now: int
+) -> tuple[Decimal, int, int] | str:
+    """(rate_h, interval_h, funding_time) of a perp feed, or why it is unusable."""
+    feed = board.funding.get(key)
+    if feed is None:
+        return f"no funding for {key[0]} {key[1]}"
+    c = _funding_static(feed, key, config)
+    interval = c[2]
+    if isinstance(interval, str):
+        return interval
+    ttl = c[3]
     age = now - feed.observed_at
-    if age > ttl:
+    if age > ttl:  # type: ignore[operator]
         return (
             f"stale funding on {key[0]} {key[1]}: "
-            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"
+            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"  # type: ignore[call-overload]
         )
-    return rate_per_hour(feed.funding_rate, interval), interval, feed.funding_time
+    rate = c[4]
+    if rate is None:
+        rate = c[4] = rate_per_hour(feed.funding_rate, interval)  # type: ignore[arg-type]
+    return rate, interval, feed.funding_time  # type: ignore[return-value]
 
 
 def _ticker_view(
@@ -258,22 +302,31 @@ def _ticker_view(
 def leg_view(
     board: AssetBoard, key: FeedKey, short: bool, config: StrategyConfig, now: int
 ) -> LegView | str:
-    """The leg at ``now`` for the given side, or the reason it cannot be used."""
+    """The leg at ``now`` for the given side, or the reason it cannot be used.
+
+    The view is cached per (leg, side) and reused while the leg's feeds are the same objects
+    (a feed update replaces them) and neither is stale at ``now``.
+    """
     spot = is_spot(key[1])
     if spot:
-        rate_h, interval, ftime = Decimal(0), 0, 0
+        fv: tuple[Decimal, int, int] | str = (Decimal(0), 0, 0)
+        funding = None
     else:
         fv = _funding_view(board, key, config, now)
         if isinstance(fv, str):
             return fv
-        rate_h, interval, ftime = fv
+        funding = board.funding[key]
     tv = _ticker_view(board, key, config, now)
     if isinstance(tv, str):
         return tv
+    c = _LEGS.get((key, short))
+    if c is not None and c[0] is config and c[1] is funding and c[2] is tv:
+        return c[3]  # type: ignore[return-value]
+    rate_h, interval, ftime = cast(tuple[Decimal, int, int], fv)  # a str returned above
     rate_h = effective_rate_h(
         rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
     )
-    return LegView(
+    view = LegView(
         venue=key[0],
         instrument=key[1],
         spot=spot,
@@ -285,6 +338,23 @@ def leg_view(
         quote_volume_24h=tv.quote_volume_24h,
         funding_time=ftime,
     )
+    _LEGS[(key, short)] = (config, funding, tv, view)
+    return view
+
+
+_COST_TERMS: dict[FeedKey, tuple[object, ...]] = {}  # leg → (fees, bid, ask, cost term)
+
+
+def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
+    """One leg's part of :func:`projections.funding.round_trip_cost_frac`,
+    ``2 × taker + 2 × slippage``, cached while the leg's bid and ask are the same objects."""
+    key = (lv.venue, lv.instrument)
+    c = _COST_TERMS.get(key)
+    if c is not None and c[0] is fees and c[1] is lv.bid and c[2] is lv.ask:
+        return c[3]  # type: ignore[return-value]
+    term = 2 * venue_fees(fees, lv.venue).taker + 2 * slippage_frac(lv.bid, lv.ask, fees)
+    _COST_TERMS[key] = (fees, lv.bid, lv.ask, term)
+    return term
 
 
 def _quote(
@@ -295,22 +365,29 @@ def _quote(
         reason = "; ".join(r for r in (lv, sv) if isinstance(r, str))
         return PairQuote(long, short, zero, zero, zero, zero, zero, None, zero, blocked=reason)
     spread_h = spread_per_hour(lv.rate_h, sv.rate_h)
-    cost = round_trip_cost_frac(
-        LegCost(lv.venue, lv.bid, lv.ask), LegCost(sv.venue, sv.bid, sv.ask), config.fees
-    )
-    e = edge(spread_h, cost, config.entry.holding_horizon_h)
+    # round_trip_cost_frac and edge with the same operations in the same order, the per-leg
+    # terms computed once per leg update instead of once per pair
+    fees = config.fees
+    cost = Decimal(0)
+    cost += _cost_term(lv, fees)
+    cost += _cost_term(sv, fees)
+    horizon = config.entry.holding_horizon_h
+    net = spread_h * horizon - cost
+    break_even_h = cost / spread_h if spread_h > 0 else None
+    net_edge_apr = net * HOURS_PER_YEAR / horizon
     return PairQuote(
-        long=long,
-        short=short,
-        long_rate_h=lv.rate_h,
-        short_rate_h=sv.rate_h,
-        spread_h=spread_h,
-        spread_apr=spread_h * HOURS_PER_YEAR,
-        cost_frac=cost,
-        break_even_h=e.break_even_h,
-        net_edge_apr=e.net_edge_apr,
-        long_leg=lv,
-        short_leg=sv,
+        long,
+        short,
+        lv.rate_h,
+        sv.rate_h,
+        spread_h,
+        spread_h * HOURS_PER_YEAR,
+        cost,
+        break_even_h,
+        net_edge_apr,
+        None,
+        lv,
+        sv,
     )
 
 
@@ -318,13 +395,55 @@ def quote_pair(
     board: AssetBoard, long: FeedKey, short: FeedKey, config: StrategyConfig, now: int
 ) -> PairQuote:
     """Spread and fee-aware edge of one (long, short) pair at ``now``."""
-    return _quote(
+    return _ranked(
         long,
         short,
         leg_view(board, long, False, config, now),
         leg_view(board, short, True, config, now),
         config,
-    )
+    )[1]
+
+
+def _ranked(
+    long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str, config: StrategyConfig
+) -> tuple[tuple[object, ...], PairQuote]:
+    """(sort key, quote) of one pair, reused while both leg views are the same (a view is the
+    same object while its feeds are, a blocked leg the same reason)."""
+    c = _QUOTES.get((long, short))
+    if (
+        c is not None
+        and c[0] is config
+        and (c[1] is lv or (lv.__class__ is str and c[1] == lv))
+        and (c[2] is sv or (sv.__class__ is str and c[2] == sv))
+    ):
+        return c[3], c[4]  # type: ignore[return-value]
+    q = _quote(long, short, lv, sv, config)
+    rank = (q.blocked is not None, -q.net_edge_apr, q.long, q.short)
+    _QUOTES[(long, short)] = (config, lv, sv, rank, q)
+    return rank, q
+
+
+def _first(item: tuple[tuple[object, ...], PairQuote]) -> tuple[object, ...]:
+    return item[0]
+
+
+_KEYS: dict[str, tuple[object, ...]] = {}  # asset → (funding keys, ticker keys, keys, perps, spots)
+
+
+_LAST: dict[str, tuple[object, ...]] = {}  # asset → (board, now, config, ranked pairs)
+
+
+def _legs_of(board: AssetBoard) -> tuple[list[FeedKey], list[FeedKey], list[FeedKey]]:
+    """Every leg of the board sorted, its perps and its spots (cached while the feeds' key sets
+    are the same: a new feed is rare, an update of a known one is every event)."""
+    c = _KEYS.get(board.asset)
+    if c is not None and board.funding.keys() == c[0] and board.tickers.keys() == c[1]:
+        return c[2], c[3], c[4]  # type: ignore[return-value]
+    keys = sorted(set(board.funding) | set(board.tickers))
+    perps = [k for k in keys if not is_spot(k[1])]
+    spots = [k for k in keys if is_spot(k[1])]
+    _KEYS[board.asset] = (frozenset(board.funding), frozenset(board.tickers), keys, perps, spots)
+    return keys, perps, spots
 
 
 def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list[PairQuote]:
@@ -332,17 +451,19 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
 
     Perp–perp pairs are oriented by current rate/h (short the higher), spot–perp pairs long
     spot / short perp, or (``allow_spot_short``) short spot / long perp. Each leg's view is
-    computed once per call (this runs on every market event).
+    computed once per call (this runs on every market event), and only pairs with a leg whose
+    view changed are quoted again (:func:`_ranked`).
     """
-    keys = sorted(set(board.funding) | set(board.tickers))
-    perps = [k for k in keys if not is_spot(k[1])]
-    spots = [k for k in keys if is_spot(k[1])]
+    last = _LAST.get(board.asset)
+    if last is not None and last[0] is board and last[1] == now and last[2] is config:
+        return list(cast(list[PairQuote], last[3]))  # same board, same time: same pairs
+    keys, perps, spots = _legs_of(board)
     as_long = {k: leg_view(board, k, False, config, now) for k in keys}
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
     as_short = {
         k: (leg_view(board, k, True, config, now) if is_spot(k[1]) else as_long[k]) for k in keys
     }
-    quotes: list[PairQuote] = []
+    quotes: list[tuple[tuple[object, ...], PairQuote]] = []
     if config.entry.perp_perp:
         for i, a in enumerate(perps):
             for b in perps[i + 1 :]:
@@ -350,15 +471,18 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
                     continue
                 va, vb = as_long[a], as_long[b]
                 if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
-                    quotes.append(_quote(a, b, va, as_short[b], config))  # b pays more: short b
+                    quotes.append(_ranked(a, b, va, as_short[b], config))  # b pays more: short b
                 else:
-                    quotes.append(_quote(b, a, vb, as_short[a], config))
+                    quotes.append(_ranked(b, a, vb, as_short[a], config))
     if config.entry.spot_perp:
         for s in spots:
             for p in perps:
                 if p[0] != s[0]:
                     continue
-                quotes.append(_quote(s, p, as_long[s], as_short[p], config))
+                quotes.append(_ranked(s, p, as_long[s], as_short[p], config))
                 if config.entry.allow_spot_short:
-                    quotes.append(_quote(p, s, as_long[p], as_short[s], config))
-    return sorted(quotes, key=lambda q: (q.blocked is not None, -q.net_edge_apr, q.long, q.short))
+                    quotes.append(_ranked(p, s, as_long[p], as_short[s], config))
+    quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
+    ranked = [q for _, q in quotes]
+    _LAST[board.asset] = (board, now, config, ranked)
+    return list(ranked)

@@ -194,10 +194,14 @@ def observe(state: EngineState, event: FundingRateObserved | TickerObserved) -> 
         book = pos.mark(
             book, event.venue, event.instrument, event.mark_price or (event.bid + event.ask) / 2
         )
-    return replace(
-        state,
+    return EngineState(  # not dataclasses.replace: this runs on every market event
         boards=_with(state.boards, asset, board),
         books=_with(state.books, asset, book),
+        execs=state.execs,
+        strategy=state.strategy,
+        breakers=state.breakers,
+        spreads=state.spreads,
+        risk=state.risk,
         now=max(state.now, event.event_time),
         clocks=_with(state.clocks, asset, max(clock(state, asset), event.event_time)),
     )

@@ -297,4 +297,17 @@ def mark(book: PositionBook, venue: str, instrument: str, price: Decimal) -> Pos
     key = (venue, instrument)
     if key not in book.legs:
         return book
-    return replace(book, legs=_set(book.legs, key, replace(book.legs[key], mark=price)))
+    old = book.legs[key]
+    leg = Leg(  # not dataclasses.replace: this runs on every ticker
+        old.venue,
+        old.instrument,
+        old.qty,
+        old.avg_entry_price,
+        old.realised_pnl,
+        old.fees,
+        old.funding,
+        old.borrow,
+        price,
+        old.arb_id,
+    )
+    return PositionBook(book.asset, _set(book.legs, key, leg), book.arbs, book.applied)

@@ -1,0 +1,179 @@
+"""The engine fold alone (Simulation: engine + paper venue, no Kafka) over the bundled window.
+
+Prints µs of CPU time (``time.process_time``: the machine is shared, wall time swings with
+other people's load) per market event over the whole window, and the wall time, the first and last 10 % of the window
+(growth over the run), and a digest of every output the run produced (model_dump_json of each,
+in order) so a change to the core can be checked for byte-identical outputs in seconds.
+
+The baseline is the same measurement on another commit (``--baseline-ref``, default
+``HEAD``): its tree is exported with ``git archive`` into a temporary directory and measured in
+a subprocess, alternating with the work tree, in the same run; the ratio compares the two.
+The default baseline is :data:`BASE_REF`, the last commit before issue 18's work on the fold.
+Saves ``bench/results/<date>-engine.json`` (``make bench`` collects it).
+
+    python bench/bench_engine.py [--runs 5] [--baseline-ref REF] [--no-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REFS = {"hyperliquid": "binance"}
+#: the commit before issue 18's work on the fold (the baseline of its figures)
+BASE_REF = "1c71387"
+TARGET_US = 25.0  # issue 18: ≤ 25 µs/event over the bundled window
+
+
+def measure() -> dict[str, object]:
+    """One run in this interpreter, on whatever ``projections`` is importable."""
+    from producers import history as h
+    from schemas.config import StrategyConfig
+    from streams.cli import DEFAULT_DATA
+    from streams.simulation import Simulation
+
+    market = list(h.merged(h.plan(list(DEFAULT_DATA), h.Window(0, 2**62), reference_prices=REFS)))
+    digest = hashlib.sha256()
+    outputs = 0
+
+    def on_output(event: object) -> None:
+        nonlocal outputs
+        outputs += 1
+        digest.update(event.model_dump_json().encode())  # type: ignore[attr-defined]
+        digest.update(b"\n")
+
+    sim = Simulation(StrategyConfig(), on_output=on_output)
+    n = len(market)
+    tenth = n // 10
+    marks = []
+    wall = time.perf_counter()
+    start = time.process_time()
+    for i, e in enumerate(market):
+        if i % tenth == 0:
+            marks.append(time.process_time())
+        sim.feed(e)  # type: ignore[arg-type]  # the bundled data has no rejected rows
+    sim.finish()
+    end = time.process_time()
+    wall = time.perf_counter() - wall
+    marks.append(end)
+    per = [(b - a) / tenth * 1e6 for a, b in itertools.pairwise(marks)]
+    return {
+        "events": n,
+        "outputs": outputs,
+        "us_per_event": (end - start) / n * 1e6,
+        "wall_us_per_event": wall / n * 1e6,
+        "first_10pct_us": per[0],
+        "last_10pct_us": per[9] if len(per) > 9 else per[-1],
+        "digest": digest.hexdigest(),
+    }
+
+
+def _run_in(tree: Path) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, str(tree / "bench" / "bench_engine.py"), "--child"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+    )
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(runs: int, ref: str | None) -> None:
+    sys.path.insert(0, str(REPO))
+    from bench.common import save, summarise
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        if ref is not None:
+            archive = subprocess.run(
+                ["git", "archive", ref], cwd=REPO, capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+            # the exported tree measures itself with this script
+            (base / "bench" / "bench_engine.py").write_text(Path(__file__).read_text())
+        now_runs, base_runs = [], []
+        for i in range(runs):
+            now_runs.append(_run_in(REPO))
+            r = now_runs[-1]
+            line = (
+                f"  run {i + 1}: work tree {r['us_per_event']:.1f} µs/event CPU "
+                f"({r['wall_us_per_event']:.1f} wall)"
+            )
+            if ref is not None:
+                base_runs.append(_run_in(base))
+                b = base_runs[-1]
+                line += (
+                    f", {ref} {b['us_per_event']:.1f} µs/event CPU "
+                    f"({b['wall_us_per_event']:.1f} wall)"
+                )
+            print(line, flush=True)
+
+    def med(rs: list[dict[str, object]], k: str) -> float:
+        return statistics.median(float(r[k]) for r in rs)  # type: ignore[arg-type]
+
+    r = now_runs[0]
+    print(f"events {r['events']:,}, outputs {r['outputs']:,}, digest {r['digest']}")
+    for name, rs in (("work tree", now_runs), (ref, base_runs)):
+        if not rs:
+            continue
+        fastest = min(float(x["us_per_event"]) for x in rs)  # type: ignore[arg-type]
+        print(
+            f"{name}: {med(rs, 'us_per_event'):.1f} µs/event CPU median "
+            f"(min {fastest:.1f}); first 10% "
+            f"{med(rs, 'first_10pct_us'):.1f}, last 10% {med(rs, 'last_10pct_us'):.1f} µs/event"
+        )
+    row: dict[str, object] = {
+        "stage": "engine fold alone (bundled window, CPU µs/event)",
+        "figure": {
+            "us_per_event": summarise([float(x["us_per_event"]) for x in now_runs]),  # type: ignore[arg-type]
+            "first_10pct_us": med(now_runs, "first_10pct_us"),
+            "last_10pct_us": med(now_runs, "last_10pct_us"),
+            "events": r["events"],
+            "digest": r["digest"],
+        },
+        "baseline": None,
+        "ratio": None,
+        "target": {"us_per_event_at_most": TARGET_US},
+    }
+    if base_runs:
+        same = {x["digest"] for x in now_runs} == {x["digest"] for x in base_runs}
+        row["baseline"] = {
+            "ref": ref,
+            "us_per_event": summarise([float(x["us_per_event"]) for x in base_runs]),  # type: ignore[arg-type]
+            "first_10pct_us": med(base_runs, "first_10pct_us"),
+            "last_10pct_us": med(base_runs, "last_10pct_us"),
+            "outputs_identical": same,
+        }
+        row["ratio"] = med(now_runs, "us_per_event") / med(base_runs, "us_per_event")
+        print(
+            f"ratio work tree / {ref}: {med(now_runs, 'us_per_event') / med(base_runs, 'us_per_event'):.3f}"
+            f" ({med(base_runs, 'us_per_event') / med(now_runs, 'us_per_event'):.2f}x faster); "
+            f"outputs identical: {same}"
+        )
+    print(f"saved {save('engine', [row])}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline-ref", default=BASE_REF)
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, str(REPO))
+        print(json.dumps(measure()))
+    else:
+        main(args.runs, None if args.no_baseline else args.baseline_ref)
