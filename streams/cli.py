@@ -467,6 +467,7 @@ def backtest_cmd(
         config=load_strategy_config(config),  # type: ignore[arg-type]
         reference_prices=refs,
         audit=not no_audit,
+        config_path=config,
     )
     opts.run_id = run_id or default_run_id(opts)
     opts.out_dir = out_dir or Path("runs") / opts.run_id
