@@ -541,6 +541,7 @@ def run_backtest(
     finally:
         if started is not None and started.started_now:
             kafka_local.down(settings)
+    result["summary"]["run"] = settings.topic_prefix.rstrip(".")  # its one name (SQL `run`)
     result["summary"]["inputs"] = run_inputs(opts, prepared)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     (opts.out_dir / "summary.json").write_text(json.dumps(result["summary"], indent=2) + "\n")
@@ -553,10 +554,19 @@ def run_backtest(
 
 
 def audit_run(settings: Settings) -> dict[str, Any]:
-    """Consume every topic of the run into the ClickHouse store (see consumers.audit)."""
+    """Consume every topic of the run into the ClickHouse store (see consumers.audit) and
+    record it as the latest run audited (``fundarb sql --run latest``)."""
     from consumers.audit import audit_topics
+    from infra.clickhouse import open_store
+    from infra.runs import record_run
 
-    return asyncio.run(audit_topics(settings, drain=True))
+    store = open_store(settings)
+    try:
+        result = asyncio.run(audit_topics(settings, drain=True, store=store))
+        record_run(store, settings.topic_prefix, int(result.get("records", 0)))
+    finally:
+        store.close()
+    return result  # type: ignore[no-any-return]
 
 
 def default_run_id(opts: BacktestOptions) -> str:

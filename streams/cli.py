@@ -7,8 +7,10 @@ traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -33,8 +35,70 @@ topics_app = typer.Typer(
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 
-out = Console()
-err = Console(stderr=True)
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("fundarb")
+        except PackageNotFoundError:  # a source tree without an install
+            v = "unknown"
+        print(f"fundarb {v}")
+        raise typer.Exit(0)
+
+
+#: our packages: their warnings reach the console; every other library logs to the file only
+OUR_LOGGERS = ("fundarb", "streams", "consumers", "producers", "infra", "schemas", "projections")
+
+
+class _OursOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".")[0] in OUR_LOGGERS
+
+
+def setup_logging() -> Path:
+    """Library noise (aiokafka's ``Topic … not found in cluster metadata``, coordinator and
+    leader retries, …) goes to ``<state_dir>/logs/fundarb.log``; the console shows our own
+    warnings only. Returns the log file's path."""
+    try:
+        state_dir = load_settings().state_dir
+    except Exception:  # a bad config is reported by the command itself
+        state_dir = Path(".fundarb")
+    path = state_dir / "logs" / "fundarb.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.addFilter(_OursOnly())
+    console.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(file_handler)
+    root.addHandler(console)
+    return path
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    _version_flag: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Cross-venue funding-rate arbitrage on crypto perpetual futures, event-sourced on Kafka."""
+    if ctx.invoked_subcommand != "worker":  # the Faust worker configures its own logging
+        setup_logging()
+
+
+# no 80-column wrapping when the output is a pipe or a file (JSON, SQL results, grep-able lines)
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 10_000
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -95,7 +159,22 @@ def infra_status(port: PortOpt = None) -> None:
     raise typer.Exit(0 if st.running and st.healthy else 3)
 
 
-PrefixOpt = Annotated[str | None, typer.Option("--prefix", help="Topic prefix of the run.")]
+def normalise_prefix(value: str | None) -> str | None:
+    """A run's topic prefix, given with or without its trailing dot (``bt-x-1a2b3c`` and
+    ``bt-x-1a2b3c.`` name the same run, the ``run`` column of the audit tables)."""
+    if value is None or value == "" or value.endswith("."):
+        return value
+    return value + "."
+
+
+PrefixOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--prefix",
+        callback=normalise_prefix,
+        help="The run: its topic prefix, with or without the trailing dot.",
+    ),
+]
 
 
 @topics_app.command("create")
@@ -242,6 +321,25 @@ def _refs(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+#: the bundled window has no hyperliquid candles: backtest and replay price it on binance's
+BUNDLED_REFERENCE_PRICES = {"hyperliquid": "binance"}
+
+
+def default_refs(
+    paths: list[Path] | None, refs: dict[str, str], venues: str | None = None
+) -> dict[str, str]:
+    """The reference prices in force: the ones given, else on the bundled data its default
+    (when the selection includes hyperliquid)."""
+    wanted = {v.strip().lower() for v in venues.split(",")} if venues else None
+    if paths is None and not refs and (wanted is None or "hyperliquid" in wanted):
+        out.print(
+            "note: hyperliquid has no candles in the bundled window; using binance prices for it",
+            soft_wrap=True,
+        )
+        return dict(BUNDLED_REFERENCE_PRICES)
+    return refs
+
+
 def print_quality(report_quality: list[dict[str, object]], notes: list[str]) -> None:
     """The data-quality table (only series with findings) and the notes."""
     from rich.table import Table
@@ -327,7 +425,7 @@ def replay_cmd(
             paths or list(DEFAULT_DATA),
             window,
             half_spread=Decimal(str(half_spread_bps)) / 10_000,
-            reference_prices=_refs(reference_prices),
+            reference_prices=default_refs(paths, _refs(reference_prices), venues),
             need_prices=False,  # funding alone serves analysis and alerts; backtests need prices
         )
     except history.HistoryError as exc:
@@ -449,13 +547,7 @@ def backtest_cmd(
         run_backtest,
     )
 
-    default_data = paths is None
-    refs = _refs(reference_prices)
-    if default_data and not refs:
-        refs = {"hyperliquid": "binance"}  # the bundled window has no hyperliquid candles
-        out.print(
-            "note: hyperliquid has no candles in the bundled window; using binance prices for it"
-        )
+    refs = default_refs(paths, _refs(reference_prices), venues)
     window = history.Window(
         parse_time(start, 0), parse_time(end, 2**62), _csv_set(assets), _csv_set(venues)
     )
@@ -487,14 +579,26 @@ def backtest_cmd(
     )
     task = spinner.add_task("starting")
 
+    run_name = settings.topic_prefix.rstrip(".")
+    out.print(f"run {run_name}")
+    import time as _time
+
+    started = _time.perf_counter()
+    lines = not err.is_terminal  # no spinner on a pipe or a file: progress lines instead
+    last_line = [0.0]
+
     def phase(name: str) -> None:
         spinner.update(task, description=name)
+        if lines:
+            err.print(f"[{_time.perf_counter() - started:5.1f}s] {name}", highlight=False)
 
     def tick(events: int, sim_time: int, open_arbs: int) -> None:
-        spinner.update(
-            task,
-            description=f"simulate: {iso(sim_time)} UTC, {events:,} events, {open_arbs} open arbs",
-        )
+        text = f"simulate: {iso(sim_time)} UTC, {events:,} events, {open_arbs} open arbs"
+        spinner.update(task, description=text)
+        now = _time.perf_counter()
+        if lines and now - last_line[0] >= 5:  # a line every 5 s at most
+            last_line[0] = now
+            err.print(f"[{now - started:5.1f}s] {text}", highlight=False)
 
     try:
         with spinner:
@@ -505,10 +609,17 @@ def backtest_cmd(
         raise _fail(exc) from exc
     out.print(f"report: {opts.out_dir / 'report.html'}")
     out.print(f"summary: {opts.out_dir / 'summary.json'}")
+    if not no_audit:
+        out.print(
+            f"audited to ClickHouse as run {run_name}: fundarb sql --run latest "  # noqa: S608
+            '"SELECT count() FROM fills FINAL WHERE run = {run:String}"',
+            highlight=False,
+            markup=False,
+        )
     line = {
         k: summary[k]
         for k in (
-            "run_id",
+            "run",
             "events_in",
             "intents",
             "orders",
@@ -524,21 +635,42 @@ def backtest_cmd(
             "output_digest",
         )
     }
-    out.print(json.dumps(line))
+    print(json.dumps(line), flush=True)  # one line, never wrapped
+
+
+class SqlFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
 
 
 @app.command("sql")
 def sql_cmd(
     query: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    fmt: Annotated[
+        SqlFormat, typer.Option("--format", help="Output: a table, CSV or JSON.")
+    ] = SqlFormat.table,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="Bind {run:String} in the query to this run ('latest': the last one audited;"
+            " with or without the trailing dot).",
+        ),
+    ] = None,
 ) -> None:
-    """Run a query against the audit store (chDB folder, or FUNDARB_CLICKHOUSE_URL's server)."""
+    """Run a query against the audit store (chDB folder, or FUNDARB_CLICKHOUSE_URL's server).
+
+    With --run, the query's {run:String} parameter is that run, e.g.
+    fundarb sql --run latest "SELECT count() FROM fills FINAL WHERE run = {run:String}".
+    """
     import csv
     import json
 
     from rich.table import Table
 
     from infra.clickhouse import StoreError, open_store
+    from infra.runs import latest_run
 
     settings = _settings()
     try:
@@ -546,14 +678,23 @@ def sql_cmd(
     except StoreError as exc:
         raise _fail(exc) from exc
     try:
-        result = store.query(query)
+        params = None
+        if run is not None:
+            name = latest_run(store) if run == "latest" else run.rstrip(".")
+            if name is None:
+                raise StoreError("--run latest: no run has been audited to this store yet")
+            if "{run:" not in query:
+                raise StoreError("--run binds {run:String}: the query does not use it")
+            err.print(f"run {name}", soft_wrap=True)
+            params = {"run": name}
+        result = store.query(query, params)
     except StoreError as exc:
         raise _fail(exc) from exc
     finally:
         store.close()
-    if fmt == "json":
-        out.print_json(json.dumps(result.dicts(), default=str))
-    elif fmt == "csv":
+    if fmt is SqlFormat.json:
+        print(json.dumps(result.dicts(), default=str, indent=2))
+    elif fmt is SqlFormat.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(result.columns)
         writer.writerows(result.rows)
@@ -600,6 +741,9 @@ def audit_cmd(
         run_rows = store.query(
             "SELECT count() FROM events_raw FINAL WHERE run = {r:String}", {"r": run}
         ).scalar()
+        from infra.runs import record_run
+
+        record_run(store, run, int(result["records"]))
     except StoreError as exc:
         raise _fail(exc) from exc
     except Exception as exc:  # broker unreachable and the like: one line, no traceback
@@ -777,8 +921,9 @@ def alerts_cmd(
         result = asyncio.run(run_alerts(settings, alerts_config, drain_ms=drain))
     except Exception as exc:
         raise _fail(f"cannot run alerts against Kafka at {settings.bootstrap}: {exc}") from exc
+    by_rule = ", ".join(f"{k} {v}" for k, v in result.get("by_rule", {}).items()) or "none"
     out.print(
-        f"raised {result['alerts']} alerts ({result['suppressed']} rate-limited, "
+        f"raised {result['alerts']} alerts ({by_rule}; {result['suppressed']} rate-limited, "
         f"{result['sink_failures']} sink failures, {result['sink_dropped']} dropped on a full "
         f"sink queue, {result['sink_undelivered']} undelivered at shutdown)"
     )
