@@ -25,12 +25,19 @@ app = typer.Typer(
     help="Cross-venue funding-rate arbitrage on crypto perpetual futures, event-sourced on Kafka.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # click's own help layout: paragraphs re-wrapped to the terminal (no sentence broken at a
+    # docstring's line end) and no <bool>/<str> type column
+    rich_markup_mode=None,
 )
 infra_app = typer.Typer(
-    help="The local Kafka broker (no Docker): up, down, status.", no_args_is_help=True
+    help="The local Kafka broker (no Docker): up, down, status.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 topics_app = typer.Typer(
-    help="The topic catalog: create and describe a run's topics.", no_args_is_help=True
+    help="The topic catalog: create and describe a run's topics.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
@@ -116,8 +123,17 @@ def _fail(exc: BaseException | str) -> typer.Exit:
     return typer.Exit(1)
 
 
-PortOpt = Annotated[int | None, typer.Option("--port", help="Broker port (default 9092).")]
-DataOpt = Annotated[str | None, typer.Option("--data-dir", help="Broker data folder.")]
+PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--port",
+        metavar="PORT",
+        help="Broker port (default: FUNDARB_KAFKA_PORT or the settings file, else 9092).",
+    ),
+]
+DataOpt = Annotated[
+    str | None, typer.Option("--data-dir", metavar="DIR", help="Broker data folder.")
+]
 
 
 @infra_app.command("up")
@@ -171,6 +187,7 @@ PrefixOpt = Annotated[
     str | None,
     typer.Option(
         "--prefix",
+        metavar="RUN",
         callback=normalise_prefix,
         help="The run: its topic prefix, with or without the trailing dot.",
     ),
@@ -181,7 +198,7 @@ PrefixOpt = Annotated[
 def topics_create(
     prefix: PrefixOpt = None,
     partitions: Annotated[
-        int | None, typer.Option(help="Override the co-partitioned count.")
+        int | None, typer.Option(metavar="N", help="Override the co-partitioned count.")
     ] = None,
 ) -> None:
     """Create every catalog topic under the prefix (idempotent)."""
@@ -239,10 +256,12 @@ def topics_describe(prefix: PrefixOpt = None) -> None:
 
 @topics_app.command("dump")
 def topics_dump(
-    out_file: Annotated[Path, typer.Argument(help="Output file (.jsonl or .jsonl.gz).")],
+    out_file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Output file (.jsonl or .jsonl.gz).")
+    ],
     prefix: PrefixOpt = None,
     names: Annotated[
-        str, typer.Option("--topics", help="Comma-separated catalog topics.")
+        str, typer.Option("--topics", metavar="T,U", help="Comma-separated catalog topics.")
     ] = "md.funding,md.tickers",
 ) -> None:
     """Record a run's topics to a file `fundarb replay` can read back (JSON lines, base64)."""
@@ -382,26 +401,37 @@ def replay_cmd(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="CSV/CSV.gz/Parquet files or folders (default: the bundled finm33150 window)."
+            metavar="FILES...",
+            help="CSV/CSV.gz/Parquet files or folders (default: the bundled finm33150 window).",
         ),
     ] = None,
     start: Annotated[
-        str | None, typer.Option("--from", help="Window start (YYYY-MM-DD, ISO, or ms).")
+        str | None,
+        typer.Option("--from", metavar="DATE", help="Window start (YYYY-MM-DD, ISO, or ms)."),
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Window end, exclusive.")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="DATE", help="Window end, exclusive.")
+    ] = None,
     assets: Annotated[
-        str | None, typer.Option(help="Comma-separated base assets, e.g. BTC,ETH.")
+        str | None, typer.Option(metavar="A,B", help="Comma-separated base assets, e.g. BTC,ETH.")
     ] = None,
-    venues: Annotated[str | None, typer.Option(help="Comma-separated venues.")] = None,
+    venues: Annotated[
+        str | None, typer.Option(metavar="V,W", help="Comma-separated venues.")
+    ] = None,
     prefix: PrefixOpt = None,
-    speed: Annotated[float, typer.Option(help="0 = as fast as possible; k = k× real time.")] = 0.0,
+    speed: Annotated[
+        float, typer.Option(metavar="K", help="0 = as fast as possible; k = k× real time.")
+    ] = 0.0,
     half_spread_bps: Annotated[
-        float, typer.Option(help="Half the bid/ask spread put around candle closes (bps).")
+        float,
+        typer.Option(metavar="BPS", help="Half the bid/ask spread put around candle closes (bps)."),
     ] = 1.0,
     reference_prices: Annotated[
         list[str] | None,
         typer.Option(
-            "--reference-prices", help="VENUE=REF: use REF's candles for a venue without prices."
+            "--reference-prices",
+            metavar="VENUE=REF",
+            help="VENUE=REF: use REF's candles for a venue without prices.",
         ),
     ] = None,
     dry_run: Annotated[
@@ -502,29 +532,45 @@ def load_strategy_config(path: Path | None) -> object:
 def backtest_cmd(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Data files or folders (default: the bundled finm33150 window)."),
+        typer.Argument(
+            metavar="FILES...",
+            help="Data files or folders (default: the bundled finm33150 window).",
+        ),
     ] = None,
     start: Annotated[
-        str | None, typer.Option("--from", help="Window start (YYYY-MM-DD, ISO, or ms).")
+        str | None,
+        typer.Option("--from", metavar="DATE", help="Window start (YYYY-MM-DD, ISO, or ms)."),
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Window end, exclusive.")] = None,
-    assets: Annotated[str | None, typer.Option(help="Comma-separated base assets.")] = None,
-    venues: Annotated[str | None, typer.Option(help="Comma-separated venues.")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="DATE", help="Window end, exclusive.")
+    ] = None,
+    assets: Annotated[
+        str | None, typer.Option(metavar="A,B", help="Comma-separated base assets.")
+    ] = None,
+    venues: Annotated[
+        str | None, typer.Option(metavar="V,W", help="Comma-separated venues.")
+    ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Strategy TOML (see config/strategy.toml).")
+        Path | None,
+        typer.Option("--config", metavar="FILE", help="Strategy TOML (see config/strategy.toml)."),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default runs/<run id>).")
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Output folder (default runs/<run id>)."),
     ] = None,
     run_id: Annotated[
         str | None,
         typer.Option(
-            "--run-id", help="Name of the run (default: a hash of data, window and config)."
+            "--run-id",
+            metavar="NAME",
+            help="Name of the run (default: a hash of data, window and config).",
         ),
     ] = None,
     reference_prices: Annotated[
         list[str] | None,
-        typer.Option("--reference-prices", help="VENUE=REF for venues without prices."),
+        typer.Option(
+            "--reference-prices", metavar="VENUE=REF", help="VENUE=REF for venues without prices."
+        ),
     ] = None,
     no_audit: Annotated[
         bool, typer.Option("--no-audit", help="Skip writing the run to ClickHouse.")
@@ -646,14 +692,16 @@ class SqlFormat(StrEnum):
 
 @app.command("sql")
 def sql_cmd(
-    query: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="A ClickHouse SQL query.")],
     fmt: Annotated[
-        SqlFormat, typer.Option("--format", help="Output: a table, CSV or JSON.")
+        SqlFormat,
+        typer.Option("--format", metavar="table|csv|json", help="Output: a table, CSV or JSON."),
     ] = SqlFormat.table,
     run: Annotated[
         str | None,
         typer.Option(
             "--run",
+            metavar="NAME|latest",
             help="Bind {run:String} in the query to this run ('latest': the last one audited;"
             " with or without the trailing dot).",
         ),
@@ -705,12 +753,34 @@ def sql_cmd(
         out.print(table)
 
 
+#: --drain on every consumer command: stop once caught up (audit: at the end offsets seen at
+#: start; alerts, paper: after DRAIN_IDLE_S without records, or --drain-seconds)
+DRAIN_IDLE_S = 3.0
+DrainOpt = Annotated[
+    bool, typer.Option("--drain", help="Stop when caught up (otherwise run until Ctrl-C).")
+]
+DrainSecondsOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--drain-seconds",
+        metavar="SECONDS",
+        min=0.1,
+        help=f"With or without --drain: stop after this long without records "
+        f"(--drain alone: {DRAIN_IDLE_S:g} s).",
+    ),
+]
+
+
+def _drain_ms(drain: bool, seconds: float | None) -> int | None:
+    if seconds:
+        return int(seconds * 1000)
+    return int(DRAIN_IDLE_S * 1000) if drain else None
+
+
 @app.command("audit")
 def audit_cmd(
     prefix: PrefixOpt = None,
-    drain: Annotated[
-        bool, typer.Option(help="Stop when caught up (otherwise run until Ctrl-C).")
-    ] = False,
+    drain: DrainOpt = False,
 ) -> None:
     """Consume every topic of a run into ClickHouse (raw + typed tables, deduplicated).
 
@@ -761,13 +831,16 @@ def audit_cmd(
 def worker_cmd(
     prefix: PrefixOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Strategy TOML (defaults when omitted).")
+        Path | None,
+        typer.Option("--config", metavar="FILE", help="Strategy TOML (defaults when omitted)."),
     ] = None,
     store: Annotated[
         str | None,
-        typer.Option(help="Faust table store: memory:// (default) or rocksdb:// (rocksdict)."),
+        typer.Option(
+            metavar="URL", help="Faust table store: memory:// (default) or rocksdb:// (rocksdict)."
+        ),
     ] = None,
-    loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "info",
+    loglevel: Annotated[str, typer.Option(metavar="LEVEL", help="Faust log level.")] = "info",
 ) -> None:
     """Run the Faust worker: the engine (board, book, strategy, risk, executor) and risk agents.
 
@@ -789,9 +862,12 @@ def worker_cmd(
 @app.command("bench")
 def bench_cmd(
     only: Annotated[
-        str | None, typer.Option(help="Subset: serializer,replay,worker,audit,backtest.")
+        str | None,
+        typer.Option(metavar="A,B", help="Subset: serializer,replay,worker,audit,backtest."),
     ] = None,
-    runs: Annotated[int, typer.Option(min=5, help="Runs per figure (median, min, max).")] = 5,
+    runs: Annotated[
+        int, typer.Option(metavar="N", min=5, help="Runs per figure (median, min, max).")
+    ] = 5,
 ) -> None:
     """Run the benchmarks under bench/ against one broker; write bench/results/<date>.json
     and a Markdown table (each stage beside its baseline measured in the same run)."""
@@ -810,12 +886,13 @@ def bench_cmd(
 def paper_cmd(
     prefix: PrefixOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Strategy TOML (its fee table).")
+        Path | None, typer.Option("--config", metavar="FILE", help="Strategy TOML (its fee table).")
     ] = None,
-    latency_ms: Annotated[int, typer.Option(help="Modelled order latency (ms).")] = 50,
-    drain_seconds: Annotated[
-        float | None, typer.Option("--drain-seconds", help="Stop after this long without records.")
-    ] = None,
+    latency_ms: Annotated[
+        int, typer.Option(metavar="MS", help="Modelled order latency (ms).")
+    ] = 50,
+    drain: DrainOpt = False,
+    drain_seconds: DrainSecondsOpt = None,
 ) -> None:
     """Run the paper venue on a run's topics: answer orders.commands with venue events."""
     import asyncio
@@ -825,9 +902,9 @@ def paper_cmd(
     strategy = load_strategy_config(config)
     paper = PaperConfig(fees=strategy.fees, latency_ms=latency_ms)  # type: ignore[attr-defined]
     settings = _settings(topic_prefix=prefix)
-    drain = int(drain_seconds * 1000) if drain_seconds else None
+    drain_ms = _drain_ms(drain, drain_seconds)
     try:
-        counts = asyncio.run(run_paper_venue(settings, paper, drain_ms=drain))
+        counts = asyncio.run(run_paper_venue(settings, paper, drain_ms=drain_ms))
     except Exception as exc:
         raise _fail(
             f"cannot run the paper venue against Kafka at {settings.bootstrap}: {exc}"
@@ -837,21 +914,32 @@ def paper_cmd(
 
 @app.command("live")
 def live_cmd(
-    venues: Annotated[str, typer.Option(help="Comma-separated ccxt ids: binance,bybit,okx,…")],
-    assets: Annotated[str, typer.Option(help="Comma-separated base assets: BTC,ETH,…")],
+    venues: Annotated[
+        str, typer.Option(metavar="V,W", help="Comma-separated ccxt ids: binance,bybit,okx,…")
+    ],
+    assets: Annotated[
+        str, typer.Option(metavar="A,B", help="Comma-separated base assets: BTC,ETH,…")
+    ],
     paper: Annotated[
         bool, typer.Option("--paper", help="Dry run: public data, paper fills, no keys needed.")
     ] = False,
     prefix: PrefixOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Strategy TOML (defaults when omitted).")
+        Path | None,
+        typer.Option("--config", metavar="FILE", help="Strategy TOML (defaults when omitted)."),
     ] = None,
-    poll: Annotated[float, typer.Option(min=0.2, help="REST poll period (s).")] = 5.0,
+    poll: Annotated[
+        float, typer.Option(metavar="SECONDS", min=0.2, help="REST poll period (s).")
+    ] = 5.0,
     stale_after: Annotated[
-        float, typer.Option(min=1, help="A feed without a good poll this long is stale (s).")
+        float,
+        typer.Option(
+            metavar="SECONDS", min=1, help="A feed without a good poll this long is stale (s)."
+        ),
     ] = 60.0,
     duration: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
+        float | None,
+        typer.Option(metavar="SECONDS", help="Stop after this many seconds (default: Ctrl-C)."),
     ] = None,
 ) -> None:
     """Run live: venue connectors + worker + (paper venue | order gateway) + audit sink.
@@ -892,12 +980,11 @@ def live_cmd(
 @app.command("alerts")
 def alerts_cmd(
     prefix: PrefixOpt = None,
-    config: Annotated[Path, typer.Option("--config", help="Alert rules and sinks (TOML).")] = Path(
-        "config/alerts.toml"
-    ),
-    drain_seconds: Annotated[
-        float | None, typer.Option("--drain-seconds", help="Stop after this long without records.")
-    ] = None,
+    config: Annotated[
+        Path, typer.Option("--config", metavar="FILE", help="Alert rules and sinks (TOML).")
+    ] = Path("config/alerts.toml"),
+    drain: DrainOpt = False,
+    drain_seconds: DrainSecondsOpt = None,
 ) -> None:
     """Watch a run's topics; raise AlertRaised to `alerts` and deliver to the sinks."""
     import asyncio
@@ -916,9 +1003,9 @@ def alerts_cmd(
     except Exception as exc:
         raise _fail(f"alerts config {config}: {exc}") from exc
     settings = _settings(topic_prefix=prefix)
-    drain = int(drain_seconds * 1000) if drain_seconds else None
+    drain_ms = _drain_ms(drain, drain_seconds)
     try:
-        result = asyncio.run(run_alerts(settings, alerts_config, drain_ms=drain))
+        result = asyncio.run(run_alerts(settings, alerts_config, drain_ms=drain_ms))
     except Exception as exc:
         raise _fail(f"cannot run alerts against Kafka at {settings.bootstrap}: {exc}") from exc
     by_rule = ", ".join(f"{k} {v}" for k, v in result.get("by_rule", {}).items()) or "none"

@@ -88,7 +88,7 @@ def test_quiet_console_progress_lines_and_the_log_file(run: dict) -> None:
 
 def test_alerts_on_the_slice_are_few_and_timed(run: dict) -> None:
     name, env = run["summary"]["run"], run["env"]
-    proc = fundarb(["alerts", "--prefix", name, "--drain-seconds", "3"], env, timeout=300)
+    proc = fundarb(["alerts", "--prefix", name, "--drain"], env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     count = int(re.search(r"raised (\d+) alerts \(([^;]*);", proc.stdout).group(1))
     lines = [ln for ln in proc.stderr.splitlines() if " ALERT [" in ln]
@@ -143,3 +143,16 @@ def test_readme_and_docs_sql_examples_return_rows(run: dict) -> None:
         proc = fundarb(["sql", "--run", "latest", "--format", "json", query], run["env"])
         assert proc.returncode == 0, (query, proc.stderr)
         assert json.loads(proc.stdout), query
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["backtest"], ["replay"], ["sql"], ["audit"], ["alerts"], ["live"], ["infra", "up"]],
+)
+def test_help_has_no_type_noise_and_whole_sentences(command: list[str]) -> None:
+    proc = fundarb([*command, "--help"], {**os.environ, "COLUMNS": "100"})
+    assert proc.returncode == 0, proc.stderr
+    options = proc.stdout.split("Options:")[1]  # (typer always types an argument: QUERY <str>)
+    for noise in ("<bool>", "<str>", "<int>", "<float>", "<path>"):
+        assert noise not in options, (command, noise)
+    assert "  --help" in options
