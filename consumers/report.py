@@ -826,7 +826,9 @@ def _quality(summary: dict[str, Any]) -> str:
                         (q.get("invalid"), q.get("invalid")),
                         (q.get("gaps"), q.get("gaps")),
                         (
-                            hours((q.get("longest_gap_ms") or 0) / MS_PER_HOUR),
+                            hours((q.get("longest_gap_ms") or 0) / MS_PER_HOUR)
+                            if q.get("gaps")
+                            else "—",
                             q.get("longest_gap_ms") or 0,
                         ),
                         (q.get("interval_changes"), q.get("interval_changes")),
@@ -863,8 +865,9 @@ def _inputs(summary: dict[str, Any]) -> str:
             )
         )
     facts = {
-        "run id": summary.get("run_id"),
-        "topic prefix (SQL run)": (summary.get("topic_prefix") or "").rstrip("."),
+        "run (topics, SQL `run`)": summary.get("run")
+        or (summary.get("topic_prefix") or "").rstrip("."),
+        "run_id (output name)": summary.get("run_id"),
         "window (UTC)": f"{fmt_time(summary['window']['from'])} → "
         f"{fmt_time(summary['window']['to'])}",
         "assets": ", ".join(summary.get("assets", [])),
@@ -974,7 +977,7 @@ def render(summary: dict[str, Any], data: dict[str, Any]) -> str:
 <select id="arb-outcome"><option value="">every outcome</option>{"".join(f"<option>{_e(o)}</option>" for o in outcomes)}</select>
 click a column to sort; money per arb: total = funding + price − fees − borrow.</p>
 <div class="scroll">{arb_table(arbs, end)}</div>
-<h2>Data quality</h2>{_quality(summary)}
+<h2>Data quality</h2><div style="overflow-x:auto">{_quality(summary)}</div>
 <h2>Inputs and parameters</h2>{_inputs(summary)}
 <script>{TABLE_JS}</script>
 </body></html>
