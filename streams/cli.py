@@ -12,9 +12,10 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from infra import kafka_local
@@ -512,20 +513,52 @@ def replay_cmd(
 
 
 # ---- backtest, sql, audit ------------------------------------------------------------------
-def load_strategy_config(path: Path | None) -> object:
-    """A StrategyConfig from a TOML file (defaults when ``path`` is None)."""
+def _strategy_file(path: Path) -> dict[str, Any]:
     import tomllib
 
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _fail(f"strategy file {path} does not exist") from None
+    except Exception as exc:
+        raise _fail(f"strategy file {path}: {exc}") from exc
+
+
+def load_strategy_config(path: Path | None) -> object:
+    """A StrategyConfig from a strategy TOML file (defaults when ``path`` is None); its
+    ``[backtest]`` table is the backtest's selection (:func:`load_backtest_selection`)."""
     from schemas.config import StrategyConfig
 
     if path is None:
         return StrategyConfig()
+    data = _strategy_file(path)
+    data.pop("backtest", None)
     try:
-        return StrategyConfig.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise _fail(f"config file {path} does not exist") from None
+        return StrategyConfig.model_validate(data)
     except Exception as exc:
-        raise _fail(f"config file {path}: {exc}") from exc
+        raise _fail(f"strategy file {path}: {exc}") from exc
+
+
+class BacktestSelection(BaseModel):
+    """``[backtest]`` in the strategy file: what to replay, overridden by the flags."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    data: list[Path] | None = None  # files or folders, relative to the working directory
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    assets: list[str] | None = None
+    venues: list[str] | None = None
+    reference_prices: dict[str, str] | None = None
+
+
+def load_backtest_selection(path: Path | None) -> BacktestSelection:
+    if path is None:
+        return BacktestSelection()
+    try:
+        return BacktestSelection.model_validate(_strategy_file(path).get("backtest", {}))
+    except Exception as exc:
+        raise _fail(f"strategy file {path}: [backtest]: {exc}") from exc
 
 
 @app.command("backtest")
@@ -552,7 +585,14 @@ def backtest_cmd(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", metavar="FILE", help="Strategy TOML (see config/strategy.toml)."),
+        typer.Option(
+            "--config",
+            "--strategy",
+            metavar="FILE",
+            help="Strategy file (TOML, see config/strategy.toml; its [backtest] table selects "
+            "data, window, assets and venues unless flags do). Not the settings file "
+            "(fundarb.toml: connections).",
+        ),
     ] = None,
     out_dir: Annotated[
         Path | None,
@@ -593,7 +633,13 @@ def backtest_cmd(
         run_backtest,
     )
 
-    refs = default_refs(paths, _refs(reference_prices), venues)
+    sel = load_backtest_selection(config)  # flags win over the strategy file's [backtest]
+    paths = paths or sel.data
+    start = start or sel.from_
+    end = end or sel.to
+    assets = assets or (",".join(sel.assets) if sel.assets else None)
+    venues = venues or (",".join(sel.venues) if sel.venues else None)
+    refs = default_refs(paths, _refs(reference_prices) or dict(sel.reference_prices or {}), venues)
     window = history.Window(
         parse_time(start, 0), parse_time(end, 2**62), _csv_set(assets), _csv_set(venues)
     )
@@ -832,7 +878,9 @@ def worker_cmd(
     prefix: PrefixOpt = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", metavar="FILE", help="Strategy TOML (defaults when omitted)."),
+        typer.Option(
+            "--config", "--strategy", metavar="FILE", help="Strategy file (defaults when omitted)."
+        ),
     ] = None,
     store: Annotated[
         str | None,
@@ -886,7 +934,10 @@ def bench_cmd(
 def paper_cmd(
     prefix: PrefixOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", metavar="FILE", help="Strategy TOML (its fee table).")
+        Path | None,
+        typer.Option(
+            "--config", "--strategy", metavar="FILE", help="Strategy file (its fee table)."
+        ),
     ] = None,
     latency_ms: Annotated[
         int, typer.Option(metavar="MS", help="Modelled order latency (ms).")
@@ -926,7 +977,9 @@ def live_cmd(
     prefix: PrefixOpt = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", metavar="FILE", help="Strategy TOML (defaults when omitted)."),
+        typer.Option(
+            "--config", "--strategy", metavar="FILE", help="Strategy file (defaults when omitted)."
+        ),
     ] = None,
     poll: Annotated[
         float, typer.Option(metavar="SECONDS", min=0.2, help="REST poll period (s).")

@@ -156,3 +156,26 @@ def test_help_has_no_type_noise_and_whole_sentences(command: list[str]) -> None:
     for noise in ("<bool>", "<str>", "<int>", "<float>", "<path>"):
         assert noise not in options, (command, noise)
     assert "  --help" in options
+
+
+def test_the_strategy_files_backtest_table_selects_the_run_and_flags_win(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    strategy = tmp_path / "strategy.toml"
+    base = (REPO / "config" / "strategy.toml").read_text()
+    strategy.write_text(
+        base + '\n[backtest]\nfrom = "2025-12-14"\nto = "2025-12-16"\nassets = ["BTC", "SOL"]\n'
+        'venues = ["binance", "bybit"]\n'
+    )
+    env = {**os.environ, "FUNDARB_BOOTSTRAP": kafka_broker.bootstrap}
+    out = tmp_path / "out"
+    args = ["backtest", "--strategy", str(strategy), "--no-audit", "--out", str(out)]
+    proc = fundarb([*args, "--assets", "SOL"], env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["assets"] == ["SOL"]  # the flag beats the file
+    assert summary["venues"] == ["binance", "bybit"]
+    assert summary["inputs"]["window_requested"] == {"from": 1765670400000, "to": 1765843200000}
+    strategy.write_text(base + '\n[backtest]\nasets = ["BTC"]\n')
+    bad = fundarb(args, env)
+    assert bad.returncode == 1 and "asets" in bad.stderr and "Traceback" not in bad.stderr
