@@ -583,11 +583,34 @@ def spread_figure(arbs: list[dict[str, Any]], spreads: dict[str, list]) -> go.Fi
             )
     fig.add_hline(y=0, line={"color": "grey", "width": 0.5})
     fig.update_yaxes(title_text="spread, % APR (short − long funding)")
+    # one button per asset: show that asset's pairs only
+    groups = [t.legendgroup.split(":")[0] if t.legendgroup else "" for t in fig.data]
+    assets = sorted({g for g in groups if g})
+    buttons = [
+        {"label": "all assets", "method": "restyle", "args": ["visible", [True] * len(groups)]}
+    ]
+    buttons += [
+        {"label": a, "method": "restyle", "args": ["visible", [g == a for g in groups]]}
+        for a in assets
+    ]
     fig.update_layout(
-        title="Spread of each traded pair while held (▲ entry, ▼ exit; click the "
-        "legend to show or hide a pair)",
-        height=560,
+        title="Spread of each traded pair while held (▲ entry, ▼ exit; pick an asset, click "
+        "the legend to show or hide a pair)",
+        height=620,
+        margin={"t": 120},
         legend={"font": {"size": 10}},
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "right",
+                "buttons": buttons,
+                "x": 0,
+                "y": 1.08,
+                "xanchor": "left",
+                "yanchor": "top",
+                "showactive": True,
+            }
+        ],
     )
     return fig
 
