@@ -11,10 +11,14 @@ rule                fires when                                              seve
 ``one_legged``      an arb's ``|net_delta_usd|`` (PositionChanged) stays    critical
                     above ``one_legged_usd`` for ``one_legged_ms``
 ``stale_feed``      a feed (venue, instrument, kind) has no event for       warning
-                    ``stale_feed_ms`` while others move on
+                    ``stale_feed_intervals`` of its own interval (at least
+                    ``stale_feed_ms``) while its asset's other feeds of
+                    that kind move on; once per episode, one per venue
+                    and kind
 ``breaker_tripped`` a ``BreakerTripped`` arrives                            critical
-``drawdown``        realised + funding − fees (PositionChanged, all legs)    critical
-                    falls ``drawdown_usd`` below its peak
+``drawdown``        realised + funding − fees + unrealised at the latest     critical
+                    mark (PositionChanged, all legs) falls
+                    ``drawdown_usd`` below its peak; once until a new peak
 ``rejections``      ``rejections`` OrderRejected within                     warning
                     ``rejections_window_ms``
 ``funding_recon``   a settlement of a held perp is ``missed`` or            critical
@@ -74,8 +78,14 @@ class AlertEngine:
         self.boards: dict[str, bd.AssetBoard] = {}
         self.arbs: dict[str, ev.TargetPositionSet] = {}
         self.feeds: dict[tuple[str, str, str], int] = {}
+        self.feed_gap: dict[tuple[str, str, str], int] = {}  # each feed's own interval (ms)
+        self.stale_feeds: set[tuple[str, str, str]] = set()  # alerted, until they report again
+        self.counts: dict[str, int] = {}  # alerts raised per rule
+        self.clocks: dict[str, dict[str, int]] = {}  # per asset: latest time per input kind
+        self.marks: dict[tuple[str, str], Decimal] = {}  # latest mark per (venue, instrument)
+        self.legs: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] = {}
+        self.drawdown_alerted = False  # once per drawdown episode (re-armed at a new peak)
         self.one_legged_since: dict[str, int] = {}
-        self.leg_money: dict[tuple[str, str], Decimal] = {}
         self.peak = Decimal(0)
         self.rejections: deque[int] = deque()
         self.last_raised: dict[tuple[str, str], int] = {}
@@ -105,6 +115,7 @@ class AlertEngine:
             self.suppressed += 1
             return []
         self.last_raised[(rule, key)] = now
+        self.counts[rule] = self.counts.get(rule, 0) + 1
         self.per_hour[(rule, hour)] = self.per_hour.get((rule, hour), 0) + 1
         subject = about or cause.instrument
         instrument = subject if "/" not in subject else base_asset(subject)
@@ -130,19 +141,7 @@ class AlertEngine:
         for settlement in self.funding.on_event(event):
             out += self._funding_recon(settlement)
         if isinstance(event, ev.FundingRateObserved | ev.TickerObserved):
-            kind = "funding" if isinstance(event, ev.FundingRateObserved) else "prices"
-            self.feeds[(event.venue, event.instrument, kind)] = event.event_time
-            for (venue, instrument, k), seen in sorted(self.feeds.items()):
-                if event.event_time - seen > self.rules.stale_feed_ms:
-                    out += self._alert(
-                        "stale_feed",
-                        Severity.warning,
-                        f"no {k} from {venue} {instrument} for "
-                        f"{(event.event_time - seen) // 60000} min",
-                        f"{venue}:{instrument}:{k}",
-                        event,
-                    )
-                    self.feeds[(venue, instrument, k)] = event.event_time  # re-arm after alerting
+            out += self._stale_feeds(event)
             asset = base_asset(event.instrument)
             try:
                 self.boards[asset] = bd.apply(self.boards.get(asset) or bd.AssetBoard(asset), event)
@@ -182,6 +181,61 @@ class AlertEngine:
                     "orders",
                     event,
                 )
+        return out
+
+    def _stale_feeds(self, event: ev.FundingRateObserved | ev.TickerObserved) -> list:
+        """A feed is stale when silent for ``stale_feed_intervals`` of its own interval (the
+        venue's funding interval, else the shortest gap seen between its events), and at least
+        ``stale_feed_ms``, while another feed of the same asset and kind moves on. One alert
+        per venue and kind for the feeds found stale together; a feed alerts once until it
+        reports again."""
+        kind = "funding" if isinstance(event, ev.FundingRateObserved) else "prices"
+        key = (event.venue, event.instrument, kind)
+        asset = base_asset(event.instrument)
+        if isinstance(event, ev.TickerObserved):
+            self.marks[(event.venue, event.instrument)] = event.mark_price or (
+                (event.bid + event.ask) / 2
+            )
+        # a feed is compared with the feeds of its own asset and kind (one topic partition, in
+        # event-time order): a topic consumed ahead of the other never makes it look stale
+        clock = self.clocks.setdefault(asset, {})
+        clock[kind] = max(clock.get(kind, 0), event.event_time)
+        now = clock[kind]
+        last = self.feeds.get(key)
+        if last is not None and event.event_time > last:
+            gap = event.event_time - last
+            self.feed_gap[key] = min(self.feed_gap.get(key, gap), gap)
+        if isinstance(event, ev.FundingRateObserved):  # the venue's own interval, when given
+            if event.funding_interval_h:
+                self.feed_gap[key] = event.funding_interval_h * 3_600_000
+            elif event.next_funding_time > event.funding_time > 0:
+                self.feed_gap[key] = event.next_funding_time - event.funding_time
+        self.feeds[key] = max(event.event_time, last or 0)
+        self.stale_feeds.discard(key)
+        found: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
+        for k, seen in sorted(self.feeds.items()):
+            if k in self.stale_feeds or k[2] != kind or base_asset(k[1]) != asset:
+                continue
+            limit = max(
+                self.rules.stale_feed_ms, self.rules.stale_feed_intervals * self.feed_gap.get(k, 0)
+            )
+            if now - seen > limit:
+                self.stale_feeds.add(k)
+                found.setdefault((k[0], k[2]), []).append((k[1], seen, self.feed_gap.get(k, 0)))
+        out: list[ev.AlertRaised] = []
+        for (venue, k), items in sorted(found.items()):
+            since = min(seen for _, seen, _ in items)
+            gap = max(g for _, _, g in items)
+            names = ", ".join(i for i, _, _ in items)
+            out += self._alert(
+                "stale_feed",
+                Severity.warning,
+                f"no {k} from {venue} {names} since {_iso(since)} UTC "
+                f"({(now - since) / 3_600_000:.1f} h"
+                + (f"; its interval is {gap / 3_600_000:g} h)" if gap else ")"),
+                f"{venue}:{k}",  # one alert per venue and kind within dedup_ms
+                event,
+            )
         return out
 
     def _funding_flip(self, asset: str, event: ev.FundingRateObserved) -> list[ev.AlertRaised]:
@@ -239,12 +293,22 @@ class AlertEngine:
                     )
             else:
                 self.one_legged_since.pop(arb, None)
-        self.leg_money[(event.venue, event.instrument)] = (
-            event.realised_pnl_usd + event.funding_usd - event.fees_usd
+        # marked to market: realised + funding − fees + unrealised at the latest mark, so a
+        # hedge closing one leg before the other is no swing (realised alone jumps by the leg)
+        self.legs[(event.venue, event.instrument)] = (
+            event.realised_pnl_usd + event.funding_usd - event.fees_usd,
+            event.qty,
+            event.avg_entry_price,
         )
-        total = sum(self.leg_money.values(), Decimal(0))
-        self.peak = max(self.peak, total)
-        if self.peak - total > self.rules.drawdown_usd:
+        total = Decimal(0)
+        for leg, (money, qty, entry) in self.legs.items():
+            mark = self.marks.get(leg, entry)
+            total += money + (qty * (mark - entry) if qty else Decimal(0))
+        if total >= self.peak:
+            self.peak = total
+            self.drawdown_alerted = False
+        elif self.peak - total > self.rules.drawdown_usd and not self.drawdown_alerted:
+            self.drawdown_alerted = True
             out += self._alert(
                 "drawdown",
                 Severity.critical,
@@ -376,8 +440,20 @@ def _wants(sink: SinkConfig, alert: ev.AlertRaised) -> bool:
     return SEVERITY_RANK[alert.severity.value] >= SEVERITY_RANK[sink.min_severity]
 
 
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def _log_alert(alert: ev.AlertRaised) -> None:
-    log.warning("ALERT [%s] %s: %s", alert.severity.value, alert.rule, alert.message)
+    log.warning(
+        "%s UTC ALERT [%s] %s: %s",
+        _iso(alert.event_time),
+        alert.severity.value,
+        alert.rule,
+        alert.message,
+    )
 
 
 async def deliver(
@@ -624,6 +700,7 @@ async def run_alerts(
             await producer.flush()
     return {
         "alerts": raised,
+        "by_rule": dict(sorted(engine.counts.items())),
         "suppressed": engine.suppressed,
         "sink_delivered": dispatcher.delivered,
         "sink_failures": dispatcher.failures,

@@ -136,6 +136,7 @@ class Settings(BaseSettings):
         if path is not None:
             if not path.is_file():
                 raise FileNotFoundError(f"config file {path} (from FUNDARB_CONFIG) does not exist")
+            check_config_keys(path)
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
@@ -173,6 +174,39 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """The full topic name for a catalog name under this run's prefix."""
         return f"{self.topic_prefix}{name}"
+
+
+class UnknownSettingError(ValueError):
+    """The settings file names a key that is no setting (a typo would be silently ignored)."""
+
+
+def check_config_keys(path: Path) -> None:
+    """Refuse a key of the settings file that is not a setting, naming it (and the nearest
+    setting), as the strategy file does.
+
+    Raises
+    ------
+    UnknownSettingError
+        One line: the file, the unknown keys, suggestions.
+    """
+    import difflib
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UnknownSettingError(f"settings file {path} is not valid TOML: {exc}") from None
+    known = set(Settings.model_fields)
+    unknown = sorted(k for k in data if k not in known)
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise UnknownSettingError(
+            f"settings file {path}: unknown key {', '.join(hints)}; the settings are "
+            f"{', '.join(sorted(known))}"
+        )
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -265,7 +265,10 @@ class StrategyConfig(_Frozen):
 class AlertRules(_Frozen):
     """Thresholds of the alert rules (units in names; times are event time)."""
 
-    stale_feed_ms: int = Field(default=3 * 3_600_000, ge=1)
+    stale_feed_ms: int = Field(default=3 * 3_600_000, ge=1)  # the floor of a feed's limit
+    # a feed is stale after this many of its own intervals (funding interval, or candle /
+    # poll period), and never before stale_feed_ms
+    stale_feed_intervals: int = Field(default=6, ge=1, le=1000)
     one_legged_usd: NonNegativeDec = Decimal("500")
     one_legged_ms: int = Field(default=60_000, ge=0)
     drawdown_usd: PositiveDec = Decimal("2000")

@@ -42,9 +42,11 @@ from projections.funding import MS_PER_HOUR
 from schemas.config import StrategyConfig
 from schemas.events import (
     Event,
+    FillExecuted,
     TickerObserved,
 )
 from schemas.serde import Serializer
+from schemas.types import base_asset
 from streams.simulation import Simulation
 
 DIGEST_TOPICS = ("strategy.intents", "orders.commands", "acct.fills")
@@ -64,6 +66,7 @@ class BacktestOptions:
     reference_prices: dict[str, str] = field(default_factory=dict)
     half_spread: Decimal = Decimal("0.0001")
     audit: bool = True
+    config_path: Path | None = None  # the strategy file the config came from (for the record)
 
 
 @dataclass
@@ -154,7 +157,24 @@ class Recorder:
     equity: list[dict[str, Any]] = field(default_factory=list)
     spreads: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    #: per venue: fills, traded volume (qty × price, USD) and fees (fee currency as reported)
+    venues: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_hour: int = -1
+
+    def observe(self, event: Event) -> None:
+        """Count an output event of the run; fills also add to their venue's volume."""
+        self.counts[type(event).__name__] += 1
+        if isinstance(event, FillExecuted):
+            v = self.venues.setdefault(
+                event.venue, {"fills": 0, "volume_usd": Decimal(0), "fees": Decimal(0)}
+            )
+            v["fills"] += 1
+            v["volume_usd"] += event.qty * event.price
+            v["fees"] += (
+                event.fee
+                if event.fee_currency.upper() != base_asset(event.instrument).upper()
+                else event.fee * event.price
+            )
 
     def before(self, sim: Simulation, next_time: int) -> None:
         """Sample once per hour, just before time advances: every event of the previous
@@ -177,6 +197,10 @@ class Recorder:
                 "total": pnl.total,
                 "net_delta_usd": eng.net_delta_usd(sim.state),
                 "open_arbs": len(sim.state.strategy.live()),
+                # capital in use: the notional of every live arb's legs (both legs)
+                "deployed_usd": sum(
+                    (2 * a.notional_usd for a in sim.state.strategy.live()), Decimal(0)
+                ),
             }
         )
         for plan in sim.state.strategy.live():
@@ -277,7 +301,7 @@ async def _run(
 
         def collect(event: Event) -> None:
             pending.append(event)
-            recorder.counts[type(event).__name__] += 1
+            recorder.observe(event)
 
         sim = Simulation(prepared.config, opts.paper, on_output=collect)
         assets: set[str] = set()
@@ -336,11 +360,7 @@ def build_summary(
     """The summary.json content (money as exact decimal strings; see module docstring)."""
     pnl = eng.pnl(sim.state)
     arbs = list(sim.state.strategy.arbs.values())
-    closed = Counter(
-        a.exit_reason.value if a.exit_reason else "entry_failed"
-        for a in arbs
-        if a.status == "closed"
-    )
+    closed = Counter(outcome(a) for a in arbs if a.status == "closed")
     totals = [s["total"] for s in rec.equity] or [Decimal(0)]
     peak, drawdown = Decimal("-Infinity"), Decimal(0)
     for value in totals:
@@ -387,9 +407,24 @@ def build_summary(
     }
 
 
+def outcome(plan: Any) -> str:
+    """An arb's outcome as the summary counts it: its status while live; once closed, its exit
+    reason, or ``entry_failed`` for an arb closed without one (its entry never completed)."""
+    if plan.status != "closed":
+        return str(plan.status)
+    return plan.exit_reason.value if plan.exit_reason else "entry_failed"
+
+
 def arb_rows(sim: Simulation) -> list[dict[str, Any]]:
-    """One row per arb for the report: pair, entry/exit, reason and money parts."""
+    """One row per arb for the report: pair, entry/exit, outcome and exact money parts.
+
+    Money (``notional_usd``, ``funding_usd``, ``price_pnl_usd``, ``fees_usd``, ``borrow_usd``,
+    ``total_usd``) is ``Decimal``; ``total = funding + price − fees − borrow`` exactly.
+    ``outcome`` is what ``summary.json`` counts the arb as (``arbs_closed`` keys, or the live
+    status); ``status`` is the strategy's own (``closed`` for an ``entry_failed`` arb too).
+    """
     rows = []
+    zero = Decimal(0)
     for plan in sorted(sim.state.strategy.arbs.values(), key=lambda a: a.opened_at):
         book = sim.state.books.get(plan.asset)
         pnl = book.arb_pnl(plan.arb_id) if book else None
@@ -402,16 +437,75 @@ def arb_rows(sim: Simulation) -> list[dict[str, Any]]:
                 "opened_at": plan.opened_at,
                 "closed_at": plan.closed_at or None,
                 "status": plan.status,
+                "outcome": outcome(plan),
                 "exit_reason": plan.exit_reason.value if plan.exit_reason else "",
-                "entry_spread_apr": float(plan.entry_spread_apr),
-                "notional_usd": float(plan.notional_usd),
-                "funding_usd": float(pnl.funding) if pnl else 0.0,
-                "price_pnl_usd": float(pnl.price) if pnl else 0.0,
-                "fees_usd": float(pnl.fees) if pnl else 0.0,
-                "total_usd": float(pnl.total) if pnl else 0.0,
+                "entry_spread_apr": plan.entry_spread_apr,
+                "qty": plan.qty,
+                "notional_usd": plan.notional_usd,
+                "funding_usd": pnl.funding if pnl else zero,
+                "price_pnl_usd": pnl.price if pnl else zero,
+                "fees_usd": pnl.fees if pnl else zero,
+                "borrow_usd": pnl.borrow if pnl else zero,
+                "total_usd": pnl.total if pnl else zero,
             }
         )
     return rows
+
+
+def report_data(sim: Simulation, rec: Recorder) -> dict[str, Any]:
+    """Everything the report is drawn from besides the summary (``report_data.json``):
+    the hourly equity samples, the arbs, each arb's spread samples and per-venue fills."""
+    return {
+        "equity": rec.equity,
+        "arbs": arb_rows(sim),
+        "spreads": rec.spreads,
+        "venues": rec.venues,
+    }
+
+
+def _file_entries(paths: list[Path]) -> list[dict[str, Any]]:
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    out = []
+    for f in files:
+        h = hashlib.sha256()
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        out.append({"path": str(f), "bytes": f.stat().st_size, "sha256": h.hexdigest()})
+    return out
+
+
+def run_inputs(opts: BacktestOptions, prepared: Prepared) -> dict[str, Any]:
+    """The exact inputs of a run: data files (size, SHA-256), selection, reference prices,
+    the strategy file and the strategy config in force (after the feed-TTL fit)."""
+    w = opts.window
+    return {
+        "data_files": _file_entries(opts.paths),
+        "window_requested": {"from": w.start, "to": w.end},
+        "assets_filter": sorted(w.assets) if w.assets else None,
+        "venues_filter": sorted(w.venues) if w.venues else None,
+        "reference_prices": dict(sorted(opts.reference_prices.items())),
+        "half_spread": _money(opts.half_spread),
+        "strategy_file": str(opts.config_path) if opts.config_path else None,
+        "strategy": prepared.config.model_dump(mode="json"),
+        "paper_venue": {  # fees: the strategy's table above
+            k: _money(v) if isinstance(v, Decimal) else v
+            for k, v in vars(opts.paper).items()
+            if k not in ("fees", "faults")
+        },
+    }
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Decimal):
+        return _money(x)
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return x
 
 
 def run_backtest(
@@ -447,19 +541,32 @@ def run_backtest(
     finally:
         if started is not None and started.started_now:
             kafka_local.down(settings)
+    result["summary"]["run"] = settings.topic_prefix.rstrip(".")  # its one name (SQL `run`)
+    result["summary"]["inputs"] = run_inputs(opts, prepared)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     (opts.out_dir / "summary.json").write_text(json.dumps(result["summary"], indent=2) + "\n")
+    data = _jsonable(report_data(result["sim"], result["recorder"]))
+    (opts.out_dir / "report_data.json").write_text(json.dumps(data) + "\n")
     from consumers.report import write_report
 
-    write_report(opts.out_dir, result["summary"], arb_rows(result["sim"]), result["recorder"])
+    write_report(opts.out_dir, result["summary"], data)
     return result["summary"]  # type: ignore[no-any-return]
 
 
 def audit_run(settings: Settings) -> dict[str, Any]:
-    """Consume every topic of the run into the ClickHouse store (see consumers.audit)."""
+    """Consume every topic of the run into the ClickHouse store (see consumers.audit) and
+    record it as the latest run audited (``fundarb sql --run latest``)."""
     from consumers.audit import audit_topics
+    from infra.clickhouse import open_store
+    from infra.runs import record_run
 
-    return asyncio.run(audit_topics(settings, drain=True))
+    store = open_store(settings)
+    try:
+        result = asyncio.run(audit_topics(settings, drain=True, store=store))
+        record_run(store, settings.topic_prefix, int(result.get("records", 0)))
+    finally:
+        store.close()
+    return result  # type: ignore[no-any-return]
 
 
 def default_run_id(opts: BacktestOptions) -> str:

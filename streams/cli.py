@@ -7,12 +7,15 @@ traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from infra import kafka_local
@@ -23,18 +26,87 @@ app = typer.Typer(
     help="Cross-venue funding-rate arbitrage on crypto perpetual futures, event-sourced on Kafka.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # click's own help layout: paragraphs re-wrapped to the terminal (no sentence broken at a
+    # docstring's line end) and no <bool>/<str> type column
+    rich_markup_mode=None,
 )
 infra_app = typer.Typer(
-    help="The local Kafka broker (no Docker): up, down, status.", no_args_is_help=True
+    help="The local Kafka broker (no Docker): up, down, status.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 topics_app = typer.Typer(
-    help="The topic catalog: create and describe a run's topics.", no_args_is_help=True
+    help="The topic catalog: create and describe a run's topics.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 
-out = Console()
-err = Console(stderr=True)
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("fundarb")
+        except PackageNotFoundError:  # a source tree without an install
+            v = "unknown"
+        print(f"fundarb {v}")
+        raise typer.Exit(0)
+
+
+#: our packages: their warnings reach the console; every other library logs to the file only
+OUR_LOGGERS = ("fundarb", "streams", "consumers", "producers", "infra", "schemas", "projections")
+
+
+class _OursOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".")[0] in OUR_LOGGERS
+
+
+def setup_logging() -> Path:
+    """Library noise (aiokafka's ``Topic … not found in cluster metadata``, coordinator and
+    leader retries, …) goes to ``<state_dir>/logs/fundarb.log``; the console shows our own
+    warnings only. Returns the log file's path."""
+    try:
+        state_dir = load_settings().state_dir
+    except Exception:  # a bad config is reported by the command itself
+        state_dir = Path(".fundarb")
+    path = state_dir / "logs" / "fundarb.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.addFilter(_OursOnly())
+    console.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(file_handler)
+    root.addHandler(console)
+    return path
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    _version_flag: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Cross-venue funding-rate arbitrage on crypto perpetual futures, event-sourced on Kafka."""
+    if ctx.invoked_subcommand != "worker":  # the Faust worker configures its own logging
+        setup_logging()
+
+
+# no 80-column wrapping when the output is a pipe or a file (JSON, SQL results, grep-able lines)
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 10_000
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -52,8 +124,17 @@ def _fail(exc: BaseException | str) -> typer.Exit:
     return typer.Exit(1)
 
 
-PortOpt = Annotated[int | None, typer.Option("--port", help="Broker port (default 9092).")]
-DataOpt = Annotated[str | None, typer.Option("--data-dir", help="Broker data folder.")]
+PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--port",
+        metavar="PORT",
+        help="Broker port (default: FUNDARB_KAFKA_PORT or the settings file, else 9092).",
+    ),
+]
+DataOpt = Annotated[
+    str | None, typer.Option("--data-dir", metavar="DIR", help="Broker data folder.")
+]
 
 
 @infra_app.command("up")
@@ -95,14 +176,30 @@ def infra_status(port: PortOpt = None) -> None:
     raise typer.Exit(0 if st.running and st.healthy else 3)
 
 
-PrefixOpt = Annotated[str | None, typer.Option("--prefix", help="Topic prefix of the run.")]
+def normalise_prefix(value: str | None) -> str | None:
+    """A run's topic prefix, given with or without its trailing dot (``bt-x-1a2b3c`` and
+    ``bt-x-1a2b3c.`` name the same run, the ``run`` column of the audit tables)."""
+    if value is None or value == "" or value.endswith("."):
+        return value
+    return value + "."
+
+
+PrefixOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--prefix",
+        metavar="RUN",
+        callback=normalise_prefix,
+        help="The run: its topic prefix, with or without the trailing dot.",
+    ),
+]
 
 
 @topics_app.command("create")
 def topics_create(
     prefix: PrefixOpt = None,
     partitions: Annotated[
-        int | None, typer.Option(help="Override the co-partitioned count.")
+        int | None, typer.Option(metavar="N", help="Override the co-partitioned count.")
     ] = None,
 ) -> None:
     """Create every catalog topic under the prefix (idempotent)."""
@@ -160,10 +257,12 @@ def topics_describe(prefix: PrefixOpt = None) -> None:
 
 @topics_app.command("dump")
 def topics_dump(
-    out_file: Annotated[Path, typer.Argument(help="Output file (.jsonl or .jsonl.gz).")],
+    out_file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Output file (.jsonl or .jsonl.gz).")
+    ],
     prefix: PrefixOpt = None,
     names: Annotated[
-        str, typer.Option("--topics", help="Comma-separated catalog topics.")
+        str, typer.Option("--topics", metavar="T,U", help="Comma-separated catalog topics.")
     ] = "md.funding,md.tickers",
 ) -> None:
     """Record a run's topics to a file `fundarb replay` can read back (JSON lines, base64)."""
@@ -242,6 +341,25 @@ def _refs(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+#: the bundled window has no hyperliquid candles: backtest and replay price it on binance's
+BUNDLED_REFERENCE_PRICES = {"hyperliquid": "binance"}
+
+
+def default_refs(
+    paths: list[Path] | None, refs: dict[str, str], venues: str | None = None
+) -> dict[str, str]:
+    """The reference prices in force: the ones given, else on the bundled data its default
+    (when the selection includes hyperliquid)."""
+    wanted = {v.strip().lower() for v in venues.split(",")} if venues else None
+    if paths is None and not refs and (wanted is None or "hyperliquid" in wanted):
+        out.print(
+            "note: hyperliquid has no candles in the bundled window; using binance prices for it",
+            soft_wrap=True,
+        )
+        return dict(BUNDLED_REFERENCE_PRICES)
+    return refs
+
+
 def print_quality(report_quality: list[dict[str, object]], notes: list[str]) -> None:
     """The data-quality table (only series with findings) and the notes."""
     from rich.table import Table
@@ -284,26 +402,37 @@ def replay_cmd(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="CSV/CSV.gz/Parquet files or folders (default: the bundled finm33150 window)."
+            metavar="FILES...",
+            help="CSV/CSV.gz/Parquet files or folders (default: the bundled finm33150 window).",
         ),
     ] = None,
     start: Annotated[
-        str | None, typer.Option("--from", help="Window start (YYYY-MM-DD, ISO, or ms).")
+        str | None,
+        typer.Option("--from", metavar="DATE", help="Window start (YYYY-MM-DD, ISO, or ms)."),
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Window end, exclusive.")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="DATE", help="Window end, exclusive.")
+    ] = None,
     assets: Annotated[
-        str | None, typer.Option(help="Comma-separated base assets, e.g. BTC,ETH.")
+        str | None, typer.Option(metavar="A,B", help="Comma-separated base assets, e.g. BTC,ETH.")
     ] = None,
-    venues: Annotated[str | None, typer.Option(help="Comma-separated venues.")] = None,
+    venues: Annotated[
+        str | None, typer.Option(metavar="V,W", help="Comma-separated venues.")
+    ] = None,
     prefix: PrefixOpt = None,
-    speed: Annotated[float, typer.Option(help="0 = as fast as possible; k = k× real time.")] = 0.0,
+    speed: Annotated[
+        float, typer.Option(metavar="K", help="0 = as fast as possible; k = k× real time.")
+    ] = 0.0,
     half_spread_bps: Annotated[
-        float, typer.Option(help="Half the bid/ask spread put around candle closes (bps).")
+        float,
+        typer.Option(metavar="BPS", help="Half the bid/ask spread put around candle closes (bps)."),
     ] = 1.0,
     reference_prices: Annotated[
         list[str] | None,
         typer.Option(
-            "--reference-prices", help="VENUE=REF: use REF's candles for a venue without prices."
+            "--reference-prices",
+            metavar="VENUE=REF",
+            help="VENUE=REF: use REF's candles for a venue without prices.",
         ),
     ] = None,
     dry_run: Annotated[
@@ -327,7 +456,7 @@ def replay_cmd(
             paths or list(DEFAULT_DATA),
             window,
             half_spread=Decimal(str(half_spread_bps)) / 10_000,
-            reference_prices=_refs(reference_prices),
+            reference_prices=default_refs(paths, _refs(reference_prices), venues),
             need_prices=False,  # funding alone serves analysis and alerts; backtests need prices
         )
     except history.HistoryError as exc:
@@ -384,49 +513,104 @@ def replay_cmd(
 
 
 # ---- backtest, sql, audit ------------------------------------------------------------------
-def load_strategy_config(path: Path | None) -> object:
-    """A StrategyConfig from a TOML file (defaults when ``path`` is None)."""
+def _strategy_file(path: Path) -> dict[str, Any]:
     import tomllib
 
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _fail(f"strategy file {path} does not exist") from None
+    except Exception as exc:
+        raise _fail(f"strategy file {path}: {exc}") from exc
+
+
+def load_strategy_config(path: Path | None) -> object:
+    """A StrategyConfig from a strategy TOML file (defaults when ``path`` is None); its
+    ``[backtest]`` table is the backtest's selection (:func:`load_backtest_selection`)."""
     from schemas.config import StrategyConfig
 
     if path is None:
         return StrategyConfig()
+    data = _strategy_file(path)
+    data.pop("backtest", None)
     try:
-        return StrategyConfig.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise _fail(f"config file {path} does not exist") from None
+        return StrategyConfig.model_validate(data)
     except Exception as exc:
-        raise _fail(f"config file {path}: {exc}") from exc
+        raise _fail(f"strategy file {path}: {exc}") from exc
+
+
+class BacktestSelection(BaseModel):
+    """``[backtest]`` in the strategy file: what to replay, overridden by the flags."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    data: list[Path] | None = None  # files or folders, relative to the working directory
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    assets: list[str] | None = None
+    venues: list[str] | None = None
+    reference_prices: dict[str, str] | None = None
+
+
+def load_backtest_selection(path: Path | None) -> BacktestSelection:
+    if path is None:
+        return BacktestSelection()
+    try:
+        return BacktestSelection.model_validate(_strategy_file(path).get("backtest", {}))
+    except Exception as exc:
+        raise _fail(f"strategy file {path}: [backtest]: {exc}") from exc
 
 
 @app.command("backtest")
 def backtest_cmd(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Data files or folders (default: the bundled finm33150 window)."),
+        typer.Argument(
+            metavar="FILES...",
+            help="Data files or folders (default: the bundled finm33150 window).",
+        ),
     ] = None,
     start: Annotated[
-        str | None, typer.Option("--from", help="Window start (YYYY-MM-DD, ISO, or ms).")
+        str | None,
+        typer.Option("--from", metavar="DATE", help="Window start (YYYY-MM-DD, ISO, or ms)."),
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Window end, exclusive.")] = None,
-    assets: Annotated[str | None, typer.Option(help="Comma-separated base assets.")] = None,
-    venues: Annotated[str | None, typer.Option(help="Comma-separated venues.")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="DATE", help="Window end, exclusive.")
+    ] = None,
+    assets: Annotated[
+        str | None, typer.Option(metavar="A,B", help="Comma-separated base assets.")
+    ] = None,
+    venues: Annotated[
+        str | None, typer.Option(metavar="V,W", help="Comma-separated venues.")
+    ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Strategy TOML (see config/strategy.toml).")
+        Path | None,
+        typer.Option(
+            "--config",
+            "--strategy",
+            metavar="FILE",
+            help="Strategy file (TOML, see config/strategy.toml; its [backtest] table selects "
+            "data, window, assets and venues unless flags do). Not the settings file "
+            "(fundarb.toml: connections).",
+        ),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default runs/<run id>).")
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Output folder (default runs/<run id>)."),
     ] = None,
     run_id: Annotated[
         str | None,
         typer.Option(
-            "--run-id", help="Name of the run (default: a hash of data, window and config)."
+            "--run-id",
+            metavar="NAME",
+            help="Name of the run (default: a hash of data, window and config).",
         ),
     ] = None,
     reference_prices: Annotated[
         list[str] | None,
-        typer.Option("--reference-prices", help="VENUE=REF for venues without prices."),
+        typer.Option(
+            "--reference-prices", metavar="VENUE=REF", help="VENUE=REF for venues without prices."
+        ),
     ] = None,
     no_audit: Annotated[
         bool, typer.Option("--no-audit", help="Skip writing the run to ClickHouse.")
@@ -449,13 +633,13 @@ def backtest_cmd(
         run_backtest,
     )
 
-    default_data = paths is None
-    refs = _refs(reference_prices)
-    if default_data and not refs:
-        refs = {"hyperliquid": "binance"}  # the bundled window has no hyperliquid candles
-        out.print(
-            "note: hyperliquid has no candles in the bundled window; using binance prices for it"
-        )
+    sel = load_backtest_selection(config)  # flags win over the strategy file's [backtest]
+    paths = paths or sel.data
+    start = start or sel.from_
+    end = end or sel.to
+    assets = assets or (",".join(sel.assets) if sel.assets else None)
+    venues = venues or (",".join(sel.venues) if sel.venues else None)
+    refs = default_refs(paths, _refs(reference_prices) or dict(sel.reference_prices or {}), venues)
     window = history.Window(
         parse_time(start, 0), parse_time(end, 2**62), _csv_set(assets), _csv_set(venues)
     )
@@ -467,6 +651,7 @@ def backtest_cmd(
         config=load_strategy_config(config),  # type: ignore[arg-type]
         reference_prices=refs,
         audit=not no_audit,
+        config_path=config,
     )
     opts.run_id = run_id or default_run_id(opts)
     opts.out_dir = out_dir or Path("runs") / opts.run_id
@@ -486,14 +671,26 @@ def backtest_cmd(
     )
     task = spinner.add_task("starting")
 
+    run_name = settings.topic_prefix.rstrip(".")
+    out.print(f"run {run_name}")
+    import time as _time
+
+    started = _time.perf_counter()
+    lines = not err.is_terminal  # no spinner on a pipe or a file: progress lines instead
+    last_line = [0.0]
+
     def phase(name: str) -> None:
         spinner.update(task, description=name)
+        if lines:
+            err.print(f"[{_time.perf_counter() - started:5.1f}s] {name}", highlight=False)
 
     def tick(events: int, sim_time: int, open_arbs: int) -> None:
-        spinner.update(
-            task,
-            description=f"simulate: {iso(sim_time)} UTC, {events:,} events, {open_arbs} open arbs",
-        )
+        text = f"simulate: {iso(sim_time)} UTC, {events:,} events, {open_arbs} open arbs"
+        spinner.update(task, description=text)
+        now = _time.perf_counter()
+        if lines and now - last_line[0] >= 5:  # a line every 5 s at most
+            last_line[0] = now
+            err.print(f"[{now - started:5.1f}s] {text}", highlight=False)
 
     try:
         with spinner:
@@ -504,10 +701,17 @@ def backtest_cmd(
         raise _fail(exc) from exc
     out.print(f"report: {opts.out_dir / 'report.html'}")
     out.print(f"summary: {opts.out_dir / 'summary.json'}")
+    if not no_audit:
+        out.print(
+            f"audited to ClickHouse as run {run_name}: fundarb sql --run latest "  # noqa: S608
+            '"SELECT count() FROM fills FINAL WHERE run = {run:String}"',
+            highlight=False,
+            markup=False,
+        )
     line = {
         k: summary[k]
         for k in (
-            "run_id",
+            "run",
             "events_in",
             "intents",
             "orders",
@@ -523,21 +727,44 @@ def backtest_cmd(
             "output_digest",
         )
     }
-    out.print(json.dumps(line))
+    print(json.dumps(line), flush=True)  # one line, never wrapped
+
+
+class SqlFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
 
 
 @app.command("sql")
 def sql_cmd(
-    query: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="A ClickHouse SQL query.")],
+    fmt: Annotated[
+        SqlFormat,
+        typer.Option("--format", metavar="table|csv|json", help="Output: a table, CSV or JSON."),
+    ] = SqlFormat.table,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            metavar="NAME|latest",
+            help="Bind {run:String} in the query to this run ('latest': the last one audited;"
+            " with or without the trailing dot).",
+        ),
+    ] = None,
 ) -> None:
-    """Run a query against the audit store (chDB folder, or FUNDARB_CLICKHOUSE_URL's server)."""
+    """Run a query against the audit store (chDB folder, or FUNDARB_CLICKHOUSE_URL's server).
+
+    With --run, the query's {run:String} parameter is that run, e.g.
+    fundarb sql --run latest "SELECT count() FROM fills FINAL WHERE run = {run:String}".
+    """
     import csv
     import json
 
     from rich.table import Table
 
     from infra.clickhouse import StoreError, open_store
+    from infra.runs import latest_run
 
     settings = _settings()
     try:
@@ -545,14 +772,23 @@ def sql_cmd(
     except StoreError as exc:
         raise _fail(exc) from exc
     try:
-        result = store.query(query)
+        params = None
+        if run is not None:
+            name = latest_run(store) if run == "latest" else run.rstrip(".")
+            if name is None:
+                raise StoreError("--run latest: no run has been audited to this store yet")
+            if "{run:" not in query:
+                raise StoreError("--run binds {run:String}: the query does not use it")
+            err.print(f"run {name}", soft_wrap=True)
+            params = {"run": name}
+        result = store.query(query, params)
     except StoreError as exc:
         raise _fail(exc) from exc
     finally:
         store.close()
-    if fmt == "json":
-        out.print_json(json.dumps(result.dicts(), default=str))
-    elif fmt == "csv":
+    if fmt is SqlFormat.json:
+        print(json.dumps(result.dicts(), default=str, indent=2))
+    elif fmt is SqlFormat.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(result.columns)
         writer.writerows(result.rows)
@@ -563,12 +799,34 @@ def sql_cmd(
         out.print(table)
 
 
+#: --drain on every consumer command: stop once caught up (audit: at the end offsets seen at
+#: start; alerts, paper: after DRAIN_IDLE_S without records, or --drain-seconds)
+DRAIN_IDLE_S = 3.0
+DrainOpt = Annotated[
+    bool, typer.Option("--drain", help="Stop when caught up (otherwise run until Ctrl-C).")
+]
+DrainSecondsOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--drain-seconds",
+        metavar="SECONDS",
+        min=0.1,
+        help=f"With or without --drain: stop after this long without records "
+        f"(--drain alone: {DRAIN_IDLE_S:g} s).",
+    ),
+]
+
+
+def _drain_ms(drain: bool, seconds: float | None) -> int | None:
+    if seconds:
+        return int(seconds * 1000)
+    return int(DRAIN_IDLE_S * 1000) if drain else None
+
+
 @app.command("audit")
 def audit_cmd(
     prefix: PrefixOpt = None,
-    drain: Annotated[
-        bool, typer.Option(help="Stop when caught up (otherwise run until Ctrl-C).")
-    ] = False,
+    drain: DrainOpt = False,
 ) -> None:
     """Consume every topic of a run into ClickHouse (raw + typed tables, deduplicated).
 
@@ -599,6 +857,9 @@ def audit_cmd(
         run_rows = store.query(
             "SELECT count() FROM events_raw FINAL WHERE run = {r:String}", {"r": run}
         ).scalar()
+        from infra.runs import record_run
+
+        record_run(store, run, int(result["records"]))
     except StoreError as exc:
         raise _fail(exc) from exc
     except Exception as exc:  # broker unreachable and the like: one line, no traceback
@@ -616,13 +877,18 @@ def audit_cmd(
 def worker_cmd(
     prefix: PrefixOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Strategy TOML (defaults when omitted).")
+        Path | None,
+        typer.Option(
+            "--config", "--strategy", metavar="FILE", help="Strategy file (defaults when omitted)."
+        ),
     ] = None,
     store: Annotated[
         str | None,
-        typer.Option(help="Faust table store: memory:// (default) or rocksdb:// (rocksdict)."),
+        typer.Option(
+            metavar="URL", help="Faust table store: memory:// (default) or rocksdb:// (rocksdict)."
+        ),
     ] = None,
-    loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "info",
+    loglevel: Annotated[str, typer.Option(metavar="LEVEL", help="Faust log level.")] = "info",
 ) -> None:
     """Run the Faust worker: the engine (board, book, strategy, risk, executor) and risk agents.
 
@@ -644,9 +910,12 @@ def worker_cmd(
 @app.command("bench")
 def bench_cmd(
     only: Annotated[
-        str | None, typer.Option(help="Subset: serializer,replay,worker,audit,backtest.")
+        str | None,
+        typer.Option(metavar="A,B", help="Subset: serializer,replay,worker,audit,backtest."),
     ] = None,
-    runs: Annotated[int, typer.Option(min=5, help="Runs per figure (median, min, max).")] = 5,
+    runs: Annotated[
+        int, typer.Option(metavar="N", min=5, help="Runs per figure (median, min, max).")
+    ] = 5,
 ) -> None:
     """Run the benchmarks under bench/ against one broker; write bench/results/<date>.json
     and a Markdown table (each stage beside its baseline measured in the same run)."""
@@ -665,12 +934,16 @@ def bench_cmd(
 def paper_cmd(
     prefix: PrefixOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Strategy TOML (its fee table).")
+        Path | None,
+        typer.Option(
+            "--config", "--strategy", metavar="FILE", help="Strategy file (its fee table)."
+        ),
     ] = None,
-    latency_ms: Annotated[int, typer.Option(help="Modelled order latency (ms).")] = 50,
-    drain_seconds: Annotated[
-        float | None, typer.Option("--drain-seconds", help="Stop after this long without records.")
-    ] = None,
+    latency_ms: Annotated[
+        int, typer.Option(metavar="MS", help="Modelled order latency (ms).")
+    ] = 50,
+    drain: DrainOpt = False,
+    drain_seconds: DrainSecondsOpt = None,
 ) -> None:
     """Run the paper venue on a run's topics: answer orders.commands with venue events."""
     import asyncio
@@ -680,9 +953,9 @@ def paper_cmd(
     strategy = load_strategy_config(config)
     paper = PaperConfig(fees=strategy.fees, latency_ms=latency_ms)  # type: ignore[attr-defined]
     settings = _settings(topic_prefix=prefix)
-    drain = int(drain_seconds * 1000) if drain_seconds else None
+    drain_ms = _drain_ms(drain, drain_seconds)
     try:
-        counts = asyncio.run(run_paper_venue(settings, paper, drain_ms=drain))
+        counts = asyncio.run(run_paper_venue(settings, paper, drain_ms=drain_ms))
     except Exception as exc:
         raise _fail(
             f"cannot run the paper venue against Kafka at {settings.bootstrap}: {exc}"
@@ -692,21 +965,34 @@ def paper_cmd(
 
 @app.command("live")
 def live_cmd(
-    venues: Annotated[str, typer.Option(help="Comma-separated ccxt ids: binance,bybit,okx,…")],
-    assets: Annotated[str, typer.Option(help="Comma-separated base assets: BTC,ETH,…")],
+    venues: Annotated[
+        str, typer.Option(metavar="V,W", help="Comma-separated ccxt ids: binance,bybit,okx,…")
+    ],
+    assets: Annotated[
+        str, typer.Option(metavar="A,B", help="Comma-separated base assets: BTC,ETH,…")
+    ],
     paper: Annotated[
         bool, typer.Option("--paper", help="Dry run: public data, paper fills, no keys needed.")
     ] = False,
     prefix: PrefixOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Strategy TOML (defaults when omitted).")
+        Path | None,
+        typer.Option(
+            "--config", "--strategy", metavar="FILE", help="Strategy file (defaults when omitted)."
+        ),
     ] = None,
-    poll: Annotated[float, typer.Option(min=0.2, help="REST poll period (s).")] = 5.0,
+    poll: Annotated[
+        float, typer.Option(metavar="SECONDS", min=0.2, help="REST poll period (s).")
+    ] = 5.0,
     stale_after: Annotated[
-        float, typer.Option(min=1, help="A feed without a good poll this long is stale (s).")
+        float,
+        typer.Option(
+            metavar="SECONDS", min=1, help="A feed without a good poll this long is stale (s)."
+        ),
     ] = 60.0,
     duration: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
+        float | None,
+        typer.Option(metavar="SECONDS", help="Stop after this many seconds (default: Ctrl-C)."),
     ] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="Prometheus /metrics on 127.0.0.1:PORT (worker: PORT+1).")
@@ -754,12 +1040,11 @@ def live_cmd(
 @app.command("alerts")
 def alerts_cmd(
     prefix: PrefixOpt = None,
-    config: Annotated[Path, typer.Option("--config", help="Alert rules and sinks (TOML).")] = Path(
-        "config/alerts.toml"
-    ),
-    drain_seconds: Annotated[
-        float | None, typer.Option("--drain-seconds", help="Stop after this long without records.")
-    ] = None,
+    config: Annotated[
+        Path, typer.Option("--config", metavar="FILE", help="Alert rules and sinks (TOML).")
+    ] = Path("config/alerts.toml"),
+    drain: DrainOpt = False,
+    drain_seconds: DrainSecondsOpt = None,
 ) -> None:
     """Watch a run's topics; raise AlertRaised to `alerts` and deliver to the sinks."""
     import asyncio
@@ -778,13 +1063,14 @@ def alerts_cmd(
     except Exception as exc:
         raise _fail(f"alerts config {config}: {exc}") from exc
     settings = _settings(topic_prefix=prefix)
-    drain = int(drain_seconds * 1000) if drain_seconds else None
+    drain_ms = _drain_ms(drain, drain_seconds)
     try:
-        result = asyncio.run(run_alerts(settings, alerts_config, drain_ms=drain))
+        result = asyncio.run(run_alerts(settings, alerts_config, drain_ms=drain_ms))
     except Exception as exc:
         raise _fail(f"cannot run alerts against Kafka at {settings.bootstrap}: {exc}") from exc
+    by_rule = ", ".join(f"{k} {v}" for k, v in result.get("by_rule", {}).items()) or "none"
     out.print(
-        f"raised {result['alerts']} alerts ({result['suppressed']} rate-limited, "
+        f"raised {result['alerts']} alerts ({by_rule}; {result['suppressed']} rate-limited, "
         f"{result['sink_failures']} sink failures, {result['sink_dropped']} dropped on a full "
         f"sink queue, {result['sink_undelivered']} undelivered at shutdown)"
     )

@@ -88,7 +88,7 @@ def test_backtest_twice_same_digest_exact_parts_and_a_report(
     ):
         assert key in s1
     report = (out1 / "report.html").read_text()
-    assert report.count("data:image/png;base64,") == 3
+    assert report.count('class="plotly-graph-div"') == 4  # the interactive charts
     assert "report:" in first.stdout and "output_digest" in first.stdout
     # the run's rows are in the store, queryable with `fundarb sql`
     assert s1["audit"]["records"] >= s1["events_in"]

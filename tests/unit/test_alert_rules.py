@@ -72,9 +72,7 @@ def test_stale_feed_breaker_and_rejection_burst() -> None:
         ticker("bybit", "99", "101", T0 + 4 * H),
     ]
     alerts = run(engine, events)
-    assert [(a.rule, a.dedup_key) for a in alerts] == [
-        ("stale_feed", "binance:BTC/USDT:USDT:prices")
-    ]
+    assert [(a.rule, a.dedup_key) for a in alerts] == [("stale_feed", "binance:prices")]
     trip = stubs.breaker_tripped()
     assert [a.rule for a in run(engine, [trip])] == ["breaker_tripped"]
     rejects = [
@@ -126,3 +124,32 @@ def test_alerts_are_deterministic() -> None:
         stubs.breaker_tripped(),
     ]
     assert run(AlertEngine(RULES), events) == run(AlertEngine(RULES), events)
+
+
+def test_staleness_follows_each_feeds_own_interval_and_alerts_once() -> None:
+    rules = RULES.model_copy(update={"stale_feed_intervals": 3, "dedup_ms": 0})
+    engine = AlertEngine(rules)
+    eight_h = [funding("binance", "0.0001", T0, next_funding_time=T0 + 8 * H)]
+    hourly = [
+        funding("hyperliquid", "0.0001", T0 + i * H, next_funding_time=T0 + (i + 1) * H)
+        for i in range(30)
+    ]
+    events = sorted(eight_h + hourly, key=lambda e: e.event_time)
+    alerts = run(engine, events[:14])  # 13 h: an 8 h feed is not stale yet (3 × 8 h = 24 h)
+    assert alerts == []
+    alerts = run(engine, events[14:])  # 29 h: stale once, not once per hour after
+    assert [(a.rule, a.dedup_key) for a in alerts] == [("stale_feed", "binance:funding")]
+    assert "its interval is 8 h" in alerts[0].message
+    back = funding("binance", "0.0001", T0 + 30 * H, next_funding_time=T0 + 38 * H)
+    later = funding("hyperliquid", "0.0001", T0 + 40 * H, next_funding_time=T0 + 41 * H)
+    assert run(engine, [back, later]) == []  # it reported again: re-armed, not yet stale
+
+
+def test_a_topic_read_ahead_does_not_make_the_other_look_stale() -> None:
+    engine = AlertEngine(RULES)
+    # the tickers topic is consumed 10 h ahead of the funding topic of the same asset
+    ahead = [ticker("bybit", "99", "101", T0 + i * H) for i in range(11)]
+    behind = [
+        funding("okx", "0.0001", T0 + i * H, next_funding_time=T0 + (i + 1) * H) for i in range(11)
+    ]
+    assert run(engine, [behind[0], *ahead, *behind[1:]]) == []

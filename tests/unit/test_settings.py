@@ -61,3 +61,28 @@ def test_cluster_ids_never_start_with_a_dash() -> None:
     ids = [uuid_base64() for _ in range(2000)]
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids)
+
+
+def test_the_live_example_names_every_setting_and_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    example = Path(__file__).resolve().parents[2] / "config" / "live.example.toml"
+    keys = set(tomllib.loads(example.read_text()))
+    assert keys == set(Settings.model_fields)  # every setting explained, nothing unknown
+    for var in ("FUNDARB_BOOTSTRAP", "FUNDARB_BOOTSTRAP_SERVERS", "FUNDARB_KAFKA_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("FUNDARB_CONFIG", str(example))
+    s = Settings()
+    assert s.bootstrap == "kafka-1:9092,kafka-2:9092" and s.topic_prefix == "live."
+
+
+def test_an_unknown_settings_key_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.settings import UnknownSettingError
+
+    cfg = tmp_path / "fundarb.toml"
+    cfg.write_text("kafka_prot = 1\n")
+    monkeypatch.setenv("FUNDARB_CONFIG", str(cfg))
+    with pytest.raises(UnknownSettingError, match=r"'kafka_prot' \(did you mean 'kafka_port'\?\)"):
+        Settings()
