@@ -32,9 +32,10 @@ Model (units in names):
 
 from __future__ import annotations
 
+import decimal
 import uuid
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
 from projections.funding import MS_PER_HOUR, funding_payment, venue_fees
@@ -367,7 +368,7 @@ class PaperVenue:
             price = (
                 min(price, cmd.limit_price) if cmd.side is Side.buy else max(price, cmd.limit_price)
             )
-        return price.quantize(Decimal("1e-8"))
+        return price.quantize(Decimal("1e-8"), ROUND_HALF_EVEN)
 
     def _fill(
         self,
@@ -380,7 +381,7 @@ class PaperVenue:
     ) -> list[Event]:
         fees = venue_fees(self.fees, cmd.venue)
         rate = fees.maker if liquidity is Liquidity.maker else fees.taker
-        fee = (qty * price * rate).quantize(Decimal("1e-8"))
+        fee = (qty * price * rate).quantize(Decimal("1e-8"), ROUND_HALF_EVEN)
         key = (cmd.venue, cmd.instrument)
         pos = self._position(key)
         signed = qty if cmd.side is Side.buy else -qty
@@ -474,10 +475,12 @@ class PaperVenue:
             free=equity - used,
             used=used,
             equity_usd=equity,
-            margin_ratio=(gross * mmr / equity).quantize(Decimal("1e-10")) if equity > 0 else None,
+            margin_ratio=(gross * mmr / equity).quantize(Decimal("1e-10"), ROUND_HALF_EVEN)
+            if equity > 0
+            else None,
             position_qty=pos.qty,
             entry_price=pos.avg if pos.qty else None,
-            liquidation_price=liq.quantize(Decimal("1e-8"))
+            liquidation_price=liq.quantize(Decimal("1e-8"), ROUND_HALF_EVEN)
             if liq is not None and liq > 0
             else None,
             leverage=lev,
@@ -495,6 +498,11 @@ async def run_paper_venue(
     (what a real venue does); backtests use the deterministic in-process loop instead
     (``streams/simulation.py``). Bad records go to the dead-letter topic.
     """
+    # ccxt's number formatting sets the *current* decimal context to ROUND_HALF_UP and traps
+    # Underflow (ccxt/base/decimal_to_precision.py); in `fundarb live --paper` it shares the
+    # process, so this task keeps a fresh default context of its own (rounding half-even,
+    # as in a backtest: the same fills and fees, to the last digit)
+    decimal.setcontext(decimal.Context())
     from aiokafka import AIOKafkaConsumer
 
     from infra import metrics as m

@@ -10,6 +10,7 @@ Broker choice (first that applies):
 
 from __future__ import annotations
 
+import decimal
 import os
 import re
 import uuid
@@ -115,3 +116,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for tier in ("unit", "property", "integration", "e2e"):
             if tier in parts:
                 item.add_marker("unit" if tier == "property" else tier)
+
+
+@pytest.fixture(autouse=True)
+def _default_decimal_context() -> Iterator[None]:
+    """Each test starts from the default decimal context: ccxt's number formatting sets the
+    current context's rounding to ROUND_HALF_UP (and traps Underflow), which would otherwise
+    leak from a venue-parser test into every later test's money math."""
+    decimal.setcontext(decimal.Context())
+    yield

@@ -207,3 +207,26 @@ def test_an_order_on_an_inverse_contract_is_rejected() -> None:
     )
     assert len(out) == 1 and isinstance(out[0], ev.OrderRejected)
     assert "inverse" in out[0].message and venue.positions == {}
+
+
+def test_fees_round_half_even_whatever_ccxt_did_to_the_decimal_context() -> None:
+    """ccxt's number formatting sets the current decimal context to ROUND_HALF_UP; the paper
+    venue's fills and fees must not depend on it (live --paper shares the process with ccxt)."""
+    import decimal
+
+    from ccxt.base.decimal_to_precision import ROUND, decimal_to_precision
+
+    decimal_to_precision("1.5", ROUND, 0)
+    assert decimal.getcontext().rounding == decimal.ROUND_HALF_UP  # the premise
+    fees = FeeConfig(venues={"binance": VenueFees(maker=D("0"), taker=D("0.0005"))})
+    v = PaperVenue(PaperConfig(fees=fees, slippage_bps=D("0"), impact_bps_per_musd=D("0")))
+    v.on_event(stubs.ticker_observed(bid="100", ask="100.1", mark_price="100.05", event_time=T))
+    # 0.0001 × 100.1 × 0.0005 = 0.000005005: a tie at 1e-8 (half-even 0.00000500, half-up …501)
+    out = v.on_event(
+        stubs.place_order(
+            client_order_id="tie", side="buy", qty=D("0.0001"), limit_price=D("200"), event_time=T
+        )
+    )
+    (fill,) = [e for e in out if isinstance(e, ev.FillExecuted)]
+    assert fill.qty * fill.price * D("0.0005") == D("0.000005005")
+    assert fill.fee == D("0.00000500")
