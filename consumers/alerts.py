@@ -138,8 +138,9 @@ class AlertEngine:
     def on_event(self, event: ev.Event) -> list[ev.AlertRaised]:
         """Alerts this event raises (possibly none)."""
         out: list[ev.AlertRaised] = []
-        for settlement in self.funding.on_event(event):
-            out += self._funding_recon(settlement)
+        if self.rules.funding_recon:  # opt-in: schemas.config.AlertRules says why
+            for settlement in self.funding.on_event(event):
+                out += self._funding_recon(settlement)
         if isinstance(event, ev.FundingRateObserved | ev.TickerObserved):
             out += self._stale_feeds(event)
             asset = base_asset(event.instrument)

@@ -276,9 +276,13 @@ class AlertRules(_Frozen):
     rejections_window_ms: int = Field(default=600_000, ge=1)
     dedup_ms: int = Field(default=3_600_000, ge=0)
     max_per_rule_per_hour: int = Field(default=20, ge=1)
-    # funding reconciliation (consumers/funding_recon.py): a settlement matches when
+    # funding reconciliation (consumers/funding_recon.py), off by default: the alerts
+    # consumer reads its topics interleaved, so on a replayed run a position can arrive after
+    # the payment it explains (a false `unexpected`); live, topics arrive as they happen. For a
+    # finished run the SQL view v_funding_reconciliation is exact. A settlement matches when
     # |paid − expected| ≤ max(funding_tolerance_usd, funding_tolerance_frac × |expected|);
     # no payment funding_grace_ms after a held settlement is a missed payment
+    funding_recon: bool = False
     funding_tolerance_usd: NonNegativeDec = Decimal("0.0001")
     funding_tolerance_frac: NonNegativeDec = Field(default=Decimal("0.05"), le=1)
     funding_grace_ms: int = Field(default=3_600_000, ge=0, le=7 * 86_400_000)

@@ -995,7 +995,10 @@ def live_cmd(
         typer.Option(metavar="SECONDS", help="Stop after this many seconds (default: Ctrl-C)."),
     ] = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Prometheus /metrics on 127.0.0.1:PORT (worker: PORT+1).")
+        int | None,
+        typer.Option(
+            metavar="PORT", help="Prometheus /metrics on 127.0.0.1:PORT (worker: PORT+1)."
+        ),
     ] = None,
     ws: Annotated[bool, typer.Option("--ws", help="Also stream funding via websockets.")] = False,
 ) -> None:
