@@ -193,6 +193,16 @@ PrefixOpt = Annotated[
         help="The run: its topic prefix, with or without the trailing dot.",
     ),
 ]
+#: The data window and selection, shared by replay and backtest.
+FromOpt = Annotated[
+    str | None,
+    typer.Option("--from", metavar="DATE", help="Window start (YYYY-MM-DD, ISO, or ms)."),
+]
+ToOpt = Annotated[str | None, typer.Option("--to", metavar="DATE", help="Window end, exclusive.")]
+AssetsOpt = Annotated[
+    str | None, typer.Option(metavar="A,B", help="Comma-separated base assets, e.g. BTC,ETH.")
+]
+VenuesOpt = Annotated[str | None, typer.Option(metavar="V,W", help="Comma-separated venues.")]
 
 
 @topics_app.command("create")
@@ -406,19 +416,10 @@ def replay_cmd(
             help="CSV/CSV.gz/Parquet files or folders (default: the bundled finm33150 window).",
         ),
     ] = None,
-    start: Annotated[
-        str | None,
-        typer.Option("--from", metavar="DATE", help="Window start (YYYY-MM-DD, ISO, or ms)."),
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", metavar="DATE", help="Window end, exclusive.")
-    ] = None,
-    assets: Annotated[
-        str | None, typer.Option(metavar="A,B", help="Comma-separated base assets, e.g. BTC,ETH.")
-    ] = None,
-    venues: Annotated[
-        str | None, typer.Option(metavar="V,W", help="Comma-separated venues.")
-    ] = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    assets: AssetsOpt = None,
+    venues: VenuesOpt = None,
     prefix: PrefixOpt = None,
     speed: Annotated[
         float, typer.Option(metavar="K", help="0 = as fast as possible; k = k× real time.")
@@ -570,19 +571,10 @@ def backtest_cmd(
             help="Data files or folders (default: the bundled finm33150 window).",
         ),
     ] = None,
-    start: Annotated[
-        str | None,
-        typer.Option("--from", metavar="DATE", help="Window start (YYYY-MM-DD, ISO, or ms)."),
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", metavar="DATE", help="Window end, exclusive.")
-    ] = None,
-    assets: Annotated[
-        str | None, typer.Option(metavar="A,B", help="Comma-separated base assets.")
-    ] = None,
-    venues: Annotated[
-        str | None, typer.Option(metavar="V,W", help="Comma-separated venues.")
-    ] = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    assets: AssetsOpt = None,
+    venues: VenuesOpt = None,
     config: Annotated[
         Path | None,
         typer.Option(

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from infra import kafka_local
 from infra.kafka_io import EventProducer, read_topics
 from infra.settings import Settings
 from schemas import events as ev
@@ -187,3 +188,16 @@ async def wait_for(
             return got
         await asyncio.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}" + (f"\n{log()}" if log else ""))
+
+
+def own_broker_settings(home: Path) -> Settings:
+    """Settings of a throwaway local broker under ``home`` that a test may stop and start
+    (outage tests), on free ports, whatever ``FUNDARB_BOOTSTRAP`` says (CI sets it)."""
+    return Settings(
+        bootstrap_servers=None,
+        kafka_port=kafka_local.free_port(),
+        controller_port=kafka_local.free_port(),
+        state_dir=home,
+        kafka_jars_dir=REPO / ".fundarb" / "kafka" / "jars",
+        kafka_heap="512m",
+    )

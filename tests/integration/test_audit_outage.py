@@ -17,7 +17,7 @@ from infra.clickhouse import ClickHouseStore
 from infra.kafka_io import create_topics
 from infra.settings import Settings
 from tests.market import T0, H, two_venue_history
-from tests.worker_proc import REPO, publish
+from tests.worker_proc import own_broker_settings, publish
 
 
 class SinkThread(threading.Thread):
@@ -74,14 +74,7 @@ def _wait_rows(store: ClickHouseStore, settings: Settings, n: int, sink: SinkThr
 def test_the_audit_sink_rides_out_a_broker_outage(
     tmp_path: Path, chdb_store: ClickHouseStore
 ) -> None:
-    broker = Settings(
-        bootstrap_servers=None,  # its own broker, whatever FUNDARB_BOOTSTRAP says (CI sets it)
-        kafka_port=kafka_local.free_port(),
-        controller_port=kafka_local.free_port(),
-        state_dir=tmp_path / "broker",
-        kafka_jars_dir=REPO / ".fundarb" / "kafka" / "jars",
-        kafka_heap="512m",
-    )
+    broker = own_broker_settings(tmp_path / "broker")
     kafka_local.up(broker)
     settings = Settings(
         bootstrap_servers=broker.bootstrap, topic_prefix=f"t-audit-out-{uuid.uuid4().hex[:6]}."

@@ -19,7 +19,14 @@ from schemas import events as ev
 from schemas.serde import Serializer
 from tests.integration.test_worker import _contents, _market
 from tests.market import ticker, two_venue_history
-from tests.worker_proc import REPO, WorkerProc, answer, events, publish, wait_for
+from tests.worker_proc import (
+    WorkerProc,
+    answer,
+    events,
+    own_broker_settings,
+    publish,
+    wait_for,
+)
 
 FAR = 4_070_908_800_000  # 2099-01-01 UTC
 
@@ -130,14 +137,7 @@ def test_a_broker_outage_of_a_minute_is_ridden_out(tmp_path: Path) -> None:
     crashed the app (~3,900 ERROR lines). A throwaway broker of this test's own is stopped for
     about a minute while a worker runs; the worker survives, logs a bounded number of lines
     about it, and ends with the same intents and commands as an uninterrupted run."""
-    broker = Settings(
-        bootstrap_servers=None,  # its own broker, whatever FUNDARB_BOOTSTRAP says (CI sets it)
-        kafka_port=kafka_local.free_port(),
-        controller_port=kafka_local.free_port(),
-        state_dir=tmp_path / "broker",
-        kafka_jars_dir=REPO / ".fundarb" / "kafka" / "jars",
-        kafka_heap="512m",
-    )
+    broker = own_broker_settings(tmp_path / "broker")
     kafka_local.up(broker)
     market = _market()
     # one more record after the outage, alone: nothing races it (a second batch published

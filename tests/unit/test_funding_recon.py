@@ -105,6 +105,8 @@ def test_alert_rule_raises_one_critical_alert_per_flagged_settlement() -> None:
 
 
 def test_alert_rule_tolerance_comes_from_the_rules() -> None:
-    loose = AlertRules(funding_recon=True, funding_tolerance_usd=D("1"))  # every amount here is below 1 USDT
+    loose = AlertRules(
+        funding_recon=True, funding_tolerance_usd=D("1")
+    )  # every amount here is below 1 USDT
     engine = AlertEngine(loose)
     assert [a for e in history() for a in engine.on_event(e) if a.rule == "funding_recon"] == []
