@@ -214,7 +214,14 @@ def test_kill_9_during_entry_and_restart_hedges_exactly_once(
         hedges = await wait_for(lambda: _places(kafka_settings, hedge=True), 90, "the hedge")
         await venue.step()  # fill the hedge
         await wait_for(lambda: _hedged(kafka_settings), 150, "a hedged position", log=worker.log)
-        st = await asyncio.to_thread(worker.wait_idle)
+        # the status file is written every second: wait for one written after the hedge's fill
+        # was folded (an earlier one may still say idle with leg one alone)
+        st = await asyncio.to_thread(
+            worker.wait,
+            lambda s: s["idle"] and Decimal(s["net_delta_usd"]) == 0,
+            90,
+            "an idle status with the hedge folded",
+        )
         worker.stop()
 
         places = [
