@@ -449,7 +449,6 @@ def _conclude(
 
 
 REJECT_NS = uuid.UUID("8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
-MAX_RAW_BYTES = 64 * 1024  # bytes of the refused event kept in its dead letter
 
 
 def rejected(
@@ -459,15 +458,11 @@ def rejected(
     topic, with the record's ``partition`` and ``offset`` when it was read from one).
 
     The id derives from the event's id, so a replay dead-letters identically. ``raw_value``
-    (the event as JSON) is cut to :data:`MAX_RAW_BYTES`, saying so in the reason: a dead
-    letter must itself fit the broker's message limit (an absurd Decimal can be 1 MB of
-    digits).
+    is the event as JSON; :class:`EventRejected` itself cuts it to fit the broker's message
+    limit, keeping the full value's size and SHA-256 (an absurd Decimal is ~1 MB of digits).
     """
     raw = event.model_dump_json().encode()
     reason = str(exc) or type(exc).__name__
-    if len(raw) > MAX_RAW_BYTES:
-        reason = f"{reason[:1500]} (raw_value cut from {len(raw)} to {MAX_RAW_BYTES} bytes)"
-        raw = raw[:MAX_RAW_BYTES]
     return EventRejected(
         event_id=str(uuid.uuid5(REJECT_NS, event.event_id)),
         event_time=event.event_time,
@@ -481,7 +476,7 @@ def rejected(
         raw_key=None,
         raw_value=raw,
         error_type=type(exc).__name__,
-        reason=reason[:2000],
+        reason=reason,
     )
 
 
