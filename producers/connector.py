@@ -67,7 +67,7 @@ from producers.parse import (
     parse_ticker,
     spot_sentinel,
 )
-from producers.venue import VenueSpec
+from producers.venues import VenueSpec
 from schemas.events import (
     BreakerReset,
     BreakerTripped,

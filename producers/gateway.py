@@ -8,7 +8,7 @@
   ``text``…; the executor already shapes ids to each venue's limits and the gateway refuses
   one the venue would not take). ``reduceOnly`` on exits of perp legs; a spot leg with
   ``margin`` uses the venue's borrow params to open the short and its repay params to close
-  it (:class:`producers.venue.VenueSpec`). Quantities are base units; ccxt wants contracts on
+  it (:class:`schemas.venues.VenueSpec`). Quantities are base units; ccxt wants contracts on
   contract markets, so ``amount = qty / contractSize``, rounded down to the venue's step.
 * ``CancelOrder`` → ``cancel_order``.
 * Answers: ``OrderAccepted`` / ``OrderRejected`` at once; ``OrderCanceled`` /
@@ -69,7 +69,7 @@ from tenacity import (
 
 from infra import metrics as m
 from producers.parse import ParseError, parse_fills
-from producers.venue import VenueSpec
+from producers.venues import VenueSpec
 from schemas.events import (
     CancelOrder,
     Event,
@@ -288,7 +288,7 @@ class OrderGateway:
                 cmd,
                 RejectReason.invalid_order,
                 f"{self.spec.id} does not accept client order id {cid!r} "
-                f"({self.spec.venue_client_id_field} must match {self.spec.client_id_pattern})",
+                f"({self.spec.client_id.field} must match {self.spec.client_id.pattern})",
             )
         if cmd.margin and cmd.market_type is MarketType.spot and self.spec.spot_margin_open is None:
             return self._reject(

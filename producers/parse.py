@@ -3,8 +3,9 @@
 ccxt turns each venue's HTTP payload into its unified structures (funding rate, ticker, trade,
 funding history, balance, position: https://docs.ccxt.com/#/?id=unified-api); these functions
 turn those into :mod:`schemas.events`, applying the venue's quirk map
-(:class:`producers.venue.VenueSpec`). They never touch the network or a clock: ``ingest_time``
-(ms UTC, our clock) is passed in and used as ``event_time`` only when the venue sends no time.
+(:class:`schemas.venues.VenueSpec`, filled by ``producers/venues/<venue>/``). They never
+touch the network or a clock: ``ingest_time`` (ms UTC, our clock) is passed in and used as
+``event_time`` only when the venue sends no time.
 
 Numbers: ccxt hands floats (or strings); each is read through its shortest ``repr``, which is
 the venue's decimal string for any value the venue sent as a decimal of ≤ 15 significant
@@ -25,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -33,7 +34,6 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from producers.paper import settle_currency
-from producers.venue import VenueSpec
 from projections.funding import MS_PER_HOUR
 from schemas.events import (
     BalanceObserved,
@@ -53,6 +53,7 @@ from schemas.types import (
     base_asset,
     is_spot,
 )
+from schemas.venues import FundingRowFields, VenueSpec
 
 LIVE_NS = uuid.UUID("8d3c1f2e-6b4a-4e5d-9c7b-0a1f2e3d4c5b")
 #: Anything beyond these is a unit or data error, not a market (prices in quote per base).
@@ -419,7 +420,7 @@ def parse_fill(
     ``fee.cost`` (> 0 paid, < 0 rebate) in ``fee.currency``; a trade without a fee is 0 in
     the settle (perp) or quote (spot) currency. ``client_order_id``: the argument (the gateway's
     order id → client id map), else the venue's own field in ``info``
-    (``spec.venue_client_id_field``: Bybit ``orderLinkId``, Hyperliquid ``cloid``), else
+    (``spec.client_id.field``: Bybit ``orderLinkId``, Hyperliquid ``cloid``), else
     ``ext-<order id>`` — an order we did not place.
 
     Raises
@@ -429,7 +430,7 @@ def parse_fill(
     """
     item = _mapping(item, "trade")
     sym = _symbol(item, spec)
-    if (check := NOT_A_FILL.get(spec.id)) and (what := check(_info(item))):
+    if spec.fill_filter and (what := spec.fill_filter.not_a_fill(_info(item))):
         raise ParseError("value", f"{spec.id} {sym}: {what} is not a fill of an order")
     fill_id, order_id = item.get("id"), item.get("order")
     if fill_id in (None, "") or order_id in (None, ""):
@@ -448,7 +449,7 @@ def parse_fill(
     fee_ccy = fee.get("currency") or settle_currency(sym)
     if not isinstance(fee_ccy, str):
         raise ParseError("type", f"fee.currency must be a string, got {type(fee_ccy).__name__}")
-    cid = client_order_id or _info(item).get(spec.venue_client_id_field) or f"ext-{order_id}"
+    cid = client_order_id or _info(item).get(spec.client_id.field) or f"ext-{order_id}"
     return _build(
         FillExecuted,
         **_envelope(
@@ -473,15 +474,6 @@ def parse_fill(
     )
 
 
-#: Executions a venue lists among trades that are not fills of an order (Bybit lists funding
-#: settlements in ``execution/list`` with ``execType`` Funding, ADL and BustTrade rows too).
-NOT_A_FILL: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
-    "bybit": lambda info: (
-        None if info.get("execType") in (None, "Trade") else f"execType {info.get('execType')}"
-    ),
-}
-
-
 def parse_fills(
     spec: VenueSpec,
     items: Any,
@@ -492,14 +484,14 @@ def parse_fills(
 ) -> tuple[list[FillExecuted], list[tuple[Any, ParseError]]]:
     """ccxt ``fetchMyTrades`` output → (fills, refused rows).
 
-    Rows that are not fills (:data:`NOT_A_FILL`) are skipped. ``client_ids`` maps venue order
-    ids to our client order ids; ``contract_sizes`` symbol → contract size (default 1).
+    Rows that are not fills (the venue's ``fill_filter``) are skipped. ``client_ids`` maps
+    venue order ids to our client order ids; ``contract_sizes`` symbol → contract size (default 1).
     """
     out: list[FillExecuted] = []
     bad: list[tuple[Any, ParseError]] = []
-    not_fill = NOT_A_FILL.get(spec.id)
+    not_fill = spec.fill_filter
     for row in items if isinstance(items, list) else []:
-        if not_fill and isinstance(row, Mapping) and not_fill(_info(row)):
+        if not_fill and isinstance(row, Mapping) and not_fill.not_a_fill(_info(row)):
             continue
         try:
             sym = row.get("symbol") if isinstance(row, Mapping) else None
@@ -531,36 +523,36 @@ class LegView:
     funding_rate: Decimal | None = None
 
 
-def _bybit_funding(info: Mapping[str, Any]) -> LegView:
-    # execution/list execType=Funding: execQty is the position size, side Buy = long,
-    # execPrice the price it was valued at (execValue = execQty × execPrice), feeRate the rate
-    qty = dec(info.get("execQty"), "info.execQty", required=False)
-    if qty is not None and info.get("side") == "Sell":
-        qty = -qty
-    return LegView(
-        position_qty=qty,
-        mark_price=price(info.get("execPrice"), "info.execPrice", required=False),
-        funding_rate=dec(info.get("feeRate"), "info.feeRate", required=False),
-    )
+def funding_row_view(fields: FundingRowFields | None, info: Mapping[str, Any]) -> LegView:
+    """What a venue's funding-history row says itself about the leg (its ``funding_row`` map).
 
+    Reads the mapped fields of ``info`` (or of ``info[fields.within]`` when that is an
+    object): the position size (negated when ``short_when`` matches), the valuation price,
+    the settled rate; without a price field but with ``amount``, the price is
+    ``|amount / (qty × rate)|`` (a payment is ``−qty × mark × rate``). Empty without a map.
+    """
+    if fields is None:
+        return LegView()
+    row = info
+    if fields.within is not None and isinstance(info.get(fields.within), Mapping):
+        row = info[fields.within]
+    where = f"info.{fields.within}." if fields.within and row is not info else "info."
 
-def _hyperliquid_funding(info: Mapping[str, Any]) -> LegView:
-    # userFunding: delta.szi signed size, delta.fundingRate, delta.usdc = -szi × mark × rate
-    delta = info.get("delta") if isinstance(info.get("delta"), Mapping) else info
-    szi = dec(delta.get("szi"), "info.delta.szi", required=False)
-    rate = dec(delta.get("fundingRate"), "info.delta.fundingRate", required=False)
-    usdc = dec(delta.get("usdc"), "info.delta.usdc", required=False)
-    mark = None
-    if szi and rate and usdc is not None:
-        mark = abs(usdc / (szi * rate))
-    return LegView(position_qty=szi, mark_price=mark or None, funding_rate=rate)
+    def read(name: str | None) -> Decimal | None:
+        return None if name is None else dec(row.get(name), where + name, required=False)
 
-
-#: Venue funding-history rows that carry the position, rate and valuation price themselves.
-FUNDING_INFO: dict[str, Callable[[Mapping[str, Any]], LegView]] = {
-    "bybit": _bybit_funding,
-    "hyperliquid": _hyperliquid_funding,
-}
+    qty = read(fields.position_qty)
+    if qty is not None and fields.short_when:
+        field_name, short_value = fields.short_when
+        if row.get(field_name) == short_value:
+            qty = -qty
+    rate = read(fields.funding_rate)
+    mark: Decimal | None = None
+    if fields.mark_price is not None:
+        mark = price(row.get(fields.mark_price), where + fields.mark_price, required=False)
+    elif (amount := read(fields.amount)) is not None and qty and rate:
+        mark = abs(amount / (qty * rate)) or None
+    return LegView(position_qty=qty, mark_price=mark, funding_rate=rate)
 
 
 def parse_funding_payment(
@@ -570,8 +562,9 @@ def parse_funding_payment(
 
     ``amount`` = ccxt ``amount`` × ``spec.funding_history_sign`` in ``code`` (the settle
     currency). Position, rate and valuation price come from the row's ``info`` where the venue
-    sends them (:data:`FUNDING_INFO`), else ccxt's ``rate``, else ``leg`` (the connector's
-    view). ``event_time`` = ``funding_time`` = the row's ``timestamp``.
+    sends them (the venue's ``funding_row`` map, :func:`funding_row_view`), else ccxt's
+    ``rate``, else ``leg`` (the connector's view). ``event_time`` = ``funding_time`` = the
+    row's ``timestamp``.
 
     Raises
     ------
@@ -587,7 +580,7 @@ def parse_funding_payment(
         raise ParseError("missing", f"{spec.id} {sym}: funding row has no id")
     t = millis(item.get("timestamp"), "timestamp")
     amount = _req(item.get("amount"), "amount") * spec.funding_history_sign
-    own = FUNDING_INFO.get(spec.id, lambda _i: LegView())(_info(item))
+    own = funding_row_view(spec.funding_row, _info(item))
     view = leg or LegView()
     qty = own.position_qty if own.position_qty is not None else view.position_qty
     mark = own.mark_price or view.mark_price

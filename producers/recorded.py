@@ -21,6 +21,8 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 
+from producers.venues import VENUES
+
 Responder = Callable[[str, str, Mapping[str, Any] | None, Any], Any]
 
 
@@ -156,6 +158,13 @@ def load_market_rows(path: Path) -> list[dict[str, Any]]:
     return market_rows(json.loads(path.read_text())["markets"])
 
 
+def ccxt_class(venue: str) -> str:
+    """The ccxt exchange class of our venue id (``kraken`` → ``krakenfutures``); an id with
+    no venue package is taken as a ccxt id."""
+    spec = VENUES.get(venue)
+    return spec.exchange_id if spec else venue
+
+
 def offline_exchange(
     venue: str,
     markets: Sequence[Mapping[str, Any]],
@@ -165,7 +174,8 @@ def offline_exchange(
     options: Mapping[str, Any] | None = None,
     rate_limit: bool = True,
 ) -> Any:
-    """A ``ccxt.async_support.<venue>`` instance whose HTTP goes to ``http``.
+    """A ``ccxt.async_support`` instance of ``venue`` (:func:`ccxt_class`) whose HTTP goes to
+    ``http``.
 
     ``markets`` are ccxt market structures (see :func:`market_rows`); ``credentials`` the ccxt
     credential attributes (dummy ones sign requests just as real ones do). ``rate_limit``
@@ -174,7 +184,7 @@ def offline_exchange(
     config: dict[str, Any] = dict(credentials or {}, enableRateLimit=rate_limit)
     if options:
         config["options"] = dict(options)
-    exchange = getattr(ccxt_async, venue)(config)
+    exchange = getattr(ccxt_async, ccxt_class(venue))(config)
     exchange.set_markets(list(markets))
     exchange.fetch = http
     http.exchange = exchange

@@ -20,7 +20,7 @@ Pure (DESIGN §6 item 4, seeds/000 "target-state", seeds/002 "atomic execution")
 * One entry/exit in flight per asset: an intent for another arb while one works is refused.
 
 Client order ids are a hash of (arb, revision, step, leg, seq), shaped per venue
-(:data:`CLIENT_ID_RULES`), so a replay or restart produces the same ids.
+(the venue's :class:`schemas.venues.ClientIdRule`), so a replay or restart produces the same ids.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Literal
 
+from producers.venues import VENUES
 from schemas.config import ExecutionConfig
 from schemas.events import (
     CancelOrder,
@@ -46,6 +47,7 @@ from schemas.events import (
     TargetPositionSet,
 )
 from schemas.types import INTERNAL_VENUE, MarketType, OrderType, Side, TimeInForce
+from schemas.venues import DEFAULT_CLIENT_ID
 
 ZERO = Decimal(0)
 COMMAND_NS = uuid.UUID("7a1f0e4c-3b2d-4f6a-8e9c-1d2b3a4c5e6f")
@@ -57,29 +59,16 @@ Command = PlaceOrder | CancelOrder
 
 
 # ---- client order ids ----------------------------------------------------------------------
-#: venue -> (prefix, hex digits). Limits: Binance newClientOrderId ≤ 36 [.A-Z:/a-z0-9_-];
-#: Bybit orderLinkId ≤ 36; OKX clOrdId ≤ 32 alphanumeric; Hyperliquid cloid 128-bit hex
-#: "0x" + 32 hex; Gate text "t-" + ≤ 28; Bitget clientOid ≤ 50. Default: "fa" + 30 hex.
-CLIENT_ID_RULES: dict[str, tuple[str, int]] = {
-    "okx": ("fa", 30),
-    "binance": ("fa", 30),
-    "bybit": ("fa", 30),
-    "hyperliquid": ("0x", 32),
-    "gate": ("t-", 26),
-    "bitget": ("fa", 30),
-}
-
-
 def client_order_id(arb_id: str, revision: int, step: int, leg: int, seq: int, venue: str) -> str:
-    """Deterministic client order id of one order, shaped for ``venue``.
+    """Deterministic client order id of one order, shaped by ``venue``'s rule.
 
-    Lighter takes an integer ``client_order_index``: the first 48 bits of the hash, in decimal.
+    SHA-256 of ``arb|revision|step|leg|seq``, shaped by the venue package's
+    :class:`schemas.venues.ClientIdRule` (``producers/venues/<venue>/``: prefix and hex
+    digits, or a decimal integer for Lighter); a venue with no package gets ``fa`` + 30 hex.
     """
     digest = hashlib.sha256(f"{arb_id}|{revision}|{step}|{leg}|{seq}".encode()).hexdigest()
-    if venue == "lighter":
-        return str(int(digest[:12], 16))
-    prefix, digits = CLIENT_ID_RULES.get(venue, ("fa", 30))
-    return prefix + digest[:digits]
+    spec = VENUES.get(venue)
+    return (spec.client_id if spec else DEFAULT_CLIENT_ID).shape(digest)
 
 
 # ---- state ---------------------------------------------------------------------------------

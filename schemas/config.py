@@ -27,36 +27,18 @@ from pydantic import (
     model_validator,
 )
 
+from producers.venues import VENUES
 from schemas.types import Dec, NonNegativeDec, PositiveDec
+from schemas.venues import VenueFees as VenueFees  # the model lives beside the venue specs
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class VenueFees(_Frozen):
-    """Trading fees of a venue as fractions of notional (negative maker = rebate)."""
-
-    maker: Dec
-    taker: Dec
-
-
-#: Public base-tier perp fees (fractions), the venues' fee pages as of 2025–2026:
-#: binance.com/en/fee/futureFee, bybit.com/en/help-center/article/Trading-Fee-Structure,
-#: okx.com/fees, hyperliquid.gitbook.io (fees), docs.lighter.xyz, kraken futures fee schedule,
-#: docs.dydx.exchange (fees), docs.paradex.trade (fees).
-DEFAULT_FEES: dict[str, VenueFees] = {
-    "binance": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0005")),
-    "bybit": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.00055")),
-    "okx": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0005")),
-    "hyperliquid": VenueFees(maker=Decimal("0.00015"), taker=Decimal("0.00045")),
-    "lighter": VenueFees(maker=Decimal("0"), taker=Decimal("0")),
-    "kraken": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0005")),
-    "dydx": VenueFees(maker=Decimal("0.0001"), taker=Decimal("0.0005")),
-    "paradex": VenueFees(maker=Decimal("0"), taker=Decimal("0.0002")),
-    "bitget": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0006")),
-    "gate": VenueFees(maker=Decimal("0.0002"), taker=Decimal("0.0005")),
-}
+#: Each venue's published base-tier fees (fractions of notional), read from its package
+#: (``producers/venues/<venue>/``: ``SPEC.fees``, with the fee page they come from).
+DEFAULT_FEES: dict[str, VenueFees] = {v: spec.fees.config() for v, spec in VENUES.items()}
 
 
 #: Fee fractions outside this range are refused at load: a typo, not a fee schedule.

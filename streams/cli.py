@@ -1004,7 +1004,7 @@ def live_cmd(
     """
     import asyncio
 
-    from producers.venue import UnknownVenueError
+    from producers.venues import UnknownVenueError
     from streams.live import LiveOptions, MissingCredentialsError, run_live
 
     opts = LiveOptions(

@@ -50,7 +50,7 @@ from infra.kafka_io import DeadLetters, EventProducer, consume_events, create_to
 from infra.settings import Settings
 from producers.connector import VenueConnector, VenueCredentials, short_error
 from producers.gateway import OrderGateway
-from producers.venue import VenueSpec, venue_spec
+from producers.venues import VenueSpec, venue_spec
 from producers.ws import WsFeed
 from schemas.catalog import DEADLETTER
 from schemas.events import EventRejected, TickerObserved
@@ -106,7 +106,7 @@ def ccxt_exchange(spec: VenueSpec, creds: VenueCredentials, private: bool) -> An
     }
     if private:
         config.update(creds.ccxt_config())
-    return getattr(ccxt_async, spec.id)(config)
+    return getattr(ccxt_async, spec.exchange_id)(config)
 
 
 def ccxt_pro_exchange(spec: VenueSpec, creds: VenueCredentials, private: bool) -> Any:
@@ -120,7 +120,7 @@ def ccxt_pro_exchange(spec: VenueSpec, creds: VenueCredentials, private: bool) -
     }
     if private:
         config.update(creds.ccxt_config())
-    return getattr(ccxt_pro, spec.id)(config)
+    return getattr(ccxt_pro, spec.exchange_id)(config)
 
 
 def check_credentials(venues: list[str], paper: bool) -> dict[str, VenueCredentials]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from producers.parse import parse_funding_payment
-from producers.venue import venue_spec
+from producers.venues import venue_spec
 from schemas import events as ev
 from tests import stubs
 from tests import venues as rv

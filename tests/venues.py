@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from producers.recorded import RecordedHttp, load_market_rows, offline_exchange
-from producers.venue import venue_spec
+from producers.venues import venue_spec
 
 RESOURCES = Path(__file__).parent / "resources"
 #: Dummy credentials: ccxt signs with them exactly as with real ones (nothing leaves the process).

@@ -15,7 +15,7 @@ from infra.kafka_io import read_topics
 from infra.settings import Settings
 from producers.connector import VenueCredentials
 from producers.recorded import RecordedHttp, offline_exchange
-from producers.venue import VenueSpec
+from producers.venues import VenueSpec
 from schemas.serde import Serializer
 from streams.cli import app
 from streams.live import LiveOptions, run_live

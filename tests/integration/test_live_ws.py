@@ -16,7 +16,7 @@ from infra.settings import Settings
 from producers.connector import VenueCredentials
 from producers.recorded import RecordedHttp
 from producers.recorded_ws import RecordedWs, offline_pro_exchange
-from producers.venue import VenueSpec
+from producers.venues import VenueSpec
 from schemas.serde import Serializer
 from streams.live import LiveOptions, run_live
 from tests import venues as rv

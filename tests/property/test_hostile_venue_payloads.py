@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from producers import parse as p
-from producers.venue import venue_spec
+from producers.venues import venue_spec
 from tests import venues as rv
 
 INGEST = 1_763_000_000_123

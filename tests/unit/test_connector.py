@@ -13,7 +13,7 @@ import pytest
 
 from producers.connector import VenueConnector, VenueCredentials, missing_fills
 from producers.recorded import RecordedHttp, offline_exchange
-from producers.venue import venue_spec
+from producers.venues import venue_spec
 from schemas import events as ev
 from schemas.types import Breaker, BreakerAction
 from tests import venues as rv

@@ -14,7 +14,7 @@ import pytest
 
 from producers.gateway import OrderGateway, RetryPolicy, reject_reason
 from producers.recorded import Reply
-from producers.venue import venue_spec
+from producers.venues import venue_spec
 from schemas import events as ev
 from schemas.types import MarketType, OrderType, RejectReason, Side, TimeInForce
 from tests import stubs

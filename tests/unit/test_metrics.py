@@ -17,7 +17,7 @@ from infra import metrics as m
 from producers.connector import VenueConnector
 from producers.gateway import OrderGateway, RetryPolicy
 from producers.recorded import Reply, offline_exchange
-from producers.venue import venue_spec
+from producers.venues import venue_spec
 from schemas import events as ev
 from schemas.types import Side, TimeInForce
 from tests import stubs

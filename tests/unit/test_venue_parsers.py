@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from producers import parse as p
-from producers.venue import VENUES, venue_spec
+from producers.venues import VENUES, venue_spec
 from schemas.types import Liquidity, MarketType, Side
 from tests import venues as rv
 

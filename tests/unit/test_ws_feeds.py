@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from producers.connector import VenueConnector
 from producers.recorded import RecordedHttp
 from producers.recorded_ws import RecordedWs, offline_pro_exchange
-from producers.venue import venue_spec
+from producers.venues import venue_spec
 from producers.ws import WsFeed
 from schemas import events as ev
 from tests import venues as rv

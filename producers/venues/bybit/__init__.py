@@ -18,9 +18,10 @@
   requests before the first private call.
 """
 
+from decimal import Decimal
 from types import MappingProxyType
 
-from producers.venue import VenueSpec
+from schemas.venues import ClientIdRule, FillFilter, FundingRowFields, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="bybit",
@@ -29,8 +30,25 @@ SPEC = VenueSpec(
     funding_interval_h=8,
     settlement="discrete",
     funding_history_sign=-1,
-    client_id_pattern=r"[A-Za-z0-9_-]{1,36}",
-    venue_client_id_field="orderLinkId",
+    fees=PublishedFees(
+        maker=Decimal("0.0002"),
+        taker=Decimal("0.00055"),
+        source=(
+            "https://www.bybit.com/en/help-center/article/Trading-Fee-Structure "
+            "(derivatives, non-VIP, 2025-2026)"
+        ),
+    ),
+    client_id=ClientIdRule(field="orderLinkId", pattern=r"[A-Za-z0-9_-]{1,36}"),
+    # execution/list lists funding settlements, ADL and bust trades too: only Trade is a fill
+    fill_filter=FillFilter(field="execType", fills=("Trade",)),
+    # execType=Funding rows: execQty the position (side Sell = short), execPrice the price it
+    # was valued at (execValue = execQty × execPrice), feeRate the settled rate
+    funding_row=FundingRowFields(
+        position_qty="execQty",
+        short_when=("side", "Sell"),
+        mark_price="execPrice",
+        funding_rate="feeRate",
+    ),
     spot_margin_open=MappingProxyType({"isLeverage": 1}),
     spot_margin_close=MappingProxyType({"isLeverage": 1}),
     options=MappingProxyType({"enableUnifiedAccount": True, "enableUnifiedMargin": False}),

@@ -7,9 +7,10 @@
 * Spot margin: ``account=cross_margin`` with ``auto_borrow`` / ``auto_repay``.
 """
 
+from decimal import Decimal
 from types import MappingProxyType
 
-from producers.venue import VenueSpec
+from schemas.venues import ClientIdRule, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="gate",
@@ -18,8 +19,14 @@ SPEC = VenueSpec(
     funding_interval_h=8,
     settlement="discrete",
     funding_history_sign=1,
-    client_id_pattern=r"t-[A-Za-z0-9_.-]{1,28}",
-    venue_client_id_field="text",
+    fees=PublishedFees(
+        maker=Decimal("0.0002"),
+        taker=Decimal("0.0005"),
+        source="https://www.gate.io/fee (perpetual futures, VIP 0: 0.02 % maker, 0.05 % taker)",
+    ),
+    client_id=ClientIdRule(
+        field="text", pattern=r"t-[A-Za-z0-9_.-]{1,28}", prefix="t-", hex_digits=26
+    ),
     spot_margin_open=MappingProxyType({"marginMode": "cross", "auto_borrow": True}),
     spot_margin_close=MappingProxyType({"marginMode": "cross", "auto_repay": True}),
     credentials=("apiKey", "secret"),

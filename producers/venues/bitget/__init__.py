@@ -8,9 +8,10 @@
 * Credentials include the API passphrase (ccxt ``password``).
 """
 
+from decimal import Decimal
 from types import MappingProxyType
 
-from producers.venue import VenueSpec
+from schemas.venues import ClientIdRule, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="bitget",
@@ -19,8 +20,12 @@ SPEC = VenueSpec(
     funding_interval_h=8,
     settlement="discrete",
     funding_history_sign=1,
-    client_id_pattern=r"[A-Za-z0-9_#:.-]{1,50}",
-    venue_client_id_field="clientOid",
+    fees=PublishedFees(
+        maker=Decimal("0.0002"),
+        taker=Decimal("0.0006"),
+        source="https://www.bitget.com/fee (USDT-M futures, VIP 0: 0.02 % maker, 0.06 % taker)",
+    ),
+    client_id=ClientIdRule(field="clientOid", pattern=r"[A-Za-z0-9_#:.-]{1,50}"),
     spot_margin_open=MappingProxyType({"marginMode": "cross", "loanType": "autoLoan"}),
     spot_margin_close=MappingProxyType({"marginMode": "cross", "loanType": "autoRepay"}),
     credentials=("apiKey", "secret", "password"),

@@ -10,9 +10,10 @@
   ccxt options (default 0), set with ``FUNDARB_LIGHTER_OPTIONS='{"accountIndex": "7"}'``.
 """
 
+from decimal import Decimal
 from types import MappingProxyType
 
-from producers.venue import VenueSpec
+from schemas.venues import ClientIdRule, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="lighter",
@@ -21,8 +22,12 @@ SPEC = VenueSpec(
     funding_interval_h=1,
     settlement="hourly",
     funding_history_sign=1,
-    client_id_pattern=r"[0-9]{1,15}",
-    venue_client_id_field="client_order_index",
+    fees=PublishedFees(
+        maker=Decimal("0"),
+        taker=Decimal("0"),
+        source="https://docs.lighter.xyz (fees: standard accounts pay no trading fees)",
+    ),
+    client_id=ClientIdRule(field="client_order_index", pattern=r"[0-9]{1,15}", decimal_bits=48),
     top_of_book_in_ticker=False,
     options=MappingProxyType({"accountIndex": "0", "apiKeyIndex": "0"}),
     credentials=("privateKey",),

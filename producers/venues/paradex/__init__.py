@@ -8,7 +8,9 @@
 * No spot margin. Credentials: the Starknet/Ethereum account and its private key.
 """
 
-from producers.venue import VenueSpec
+from decimal import Decimal
+
+from schemas.venues import ClientIdRule, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="paradex",
@@ -17,8 +19,12 @@ SPEC = VenueSpec(
     funding_interval_h=8,
     settlement="continuous",
     funding_history_sign=1,
-    client_id_pattern=r"[A-Za-z0-9_-]{1,64}",
-    venue_client_id_field="client_id",
+    fees=PublishedFees(
+        maker=Decimal("0"),
+        taker=Decimal("0.0002"),
+        source="https://docs.paradex.trade (trading fees, retail perps; table of 2025-2026)",
+    ),
+    client_id=ClientIdRule(field="client_id", pattern=r"[A-Za-z0-9_-]{1,64}"),
     credentials=("walletAddress", "privateKey"),
     docs="https://docs.paradex.trade/api/prod",
 )

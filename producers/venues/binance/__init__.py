@@ -21,9 +21,10 @@ Short spot legs trade on cross margin.
   (https://developers.binance.com/docs/margin_trading/trade/Margin-Account-New-Order).
 """
 
+from decimal import Decimal
 from types import MappingProxyType
 
-from producers.venue import VenueSpec
+from schemas.venues import ClientIdRule, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="binance",
@@ -33,8 +34,15 @@ SPEC = VenueSpec(
     interval_overrides_h=MappingProxyType({"HYPE": 4}),
     settlement="discrete",
     funding_history_sign=1,
-    client_id_pattern=r"[.A-Z:/a-z0-9_-]{1,36}",
-    venue_client_id_field="newClientOrderId",
+    fees=PublishedFees(
+        maker=Decimal("0.0002"),
+        taker=Decimal("0.0005"),
+        source=(
+            "https://www.binance.com/en/fee/futureFee "
+            "(USDⓈ-M perpetuals, regular user / VIP 0, 2025-2026)"
+        ),
+    ),
+    client_id=ClientIdRule(field="newClientOrderId", pattern=r"[.A-Z:/a-z0-9_-]{1,36}"),
     spot_margin_open=MappingProxyType({"marginMode": "cross", "sideEffectType": "MARGIN_BUY"}),
     spot_margin_close=MappingProxyType({"marginMode": "cross", "sideEffectType": "AUTO_REPAY"}),
     credentials=("apiKey", "secret"),

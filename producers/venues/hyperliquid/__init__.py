@@ -13,9 +13,10 @@
   (``approvedBuilderFee``, ``refSet``), and the account is not in unified-margin mode.
 """
 
+from decimal import Decimal
 from types import MappingProxyType
 
-from producers.venue import VenueSpec
+from schemas.venues import ClientIdRule, FundingRowFields, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="hyperliquid",
@@ -24,8 +25,19 @@ SPEC = VenueSpec(
     funding_interval_h=1,
     settlement="hourly",
     funding_history_sign=1,
-    client_id_pattern=r"0x[0-9a-f]{32}",
-    venue_client_id_field="cloid",
+    fees=PublishedFees(
+        maker=Decimal("0.00015"),
+        taker=Decimal("0.00045"),
+        source=(
+            "https://hyperliquid.gitbook.io/hyperliquid-docs/trading/fees "
+            "(perps, tier 0: 0.015 % maker, 0.045 % taker)"
+        ),
+    ),
+    client_id=ClientIdRule(field="cloid", pattern=r"0x[0-9a-f]{32}", prefix="0x", hex_digits=32),
+    # userFunding: delta.szi signed size, delta.fundingRate, delta.usdc = -szi × mark × rate
+    funding_row=FundingRowFields(
+        position_qty="szi", funding_rate="fundingRate", amount="usdc", within="delta"
+    ),
     market_order_needs_price=True,
     options=MappingProxyType(
         {

@@ -9,9 +9,10 @@
 * Credentials include the API passphrase (ccxt ``password``).
 """
 
+from decimal import Decimal
 from types import MappingProxyType
 
-from producers.venue import VenueSpec
+from schemas.venues import ClientIdRule, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="okx",
@@ -21,8 +22,12 @@ SPEC = VenueSpec(
     interval_overrides_h=MappingProxyType({"HYPE": 4}),
     settlement="discrete",
     funding_history_sign=1,
-    client_id_pattern=r"[A-Za-z0-9]{1,32}",
-    venue_client_id_field="clOrdId",
+    fees=PublishedFees(
+        maker=Decimal("0.0002"),
+        taker=Decimal("0.0005"),
+        source="https://www.okx.com/fees (perpetual swaps, regular user Lv1, 2025-2026)",
+    ),
+    client_id=ClientIdRule(field="clOrdId", pattern=r"[A-Za-z0-9]{1,32}"),
     spot_margin_open=MappingProxyType({"marginMode": "cross"}),
     spot_margin_close=MappingProxyType({"marginMode": "cross"}),
     credentials=("apiKey", "secret", "password"),

@@ -1,0 +1,39 @@
+"""dYdX v4: USDC-settled perpetuals on the dYdX chain (``BTC/USDC:USDC``, ticker ``BTC-USD``).
+
+Symbols: ccxt 4.5.90 ``dydx.parse_market`` names every perpetual ``<BASE>/USDC:USDC`` (quote
+and settle USDC). The bundled funding data writes the same markets ``BTC/USD:USDC`` (the
+venue's ``BTC-USD`` ticker, settled in USDC); both are the asset ``BTC``, and live orders use
+ccxt's symbol (``perp_symbol``).
+
+* Funding is paid **every hour** (the indexer's ``historicalFunding`` rows are hourly,
+  ``nextFundingRate`` of ``/v4/perpetualMarkets`` is the rate of the coming hour)
+  (https://docs.dydx.exchange/concepts/trading/funding).
+* The client order id is ``clientId``, a **uint32** (ccxt's ``create_order`` reads it as an
+  integer): https://docs.dydx.exchange/api_integration-indexer/indexer_api.
+* No spot. Credentials: the dYdX chain wallet address and its private key.
+"""
+
+from decimal import Decimal
+
+from schemas.venues import ClientIdRule, PublishedFees, VenueSpec
+
+SPEC = VenueSpec(
+    id="dydx",
+    perp_symbol="{asset}/USDC:USDC",
+    spot_symbol=None,
+    funding_interval_h=1,
+    settlement="hourly",
+    funding_history_sign=1,
+    fees=PublishedFees(
+        maker=Decimal("0.0001"),
+        taker=Decimal("0.0005"),
+        source=(
+            "https://docs.dydx.exchange/concepts/trading/fees (fee tier 1, < 1M USD 30-day "
+            "volume: 0.01 % maker, 0.05 % taker)"
+        ),
+    ),
+    # the backtest's ids until the dYdX rule lands (a uint32 clientId)
+    client_id=ClientIdRule(field="clientId", pattern=r"fa[0-9a-f]{30}"),
+    credentials=("walletAddress", "privateKey"),
+    docs="https://docs.dydx.exchange/api_integration-indexer/indexer_api",
+)
