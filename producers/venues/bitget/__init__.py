@@ -6,6 +6,9 @@
 * Spot margin: ``loanType=autoLoan`` to borrow, ``autoRepay`` to repay
   (https://www.bitget.com/api-doc/margin/cross/trade/Cross-Place-Order).
 * Credentials include the API passphrase (ccxt ``password``).
+* We trade the classic (v2) account — its cross-margin spot params above — so ccxt is told
+  the account is not a unified trading account (``uta`` False); otherwise it asks
+  ``GET /api/v3/account/settings`` before the first call and switches to the v3 endpoints.
 """
 
 from decimal import Decimal
@@ -28,6 +31,7 @@ SPEC = VenueSpec(
     client_id=ClientIdRule(field="clientOid", pattern=r"[A-Za-z0-9_#:.-]{1,50}"),
     spot_margin_open=MappingProxyType({"marginMode": "cross", "loanType": "autoLoan"}),
     spot_margin_close=MappingProxyType({"marginMode": "cross", "loanType": "autoRepay"}),
+    options=MappingProxyType({"uta": False}),
     credentials=("apiKey", "secret", "password"),
     docs="https://www.bitget.com/api-doc/common/intro",
 )

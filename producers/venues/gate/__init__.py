@@ -4,7 +4,9 @@
   into ``interval`` (https://www.gate.io/docs/developers/apiv4/#get-a-single-contract).
 * The client order id is ``text``: it must start with ``t-`` and be ≤ 30 chars in all
   (https://www.gate.io/docs/developers/apiv4/#create-an-order).
-* Spot margin: ``account=cross_margin`` with ``auto_borrow`` / ``auto_repay``.
+* Spot margin: ``account=cross_margin`` with ``auto_borrow`` / ``auto_repay`` — the classic
+  account's cross margin, so ccxt is told the account is not unified (``unifiedAccount``
+  False; otherwise it asks ``GET /account/detail`` before the first private call).
 """
 
 from decimal import Decimal
@@ -29,6 +31,7 @@ SPEC = VenueSpec(
     ),
     spot_margin_open=MappingProxyType({"marginMode": "cross", "auto_borrow": True}),
     spot_margin_close=MappingProxyType({"marginMode": "cross", "auto_repay": True}),
+    options=MappingProxyType({"unifiedAccount": False}),
     credentials=("apiKey", "secret"),
     docs="https://www.gate.io/docs/developers/apiv4/",
 )
