@@ -59,6 +59,7 @@ from infra import metrics as m
 from producers.parse import (
     LegView,
     ParseError,
+    markets_snapshot,
     parse_balance,
     parse_fills,
     parse_funding_payment,
@@ -249,7 +250,12 @@ class VenueConnector:
         ex, spec = self.exchange, self.spec
         out: list[Event] = []
         self._stage = "funding"
-        if ex.has.get("fetchFundingRates"):
+        from_markets: dict[str, Any] | None = None
+        if spec.markets_feed is not None:  # dYdX: rates and marks ride on the market list
+            rates, from_markets = markets_snapshot(
+                spec, await ex.fetch_markets(), symbols=self.perps
+            )
+        elif ex.has.get("fetchFundingRates"):
             rates = await ex.fetch_funding_rates(self.perps)
         else:
             rates = [await ex.fetch_funding_rate(s) for s in self.perps]
@@ -264,7 +270,9 @@ class VenueConnector:
         for group in (self.perps, self.spots):  # one market type per call (Bybit's category)
             if not group:
                 continue
-            if ex.has.get("fetchTickers"):
+            if from_markets is not None:
+                tickers.update({s: from_markets[s] for s in group if s in from_markets})
+            elif ex.has.get("fetchTickers"):
                 tickers.update(await ex.fetch_tickers(group))
             else:
                 tickers.update({s: await ex.fetch_ticker(s) for s in group})

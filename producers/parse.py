@@ -319,6 +319,97 @@ def parse_funding_rates(
     return out, bad
 
 
+def markets_snapshot(
+    spec: VenueSpec, markets: Any, *, symbols: Iterable[str] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """ccxt ``fetchMarkets`` output → (funding-rate structures, tickers by symbol), for a venue
+    whose funding and prices come from its market list (``spec.markets_feed``, dYdX).
+
+    Each market's raw ``info`` gives the coming settlement's rate, the mark price and the 24 h
+    quote volume under the names ``spec.markets_feed`` maps; the structures have ccxt's
+    unified keys so :func:`parse_funding_rates` and :func:`parse_ticker` read them (no time:
+    ``ingest_time`` stamps them; no bid/ask: the connector adds the order book). Markets
+    that are not perps, or not in ``symbols``, are skipped. Empty without a feed map.
+    """
+    feed = spec.markets_feed
+    if feed is None:
+        return [], {}
+    wanted = set(symbols) if symbols is not None else None
+    rates: list[dict[str, Any]] = []
+    tickers: dict[str, dict[str, Any]] = {}
+    for market in markets if isinstance(markets, list) else []:
+        if not isinstance(market, Mapping) or not isinstance(market.get("symbol"), str):
+            continue
+        sym = market["symbol"]
+        if is_spot(sym) or (wanted is not None and sym not in wanted):
+            continue
+        info = _info(market)
+        mark = info.get(feed.mark_price)
+        rates.append(
+            {
+                "symbol": sym,
+                "fundingRate": info.get(feed.funding_rate),
+                "markPrice": mark,
+                "interval": f"{spec.funding_interval_h}h",
+                "info": info,
+            }
+        )
+        volume = info.get(feed.quote_volume_24h) if feed.quote_volume_24h else None
+        tickers[sym] = {"symbol": sym, "markPrice": mark, "quoteVolume": volume, "info": info}
+    return rates, tickers
+
+
+def parse_settled_funding(
+    spec: VenueSpec, item: Any, *, instrument: str, ingest_time: int
+) -> FundingRateObserved:
+    """One settled-funding row that states a magnitude and the paying side → a settled
+    ``FundingRateObserved`` (``spec.settled_funding``; Lighter's ``fundings`` rows).
+
+    ``funding_rate`` = ``rate × rate_scale``, positive when longs pay (``paid_by`` names the
+    long side), negative when shorts pay — the sign every other venue's rate has, so a long
+    position's payment is ``−qty × mark × rate`` everywhere (DESIGN §1). ``funding_time`` =
+    ``event_time`` = the row's time in ms.
+
+    Raises
+    ------
+    ParseError
+        The venue has no such rows, a negative magnitude (a sign where a side belongs), a
+        side that is neither, a missing or bad rate or time.
+    """
+    fields = spec.settled_funding
+    if fields is None:
+        raise ParseError("value", f"{spec.id} has no settled-funding rows with a paying side")
+    item = _mapping(item, "settled funding row")
+    magnitude = _req(item.get(fields.rate), fields.rate)
+    if magnitude < 0:
+        raise ParseError(
+            "value", f"{spec.id}: {fields.rate} {magnitude} is negative, expected a magnitude"
+        )
+    side = item.get(fields.paid_by)
+    if side == fields.longs_pay:
+        sign = 1
+    elif side == fields.shorts_pay:
+        sign = -1
+    else:
+        raise ParseError("value", f"{spec.id}: {fields.paid_by} {side!r} names no paying side")
+    raw_t = _req(item.get(fields.time), fields.time) * fields.time_scale_ms
+    t = millis(raw_t, fields.time)
+    rate = magnitude * fields.rate_scale * sign
+    if abs(rate) > MAX_ABS_RATE:
+        raise ParseError("value", f"{fields.rate} {magnitude} is over 100 % per interval")
+    return _build(
+        FundingRateObserved,
+        **_envelope(
+            spec, "settled_funding", (instrument, t), t=t, ingest=ingest_time, instrument=instrument
+        ),
+        funding_rate=rate,
+        funding_interval_h=spec.interval_h(base_asset(instrument)),
+        funding_time=t,
+        next_funding_time=0,
+        settled=True,
+    )
+
+
 def spot_sentinel(
     spec: VenueSpec, symbol: str, *, event_time: int, ingest_time: int
 ) -> FundingRateObserved:

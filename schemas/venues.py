@@ -126,6 +126,41 @@ class FundingRowFields:
 
 
 @dataclass(frozen=True)
+class MarketsFeed:
+    """Funding and prices read from the venue's market list, for a ccxt class without
+    ``fetchFundingRates``/``fetchTickers`` (dYdX: ``GET /v4/perpetualMarkets``).
+
+    Each field names a key of a market's raw ``info``: ``funding_rate`` the rate of the
+    coming settlement (a fraction per ``VenueSpec.funding_interval_h``), ``mark_price`` the
+    price positions are valued at, ``quote_volume_24h`` the 24 h volume in the quote currency.
+    Bid/ask come from the order book (``top_of_book_in_ticker=False``).
+    """
+
+    funding_rate: str
+    mark_price: str
+    quote_volume_24h: str | None = None
+
+
+@dataclass(frozen=True)
+class SettledFundingFields:
+    """A venue's settled-funding rows that give the rate as a magnitude and name the side that
+    pays (Lighter's ``fundings``: ``rate`` ≥ 0 in percent, ``direction`` long/short).
+
+    ``rate_scale`` turns ``rate`` into a fraction; ``time_scale_ms`` turns ``time`` into ms
+    (1000 for seconds). The signed rate is ``+magnitude`` when longs pay (the usual sign:
+    positive = longs pay shorts), ``−magnitude`` when shorts pay.
+    """
+
+    rate: str
+    paid_by: str
+    time: str
+    rate_scale: Decimal = Decimal(1)
+    time_scale_ms: int = 1
+    longs_pay: str = "long"
+    shorts_pay: str = "short"
+
+
+@dataclass(frozen=True)
 class VenueSpec:
     """One venue's quirks and facts (module docstring; units in names).
 
@@ -158,9 +193,13 @@ class VenueSpec:
         Published base-tier fees and their source (the default fee table's row).
     client_id
         The client-order-id rule: how the executor shapes ids and what the venue accepts.
-    fill_filter, funding_row
-        Parse quirks: trade rows that are not fills, funding-history fields (see their
-        classes). ``None``: ccxt's unified fields say it all.
+    fill_filter, funding_row, markets_feed, settled_funding
+        Parse quirks: trade rows that are not fills, funding-history fields, funding and
+        prices from the market list, settled rates given as magnitude plus paying side (see
+        their classes). ``None``: ccxt's unified fields say it all.
+    private_trading
+        ``False`` when ccxt's class cannot report our fills or funding payments (no
+        ``fetchMyTrades``/``fetchFundingHistory``): ``fundarb live`` trades it on paper only.
     spot_margin_open, spot_margin_close
         Extra ccxt ``createOrder`` params for a spot order on margin that borrows (opening a
         short) and that repays (closing it). ``None``: the venue has no spot margin.
@@ -202,6 +241,9 @@ class VenueSpec:
     funding_history_sign: int = 1
     fill_filter: FillFilter | None = None
     funding_row: FundingRowFields | None = None
+    markets_feed: MarketsFeed | None = None
+    settled_funding: SettledFundingFields | None = None
+    private_trading: bool = True
     spot_margin_open: Mapping[str, Any] | None = None
     spot_margin_close: Mapping[str, Any] | None = None
     market_order_needs_price: bool = False

@@ -129,12 +129,19 @@ def check_credentials(venues: list[str], paper: bool) -> dict[str, VenueCredenti
     Raises
     ------
     MissingCredentialsError
-        Live trading and some venue lacks credentials (the message lists the variables).
+        Live trading and some venue lacks credentials (the message lists the variables), or
+        a venue that trades on paper only (``VenueSpec.private_trading``).
     UnknownVenueError
         A venue without a spec.
     """
     creds = {v: VenueCredentials.for_venue(venue_spec(v).id) for v in venues}
     if not paper:
+        paper_only = [v for v in venues if not venue_spec(v).private_trading]
+        if paper_only:  # its fills and funding payments would go unseen
+            raise MissingCredentialsError(
+                f"{', '.join(paper_only)}: ccxt cannot report fills and funding payments there "
+                "(no fetchMyTrades / fetchFundingHistory); run it with --paper"
+            )
         missing = [name for v in venues for name in creds[v].missing(venue_spec(v))]
         if missing:
             raise MissingCredentialsError(

@@ -21,6 +21,8 @@ CREDENTIALS = {
     "walletAddress": "0x" + "11" * 20,
     "privateKey": "0x" + "22" * 32,
 }
+#: Venues whose signer needs another shape of dummy secret (Kraken Futures: base64).
+VENUE_CREDENTIALS = {"kraken": {"secret": "dGVzdC1zZWNyZXQ="}}
 
 
 @cache
@@ -44,7 +46,12 @@ def exchange(
     http = RecordedHttp(list(responses))
     opts = {**venue_spec(venue).options, **options}
     ex = offline_exchange(
-        venue, markets(venue), http, credentials=CREDENTIALS, options=opts, rate_limit=rate_limit
+        venue,
+        markets(venue),
+        http,
+        credentials={**CREDENTIALS, **VENUE_CREDENTIALS.get(venue, {})},
+        options=opts,
+        rate_limit=rate_limit,
     )
     return ex, http
 

@@ -83,12 +83,27 @@ def events_of(venue: str, kind: str, result: Any) -> list[Any]:
 
 ALL_CASES = [
     (v, m, i)
-    for v in ("binance", "bybit", "hyperliquid", "lighter", "paradex", "okx", "bitget", "gate")
+    for v in (
+        "binance",
+        "bybit",
+        "hyperliquid",
+        "lighter",
+        "paradex",
+        "okx",
+        "bitget",
+        "gate",
+        "kraken",
+        "dydx",
+    )
     for m, cases in rv.fixtures(v).items()
     if m in PARSERS
     for i in range(len(cases))
     # not legs we trade: Binance coin-M inverse; a Hyperliquid HIP-3 builder market
     if (v, m, i) not in {("binance", "fetchPositions", 3), ("hyperliquid", "fetchPositions", 0)}
+    # ccxt gives dYdX's free collateral only (no total): tests/unit/test_live_venues.py
+    and (v, m, i) != ("dydx", "fetchBalance", 0)
+    # an XRP payment: events_of's BTC position view does not fit it (test_live_venues.py)
+    and (v, m, i) != ("kraken", "fetchFundingHistory", 0)
 ]
 
 

@@ -8,6 +8,13 @@ ccxt's symbol (``perp_symbol``).
 * Funding is paid **every hour** (the indexer's ``historicalFunding`` rows are hourly,
   ``nextFundingRate`` of ``/v4/perpetualMarkets`` is the rate of the coming hour)
   (https://docs.dydx.exchange/concepts/trading/funding).
+* ccxt 4.5.90's ``dydx`` has no ``fetchFundingRate(s)`` and no ``fetchTicker(s)``: the
+  connector reads the market list (``fetchMarkets``, ``GET /v4/perpetualMarkets``), whose
+  rows carry ``nextFundingRate``, ``oraclePrice`` (dYdX values positions and funding at the
+  oracle price) and ``volume24H`` (USD), and the order book for bid/ask.
+* It has no ``fetchMyTrades`` and no ``fetchFundingHistory`` either, so our fills and
+  funding payments would go unseen: dYdX trades on paper only (``private_trading=False``)
+  until they are read from the indexer's ``/v4/fills`` and ``/v4/fundingPayments``.
 * The client order id is ``clientId``, a **uint32** (ccxt's ``create_order`` reads it as an
   integer): https://docs.dydx.exchange/api_integration-indexer/indexer_api.
 * No spot. Credentials: the dYdX chain wallet address and its private key.
@@ -15,7 +22,7 @@ ccxt's symbol (``perp_symbol``).
 
 from decimal import Decimal
 
-from schemas.venues import ClientIdRule, PublishedFees, VenueSpec
+from schemas.venues import ClientIdRule, MarketsFeed, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="dydx",
@@ -32,6 +39,11 @@ SPEC = VenueSpec(
             "volume: 0.01 % maker, 0.05 % taker)"
         ),
     ),
+    markets_feed=MarketsFeed(
+        funding_rate="nextFundingRate", mark_price="oraclePrice", quote_volume_24h="volume24H"
+    ),
+    top_of_book_in_ticker=False,
+    private_trading=False,
     # the backtest's ids until the dYdX rule lands (a uint32 clientId)
     client_id=ClientIdRule(field="clientId", pattern=r"fa[0-9a-f]{30}"),
     credentials=("walletAddress", "privateKey"),

@@ -14,13 +14,19 @@ not traded (the position book refuses inverse contracts).
   4.5.90 ``krakenfutures.parse_funding_rate`` divides the absolute rate by ``markPrice`` into
   a relative rate per hour (clamped to ±25 %), sets ``interval`` ``1h`` and no funding time,
   so we stamp the next whole hour (``settlement="hourly"``).
+* Funding payments are the account log's ``funding rate change`` rows (ccxt
+  ``fetchFundingHistory``, https://docs.kraken.com/api-reference/account-history/get-account-log):
+  ``realized_funding`` > 0 is received (the row's ``new_balance`` − ``old_balance``), with the
+  ``mark_price`` it was valued at; its ``funding_rate`` is again the *absolute* rate, so the
+  relative rate follows from the amount and the position (``−amount / (qty × mark)``).
+* Fills (``GET /fills``) carry no fee: ccxt estimates it from the market's maker/taker rate.
 * ``cliOrdId`` ≤ 100 chars (https://docs.kraken.com/api/docs/futures-api/trading/send-order).
 * No spot legs here (Kraken spot margin is another API). Credentials: API key and secret.
 """
 
 from decimal import Decimal
 
-from schemas.venues import ClientIdRule, PublishedFees, VenueSpec
+from schemas.venues import ClientIdRule, FundingRowFields, PublishedFees, VenueSpec
 
 SPEC = VenueSpec(
     id="kraken",
@@ -39,6 +45,7 @@ SPEC = VenueSpec(
             "krakenfutures.json: makerFee 0.02, takerFee 0.05 percent at usdVolume 0)"
         ),
     ),
+    funding_row=FundingRowFields(mark_price="mark_price"),  # position: the connector's view
     client_id=ClientIdRule(field="cliOrdId", pattern=r"[A-Za-z0-9_-]{1,100}"),
     credentials=("apiKey", "secret"),
     docs="https://docs.kraken.com/api/docs/futures-api/trading/",
