@@ -157,3 +157,25 @@ def test_nothing_outside_the_packages_names_a_venue_in_code() -> None:
                 if pattern.search(line):
                     offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
     assert offenders == []
+
+
+def test_a_venue_package_importing_io_breaks_the_pure_data_contract() -> None:
+    """The contract that lets the core read venue packages can fail: a package importing the
+    parsers (and through them ccxt's world) is caught."""
+    import subprocess
+    import sys
+
+    probe = REPO / "producers" / "venues" / "okx" / "_tmp_contract_probe.py"
+    probe.write_text("import producers.parse\n")
+    try:
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        probe.unlink()
+    assert proc.returncode != 0
+    assert "producers.venues.okx._tmp_contract_probe" in proc.stdout
