@@ -88,6 +88,7 @@ def test_the_client_id_rules_of_the_venues_that_differ() -> None:
     assert cid == str(int(digest[:12], 16))
     assert executor.client_order_id("a", 0, 1, 0, 1, "hyperliquid") == "0x" + digest[:32]
     assert executor.client_order_id("a", 0, 1, 0, 1, "gate") == "t-" + digest[:26]
+    assert executor.client_order_id("a", 0, 1, 0, 1, "dydx") == str(int(digest[:8], 16))  # uint32
     assert executor.client_order_id("a", 0, 1, 0, 1, "binance") == "fa" + digest[:30]
     # a venue id with no package (tests, unnamed backtest venues) gets the default rule
     assert executor.client_order_id("a", 0, 1, 0, 1, "nowhere") == "fa" + digest[:30]

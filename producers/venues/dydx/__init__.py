@@ -15,8 +15,10 @@ ccxt's symbol (``perp_symbol``).
 * It has no ``fetchMyTrades`` and no ``fetchFundingHistory`` either, so our fills and
   funding payments would go unseen: dYdX trades on paper only (``private_trading=False``)
   until they are read from the indexer's ``/v4/fills`` and ``/v4/fundingPayments``.
-* The client order id is ``clientId``, a **uint32** (ccxt's ``create_order`` reads it as an
-  integer): https://docs.dydx.exchange/api_integration-indexer/indexer_api.
+* The client order id is ``clientId``, a **uint32** (the protocol's ``OrderId.client_id``;
+  ccxt's ``create_order`` reads it as an integer; the recorded orders carry e.g.
+  ``"clientId": "522832734"``): https://docs.dydx.exchange/api_integration-indexer/indexer_api.
+  We send the first 32 bits of our order hash in decimal.
 * No spot. Credentials: the dYdX chain wallet address and its private key.
 """
 
@@ -44,8 +46,8 @@ SPEC = VenueSpec(
     ),
     top_of_book_in_ticker=False,
     private_trading=False,
-    # the backtest's ids until the dYdX rule lands (a uint32 clientId)
-    client_id=ClientIdRule(field="clientId", pattern=r"fa[0-9a-f]{30}"),
+    # a uint32: the hash's first 32 bits in decimal
+    client_id=ClientIdRule(field="clientId", pattern=r"[0-9]{1,10}", decimal_bits=32),
     credentials=("walletAddress", "privateKey"),
     docs="https://docs.dydx.exchange/api_integration-indexer/indexer_api",
 )
