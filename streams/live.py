@@ -64,6 +64,11 @@ class MissingCredentialsError(RuntimeError):
     """Live trading was asked for a venue without its credentials (names the variables)."""
 
 
+class PaperOnlyVenueError(MissingCredentialsError):
+    """Live trading was asked for a venue ccxt cannot report fills and funding payments for
+    (``VenueSpec.private_trading`` False): it runs with ``--paper`` only."""
+
+
 @dataclass
 class LiveOptions:
     """What to run (units in names)."""
@@ -129,8 +134,9 @@ def check_credentials(venues: list[str], paper: bool) -> dict[str, VenueCredenti
     Raises
     ------
     MissingCredentialsError
-        Live trading and some venue lacks credentials (the message lists the variables), or
-        a venue that trades on paper only (``VenueSpec.private_trading``).
+        Live trading and some venue lacks credentials (the message lists the variables).
+    PaperOnlyVenueError
+        Live trading on a venue that trades on paper only (``VenueSpec.private_trading``).
     UnknownVenueError
         A venue without a spec.
     """
@@ -138,7 +144,7 @@ def check_credentials(venues: list[str], paper: bool) -> dict[str, VenueCredenti
     if not paper:
         paper_only = [v for v in venues if not venue_spec(v).private_trading]
         if paper_only:  # its fills and funding payments would go unseen
-            raise MissingCredentialsError(
+            raise PaperOnlyVenueError(
                 f"{', '.join(paper_only)}: ccxt cannot report fills and funding payments there "
                 "(no fetchMyTrades / fetchFundingHistory); run it with --paper"
             )

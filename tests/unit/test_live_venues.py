@@ -186,10 +186,10 @@ def test_dydx_balance_without_a_total_yields_no_balance_event() -> None:
 
 
 def test_dydx_trades_on_paper_only() -> None:
-    from streams.live import MissingCredentialsError, check_credentials
+    from streams.live import PaperOnlyVenueError, check_credentials
 
     assert not venue_spec("dydx").private_trading
-    with pytest.raises(MissingCredentialsError, match=r"dydx.*--paper"):
+    with pytest.raises(PaperOnlyVenueError, match=r"dydx.*--paper"):
         check_credentials(["dydx"], paper=False)
     assert "dydx" in check_credentials(["dydx"], paper=True)
 
