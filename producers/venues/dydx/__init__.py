@@ -7,7 +7,9 @@ ccxt's symbol (``perp_symbol``).
 
 * Funding is paid **every hour** (the indexer's ``historicalFunding`` rows are hourly,
   ``nextFundingRate`` of ``/v4/perpetualMarkets`` is the rate of the coming hour)
-  (https://docs.dydx.exchange/concepts/trading/funding).
+  (https://docs.dydx.exchange/concepts/trading/funding). The settlement is stamped with the
+  block time just after the hour (``effectiveAt`` 05:00:01.053 in ccxt's recorded row); the
+  bundled data's dYdX settlements are one hour apart give or take those seconds.
 * ccxt 4.5.90's ``dydx`` has no ``fetchFundingRate(s)`` and no ``fetchTicker(s)``: the
   connector reads the market list (``fetchMarkets``, ``GET /v4/perpetualMarkets``), whose
   rows carry ``nextFundingRate``, ``oraclePrice`` (dYdX values positions and funding at the

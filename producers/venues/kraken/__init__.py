@@ -13,7 +13,8 @@ not traded (the position book refuses inverse contracts).
   (https://docs.kraken.com/api/docs/futures-api/trading/historical-funding-rates). ccxt
   4.5.90 ``krakenfutures.parse_funding_rate`` divides the absolute rate by ``markPrice`` into
   a relative rate per hour (clamped to ±25 %), sets ``interval`` ``1h`` and no funding time,
-  so we stamp the next whole hour (``settlement="hourly"``).
+  so we stamp the next whole hour (``settlement="hourly"``). The bundled funding data agrees:
+  2,258 of the 2,261 gaps between its kraken BTC settlements are exactly one hour.
 * Funding payments are the account log's ``funding rate change`` rows (ccxt
   ``fetchFundingHistory``, https://docs.kraken.com/api-reference/account-history/get-account-log):
   ``realized_funding`` > 0 is received (the row's ``new_balance`` − ``old_balance``), with the
