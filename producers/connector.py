@@ -175,6 +175,9 @@ class VenueConnector:
     #: where the stream carries no settlement time (Gate's ``futures.tickers``)
     schedule: dict[str, tuple[int, int]] = field(default_factory=dict)
     max_ahead_ms: int = 60_000  # a pushed event stamped further ahead of our clock is refused
+    #: the websocket streams a running :class:`producers.ws.WsFeed` feeds (their staleness
+    #: counts from the first attempt, so a stream that never delivers shows as stale)
+    ws_streams: tuple[str, ...] = ()
     _stage: str = "funding"  # the stream being read (a failure counts against it)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
@@ -492,7 +495,7 @@ class VenueConnector:
         age_ms = now - (self.status.last_ok_ms or self.status.first_attempt_ms)
         stale = age_ms > self.stale_after_s * 1000 or self.held is not None
         streams = ["funding", "tickers"] + (["account"] if self.private else [])
-        streams += [s for s in ("ws_funding", "ws_tickers") if s in self.stream_ok_ms]
+        streams += list(self.ws_streams)
         for stream in streams:
             since = self.stream_ok_ms.get(stream) or self.status.first_attempt_ms
             m.FEED_STALENESS.labels(self.spec.id, stream).set(m.seconds(max(0, now - since)))

@@ -66,8 +66,9 @@ class VenueSpec:
     options
         ccxt constructor options (account type defaults and the like).
     ws_funding
-        The ccxt.pro method whose stream carries the funding rate (``watch_mark_prices``,
-        ``watch_tickers``), ``None`` where we have no tested websocket channel (REST only).
+        Superseded by :mod:`producers.ws_channels` (every venue's channel, read by the
+        connector and :class:`producers.ws.WsFeed`); ``ws_funding``, ``ws_funding_fields``
+        and ``ws_tickers`` are no longer read and go when the venue packages drop them.
     ws_funding_fields
         Raw websocket field → the venue's REST field, so ccxt's own REST ``parse_funding_rate``
         reads the stream's ``info`` (empty: the stream uses the REST names).

@@ -90,6 +90,11 @@ class WsFeed:
         if self.channel is None:
             raise ValueError(f"{self.connector.spec.id} has no websocket funding channel")
         self._emit = emit
+        self.connector.ws_streams = ("ws_funding",) + (
+            ("ws_tickers",) if self.channel.tickers else ()
+        )
+        status = self.connector.status
+        status.first_attempt_ms = status.first_attempt_ms or self.connector.clock()
         self._guard_frames()
         drain = asyncio.create_task(self._drain_refused(emit))
         retrying = AsyncRetrying(

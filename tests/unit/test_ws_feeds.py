@@ -421,13 +421,22 @@ def test_a_silent_stream_is_reconnected() -> None:
 
     async def scenario(r: Run) -> None:
         await r.socket()  # subscribed, then nothing arrives
+        clock.now += 5_000
         second = await r.socket(1)
         assert _subscription(second.sent[0]) == {"op": "subscribe", "args": ["tickers.BTCUSDT"]}
+        await r.until(lambda: bool(r.emitted))  # the REST poll
 
     run = Run("bybit", clock)
     run.feed.idle_s = 0.2
     run.go(scenario)
     assert run.feed.reconnects >= 1
+
+    def staleness(stream: str) -> float | None:
+        labels = {"venue": "bybit", "stream": stream}
+        return REGISTRY.get_sample_value("fundarb_feed_staleness_seconds", labels)
+
+    # per feed: the REST poll has just read funding, the stream never delivered (5 s)
+    assert (staleness("funding"), staleness("ws_funding"), staleness("ws_tickers")) == (0, 5, 5)
 
 
 # ---- hostile frames against the running feed -----------------------------------------------
