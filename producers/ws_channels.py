@@ -42,11 +42,13 @@ venue's docs (``docs``). What each stream lacks is written down here, not guesse
 
 Not implemented (venues not yet live here), for the record: **kraken** futures
 (ccxt ``krakenfutures``): the ``ticker`` feed of ``wss://futures.kraken.com/ws/v1`` carries
-``funding_rate`` (absolute, per contract per hour: divide by the mark for a fraction),
-``funding_rate_prediction``, ``next_funding_rate_time``, ``bid``/``ask``, ``time`` (ccxt.pro
-``krakenfutures.watch_tickers``); **dydx** v4: the ``v4_markets`` channel carries
-``nextFundingRate`` per market (ccxt.pro ``dydx`` in 4.5.90 has no funding-rate watcher, read
-``ccxt/pro/dydx.py`` before building on it).
+``relative_funding_rate`` (a fraction; ``funding_rate`` is absolute, per contract),
+``relative_funding_rate_prediction``, ``next_funding_rate_time``, ``bid``/``ask``, ``time``:
+ccxt.pro ``krakenfutures.watch_tickers`` (its handler's comment documents the message), so a
+``tickers`` channel with ``fields`` mapping those onto the REST names; **dydx** v4: ccxt.pro's
+``dydx`` in 4.5.90 has no ticker or funding watcher (``watchTicker(s)`` False; trades, order
+book and OHLCV only), so dYdX stays on REST until it has one (the indexer's ``v4_markets``
+channel carries ``nextFundingRate``).
 """
 
 from __future__ import annotations
