@@ -319,7 +319,8 @@ class VenueConnector:
         on: anything the parsers refuse (NaN, absurd rate or price, a seconds timestamp …), a
         row ccxt cannot parse, and an event time more than :attr:`max_ahead_ms` ahead of our
         clock. New events only (the polls' dedupe); the stream counts as read (status, health,
-        metrics under ``ws_funding`` / ``ws_tickers``: lag = arrival − venue time).
+        metrics under ``ws_funding`` / ``ws_tickers``: lag = arrival − venue time, not set
+        for a stream whose messages carry no venue time).
         """
         now = self.clock()
         self.status.first_attempt_ms = self.status.first_attempt_ms or now
@@ -348,7 +349,8 @@ class VenueConnector:
         evs = self._not_ahead(method, evs, now, out)
         out += evs
         if rows:
-            self._read_ok("ws_funding", now, evs)
+            # lag only of items with a venue time (Gate, Hyperliquid, Lighter send none: no lag)
+            self._read_ok("ws_funding", now, [e for e in evs if e.event_time != now])
             self._funding_gauges(evs)
         if channel.tickers:
             ticks = []
@@ -365,7 +367,7 @@ class VenueConnector:
             for tick in ticks:
                 self.marks[tick.instrument] = tick.mark_price or (tick.bid + tick.ask) / 2
             out += ticks
-            self._read_ok("ws_tickers", now, ticks)
+            self._read_ok("ws_tickers", now, [e for e in ticks if e.event_time != now])
         if rows:
             self.status.last_ok_ms = now
             self.status.failures = 0

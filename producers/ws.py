@@ -24,7 +24,8 @@
 
 Staleness and lag per stream come from the connector (``fundarb_feed_staleness_seconds``,
 ``fundarb_feed_lag_seconds`` with ``stream`` = ``ws_funding`` / ``ws_tickers``): the lag of a
-pushed update is our arrival time minus the venue's event time in the message.
+pushed update is our arrival time minus the venue's event time in the message (none for a
+channel whose messages carry no time: Gate, Hyperliquid, Lighter).
 """
 
 from __future__ import annotations

@@ -228,6 +228,7 @@ def test_gate_ticker_stream_rate_is_placed_on_the_rest_schedule() -> None:
         assert (fr.funding_time, fr.funding_interval_h) == (1_610_035_200_000, 8)
         assert (fr.mark_price, fr.index_price) == (D("6534"), D("6531"))
         assert fr.event_time == fr.ingest_time == clock.now  # the row has no venue time
+        assert lag("gate") is None  # so no lag to report (staleness still counts)
         # past that settlement (no poll since): the schedule's next one, 8 h later
         clock.now = 1_610_035_200_000 + 5_000
         fr = only(await r.push(sock, msg), ev.FundingRateObserved)
@@ -360,6 +361,7 @@ def test_lighter_market_stats_rate_is_in_percent() -> None:
         assert (fr.funding_rate, fr.funding_interval_h) == (D("0.000012"), 1)  # 0.0012 %
         assert fr.funding_time == (clock.now // 3_600_000 + 1) * 3_600_000
         assert not any(isinstance(e, ev.TickerObserved) for e in out)  # no bid/ask here
+        assert lag("lighter") is None  # no venue time in the message
 
     Run("lighter", clock).go(scenario)
 
