@@ -185,6 +185,15 @@ CHANNELS: Mapping[str, WsChannel] = MappingProxyType(
 )
 
 
+#: Venues polled over REST only, and why (the live venues being added: module docstring).
+REST_ONLY: Mapping[str, str] = MappingProxyType(
+    {
+        "kraken": "krakenfutures.watch_tickers carries funding; not built yet",
+        "dydx": "ccxt.pro dydx has no ticker or funding watcher (4.5.90)",
+    }
+)
+
+
 def ws_channel(venue: str) -> WsChannel | None:
     """The venue's funding channel, or ``None`` where it has none (REST polling only)."""
     return CHANNELS.get(venue)
