@@ -52,7 +52,7 @@ from producers.connector import VenueConnector, VenueCredentials, short_error
 from producers.gateway import OrderGateway
 from producers.venue import VenueSpec, venue_spec
 from producers.ws import WsFeed
-from producers.ws_channels import ws_channel
+from producers.ws_channels import REST_ONLY, ws_channel
 from schemas.catalog import DEADLETTER
 from schemas.events import EventRejected, TickerObserved
 from schemas.serde import Serializer
@@ -419,6 +419,9 @@ async def run_live(
                     feed = WsFeed(conn, max_backoff_s=opts.stale_after_s, idle_s=idle_s)
                     emit = _publisher(producer, dead_topic, report)
                     tasks.append(asyncio.create_task(feed.run(emit)))
+                elif opts.websocket:
+                    why = REST_ONLY.get(conn.spec.id, "no websocket funding channel")
+                    log.info("%s: REST polling only (%s)", conn.spec.id, why)
             if opts.audit:
                 from consumers.audit import audit_topics
 
