@@ -35,10 +35,14 @@ venue's docs (``docs``). What each stream lacks is written down here, not guesse
   time ccxt makes up from its own clock is dropped (the parser takes the next hour of the
   event time, as for every hourly venue).
 * **lighter** ``watch_tickers`` — ``market_stats/all``: ``current_funding_rate`` (the live
-  estimate; ``funding_rate`` is the last settled one) **in percent** (the docs' 0.05 % clamp and
-  4 % cap arrive as ``funding_clamp_small`` "0.0500" and ``funding_clamp_big`` "4.0000"), so ×
-  0.01 to a fraction — Lighter's REST ``funding-rates`` is a fraction already; no bid/ask, no
-  event time. ccxt.pro has no ``watch_funding_rate`` for Lighter.
+  estimate; ``funding_rate`` is the last settled one) **in percent**, so × 0.01 to a fraction
+  (Lighter's REST ``funding-rates`` is a fraction already). Inferred, Lighter's docs do not
+  state the unit: the same message's ``funding_clamp_small`` "0.0500" and
+  ``funding_clamp_big`` "4.0000" are the usual 0.05 % interest clamp and 4 %/h cap only when
+  read as percent (as fractions: 5 % and 400 % per hour), and the documented example's
+  "0.0012" is then 0.0012 %/h, the ≈ 0.00125 %/h resting rate of hourly venues (as a
+  fraction: 1,050 % a year). No bid/ask, no event time. ccxt.pro has no
+  ``watch_funding_rate`` for Lighter.
 
 Not implemented (venues not yet live here), for the record: **kraken** futures
 (ccxt ``krakenfutures``): the ``ticker`` feed of ``wss://futures.kraken.com/ws/v1`` carries
