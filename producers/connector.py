@@ -48,9 +48,9 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Json, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +69,8 @@ from producers.parse import (
     spot_sentinel,
 )
 from producers.venues import VenueSpec
+from producers.ws_channels import WsChannel
+from projections.funding import MS_PER_HOUR
 from schemas.events import (
     BreakerReset,
     BreakerTripped,
@@ -81,6 +83,7 @@ from schemas.events import (
 from schemas.types import Breaker, BreakerAction, base_asset, is_spot
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=Event)
 CONNECTOR_NS = uuid.UUID("0c7d2e4f-9b1a-4f3e-8c5d-6a7b8c9d0e1f")
 
 
@@ -169,6 +172,13 @@ class VenueConnector:
     funding_since: int | None = None
     held: str | None = None  # why the feed is held stale whatever its data (see hold())
     stream_ok_ms: dict[str, int] = field(default_factory=dict)  # stream → last good read (ms)
+    #: perp → (next settlement ms, interval h) of the last REST poll: placing a stream's rate
+    #: where the stream carries no settlement time (Gate's ``futures.tickers``)
+    schedule: dict[str, tuple[int, int]] = field(default_factory=dict)
+    max_ahead_ms: int = 60_000  # a pushed event stamped further ahead of our clock is refused
+    #: the websocket streams a running :class:`producers.ws.WsFeed` feeds (their staleness
+    #: counts from the first attempt, so a stream that never delivers shows as stale)
+    ws_streams: tuple[str, ...] = ()
     _stage: str = "funding"  # the stream being read (a failure counts against it)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
@@ -229,7 +239,9 @@ class VenueConnector:
         sym = row.get("symbol") if isinstance(row, dict) else None
         asset = base_asset(sym) if isinstance(sym, str) and "/" in sym else "UNKNOWN"
         self.status.rejected += 1
-        stream = {"fetchTickers": "tickers", "fetchFundingRates": "funding"}.get(method, "account")
+        stream = {"fetchTickers": "tickers", "fetchFundingRates": "funding"}.get(method) or (
+            "ws_funding" if method.startswith("watch") else "account"
+        )
         m.DEAD_LETTERS.labels(self.spec.id, stream).inc()
         log.warning("%s %s refused: %s", self.spec.id, method, err)
         return EventRejected(
@@ -264,6 +276,9 @@ class VenueConnector:
         out += [self.dead_letter("fetchFundingRates", r, e, now) for r, e in bad]
         self._read_ok("funding", now, evs)
         self._funding_gauges(evs)
+        for e in evs:
+            if e.funding_time and e.funding_interval_h:
+                self.schedule[e.instrument] = (e.funding_time, e.funding_interval_h)
         self._stage = "tickers"
         symbols = self.perps + self.spots
         tickers: dict[str, Any] = {}
@@ -295,50 +310,72 @@ class VenueConnector:
         self._read_ok("tickers", now, [e for e in out if isinstance(e, TickerObserved)])
         return out
 
-    def on_stream(self, tickers: Mapping[str, Any]) -> list[Event]:
-        """Events of one websocket update (ccxt.pro tickers by symbol, :mod:`producers.ws`).
+    def on_stream(self, update: Mapping[str, Any], channel: WsChannel) -> list[Event]:
+        """Events of one websocket update (:mod:`producers.ws`, :mod:`producers.ws_channels`).
 
-        Funding: each ticker's raw ``info`` renamed per ``spec.ws_funding_fields`` and parsed by
-        the exchange's own REST ``parse_funding_rate`` (stamped with the message's venue time
-        when that parser leaves the time out), then by :func:`parse_funding_rate`;
-        tickers too when ``spec.ws_tickers``. Refused rows are dead-lettered; new events only
-        (the same dedupe as polls); the feed counts as read (status, health, metrics).
+        ``update`` is what ccxt.pro's ``channel.method`` returned, by symbol: tickers whose raw
+        ``info`` is renamed per ``channel.fields`` and parsed by the exchange's own REST
+        ``parse_funding_rate`` (``returns == "tickers"``), or funding-rate structures
+        (``"funding_rates"``). The venue time is the row's ``timestamp``, else
+        ``info[channel.time_field]``, else our arrival time; a stream without a settlement
+        time takes it (and the interval) from the last REST poll's schedule
+        (:attr:`schedule`), and its rows are held back until a poll has named it. Then the
+        pure parsers decide (:func:`parse_funding_rate`, with ``channel.rate_scale``; tickers
+        when ``channel.tickers``).
+
+        Refused at this edge, as dead letters (source ``venue.<id>.<method>``), the feed going
+        on: anything the parsers refuse (NaN, absurd rate or price, a seconds timestamp …), a
+        row ccxt cannot parse, and an event time more than :attr:`max_ahead_ms` ahead of our
+        clock. New events only (the polls' dedupe); the stream counts as read (status, health,
+        metrics under ``ws_funding`` / ``ws_tickers``: lag = arrival − venue time, not set
+        for a stream whose messages carry no venue time).
         """
         now = self.clock()
         self.status.first_attempt_ms = self.status.first_attempt_ms or now
         self.status.last_attempt_ms = now
-        spec, ex = self.spec, self.exchange
+        spec = self.spec
+        if channel.rate_scale is not None:
+            spec = replace(spec, rate_scale=channel.rate_scale)
         wanted = set(self.perps)
-        rows = []
-        for sym, t in tickers.items():
-            if sym not in wanted or not isinstance(t, Mapping):
-                continue
-            info = t.get("info") or {}
-            raw = {spec.ws_funding_fields.get(k, k): v for k, v in info.items()}
-            row = ex.parse_funding_rate(raw, ex.market(sym))
-            if row.get("timestamp") is None:  # the message's venue time (Bybit ``ts``)
-                row["timestamp"] = t.get("timestamp")
-            rows.append(row)
+        method = channel.method
         out: list[Event] = []
+        rows = []
+        for sym, item in update.items():
+            if sym not in wanted or not isinstance(item, Mapping):
+                continue
+            try:
+                row = self._stream_row(sym, item, channel, now)
+            except Exception as exc:  # ccxt's parser on a hostile row: refused, not fatal
+                out.append(
+                    self.dead_letter(method, item, ParseError("type", short_error(exc)), now)
+                )
+                continue
+            if row is not None:
+                rows.append(row)
         evs, bad = parse_funding_rates(spec, rows, ingest_time=now, symbols=self.perps)
-        out += evs + [self.dead_letter("fetchFundingRates", r, e, now) for r, e in bad]
+        out += [self.dead_letter(method, r, e, now) for r, e in bad]
+        evs = self._not_ahead(method, evs, now, out)
+        out += evs
         if rows:
-            self._read_ok("funding", now, evs)
+            # lag only of items with a venue time (Gate, Hyperliquid, Lighter send none: no lag)
+            self._read_ok("ws_funding", now, [e for e in evs if e.event_time != now])
             self._funding_gauges(evs)
-        if spec.ws_tickers:
+        if channel.tickers:
             ticks = []
-            for sym, t in tickers.items():
+            for sym, t in update.items():
                 if sym not in wanted:
                     continue
                 try:
                     tick = parse_ticker(spec, t, ingest_time=now)
                 except ParseError as err:
-                    out.append(self.dead_letter("fetchTickers", t, err, now))
+                    out.append(self.dead_letter(method, t, err, now))
                     continue
                 ticks.append(tick)
-                self.marks[sym] = tick.mark_price or (tick.bid + tick.ask) / 2
+            ticks = self._not_ahead(method, ticks, now, out)
+            for tick in ticks:
+                self.marks[tick.instrument] = tick.mark_price or (tick.bid + tick.ask) / 2
             out += ticks
-            self._read_ok("tickers", now, ticks)
+            self._read_ok("ws_tickers", now, [e for e in ticks if e.event_time != now])
         if rows:
             self.status.last_ok_ms = now
             self.status.failures = 0
@@ -346,6 +383,55 @@ class VenueConnector:
         fresh = self._dedupe(out)
         self.status.events += sum(not isinstance(e, EventRejected) for e in fresh)
         return fresh
+
+    def _stream_row(
+        self, sym: str, item: Mapping[str, Any], channel: WsChannel, now: int
+    ) -> dict[str, Any] | None:
+        """One stream item as a ccxt funding-rate structure (``None``: not placeable yet)."""
+        info = item.get("info")
+        info = info if isinstance(info, Mapping) else {}
+        if channel.returns == "tickers":
+            raw = {channel.fields.get(k, k): v for k, v in info.items()}
+            row = dict(self.exchange.parse_funding_rate(raw, self.exchange.market(sym)))
+            if row.get("timestamp") is None:  # the message's venue time (Bybit ``ts``)
+                row["timestamp"] = item.get("timestamp")
+        else:
+            row = dict(item)
+        if row.get("timestamp") is None and channel.time_field:
+            row["timestamp"] = info.get(channel.time_field)
+        if channel.drop_ccxt_funding_time:
+            row["fundingTimestamp"] = None
+        known = self.schedule.get(sym)
+        if row.get("interval") is None and known is not None:
+            row["interval"] = f"{known[1]}h"
+        if channel.funding_time_from_rest and row.get("fundingTimestamp") is None:
+            if known is None:
+                log.debug("%s %s: stream row held until a poll names the settlement", sym, now)
+                return None
+            t = row.get("timestamp")
+            t = now if not isinstance(t, int) else t
+            funding_time, interval_h = known
+            if funding_time <= t:  # settled since the poll: the schedule's next settlement
+                step = interval_h * MS_PER_HOUR
+                funding_time += ((t - funding_time) // step + 1) * step
+            row["fundingTimestamp"] = funding_time
+        return row
+
+    def _not_ahead(self, method: str, events: list[E], now: int, refused: list[Event]) -> list[E]:
+        """``events`` without those stamped more than ``max_ahead_ms`` after ``now`` (each one
+        dead-lettered into ``refused``): a clock or unit error at the venue, not a market."""
+        keep = []
+        for e in events:
+            if e.event_time - now > self.max_ahead_ms:
+                err = ParseError(
+                    "future",
+                    f"event time {e.event_time} is {e.event_time - now} ms ahead of our clock "
+                    f"(limit {self.max_ahead_ms} ms)",
+                )
+                refused.append(self.dead_letter(method, e.model_dump(mode="json"), err, now))
+            else:
+                keep.append(e)
+        return keep
 
     def _funding_gauges(self, rates: Sequence[FundingRateObserved]) -> None:
         for rate in rates:
@@ -419,6 +505,7 @@ class VenueConnector:
         age_ms = now - (self.status.last_ok_ms or self.status.first_attempt_ms)
         stale = age_ms > self.stale_after_s * 1000 or self.held is not None
         streams = ["funding", "tickers"] + (["account"] if self.private else [])
+        streams += list(self.ws_streams)
         for stream in streams:
             since = self.stream_ok_ms.get(stream) or self.status.first_attempt_ms
             m.FEED_STALENESS.labels(self.spec.id, stream).set(m.seconds(max(0, now - since)))

@@ -210,15 +210,6 @@ class VenueSpec:
         ``False`` when the ticker has no bid/ask and the connector reads the order book.
     options
         ccxt constructor options (account type defaults and the like).
-    ws_funding
-        The ccxt.pro method whose stream carries the funding rate (``watch_mark_prices``,
-        ``watch_tickers``), ``None`` where we have no tested websocket channel (REST only).
-    ws_funding_fields
-        Raw websocket field → the venue's REST field, so ccxt's own REST ``parse_funding_rate``
-        reads the stream's ``info`` (empty: the stream uses the REST names).
-    ws_tickers
-        The ``ws_funding`` stream's tickers carry top of book (bid/ask): the ticker poll is
-        replaced too. Otherwise tickers keep coming from the REST poll.
     credentials
         ccxt credential attributes live trading needs (``apiKey``, ``secret``, ``password``,
         ``walletAddress``, ``privateKey``); read from ``FUNDARB_<VENUE>_<NAME>`` (upper-case).
@@ -249,9 +240,6 @@ class VenueSpec:
     market_order_needs_price: bool = False
     top_of_book_in_ticker: bool = True
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    ws_funding: str | None = None
-    ws_funding_fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    ws_tickers: bool = False
 
     @property
     def exchange_id(self) -> str:

@@ -5,7 +5,7 @@ One process wires the live pipeline (DESIGN §2, §7):
 * one :class:`producers.connector.VenueConnector` per venue polls funding rates, tickers and
   (live) the account, publishing to ``md.*`` / ``acct.*``; refused rows go to ``deadletter``;
   a stale or failing feed trips ``stale_feed`` on ``risk.events``;
-* ``websocket``: venues with a websocket funding channel (``VenueSpec.ws_funding``) also
+* ``websocket``: venues with a websocket funding channel (:mod:`producers.ws_channels`) also
   stream through ccxt.pro (:class:`producers.ws.WsFeed`: pushed updates between polls, a
   REST poll and a reconnect with backoff when the stream drops); the poll keeps running;
 * the Faust worker (``fundarb worker``, a child process) folds them and emits intents and
@@ -52,6 +52,7 @@ from producers.connector import VenueConnector, VenueCredentials, short_error
 from producers.gateway import OrderGateway
 from producers.venues import VenueSpec, venue_spec
 from producers.ws import WsFeed
+from producers.ws_channels import REST_ONLY, ws_channel
 from schemas.catalog import DEADLETTER
 from schemas.events import EventRejected, TickerObserved
 from schemas.serde import Serializer
@@ -423,11 +424,17 @@ async def run_live(
                         _connector_loop(conn, producer, dead_topic, opts.poll_s, report)
                     )
                 )
-                method = conn.spec.ws_funding
-                if opts.websocket and method and hasattr(conn.exchange, method):
-                    feed = WsFeed(conn, max_backoff_s=opts.stale_after_s)
+                channel = ws_channel(conn.spec.id)
+                if opts.websocket and channel and hasattr(conn.exchange, channel.method):
+                    # idle: 3 × the stale limit, beyond the slowest channel's push interval
+                    # (OKX funding-rate: every 30-90 s)
+                    idle_s = 3 * opts.stale_after_s
+                    feed = WsFeed(conn, max_backoff_s=opts.stale_after_s, idle_s=idle_s)
                     emit = _publisher(producer, dead_topic, report)
                     tasks.append(asyncio.create_task(feed.run(emit)))
+                elif opts.websocket:
+                    why = REST_ONLY.get(conn.spec.id, "no websocket funding channel")
+                    log.info("%s: REST polling only (%s)", conn.spec.id, why)
             if opts.audit:
                 from consumers.audit import audit_topics
 

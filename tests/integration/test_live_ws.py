@@ -1,7 +1,7 @@
 """``fundarb live --paper --ws`` on the real broker with Bybit on ccxt.pro's real class offline:
 REST answers from the recorded tickers reply, the websocket from the recorded stream message
 (tests/resources/bybit/ws.json). Both paths publish to md.funding: the polled rate and the
-streamed one."""
+streamed one; a garbage frame before it goes to the dead-letter topic and the stream goes on."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def test_live_paper_with_websockets_publishes_the_streamed_funding(
     def on_status(line: str) -> None:
         # the pipeline is running: once the stream has subscribed, the venue sends its message
         if ws.sockets and ws.sockets[-1].sent and not pushed:
+            ws.sockets[-1].push('{"topic": "tickers.BTCUSDT", garbage')  # not JSON
             ws.sockets[-1].push(msg)
             pushed.append(1)
 
@@ -61,16 +62,19 @@ def test_live_paper_with_websockets_publishes_the_streamed_funding(
     assert pushed, "the stream never subscribed"
     assert ws.sockets[0].sent[0]["args"] == ["tickers.BTCUSDT"]
 
-    async def read() -> list[Any]:
+    async def read(topic: str) -> list[Any]:
         ser = Serializer()
         return [
             ser.decode(r.value)
             async for _t, _p, r in read_topics(
-                kafka_settings.bootstrap, [kafka_settings.topic("md.funding")]
+                kafka_settings.bootstrap, [kafka_settings.topic(topic)]
             )
         ]
 
-    rates = {(str(e.funding_rate), e.funding_time) for e in asyncio.run(read())}
+    (letter,) = asyncio.run(read("deadletter"))
+    assert (letter.error_type, letter.source_topic) == ("parse.frame", "venue.bybit.watch_tickers")
+    assert json.loads(letter.raw_value)["frame"] == '{"topic": "tickers.BTCUSDT", garbage'
+    rates = {(str(e.funding_rate), e.funding_time) for e in asyncio.run(read("md.funding"))}
     # polled: fundingRate "0.0001", nextFundingTime 1730736000000; streamed: "-0.000212",
     # "1673280000000"
     assert rates == {("0.0001", 1_730_736_000_000), ("-0.000212", 1_673_280_000_000)}

@@ -21,6 +21,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 import producers.venues as registry
+from producers import ws_channels
 from projections import executor
 from schemas.config import DEFAULT_FEES, MAX_FEE_FRAC, FeeConfig
 from schemas.types import base_asset, is_spot
@@ -118,10 +119,13 @@ def test_ccxt_class_and_credentials(venue: str) -> None:
     spec = registry.VENUES[venue]
     assert hasattr(ccxt_async, spec.exchange_id), f"ccxt has no {spec.exchange_id} class"
     assert spec.credentials and set(spec.credentials) <= CREDENTIAL_NAMES
-    if spec.ws_funding is not None:
+    # every venue names its websocket channel, or why it has none (producers/ws_channels.py)
+    channel = ws_channels.ws_channel(venue)
+    assert (channel is None) != (venue not in ws_channels.REST_ONLY)
+    if channel is not None:
         import ccxt.pro as ccxt_pro
 
-        assert hasattr(getattr(ccxt_pro, spec.exchange_id), spec.ws_funding)
+        assert hasattr(getattr(ccxt_pro, spec.exchange_id), channel.method)
 
 
 def test_our_kraken_is_ccxts_krakenfutures() -> None:

@@ -47,16 +47,4 @@ SPEC = VenueSpec(
     spot_margin_close=MappingProxyType({"marginMode": "cross", "sideEffectType": "AUTO_REPAY"}),
     credentials=("apiKey", "secret"),
     docs="https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info",
-    ws_funding="watch_mark_prices",
-    ws_funding_fields=MappingProxyType(
-        {
-            "s": "symbol",
-            "p": "markPrice",
-            "i": "indexPrice",
-            "P": "estimatedSettlePrice",
-            "r": "lastFundingRate",
-            "T": "nextFundingTime",
-            "E": "time",
-        }
-    ),
 )

@@ -54,6 +54,4 @@ SPEC = VenueSpec(
     options=MappingProxyType({"enableUnifiedAccount": True, "enableUnifiedMargin": False}),
     credentials=("apiKey", "secret"),
     docs="https://bybit-exchange.github.io/docs/v5/intro",
-    ws_funding="watch_tickers",  # tickers.<symbol>: the REST ticker's fields, funding included
-    ws_tickers=True,
 )
