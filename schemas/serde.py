@@ -180,7 +180,7 @@ def _trusted_kind(annotation: Any) -> tuple[Callable[[Any], Any] | None, bool]:
     return None, False
 
 
-def _rewrites_its_input(model: type[BaseModel]) -> bool:
+def rewrites_its_input(model: type[BaseModel]) -> bool:
     """Whether a model has a ``before`` validator of its own that changes the values it is
     given (``EventRejected`` cuts raw bytes and fills in their digest): building such a model
     without validation would not give the validated event, so the trusted decode validates
@@ -257,7 +257,7 @@ class _Reader:
     version: int
     parsed: Any
     type_name: str
-    build: Callable[[dict[str, Any]], Any] | None  # None: validate (see _rewrites_its_input)
+    build: Callable[[dict[str, Any]], Any] | None  # None: validate (see rewrites_its_input)
     fields: frozenset[str]
 
 
@@ -314,7 +314,7 @@ class Serializer:
                 entry.version,
                 fastavro.parse_schema(entry.schema),
                 entry.type_name,
-                None if _rewrites_its_input(model) else _trusted_builder(model),
+                None if rewrites_its_input(model) else _trusted_builder(model),
                 frozenset(model.model_fields),
             )
             self._readers[schema_id] = reader
@@ -393,7 +393,7 @@ class Serializer:
         if reader.build is None or (
             reader.version != model.SCHEMA_VERSION and record.keys() != reader.fields
         ):  # a model that rewrites its input, or an upcast record of another shape
-            return self._validate(model, record)
+            return self.validate_record(model, record)
         try:
             return reader.build(record)  # type: ignore[no-any-return]
         except Exception as exc:
@@ -411,10 +411,17 @@ class Serializer:
             trailing bytes, or an invariant violated (``error_type='invalid'``).
         """
         model, record = self.decode_record(data)
-        return self._validate(model, record)
+        return self.validate_record(model, record)
 
     @staticmethod
-    def _validate(model: type[Event], record: dict[str, Any]) -> Event:
+    def validate_record(model: type[Event], record: dict[str, Any]) -> Event:
+        """Validate a decoded record (:meth:`decode_record`) into its event.
+
+        Raises
+        ------
+        DecodeError
+            ``invalid``: an invariant is violated (pydantic's field-by-field message).
+        """
         try:
             return model.model_validate(record)
         except ValidationError as exc:
