@@ -77,12 +77,15 @@ async def replay(
     on_event: Callable[[Event], None] | None = None,
     producer: EventProducer | None = None,
     on_segment: Callable[[Segment], None] | None = None,
-    segment_events: int = 5000,
+    segment_events: int = 4000,
+    max_segment_events: int = 32_000,
 ) -> ReplayReport:
     """Publish the plan's merged events; returns the report once every send is acknowledged.
 
-    ``on_segment`` (for a reader that follows the replay, the backtest): called about every
-    ``segment_events`` events, always *between two event times* (every event up to some time
+    ``on_segment`` (for a reader that follows the replay, the backtest): called after about
+    ``segment_events`` events, then after twice as many each time up to
+    ``max_segment_events`` (the reader starts early, and later segments cost it fewer, larger
+    fetches), always *between two event times* (every event up to some time
     T is acknowledged by the broker, none after T is sent yet), and once at the end, with the
     end offset of every market partition written so far (cumulative). A reader that merges
     each segment's records in event-time order and concatenates the segments gets exactly
@@ -99,6 +102,7 @@ async def replay(
     futures: list[Any] = []  # this segment's deliveries (record metadata: partition, offset)
     ends: Segment = {}
     since_cut = 0
+    next_cut = segment_events
     last_time: int | None = None
 
     async def cut() -> None:
@@ -123,13 +127,10 @@ async def replay(
                 lag = due - (time.perf_counter() - start_wall)
                 if lag > 0:
                     await asyncio.sleep(lag)
-            if (
-                on_segment is not None
-                and since_cut >= segment_events
-                and item.event_time != last_time
-            ):
+            if on_segment is not None and since_cut >= next_cut and item.event_time != last_time:
                 await cut()  # between two event times: the segment holds all of them up to now
                 since_cut = 0
+                next_cut = min(2 * next_cut, max_segment_events)
             topic = out.topic(item)
             delivery = await out.send(item, topic=topic)
             if on_segment is not None:
@@ -162,7 +163,7 @@ def replay_process(
     window: Window,
     half_spread: Any,
     reference_prices: dict[str, str],
-    segment_events: int = 5000,
+    segment_events: int = 4000,
 ) -> None:
     """Run a replay in this (child) process, reporting over ``conn`` (a ``multiprocessing``
     connection): ``("segment", Segment)`` as segments are acknowledged (see :func:`replay`),

@@ -44,6 +44,7 @@ def test_segments_concatenate_to_the_order_of_one_merge(kafka_settings: Settings
             on_event=lambda e: published.append(e.event_id),
             on_segment=segments.append,
             segment_events=37,
+            max_segment_events=37,
         )
         return await _read(kafka_settings, None), await _read(kafka_settings, _listed(segments))
 
