@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import broker, row, save, summarise
-from consumers.audit import AuditBatch, apply_ddl, audit_topics, to_arrow
+from consumers.audit import AuditBatch, apply_ddl, audit_topics
 from infra.clickhouse import open_chdb
 from infra.kafka_io import EventProducer, create_topics
 from infra.settings import Settings
@@ -77,7 +77,7 @@ async def main(bootstrap: str) -> None:
                 batch.add(
                     _Record(settings.topic("md.tickers"), 0, n, e.key.encode(), ser.encode(e))
                 )
-            table = to_arrow(batch.tables["events_raw"])
+            table = batch.arrow("events_raw")
             base_db = store.database_view(f"base_{i}")
             apply_ddl(base_db)
             start = time.perf_counter()

@@ -4,6 +4,10 @@ Stages measured alone in the same run, on the same events: the replay into Kafka
 (``producers.replay``) and the engine + paper venue in-process (``Simulation``, no Kafka).
 The backtest additionally reads the topics back in event-time order, publishes every output
 and computes the digest; the audit is left out here (``bench_audit.py`` measures it).
+Since issue 18 the backtest's replay runs in a second process and the simulation follows it
+segment by segment, so its "replay + simulation" phase (from the replay's start to the end
+of the simulation, timed through the backtest's progress callbacks) can be shorter than the
+two stages alone added up; that phase is the figure the < 15 s target is about.
 
     python bench/bench_backtest.py [--runs 5]   (FUNDARB_BOOTSTRAP or a local broker)
 """
@@ -27,7 +31,7 @@ from infra.settings import Settings
 from producers import history as h
 from producers.replay import replay
 from schemas.config import StrategyConfig
-from streams.backtest import BacktestOptions, run_backtest
+from streams.backtest import BacktestOptions, Progress, run_backtest
 from streams.cli import DEFAULT_DATA
 from streams.simulation import Simulation
 
@@ -37,7 +41,7 @@ REFS = {"hyperliquid": "binance"}
 def main(bootstrap: str, runs: int) -> None:
     window = h.Window(0, 2**62)
     config = StrategyConfig()
-    walls, replays, sims = [], [], []
+    walls, replays, sims, phases = [], [], [], []
     events = 0
     for i in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
@@ -53,9 +57,15 @@ def main(bootstrap: str, runs: int) -> None:
                 reference_prices=REFS,
                 audit=False,
             )
+            marks: dict[str, float] = {}
+
+            def phase(name: str, marks: dict[str, float] = marks) -> None:
+                marks.setdefault(name, time.perf_counter())
+
             start = time.perf_counter()
-            summary = run_backtest(settings, opts)
+            summary = run_backtest(settings, opts, Progress(on_phase=phase))
             walls.append(time.perf_counter() - start)
+            phases.append(marks["digest"] - marks["replay + simulate"])
             events = int(summary["events_in"])
         # stage alone: replay into fresh topics
         settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"bb-{uuid.uuid4().hex[:6]}.")
@@ -73,7 +83,8 @@ def main(bootstrap: str, runs: int) -> None:
         sim.finish()
         sims.append(time.perf_counter() - start)
         print(
-            f"  run {i + 1}: backtest {walls[-1]:.1f} s, replay alone {replays[-1]:.1f} s, "
+            f"  run {i + 1}: backtest {walls[-1]:.1f} s (replay + simulation {phases[-1]:.1f} s), "
+            f"replay alone {replays[-1]:.1f} s, "
             f"engine alone {sims[-1]:.1f} s"
         )
     wall = summarise(walls)
@@ -82,12 +93,18 @@ def main(bootstrap: str, runs: int) -> None:
     print(
         f"backtest: {events:,} events, {wall['median']:.1f} s median "
         f"({rate['median']:,.0f} events/s); replay + engine alone: {stages['median']:.1f} s "
-        f"(overhead {wall['median'] / stages['median']:.2f}x)"
+        f"(overhead {wall['median'] / stages['median']:.2f}x); the backtest's replay + "
+        f"simulation phase {summarise(phases)['median']:.1f} s (target < 15 s)"
     )
     rows = [
         {
             "stage": "backtest (bundled window)",
-            "figure": {"wall_s": wall, "events_per_s": rate, "events": events},
+            "figure": {
+                "wall_s": wall,
+                "events_per_s": rate,
+                "events": events,
+                "replay_and_simulation_s": summarise(phases),
+            },
             "baseline": {
                 "stages_alone_s": stages,
                 "replay_s": summarise(replays),

@@ -9,6 +9,9 @@ most ``max_rows`` or ``max_ms`` of wall time, whichever first), writes them thro
 redelivers, and the dedup key absorbs it.
 
 DDL lives in ``infra/sql/NNN_*.sql`` and is applied once per version (``schema_migrations``).
+Rows are built straight from the Avro records, without pydantic events, per topic partition
+(:class:`AuditBatch`); decimals are converted once, within the decoder's bounds (a value beyond
+them is a record the validated decode refuses, handled as one that does not decode).
 Records that do not decode, or whose values cannot be converted to their columns, are kept in
 ``events_raw`` as ``Undecodable`` with the reason and the bytes (base64). A record that does not
 decode is dead-lettered by the consumer that processes its topic (the worker, the paper venue,
@@ -25,6 +28,8 @@ import base64
 import json
 import logging
 import time
+import types
+import typing
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Context, Decimal
@@ -41,8 +46,23 @@ from infra.clickhouse import ClickHouseStore, open_store
 from infra.settings import Settings
 from schemas import events as ev
 from schemas.catalog import DEADLETTER, TOPICS
-from schemas.serde import DecodeError, Serializer
-from schemas.types import MAX_TEXT_CHARS
+from schemas.serde import DecodeError, Serializer, rewrites_its_input, to_record
+from schemas.types import (
+    MAX_ABS_FUNDING_RATE,
+    MAX_DECIMAL_CHARS,
+    MAX_MAGNITUDE,
+    MAX_MS,
+    MAX_TEXT_CHARS,
+    MIN_MS,
+    Dec,
+    FundingRate,
+    Millis,
+    MillisOrZero,
+    NonNegativeDec,
+    PositiveDec,
+    canonical_decimal,
+    check_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,146 +123,416 @@ def _plain(value: Any) -> Any:
 
 
 def payload_json(event: ev.Event) -> str:
-    """The event as JSON (decimals as strings, bytes base64), keys sorted."""
+    """The event as JSON (decimals as strings, bytes base64), keys sorted.
+
+    The sink writes the same text from the Avro record (:func:`record_payload`): an Avro
+    record already holds decimals as their wire strings, enums as their symbols and nested
+    records as dicts."""
     return json.dumps({k: _plain(v) for k, v in event.__dict__.items()}, sort_keys=True)
 
 
 Row = dict[str, Any]
 
+# The columns of each table, in order. A row is a tuple in this order; a table's rows become
+# Arrow columns only when the batch is written (one transposition per table and batch).
+WHERE = ("run", "topic", "partition", "offset")
+RAW_COLUMNS = (
+    *WHERE,
+    "key",
+    "event_type",
+    "event_id",
+    "event_time",
+    "ingest_time",
+    "venue",
+    "instrument",
+    "correlation_id",
+    "causation_id",
+    "payload",
+)
+_MARKET = ("event_id", "event_time", "venue", "instrument")
+TYPED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "funding_observations": (
+        *_MARKET,
+        "funding_rate",
+        "funding_interval_h",
+        "funding_time",
+        "next_funding_time",
+        "predicted_rate",
+        "mark_price",
+        "settled",
+    ),
+    "tickers": (*_MARKET, "bid", "ask", "mark_price", "quote_volume_24h"),
+    "fills": (
+        *_MARKET,
+        "correlation_id",
+        "causation_id",
+        "fill_id",
+        "order_id",
+        "client_order_id",
+        "side",
+        "qty",
+        "price",
+        "fee",
+        "fee_currency",
+        "liquidity",
+        "is_hedge",
+    ),
+    "funding_payments": (
+        *_MARKET,
+        "correlation_id",
+        "funding_time",
+        "position_qty",
+        "funding_rate",
+        "mark_price",
+        "amount",
+        "amount_currency",
+    ),
+    "orders": (
+        "event_type",
+        "event_id",
+        "event_time",
+        "venue",
+        "instrument",
+        "correlation_id",
+        "causation_id",
+        "client_order_id",
+        "side",
+        "qty",
+        "limit_price",
+        "time_in_force",
+        "is_hedge",
+        "reason",
+        "filled_qty",
+    ),
+    "intents": (
+        "event_type",
+        "event_id",
+        "event_time",
+        "instrument",
+        "correlation_id",
+        "causation_id",
+        "arb_id",
+        "revision",
+        "target_notional_usd",
+        "expected_apr",
+        "exit_reason",
+        "legs",
+    ),
+    "breakers": (
+        "event_type",
+        "event_id",
+        "event_time",
+        "instrument",
+        "breaker",
+        "action",
+        "detail",
+    ),
+    "alerts": ("event_id", "event_time", "rule", "severity", "message", "dedup_key"),
+    "positions": (
+        *_MARKET,
+        "correlation_id",
+        "qty",
+        "realised_pnl_usd",
+        "fees_usd",
+        "funding_usd",
+        "net_delta_usd",
+    ),
+}
 
-def _market(e: ev.Event) -> Row:
-    """The envelope columns every per-market typed table shares."""
-    return {
-        "event_id": e.event_id,
-        "event_time": e.event_time,
-        "venue": e.venue,
-        "instrument": e.instrument,
-    }
+Rec = dict[str, Any]
 
 
-def _typed(event: ev.Event) -> tuple[str, Row] | None:
-    """(table, row) for the typed table of an event family, or None."""
-    e = event
-    if isinstance(e, ev.FundingRateObserved):
-        return "funding_observations", {
-            **_market(e),
-            "funding_rate": _dec(e.funding_rate),
-            "funding_interval_h": e.funding_interval_h,
-            "funding_time": e.funding_time,
-            "next_funding_time": e.next_funding_time,
-            "predicted_rate": _dec(e.predicted_rate),
-            "mark_price": _dec(e.mark_price),
-            "settled": e.settled,
-        }
-    if isinstance(e, ev.TickerObserved):
-        return "tickers", {
-            **_market(e),
-            "bid": _dec(e.bid),
-            "ask": _dec(e.ask),
-            "mark_price": _dec(e.mark_price),
-            "quote_volume_24h": _dec(e.quote_volume_24h),
-        }
-    if isinstance(e, ev.FillExecuted):
-        return "fills", {
-            **_market(e),
-            "correlation_id": e.correlation_id,
-            "causation_id": e.causation_id,
-            "fill_id": e.fill_id,
-            "order_id": e.order_id,
-            "client_order_id": e.client_order_id,
-            "side": e.side.value,
-            "qty": _dec(e.qty),
-            "price": _dec(e.price),
-            "fee": _dec(e.fee),
-            "fee_currency": e.fee_currency,
-            "liquidity": e.liquidity.value,
-            "is_hedge": e.is_hedge,
-        }
-    if isinstance(e, ev.FundingPaid):
-        return "funding_payments", {
-            **_market(e),
-            "correlation_id": e.correlation_id,
-            "funding_time": e.funding_time,
-            "position_qty": _dec(e.position_qty),
-            "funding_rate": _dec(e.funding_rate),
-            "mark_price": _dec(e.mark_price),
-            "amount": _dec(e.amount),
-            "amount_currency": e.amount_currency,
-        }
-    if isinstance(
-        e,
-        ev.PlaceOrder
-        | ev.CancelOrder
-        | ev.OrderAccepted
-        | ev.OrderRejected
-        | ev.OrderCanceled
-        | ev.OrderExpired,
-    ):
-        place = e if isinstance(e, ev.PlaceOrder) else None
-        reason = getattr(e, "reject_reason", None)
-        return "orders", {
-            "event_type": type(e).__name__,
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "venue": e.venue,
-            "instrument": e.instrument,
-            "correlation_id": e.correlation_id,
-            "causation_id": e.causation_id,
-            "client_order_id": e.client_order_id,
-            "side": place.side.value if place else None,
-            "qty": _dec(place.qty) if place else None,
-            "limit_price": _dec(place.limit_price) if place else None,
-            "time_in_force": place.time_in_force.value if place else None,
-            "is_hedge": place.is_hedge if place else None,
-            "reason": reason.value if reason else getattr(e, "detail", None) or None,
-            "filled_qty": _dec(getattr(e, "filled_qty", None)),
-        }
-    if isinstance(e, ev.TargetPositionSet | ev.ExitRequested):
-        target = e if isinstance(e, ev.TargetPositionSet) else None
-        return "intents", {
-            "event_type": type(e).__name__,
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "instrument": e.instrument,
-            "correlation_id": e.correlation_id,
-            "causation_id": e.causation_id,
-            "arb_id": e.arb_id,
-            "revision": e.revision,
-            "target_notional_usd": _dec(target.target_notional_usd) if target else None,
-            "expected_apr": _dec(target.expected_apr) if target else None,
-            "exit_reason": None if target else e.exit_reason.value,  # type: ignore[union-attr]
-            "legs": json.dumps(_plain(target.legs)) if target else "[]",
-        }
-    if isinstance(e, ev.BreakerTripped | ev.BreakerReset):
-        return "breakers", {
-            "event_type": type(e).__name__,
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "instrument": e.instrument,
-            "breaker": e.breaker.value,
-            "action": e.action.value if isinstance(e, ev.BreakerTripped) else None,
-            "detail": e.detail,
-        }
-    if isinstance(e, ev.AlertRaised):
-        return "alerts", {
-            "event_id": e.event_id,
-            "event_time": e.event_time,
-            "rule": e.rule,
-            "severity": e.severity.value,
-            "message": e.message,
-            "dedup_key": e.dedup_key,
-        }
-    if isinstance(e, ev.PositionChanged):
-        return "positions", {
-            **_market(e),
-            "correlation_id": e.correlation_id,
-            "qty": _dec(e.qty),
-            "realised_pnl_usd": _dec(e.realised_pnl_usd),
-            "fees_usd": _dec(e.fees_usd),
-            "funding_usd": _dec(e.funding_usd),
-            "net_delta_usd": _dec(e.net_delta_usd),
-        }
+def _market(r: Rec) -> tuple[Any, ...]:
+    return (r["event_id"], r["event_time"], r["venue"], r["instrument"])
+
+
+def _order_row(name: str) -> Callable[[Rec], tuple[str, tuple[Any, ...]]]:
+    place = name == "PlaceOrder"
+
+    def row(r: Rec) -> tuple[str, tuple[Any, ...]]:
+        return "orders", (
+            name,
+            r["event_id"],
+            r["event_time"],
+            r["venue"],
+            r["instrument"],
+            r["correlation_id"],
+            r["causation_id"],
+            r["client_order_id"],
+            r["side"] if place else None,
+            r["qty"] if place else None,
+            r["limit_price"] if place else None,
+            r["time_in_force"] if place else None,
+            r["is_hedge"] if place else None,
+            r.get("reject_reason") or r.get("detail") or None,
+            r.get("filled_qty"),
+        )
+
+    return row
+
+
+def _intent_row(name: str) -> Callable[[Rec], tuple[str, tuple[Any, ...]]]:
+    target = name == "TargetPositionSet"
+
+    def row(r: Rec) -> tuple[str, tuple[Any, ...]]:
+        return "intents", (
+            name,
+            r["event_id"],
+            r["event_time"],
+            r["instrument"],
+            r["correlation_id"],
+            r["causation_id"],
+            r["arb_id"],
+            r["revision"],
+            r["target_notional_usd"] if target else None,
+            r["expected_apr"] if target else None,
+            None if target else r["exit_reason"],
+            json.dumps(r["legs"]) if target else "[]",
+        )
+
+    return row
+
+
+def _breaker_row(name: str) -> Callable[[Rec], tuple[str, tuple[Any, ...]]]:
+    tripped = name == "BreakerTripped"
+
+    def row(r: Rec) -> tuple[str, tuple[Any, ...]]:
+        return "breakers", (
+            name,
+            r["event_id"],
+            r["event_time"],
+            r["instrument"],
+            r["breaker"],
+            r["action"] if tripped else None,
+            r["detail"],
+        )
+
+    return row
+
+
+#: (table, row tuple) of an event type's typed table, from its Avro record (decimals already
+#: converted by the type's plan); types without a typed table are in ``events_raw`` only.
+TYPED_ROWS: dict[str, Callable[[Rec], tuple[str, tuple[Any, ...]]]] = {
+    "FundingRateObserved": lambda r: (
+        "funding_observations",
+        (
+            *_market(r),
+            r["funding_rate"],
+            r["funding_interval_h"],
+            r["funding_time"],
+            r["next_funding_time"],
+            r["predicted_rate"],
+            r["mark_price"],
+            r["settled"],
+        ),
+    ),
+    "TickerObserved": lambda r: (
+        "tickers",
+        (*_market(r), r["bid"], r["ask"], r["mark_price"], r["quote_volume_24h"]),
+    ),
+    "FillExecuted": lambda r: (
+        "fills",
+        (
+            *_market(r),
+            r["correlation_id"],
+            r["causation_id"],
+            r["fill_id"],
+            r["order_id"],
+            r["client_order_id"],
+            r["side"],
+            r["qty"],
+            r["price"],
+            r["fee"],
+            r["fee_currency"],
+            r["liquidity"],
+            r["is_hedge"],
+        ),
+    ),
+    "FundingPaid": lambda r: (
+        "funding_payments",
+        (
+            *_market(r),
+            r["correlation_id"],
+            r["funding_time"],
+            r["position_qty"],
+            r["funding_rate"],
+            r["mark_price"],
+            r["amount"],
+            r["amount_currency"],
+        ),
+    ),
+    **{
+        n: _order_row(n)
+        for n in (
+            "PlaceOrder",
+            "CancelOrder",
+            "OrderAccepted",
+            "OrderRejected",
+            "OrderCanceled",
+            "OrderExpired",
+        )
+    },
+    **{n: _intent_row(n) for n in ("TargetPositionSet", "ExitRequested")},
+    **{n: _breaker_row(n) for n in ("BreakerTripped", "BreakerReset")},
+    "AlertRaised": lambda r: (
+        "alerts",
+        (r["event_id"], r["event_time"], r["rule"], r["severity"], r["message"], r["dedup_key"]),
+    ),
+    "PositionChanged": lambda r: (
+        "positions",
+        (
+            *_market(r),
+            r["correlation_id"],
+            r["qty"],
+            r["realised_pnl_usd"],
+            r["fees_usd"],
+            r["funding_usd"],
+            r["net_delta_usd"],
+        ),
+    ),
+}
+
+
+class _Refused(ValueError):
+    """A value outside the decoder's bounds (the record is kept raw, not dead-lettered)."""
+
+
+_BOUND = MAX_MAGNITUDE
+_FUNDING_BOUND = MAX_ABS_FUNDING_RATE
+
+
+def _column_decimal(value: str, kind: str) -> Decimal:
+    """A decimal wire string → the Decimal(38, 18) column value, within the decoder's bounds.
+
+    The bounds are those of ``schemas.types`` (``canonical_decimal``: at most 64 characters,
+    an exponent within ±30, finite, |value| < 10^15; ``> 0`` for prices and quantities,
+    ``>= 0`` where non-negative, |rate| <= 1 for funding rates), checked on the text first
+    as there. Plain strings (what fundarb writes) take the fast path; anything else goes
+    through ``canonical_decimal`` itself.
+    """
+    if len(value) <= MAX_DECIMAL_CHARS and "E" not in value and "e" not in value:
+        try:
+            dec = Decimal(value)
+        except ArithmeticError:
+            raise _Refused(f"{value!r} is not a decimal number") from None
+        if not dec.is_finite() or not -_BOUND < dec < _BOUND:
+            dec = canonical_decimal(value)  # raises with the decoder's own message
+    else:
+        dec = canonical_decimal(value)
+    if kind == "pos" and dec <= 0:
+        raise _Refused(f"must be > 0, got {dec}")
+    if kind == "nonneg" and dec < 0:
+        raise _Refused(f"must be >= 0, got {dec}")
+    if kind == "funding" and not -_FUNDING_BOUND <= dec <= _FUNDING_BOUND:
+        raise _Refused(f"funding rate {dec} is beyond ±{_FUNDING_BOUND} per interval")
+    dot = value.find(".")
+    if dot >= 0 and len(value) - dot - 1 > 18:
+        return dec.quantize(Q18, context=_CH)
+    return dec
+
+
+def _decimal_kind(annotation: Any) -> str | None:
+    if annotation == FundingRate:
+        return "funding"
+    if annotation == PositiveDec:
+        return "pos"
+    if annotation == NonNegativeDec:
+        return "nonneg"
+    if annotation == Dec:
+        return "dec"
     return None
+
+
+class _Plan:
+    """How one event type's Avro records become rows, built once from its model.
+
+    ``decimals``: (field, kind) of every decimal field, converted to column values and checked
+    against the decoder's bounds; ``millis``: the ms UTC fields and whether 0 is allowed
+    (checked against ``MIN_MS``..``MAX_MS``); ``texts``: (field, max length) of the bounded
+    strings; ``binary``: the bytes fields (base64 in the payload). The rest of the model's
+    invariants (symbol syntax, crossed books, cross-field rules) are the processors' to
+    enforce: they decode their topics with validation and dead-letter what fails, and the
+    dead letter is audited too.
+    """
+
+    def __init__(self, model: type[ev.Event]) -> None:
+        hints = typing.get_type_hints(model, include_extras=True)
+        self.name = model.__name__
+        self.decimals: list[tuple[str, str]] = []
+        self.millis: list[tuple[str, bool]] = []
+        self.texts: list[tuple[str, int]] = []
+        self.binary: list[str] = []
+        for field, info in model.model_fields.items():
+            annotation = hints[field]
+            if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+                (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+            kind = _decimal_kind(annotation)
+            if kind is not None:
+                self.decimals.append((field, kind))
+                continue
+            if annotation in (Millis, MillisOrZero):
+                self.millis.append((field, annotation == MillisOrZero))
+                continue
+            if annotation is bytes:
+                self.binary.append(field)
+                continue
+            limits = [
+                m.max_length for m in typing.get_args(annotation)[1:] if hasattr(m, "max_length")
+            ]
+            limits += [m.max_length for m in info.metadata if getattr(m, "max_length", None)]
+            if limits and limits[0]:
+                self.texts.append((field, limits[0]))
+        self.typed = TYPED_ROWS.get(self.name)
+        #: a model whose own validator rewrites its input (EventRejected fills in a v1 dead
+        #: letter's size and digest): its records are validated, as the processors see them
+        self.validate = rewrites_its_input(model)
+
+    def payload(self, record: Rec) -> str:
+        if self.binary:
+            record = dict(record)
+            for field in self.binary:
+                if record[field] is not None:
+                    record[field] = base64.b64encode(record[field]).decode()
+        return json.dumps(record, sort_keys=True)
+
+    def convert(self, record: Rec) -> Rec:
+        """The record with its decimals as column values; raises :class:`_Refused` (naming
+        the field) for a value outside the decoder's bounds."""
+        values = dict(record)
+        for field, kind in self.decimals:
+            value = record[field]
+            if value is not None:
+                try:
+                    values[field] = _column_decimal(value, kind)
+                except ValueError as exc:
+                    raise _Refused(f"{self.name}: {field}: {exc}") from None
+        for field, zero_ok in self.millis:
+            t = record[field]
+            if not (MIN_MS <= t <= MAX_MS or (zero_ok and t == 0)):
+                try:
+                    check_ms(t, allow_zero=zero_ok)
+                except ValueError as exc:
+                    raise _Refused(f"{self.name}: {field}: {exc}") from None
+        for field, limit in self.texts:
+            text = record[field]
+            if text is not None and len(text) > limit:
+                raise _Refused(f"{self.name}: {field}: {len(text)} characters, at most {limit}")
+        return values
+
+
+_PLANS: dict[type[ev.Event], _Plan] = {}
+
+
+def _plan(model: type[ev.Event]) -> _Plan:
+    plan = _PLANS.get(model)
+    if plan is None:
+        plan = _PLANS[model] = _Plan(model)
+    return plan
+
+
+def record_payload(model: type[ev.Event], record: Rec) -> str:
+    """``payload_json`` of the event an Avro record of ``model`` decodes to, from the record."""
+    return _plan(model).payload(record)
 
 
 _TIME_COLUMNS = {"event_time", "ingest_time", "funding_time", "next_funding_time"}
@@ -269,26 +559,34 @@ _DEC_COLUMNS = {
 }
 
 
+def _arrow_type(name: str) -> pa.DataType | None:
+    if name in _TIME_COLUMNS:
+        return TS
+    if name in _DEC_COLUMNS:
+        return DEC
+    if name in ("partition", "funding_interval_h"):
+        return pa.uint16()
+    if name == "offset":
+        return pa.uint64()
+    if name == "revision":
+        return pa.uint32()
+    return None
+
+
+def columns_to_arrow(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Row tuples (in ``names`` order) → an Arrow table with ClickHouse-friendly types
+    (decimals, ms UTC timestamps): one transposition, one array per column."""
+    arrays = [
+        pa.array(list(values), _arrow_type(name))
+        for name, values in zip(names, zip(*rows, strict=True), strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, names=list(names))
+
+
 def to_arrow(rows: list[Row]) -> pa.Table:
-    """Rows → an Arrow table with ClickHouse-friendly types (decimals, ms UTC timestamps)."""
-    columns: dict[str, pa.Array] = {}
-    for name in rows[0]:
-        values = [r[name] for r in rows]
-        if name in _TIME_COLUMNS:
-            columns[name] = pa.array(values, TS)
-        elif name in _DEC_COLUMNS:
-            columns[name] = pa.array(values, DEC)
-        elif name in ("partition",):
-            columns[name] = pa.array(values, pa.uint16())
-        elif name in ("offset",):
-            columns[name] = pa.array(values, pa.uint64())
-        elif name in ("revision",):
-            columns[name] = pa.array(values, pa.uint32())
-        elif name in ("funding_interval_h",):
-            columns[name] = pa.array(values, pa.uint16())
-        else:
-            columns[name] = pa.array(values)
-    return pa.table(columns)
+    """Row dicts → an Arrow table (see :func:`columns_to_arrow`)."""
+    names = tuple(rows[0])
+    return columns_to_arrow(names, [tuple(r[n] for n in names) for r in rows])
 
 
 def run_name(prefix: str) -> str:
@@ -297,13 +595,21 @@ def run_name(prefix: str) -> str:
 
 
 class AuditBatch:
-    """Rows per table for one batch, built from consumer records."""
+    """Rows per table for one batch, built from consumer records.
+
+    Records are read straight from Avro (``Serializer.decode_record``), never built into
+    pydantic events: the raw row's envelope and payload and the typed row's columns come from
+    the record itself; decimals are converted once, with the decoder's bounds (a value
+    outside them is kept raw as ``Undecodable`` and left to its topic's processor, exactly as
+    a record the validated decode refuses). Rows are tuples per table, turned into Arrow
+    columns when the batch is written.
+    """
 
     def __init__(self, serializer: Serializer, prefix: str) -> None:
         self.serializer = serializer
         self.prefix = prefix
         self.run = run_name(prefix)
-        self.tables: dict[str, list[Row]] = defaultdict(list)
+        self.tables: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         #: the consumer record of each row, per table (to dead-letter a row the store refuses)
         self.sources: dict[str, list[Any]] = defaultdict(list)
         #: records to dead-letter, with why, keyed by (topic, partition, offset): once each
@@ -317,79 +623,104 @@ class AuditBatch:
                 (record.topic, record.partition, record.offset), (record, error)
             )
 
-    def _append(self, table: str, row: Row, record: Any) -> None:
-        self.tables[table].append(row)
-        self.sources[table].append(record)
+    def rows(self, table: str) -> list[Row]:
+        """The batch's rows of ``table`` as dicts (column → value), for inspection."""
+        names = RAW_COLUMNS if table == "events_raw" else (*WHERE, *TYPED_COLUMNS[table])
+        return [dict(zip(names, r, strict=True)) for r in self.tables.get(table, [])]
+
+    def arrow(self, table: str) -> pa.Table:
+        """The batch's rows of ``table`` as the Arrow table the store is given."""
+        names = RAW_COLUMNS if table == "events_raw" else (*WHERE, *TYPED_COLUMNS[table])
+        return columns_to_arrow(names, self.tables[table])
 
     def add(self, record: Any) -> None:
-        topic = (
-            record.topic[len(self.prefix) :]
-            if record.topic.startswith(self.prefix)
-            else record.topic
-        )
-        where = {
-            "run": self.run,
-            "topic": topic,
-            "partition": record.partition,
-            "offset": record.offset,
-        }
-        key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else ""
-        try:
-            event = self.serializer.decode(record.value)
-            raw = {
-                **where,
-                "key": key,
-                "event_type": type(event).__name__,
-                "event_id": event.event_id,
-                "event_time": event.event_time,
-                "ingest_time": event.ingest_time,
-                "venue": event.venue,
-                "instrument": event.instrument,
-                "correlation_id": event.correlation_id,
-                "causation_id": event.causation_id,
-                "payload": payload_json(event),
-            }
-            typed = _typed(event)
-        except DecodeError as exc:  # its topic's processor dead-letters it (module docstring)
-            self._undecodable(record, where, key, exc, dead_letter=False)
-            return
-        except Exception as exc:  # one record's values must not stop the sink
-            # decoded but not convertible (e.g. beyond Decimal(38, 18)): keep it, dead-letter it
-            self._undecodable(
-                record, where, key, DecodeError("audit_convert", f"{type(exc).__name__}: {exc}")
-            )
-            return
-        self._append("events_raw", raw, record)
-        if typed is not None:
-            table, row = typed
-            self._append(table, {**where, **row}, record)
-        self.count += 1
+        """Add one consumer record (see :meth:`add_many`)."""
+        self.add_many(record.topic, record.partition, [record])
+
+    def add_many(self, topic: str, partition: int, records: list[Any]) -> None:
+        """Add the records of one topic partition, in offset order."""
+        name = topic[len(self.prefix) :] if topic.startswith(self.prefix) else topic
+        run = self.run
+        raw_rows = self.tables["events_raw"]
+        raw_sources = self.sources["events_raw"]
+        read = self.serializer.decode_record
+        for record in records:
+            where = (run, name, partition, record.offset)
+            key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else ""
+            try:
+                if not isinstance(record.value, bytes):
+                    raise DecodeError("empty", "record has no value (tombstone)")
+                model, avro = read(record.value)
+                plan = _PLANS.get(model) or _plan(model)
+                if plan.validate:  # rare (dead letters): the event as its consumers see it
+                    avro = to_record(self.serializer.validate_record(model, avro))
+                values = plan.convert(avro)
+                raw = (
+                    *where,
+                    key,
+                    plan.name,
+                    avro["event_id"],
+                    avro["event_time"],
+                    avro["ingest_time"],
+                    avro["venue"],
+                    avro["instrument"],
+                    avro["correlation_id"],
+                    avro["causation_id"],
+                    plan.payload(avro),
+                )
+                typed = plan.typed(values) if plan.typed is not None else None
+            except DecodeError as exc:  # its topic's processor dead-letters it (module docstring)
+                self._undecodable(record, where, key, exc, dead_letter=False)
+                continue
+            except _Refused as exc:  # the decoder's bounds: the processor refuses it too
+                self._undecodable(
+                    record, where, key, DecodeError("invalid", str(exc)), dead_letter=False
+                )
+                continue
+            except Exception as exc:  # one record's values must not stop the sink
+                # decoded but not convertible: keep it, dead-letter it
+                self._undecodable(
+                    record, where, key, DecodeError("audit_convert", f"{type(exc).__name__}: {exc}")
+                )
+                continue
+            raw_rows.append(raw)
+            raw_sources.append(record)
+            if typed is not None:
+                table, row = typed
+                self.tables[table].append((*where, *row))
+                self.sources[table].append(record)
+            self.count += 1
 
     def _undecodable(
-        self, record: Any, where: Row, key: str, exc: DecodeError, *, dead_letter: bool = True
+        self,
+        record: Any,
+        where: tuple[Any, ...],
+        key: str,
+        exc: DecodeError,
+        *,
+        dead_letter: bool = True,
     ) -> None:
-        self._append(
-            "events_raw",
-            {
-                **where,
-                "key": key,
-                "event_type": "Undecodable",
-                "event_id": "",
-                "event_time": record.timestamp if record.timestamp > 0 else 0,
-                "ingest_time": 0,
-                "venue": "",
-                "instrument": "",
-                "correlation_id": None,
-                "causation_id": None,
-                "payload": json.dumps(
+        self.tables["events_raw"].append(
+            (
+                *where,
+                key,
+                "Undecodable",
+                "",
+                record.timestamp if record.timestamp > 0 else 0,
+                0,
+                "",
+                "",
+                None,
+                None,
+                json.dumps(
                     {
                         "error": str(exc)[:MAX_TEXT_CHARS],
                         "raw_base64": base64.b64encode(record.value or b"").decode(),
                     }
                 ),
-            },
-            record,
+            )
         )
+        self.sources["events_raw"].append(record)
         if dead_letter:
             self._reject(record, exc)
         self.count += 1
@@ -404,16 +735,24 @@ class AuditBatch:
         """
         for table, rows in self.tables.items():
             if rows:
-                self._insert(store, table, rows, self.sources[table])
+                names = RAW_COLUMNS if table == "events_raw" else (*WHERE, *TYPED_COLUMNS[table])
+                self._insert(store, table, names, rows, self.sources[table])
         written = self.count
         self.tables.clear()
         self.sources.clear()
         self.count = 0
         return written
 
-    def _insert(self, store: ClickHouseStore, table: str, rows: list[Row], sources: list) -> None:
+    def _insert(
+        self,
+        store: ClickHouseStore,
+        table: str,
+        names: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        sources: list[Any],
+    ) -> None:
         try:
-            store.insert_arrow(table, to_arrow(rows))
+            store.insert_arrow(table, columns_to_arrow(names, rows))
             return
         except Exception as exc:  # bisect to the bad rows, unless the store is down
             error = exc
@@ -424,8 +763,8 @@ class AuditBatch:
             return
         # halves: a batch with one bad row costs O(log n) inserts, not n
         mid = len(rows) // 2
-        self._insert(store, table, rows[:mid], sources[:mid])
-        self._insert(store, table, rows[mid:], sources[mid:])
+        self._insert(store, table, names, rows[:mid], sources[:mid])
+        self._insert(store, table, names, rows[mid:], sources[mid:])
 
 
 @retry(
@@ -512,9 +851,11 @@ async def audit_topics(
             while True:
                 records = await consumer.getmany(timeout_ms=200, max_records=max_rows)
                 for tp in sorted(records, key=lambda t: (t.topic, t.partition)):
-                    for record in records[tp]:
-                        batch.add(record)
-                        position[tp] = record.offset + 1
+                    part = records[tp]
+                    if not part:
+                        continue
+                    batch.add_many(tp.topic, tp.partition, part)  # grouped per topic-partition
+                    position[tp] = part[-1].offset + 1
                 due = batch.count >= max_rows or (time.monotonic() - started) * 1000 >= max_ms
                 done = drain and all(position[tp] >= end for tp, end in ends.items())
                 crash = stop_after is not None and total + batch.count >= stop_after

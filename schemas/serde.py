@@ -17,6 +17,16 @@ to a Confluent-compatible server instead.
 
 Every decode failure raises :class:`DecodeError` with an ``error_type`` and a reason, so the
 dead-letter path can record it.
+
+Two decodes, one per side of the edge (CONVENTIONS: validate at the edges, trust inside):
+
+* :meth:`Serializer.decode` validates every invariant (pydantic). Use it wherever bytes may
+  come from outside: the topics connectors and replays write (``md.*``, ``acct.*``) as read
+  by the worker, and any consumer of a topic a foreign producer can reach.
+* :meth:`Serializer.decode_trusted` builds the same event without re-validation, for topics
+  only fundarb's own code writes from events that were validated when they were built (the
+  engine's outputs, a backtest's own replay under its fresh prefix). It still refuses bad
+  framing, unknown schema ids and payloads that do not match their schema.
 """
 
 from __future__ import annotations
@@ -24,6 +34,9 @@ from __future__ import annotations
 import io
 import json
 import struct
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -143,6 +156,93 @@ def _record_converter(model: type[BaseModel]) -> Any:
     return run
 
 
+def _trusted_kind(annotation: Any) -> tuple[Callable[[Any], Any] | None, bool]:
+    """(conversion of a field's Avro value into the model's value, or None when it already
+    is the model's value: str, int, bool, bytes; whether the field is optional)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _trusted_kind(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _trusted_kind(inner)[0], True
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        conv = _trusted_kind(item)[0]
+        if conv is None:
+            return list, False
+        return (lambda vs: [conv(v) for v in vs]), False
+    if annotation is Decimal:
+        return Decimal, False
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return annotation._value2member_map_.__getitem__, False
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _trusted_builder(annotation), False
+    return None, False
+
+
+def rewrites_its_input(model: type[BaseModel]) -> bool:
+    """Whether a model has a ``before`` validator of its own that changes the values it is
+    given (``EventRejected`` cuts raw bytes and fills in their digest): building such a model
+    without validation would not give the validated event, so the trusted decode validates
+    it (dead letters are rare). The envelope's ``_current_version`` only adds a missing
+    ``schema_version``, which an Avro record always has."""
+    validators = model.__pydantic_decorators__.model_validators
+    return any(
+        d.info.mode in ("before", "wrap") and name != "_current_version"
+        for name, d in validators.items()
+    )
+
+
+def _trusted_builder(model: type[BaseModel]) -> Callable[[dict[str, Any]], Any]:
+    """A function building ``model`` from its Avro record the way ``model_construct`` does
+    (the record as ``__dict__``, every field set, no extra, no private), converting only the
+    fields whose Avro value differs from the model's (decimal strings, enum symbols, nested
+    records). The record is converted in place and becomes the event's ``__dict__``.
+
+    Equal to ``model.model_validate(record)`` for every record fundarb itself wrote (its
+    decimals are canonical: ``to_record`` writes ``format(d, "f")`` of a canonical Decimal,
+    and ``Decimal`` of that string has the same digits and exponent);
+    ``tests/unit/test_trusted_decode.py`` proves it on every fixture and stub.
+
+    The body is generated once per model as straight-line code (one statement per converted
+    field, the slots set through their descriptors): a loop over converters and a closure
+    per optional field cost as much as the Avro decoding they follow. The fields-set object
+    is shared by every event the builder makes (pydantic copies it before any update, and
+    frozen events are never updated in place).
+    """
+    hints = typing.get_type_hints(model, include_extras=True)
+    names = tuple(model.model_fields)
+    env: dict[str, Any] = {
+        "new": model.__new__,
+        "model": model,
+        "set_dict": BaseModel.__dict__["__dict__"].__set__,
+        "set_fields": BaseModel.__dict__["__pydantic_fields_set__"].__set__,
+        "set_extra": BaseModel.__dict__["__pydantic_extra__"].__set__,
+        "set_private": BaseModel.__dict__["__pydantic_private__"].__set__,
+        "fields_set": set(names),
+    }
+    lines = ["def build(r):"]
+    for i, name in enumerate(names):
+        conv, optional = _trusted_kind(hints[name])
+        if conv is None:
+            continue
+        env[f"c{i}"] = conv
+        if optional:
+            lines += [f"    v = r[{name!r}]", f"    if v is not None: r[{name!r}] = c{i}(v)"]
+        else:
+            lines.append(f"    r[{name!r}] = c{i}(r[{name!r}])")
+    lines += [
+        "    obj = new(model)",
+        "    set_dict(obj, r)",
+        "    set_fields(obj, fields_set)",
+        "    set_extra(obj, None)",
+        "    set_private(obj, None)",
+        "    return obj",
+    ]
+    exec("\n".join(lines), env)  # noqa: S102  # generated from the model's own field names
+    return env["build"]  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class _Writer:
     schema_id: int
@@ -157,6 +257,8 @@ class _Reader:
     version: int
     parsed: Any
     type_name: str
+    build: Callable[[dict[str, Any]], Any] | None  # None: validate (see rewrites_its_input)
+    fields: frozenset[str]
 
 
 class Serializer:
@@ -208,13 +310,22 @@ class Serializer:
                     f"schema id {schema_id} is {entry.type_name}, not an event type",
                 )
             reader = _Reader(
-                model, entry.version, fastavro.parse_schema(entry.schema), entry.type_name
+                model,
+                entry.version,
+                fastavro.parse_schema(entry.schema),
+                entry.type_name,
+                None if rewrites_its_input(model) else _trusted_builder(model),
+                frozenset(model.model_fields),
             )
             self._readers[schema_id] = reader
         return reader
 
     def decode_record(self, data: bytes) -> tuple[type[Event], dict[str, Any]]:
         """Unframe and Avro-decode without validating (type, record upcast to current)."""
+        reader, record = self._read(data)
+        return reader.model, record
+
+    def _read(self, data: bytes) -> tuple[_Reader, dict[str, Any]]:
         if not data:
             raise DecodeError("empty", "record value is empty")
         if len(data) < HEADER.size:
@@ -259,7 +370,36 @@ class Serializer:
                 raise DecodeError(
                     "upcast", f"{reader.type_name} v{reader.version}->v{current}: {exc}"
                 ) from None
-        return reader.model, record
+        return reader, record
+
+    def decode_trusted(self, data: bytes) -> Event:
+        """Decode Confluent-framed Avro into its event type **without re-validating** it.
+
+        For internal topics only (see the module docstring): fundarb's own events were
+        validated when they were built, and their bytes decode to an event equal to what
+        :meth:`decode` gives (``==`` and the same bytes when encoded again). Bytes from
+        outside (connectors' and replays' topics read by the worker, anything a foreign
+        producer can write) go through :meth:`decode`.
+
+        Raises
+        ------
+        DecodeError
+            Empty, truncated, not framed, unknown schema id, not matching its schema,
+            trailing bytes, a failed upcast, or a value that is not even convertible
+            (``invalid``: a decimal string that is not a number).
+        """
+        reader, record = self._read(data)
+        model = reader.model
+        if reader.build is None or (
+            reader.version != model.SCHEMA_VERSION and record.keys() != reader.fields
+        ):  # a model that rewrites its input, or an upcast record of another shape
+            return self.validate_record(model, record)
+        try:
+            return reader.build(record)  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise DecodeError(
+                "invalid", f"{model.__name__}: {type(exc).__name__}: {exc}"[:200]
+            ) from None
 
     def decode(self, data: bytes) -> Event:
         """Decode and validate Confluent-framed Avro into its event type.
@@ -271,6 +411,17 @@ class Serializer:
             trailing bytes, or an invariant violated (``error_type='invalid'``).
         """
         model, record = self.decode_record(data)
+        return self.validate_record(model, record)
+
+    @staticmethod
+    def validate_record(model: type[Event], record: dict[str, Any]) -> Event:
+        """Validate a decoded record (:meth:`decode_record`) into its event.
+
+        Raises
+        ------
+        DecodeError
+            ``invalid``: an invariant is violated (pydantic's field-by-field message).
+        """
         try:
             return model.model_validate(record)
         except ValidationError as exc:

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import heapq
 import json
+import multiprocessing
 import time
 import uuid
 from collections import Counter, deque
@@ -35,7 +36,7 @@ from infra.kafka_io import EventProducer, create_topics, read_topics, topic_part
 from infra.settings import Settings
 from producers import history
 from producers.paper import PaperConfig
-from producers.replay import replay
+from producers.replay import ReplayReport, Segment, replay_process
 from projections import engine as eng
 from projections.board import quote_pair
 from projections.funding import MS_PER_HOUR
@@ -83,12 +84,26 @@ def _order_key(event: Event, partition: int, offset: int) -> tuple[Any, ...]:
     return (event.event_time, rank, event.venue, event.instrument, partition, offset)
 
 
-async def ordered_market_events(settings: Settings, serializer: Serializer) -> AsyncIterator[Event]:
+async def _once(ends: Segment) -> AsyncIterator[Segment]:
+    yield ends
+
+
+async def ordered_market_events(
+    settings: Settings, serializer: Serializer, segments: AsyncIterator[Segment] | None = None
+) -> AsyncIterator[Event]:
     """Every event of the run's market topics, merged across partitions in event-time order.
 
     Each partition is already in that order (the replay publishes in it), so a k-way merge of
-    the partition heads restores the replay's global order. Reads up to the end offsets seen at
-    start, in batches (memory stays flat).
+    the partition heads restores the replay's global order. Reads in batches (memory stays
+    flat), up to the end offsets seen at start, or, with ``segments`` (a replay that is still
+    running, :func:`producers.replay.replay`'s ``on_segment``), segment by segment: each
+    segment's records are merged and yielded as soon as the replay says they are all
+    published. Segments are cut between two event times, so the concatenation is the order
+    of one merge over everything.
+
+    The records are decoded without re-validation (``Serializer.decode_trusted``): the topics
+    are the run's own, under a fresh prefix, written only by this run's replay from events
+    its parser validated (the edge, ``producers.history``).
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap, enable_auto_commit=False, max_poll_records=2000
@@ -101,41 +116,103 @@ async def ordered_market_events(settings: Settings, serializer: Serializer) -> A
         tps = [TopicPartition(t, p) for t, ps in sorted(parts.items()) for p in ps]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        if segments is None:
+            ends = await consumer.end_offsets(tps)
+            segments = _once({(tp.topic, tp.partition): end for tp, end in ends.items()})
         buffers: dict[TopicPartition, deque[tuple[int, Event]]] = {tp: deque() for tp in tps}
         position = {tp: 0 for tp in tps}
-        heap: list[tuple[tuple[Any, ...], int, TopicPartition]] = []
-        seq = 0
+        decode = serializer.decode_trusted
 
-        async def refill(tp: TopicPartition) -> None:
-            while not buffers[tp] and position[tp] < ends[tp]:
+        async def head(tp: TopicPartition, end: int) -> tuple[int, Event] | None:
+            buffer = buffers[tp]
+            while not buffer and position[tp] < end:
+                consumer.pause(*[t for t in tps if t != tp])
+                consumer.resume(tp)
                 batch = await consumer.getmany(tp, timeout_ms=1000, max_records=2000)
                 for record in batch.get(tp, []):
                     position[tp] = record.offset + 1
-                    buffers[tp].append((record.offset, serializer.decode(record.value)))
+                    buffer.append((record.offset, decode(record.value)))
+            if buffer and buffer[0][0] < end:
+                return buffer[0]
+            return None
 
-        for tp in tps:
-            consumer.pause(*[t for t in tps if t != tp])
-            consumer.resume(tp)
-            await refill(tp)
-            if buffers[tp]:
-                offset, event = buffers[tp][0]
-                heapq.heappush(heap, (_order_key(event, tp.partition, offset), seq, tp))
-                seq += 1
-        while heap:
-            _, _, tp = heapq.heappop(heap)
-            _, event = buffers[tp].popleft()
-            yield event
-            if not buffers[tp]:
-                consumer.pause(*[t for t in tps if t != tp])
-                consumer.resume(tp)
-                await refill(tp)
-            if buffers[tp]:
-                offset, nxt = buffers[tp][0]
-                heapq.heappush(heap, (_order_key(nxt, tp.partition, offset), seq, tp))
-                seq += 1
+        seq = 0
+        async for segment in segments:
+            limit = {tp: segment.get((tp.topic, tp.partition), 0) for tp in tps}
+            heap: list[tuple[tuple[Any, ...], int, TopicPartition]] = []
+            for tp in tps:
+                first = await head(tp, limit[tp])
+                if first is not None:
+                    heapq.heappush(heap, (_order_key(first[1], tp.partition, first[0]), seq, tp))
+                    seq += 1
+            while heap:
+                _, _, tp = heapq.heappop(heap)
+                _, event = buffers[tp].popleft()
+                yield event
+                nxt = await head(tp, limit[tp])
+                if nxt is not None:
+                    heapq.heappush(heap, (_order_key(nxt[1], tp.partition, nxt[0]), seq, tp))
+                    seq += 1
     finally:
         await consumer.stop()
+
+
+class ReplayFailed(RuntimeError):
+    """The replay process failed (its message) or died without a word."""
+
+
+class ReplayProcess:
+    """The backtest's replay in a second process (:func:`producers.replay.replay_process`).
+
+    ``segments()`` yields the replay's published segments as they come (for
+    :func:`ordered_market_events`); :attr:`report` is the replay's report once it is done.
+    The child is a ``spawn`` process (no state forked from the broker client or the event
+    loop of this one); it is terminated if the reader stops early.
+    """
+
+    def __init__(self, settings: Settings, opts: BacktestOptions) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(
+            target=replay_process,
+            args=(
+                child,
+                settings,
+                list(opts.paths),
+                opts.window,
+                opts.half_spread,
+                dict(opts.reference_prices),
+            ),
+            name="fundarb-replay",
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()
+        self.report: ReplayReport | None = None
+
+    async def segments(self) -> AsyncIterator[Segment]:
+        while True:
+            try:
+                kind, payload = await asyncio.to_thread(self._conn.recv)
+            except EOFError:
+                raise ReplayFailed(
+                    f"the replay process ended (exit code {self._proc.exitcode}) without a report"
+                ) from None
+            if kind == "segment":
+                yield payload
+            elif kind == "done":
+                self.report = payload
+                return
+            else:
+                raise ReplayFailed(f"replay failed: {payload}")
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            self._proc.join(timeout=10 if self.report is not None else 0)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(timeout=10)
+        self._conn.close()
 
 
 async def output_digest(settings: Settings) -> tuple[str, Counter[str]]:
@@ -291,9 +368,23 @@ async def _run(
 ) -> dict[str, Any]:
     wall_start = time.perf_counter()
     await create_topics(settings)
-    progress.on_phase("replay")
-    report = await replay(settings, prepared.plan, opts.window)
-    progress.on_phase("simulate")
+    # the replay runs in a second process; the simulation folds each segment it has published
+    progress.on_phase("replay + simulate")
+    replayer = ReplayProcess(settings, opts)
+    try:
+        return await _simulate(settings, opts, progress, prepared, replayer, wall_start)
+    finally:
+        replayer.close()
+
+
+async def _simulate(
+    settings: Settings,
+    opts: BacktestOptions,
+    progress: Progress,
+    prepared: Prepared,
+    replayer: ReplayProcess,
+    wall_start: float,
+) -> dict[str, Any]:
     ser = Serializer()
     recorder = Recorder()
     async with EventProducer(settings, serializer=ser, linger_ms=20) as out:
@@ -307,7 +398,7 @@ async def _run(
         assets: set[str] = set()
         venues: set[str] = set()
         n = 0
-        async for event in ordered_market_events(settings, ser):
+        async for event in ordered_market_events(settings, ser, replayer.segments()):
             recorder.before(sim, event.event_time)
             sim.feed(event)
             assets.add(event.key)
@@ -327,6 +418,9 @@ async def _run(
     progress.on_phase("digest")
     digest, digest_counts = await output_digest(settings)
     wall = time.perf_counter() - wall_start
+    report = replayer.report
+    if report is None:  # the merge read every segment, so the replay said it is done
+        raise ReplayFailed("the replay process gave no report")
     summary = build_summary(
         opts, sim, recorder, report.events, n, digest, wall, sorted(assets), sorted(venues)
     )

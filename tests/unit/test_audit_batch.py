@@ -1,26 +1,17 @@
 """The audit batch never stops on one bad record: conversion and insert failures are
 dead-letter candidates, the rest of the batch is written (consumers/audit.py)."""
 
-from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
+from consumers import audit
 from consumers.audit import AuditBatch
 from schemas.events import FundingRateObserved
-from schemas.serde import Serializer
+from schemas.serde import DecodeError, Serializer, to_record
 from tests import stubs
-
-
-class _PassThrough:
-    """A serializer that hands back prepared events by their bytes (to bypass validation)."""
-
-    def __init__(self, events: dict[bytes, Any]) -> None:
-        self.events = events
-
-    def decode(self, value: bytes) -> Any:
-        return self.events[value]
 
 
 class _Store:
@@ -46,15 +37,28 @@ def _record(offset: int, value: Any) -> SimpleNamespace:
     )
 
 
-def test_a_value_that_cannot_be_converted_is_kept_raw_and_rejected_not_raised() -> None:
-    huge = FundingRateObserved.model_construct(
-        **{**stubs.funding_observed().__dict__, "funding_rate": Decimal("1E+25")}
-    )
-    ser = _PassThrough({b"a": stubs.funding_observed(), b"huge": huge})
-    batch = AuditBatch(ser, "p.")  # type: ignore[arg-type]
-    for offset, value in enumerate([b"a", b"huge", b"a"]):
+def test_a_value_that_cannot_be_converted_is_kept_raw_and_rejected_not_raised(
+    monkeypatch: Any,
+) -> None:
+    # every value within the decoder's bounds fits its column, so a conversion failure past
+    # them is a bug (a typed row that cannot be built): the sink keeps the record raw and
+    # dead-letters it, and goes on
+    ser = Serializer()
+    plan = audit._plan(FundingRateObserved)
+    built = plan.typed
+
+    def typed(values: dict[str, Any]) -> Any:
+        if values["event_id"] == stubs.eid("bad"):
+            raise ArithmeticError("cannot hold")
+        return built(values)  # type: ignore[misc]
+
+    monkeypatch.setattr(plan, "typed", typed)
+    good = ser.encode(stubs.funding_observed())
+    bad = ser.encode(stubs.funding_observed(event_id=stubs.eid("bad")))
+    batch = AuditBatch(ser, "p.")
+    for offset, value in enumerate([good, bad, good]):
         batch.add(_record(offset, value))
-    assert [r["event_type"] for r in batch.tables["events_raw"]] == [
+    assert [r["event_type"] for r in batch.rows("events_raw")] == [
         "FundingRateObserved",
         "Undecodable",
         "FundingRateObserved",
@@ -62,6 +66,24 @@ def test_a_value_that_cannot_be_converted_is_kept_raw_and_rejected_not_raised() 
     assert len(batch.tables["funding_observations"]) == 2
     ((record, error),) = batch.rejected.values()
     assert record.offset == 1 and error.error_type == "audit_convert"
+
+
+def test_a_value_beyond_the_decoders_bounds_is_kept_raw_and_left_to_its_processor() -> None:
+    # the validated decode refuses 1E+25 (|value| >= 1e15): the worker dead-letters it, the
+    # audit keeps its bytes with the reason and sends no second dead letter
+    from tests.hostile import _frame
+
+    ser = Serializer()
+    huge = _frame(
+        "FundingRateObserved", {**to_record(stubs.funding_observed()), "funding_rate": "1E+25"}
+    )
+    with pytest.raises(DecodeError):
+        ser.decode(huge)
+    batch = AuditBatch(ser, "p.")
+    batch.add(_record(0, huge))
+    ((row,),) = [batch.rows("events_raw")]
+    assert row["event_type"] == "Undecodable" and "funding_rate" in row["payload"]
+    assert not batch.rejected and "funding_observations" not in batch.tables
 
 
 def test_a_row_the_store_refuses_is_rejected_alone_and_the_rest_inserted() -> None:
