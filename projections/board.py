@@ -86,6 +86,9 @@ def _with(
     mapping: Mapping[FeedKey, object], key: FeedKey, value: object
 ) -> Mapping[FeedKey, object]:
     new = dict(mapping)
+    if key in new:  # replacing a value keeps the (sorted) order: no re-sort per update
+        new[key] = value
+        return new
     new[key] = value
     return dict(sorted(new.items()))  # sorted: no dict-order dependence
 
@@ -225,7 +228,9 @@ class PairQuote:
 _FUNDING_STATIC: dict[
     FeedKey, list[object]
 ] = {}  # key → [config, feed, interval|reason, ttl, rate_h]
-_LEGS: dict[tuple[FeedKey, bool], tuple[object, ...]] = {}  # → (config, funding, ticker, view)
+_LEGS: dict[
+    tuple[FeedKey, bool], tuple[object, ...]
+] = {}  # → (config, funding, ticker, view, valid until (ms))
 _QUOTES: dict[
     tuple[FeedKey, FeedKey], tuple[object, ...]
 ] = {}  # → (config, lv, sv, sort key, quote)
@@ -307,6 +312,16 @@ def leg_view(
     The view is cached per (leg, side) and reused while the leg's feeds are the same objects
     (a feed update replaces them) and neither is stale at ``now``.
     """
+    c = _LEGS.get((key, short))
+    if (
+        c is not None
+        and now <= c[4]  # type: ignore[operator]
+        and c[0] is config
+        and board.tickers.get(key) is c[2]
+        and (c[1] is None or board.funding.get(key) is c[1])
+    ):
+        # the same feeds, neither stale at ``now``: the slow path below would return this view
+        return c[3]  # type: ignore[return-value]
     spot = is_spot(key[1])
     if spot:
         fv: tuple[Decimal, int, int] | str = (Decimal(0), 0, 0)
@@ -319,8 +334,13 @@ def leg_view(
     tv = _ticker_view(board, key, config, now)
     if isinstance(tv, str):
         return tv
-    c = _LEGS.get((key, short))
+    # valid while ``now - observed_at <= ttl`` for both feeds (ints: ``<= floor(ttl)``)
+    until = tv.observed_at + config.feeds.ticker_ttl_ms
+    if funding is not None:
+        ttl = _FUNDING_STATIC[key][3]
+        until = min(until, funding.observed_at + int(ttl))  # type: ignore[call-overload]
     if c is not None and c[0] is config and c[1] is funding and c[2] is tv:
+        _LEGS[(key, short)] = (config, funding, tv, c[3], until)
         return c[3]  # type: ignore[return-value]
     rate_h, interval, ftime = cast(tuple[Decimal, int, int], fv)  # a str returned above
     rate_h = effective_rate_h(
@@ -338,7 +358,7 @@ def leg_view(
         quote_volume_24h=tv.quote_volume_24h,
         funding_time=ftime,
     )
-    _LEGS[(key, short)] = (config, funding, tv, view)
+    _LEGS[(key, short)] = (config, funding, tv, view, until)
     return view
 
 
@@ -430,7 +450,7 @@ def _first(item: tuple[tuple[object, ...], PairQuote]) -> tuple[object, ...]:
 _KEYS: dict[str, tuple[object, ...]] = {}  # asset → (funding keys, ticker keys, keys, perps, spots)
 
 
-_LAST: dict[str, tuple[object, ...]] = {}  # asset → (board, now, config, ranked pairs)
+_LAST: dict[str, tuple[object, ...]] = {}  # asset → (board, now, config, ranked, unsorted)
 
 
 def _legs_of(board: AssetBoard) -> tuple[list[FeedKey], list[FeedKey], list[FeedKey]]:
@@ -482,7 +502,17 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
                 quotes.append(_ranked(s, p, as_long[s], as_short[p], config))
                 if config.entry.allow_spot_short:
                     quotes.append(_ranked(p, s, as_long[p], as_short[s], config))
-    quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
-    ranked = [q for _, q in quotes]
-    _LAST[board.asset] = (board, now, config, ranked)
-    return list(ranked)
+    if (
+        last is not None
+        and last[2] is config
+        and len(last[4]) == len(quotes)  # type: ignore[arg-type]
+        and all(a[0] is b[0] for a, b in zip(last[4], quotes, strict=True))  # type: ignore[index]
+    ):
+        ranked = last[3]  # every pair the same quote in the same place: the same ranking
+    else:
+        unsorted = quotes[:]
+        quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
+        ranked = [q for _, q in quotes]
+        quotes = unsorted
+    _LAST[board.asset] = (board, now, config, ranked, quotes)
+    return list(ranked)  # type: ignore[arg-type]

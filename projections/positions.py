@@ -205,6 +205,9 @@ V = TypeVar("V")
 
 def _set(mapping: Mapping[K, V], key: K, value: V) -> dict[K, V]:
     new = dict(mapping)
+    if key in new:  # replacing a value keeps the (sorted) order: no re-sort per update
+        new[key] = value
+        return new
     new[key] = value
     return dict(sorted(new.items()))
 

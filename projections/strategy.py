@@ -110,7 +110,12 @@ class StrategyState:
 
 
 def _put(state: StrategyState, plan: ArbPlan) -> StrategyState:
+    if state.arbs.get(plan.arb_id) is plan:
+        return state
     arbs = dict(state.arbs)
+    if plan.arb_id in arbs:  # replacing a plan keeps the (sorted) order: no re-sort
+        arbs[plan.arb_id] = plan
+        return StrategyState(arbs)
     arbs[plan.arb_id] = plan
     return StrategyState(dict(sorted(arbs.items())))
 
