@@ -41,6 +41,7 @@ from projections import executor as ex
 from projections import positions as pos
 from projections import risk as rk
 from projections import strategy as st
+from projections.ids import uuid5_str
 from schemas.config import StrategyConfig
 from schemas.events import (
     BreakerReset,
@@ -136,7 +137,7 @@ def _spread_event(
     if sig == last:
         return None
     return sig, SpreadUpdated(
-        event_id=str(uuid.uuid5(DERIVED_NS, f"spread/{asset}/{now}/{cause}")),
+        event_id=uuid5_str(DERIVED_NS, f"spread/{asset}/{now}/{cause}"),
         event_time=now,
         ingest_time=now,
         venue=INTERNAL_VENUE,
@@ -163,7 +164,7 @@ def _position_event(
     leg = book.leg(venue, instrument)
     arb = leg.arb_id
     return PositionChanged(
-        event_id=str(uuid.uuid5(DERIVED_NS, f"position/{venue}/{instrument}/{cause}")),
+        event_id=uuid5_str(DERIVED_NS, f"position/{venue}/{instrument}/{cause}"),
         event_time=now,
         ingest_time=now,
         venue=venue,
