@@ -190,6 +190,8 @@ class LegView:
     mark: Decimal
     quote_volume_24h: Decimal | None
     funding_time: int
+    # (fees, this leg's round-trip cost term) once a pair quote needed it (:func:`_cost_term`)
+    cost: tuple[FeeConfig, Decimal] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -368,12 +370,17 @@ _COST_TERMS: dict[FeedKey, tuple[object, ...]] = {}  # leg → (fees, bid, ask, 
 def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
     """One leg's part of :func:`projections.funding.round_trip_cost_frac`,
     ``2 × taker + 2 × slippage``, cached while the leg's bid and ask are the same objects."""
+    own = lv.cost
+    if own is not None and own[0] is fees:
+        return own[1]  # this view's term (a leg is in several pairs)
     key = (lv.venue, lv.instrument)
     c = _COST_TERMS.get(key)
     if c is not None and c[0] is fees and c[1] is lv.bid and c[2] is lv.ask:
-        return c[3]  # type: ignore[return-value]
-    term = 2 * venue_fees(fees, lv.venue).taker + 2 * slippage_frac(lv.bid, lv.ask, fees)
-    _COST_TERMS[key] = (fees, lv.bid, lv.ask, term)
+        term = cast(Decimal, c[3])
+    else:
+        term = 2 * venue_fees(fees, lv.venue).taker + 2 * slippage_frac(lv.bid, lv.ask, fees)
+        _COST_TERMS[key] = (fees, lv.bid, lv.ask, term)
+    lv.cost = (fees, term)
     return term
 
 
@@ -480,9 +487,11 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     keys, perps, spots = _legs_of(board)
     as_long = {k: leg_view(board, k, False, config, now) for k in keys}
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
-    as_short = {
-        k: (leg_view(board, k, True, config, now) if is_spot(k[1]) else as_long[k]) for k in keys
-    }
+    as_short = as_long
+    if spots:
+        as_short = dict(as_long)
+        for k in spots:
+            as_short[k] = leg_view(board, k, True, config, now)
     quotes: list[tuple[tuple[object, ...], PairQuote]] = []
     if config.entry.perp_perp:
         for i, a in enumerate(perps):
