@@ -343,21 +343,37 @@ def _apply_funding(book: PositionBook, paid: FundingPaid) -> PositionBook:
     leg = book.leg(*key)
     borrow = is_spot(paid.instrument)
     # borrow interest is a cost (positive), funding is income (received > 0)
-    if borrow:
-        leg = replace(leg, borrow=leg.borrow - paid.amount, mark=paid.mark_price)
-    else:
-        leg = replace(leg, funding=leg.funding + paid.amount, mark=paid.mark_price)
+    # built directly, not with dataclasses.replace: a payment lands on every settlement
+    leg = Leg(
+        leg.venue,
+        leg.instrument,
+        leg.qty,
+        leg.avg_entry_price,
+        leg.realised_pnl,
+        leg.fees,
+        leg.funding if borrow else leg.funding + paid.amount,
+        leg.borrow - paid.amount if borrow else leg.borrow,
+        paid.mark_price,
+        leg.arb_id,
+    )
     legs = _set(book.legs, key, leg)
     arb_id = paid.correlation_id or leg.arb_id
     arbs = book.arbs
     if arb_id is not None:
         ledger = book.arbs.get(arb_id) or ArbLedger(arb_id, opened_at=paid.event_time)
-        if borrow:
-            ledger = replace(ledger, borrow=ledger.borrow - paid.amount)
-        else:
-            ledger = replace(ledger, funding=ledger.funding + paid.amount)
+        ledger = ArbLedger(
+            ledger.arb_id,
+            ledger.legs,
+            ledger.opened_at,
+            ledger.last_fill_at,
+            ledger.realised_pnl,
+            ledger.fees,
+            ledger.funding if borrow else ledger.funding + paid.amount,
+            ledger.borrow - paid.amount if borrow else ledger.borrow,
+            ledger.fills,
+        )
         arbs = _set(book.arbs, arb_id, ledger)
-    return replace(book, legs=legs, arbs=arbs, applied=_applied_with(book.applied, dedup))
+    return PositionBook(book.asset, legs, arbs, _applied_with(book.applied, dedup))
 
 
 def mark(book: PositionBook, venue: str, instrument: str, price: Decimal) -> PositionBook:
