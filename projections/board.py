@@ -113,6 +113,18 @@ def apply(board: AssetBoard, event: Event) -> AssetBoard:
     return board  # other events do not move the board (explicitly ignored)
 
 
+def apply_own(board: AssetBoard, event: FundingRateObserved | TickerObserved) -> AssetBoard:
+    """:func:`apply` for a market event the caller already keyed by ``board.asset`` (the
+    engine's batch fold: the asset check ran once, where the board was looked up). Raises
+    :class:`OutOfOrderError` as :func:`apply` does."""
+    key = (event.venue, event.instrument)
+    if event.__class__ is TickerObserved:
+        return _apply_ticker(board, key, event)  # type: ignore[arg-type]
+    if event.__class__ is FundingRateObserved:
+        return _apply_funding(board, key, event)  # type: ignore[arg-type]
+    return apply(board, event)
+
+
 def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> AssetBoard:
     old = board.funding.get(key)
     if old is not None:

@@ -346,7 +346,7 @@ def fold_market(
     for event in events:
         try:
             asset = base_asset(event.instrument)
-            board = bd.apply(boards.get(asset) or bd.AssetBoard(asset), event)
+            board = bd.apply_own(boards.get(asset) or bd.AssetBoard(asset), event)
             book = books.get(asset) or pos.PositionBook(asset)
             if isinstance(event, TickerObserved):
                 book = pos.mark(

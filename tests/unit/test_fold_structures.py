@@ -9,11 +9,16 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as hs
 
+from projections import board as bd
 from projections import engine as eng
 from projections import executor as ex
 from projections import strategy as st
 from projections.ids import uuid5_str
 from projections.positions import AppliedIds, PositionBook, _applied_with
+from schemas.config import EntryConfig, StrategyConfig
+from tests.market import board_of, two_venue_history
+
+CFG = StrategyConfig(entry=EntryConfig(max_break_even_h=Decimal("96")))
 
 NAMESPACES = [uuid.UUID(int=0), eng.DERIVED_NS, st.INTENT_NS, ex.COMMAND_NS]
 
@@ -92,3 +97,22 @@ def test_executor_active_cache_is_not_pickled() -> None:
     assert state.active is None
     blob = pickle.dumps(state)
     assert b"_active" not in blob and pickle.loads(blob) == state
+
+
+def test_apply_own_is_apply() -> None:
+    events = two_venue_history()
+    a = b = bd.AssetBoard("BTC")
+    for e in events:
+        a, b = bd.apply(a, e), bd.apply_own(b, e)
+        assert a == b
+
+
+def test_cached_leg_views_go_stale_at_the_same_millisecond_as_fresh_ones() -> None:
+    board = board_of(two_venue_history(n=2))
+    last_ticker = max(t.observed_at for t in board.tickers.values())
+    edge = last_ticker + CFG.feeds.ticker_ttl_ms  # age == ttl: still fresh
+    for now, stale in [(edge, False), (edge + 1, True), (edge, False), (edge + 1, True)]:
+        q = bd.candidate_pairs(board, CFG, now)[0]
+        assert (q.blocked is not None and "stale prices on" in q.blocked) is stale, (now, q)
+        view = bd.leg_view(board, q.long, False, CFG, now)
+        assert isinstance(view, str) is stale
