@@ -119,9 +119,9 @@ def apply_own(board: AssetBoard, event: FundingRateObserved | TickerObserved) ->
     :class:`OutOfOrderError` as :func:`apply` does."""
     key = (event.venue, event.instrument)
     if event.__class__ is TickerObserved:
-        return _apply_ticker(board, key, event)  # type: ignore[arg-type]
+        return _apply_ticker(board, key, event)
     if event.__class__ is FundingRateObserved:
-        return _apply_funding(board, key, event)  # type: ignore[arg-type]
+        return _apply_funding(board, key, event)
     return apply(board, event)
 
 
@@ -523,17 +523,20 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
                 quotes.append(_ranked(s, p, as_long[s], as_short[p], config))
                 if config.entry.allow_spot_short:
                     quotes.append(_ranked(p, s, as_long[p], as_short[s], config))
+    previous = cast(list[tuple[tuple[object, ...], PairQuote]], last[4]) if last else None
     if (
         last is not None
+        and previous is not None
         and last[2] is config
-        and len(last[4]) == len(quotes)  # type: ignore[arg-type]
-        and all(a[0] is b[0] for a, b in zip(last[4], quotes, strict=True))  # type: ignore[index]
+        and len(previous) == len(quotes)
+        and all(a[0] is b[0] for a, b in zip(previous, quotes, strict=True))
     ):
-        ranked = last[3]  # every pair the same quote in the same place: the same ranking
+        # every pair the same quote in the same place: the same ranking
+        ranked = cast(list[PairQuote], last[3])
     else:
         unsorted = quotes[:]
         quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
         ranked = [q for _, q in quotes]
         quotes = unsorted
     _LAST[board.asset] = (board, now, config, ranked, quotes)
-    return list(ranked)  # type: ignore[arg-type]
+    return list(ranked)

@@ -114,7 +114,7 @@ class StrategyState:
                 first.setdefault(a.asset, a)
             cached = (live, first)
             object.__setattr__(self, "_live", cached)
-        return cached  # type: ignore[no-any-return]
+        return cached
 
     def __getstate__(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != "_live"}
