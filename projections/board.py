@@ -86,6 +86,9 @@ def _with(
     mapping: Mapping[FeedKey, object], key: FeedKey, value: object
 ) -> Mapping[FeedKey, object]:
     new = dict(mapping)
+    if key in new:  # replacing a value keeps the (sorted) order: no re-sort per update
+        new[key] = value
+        return new
     new[key] = value
     return dict(sorted(new.items()))  # sorted: no dict-order dependence
 
@@ -108,6 +111,18 @@ def apply(board: AssetBoard, event: Event) -> AssetBoard:
     if isinstance(event, TickerObserved):
         return _apply_ticker(board, key, event)
     return board  # other events do not move the board (explicitly ignored)
+
+
+def apply_own(board: AssetBoard, event: FundingRateObserved | TickerObserved) -> AssetBoard:
+    """:func:`apply` for a market event the caller already keyed by ``board.asset`` (the
+    engine's batch fold: the asset check ran once, where the board was looked up). Raises
+    :class:`OutOfOrderError` as :func:`apply` does."""
+    key = (event.venue, event.instrument)
+    if event.__class__ is TickerObserved:
+        return _apply_ticker(board, key, event)
+    if event.__class__ is FundingRateObserved:
+        return _apply_funding(board, key, event)
+    return apply(board, event)
 
 
 def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> AssetBoard:
@@ -187,6 +202,8 @@ class LegView:
     mark: Decimal
     quote_volume_24h: Decimal | None
     funding_time: int
+    # (fees, this leg's round-trip cost term) once a pair quote needed it (:func:`_cost_term`)
+    cost: tuple[FeeConfig, Decimal] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -225,7 +242,9 @@ class PairQuote:
 _FUNDING_STATIC: dict[
     FeedKey, list[object]
 ] = {}  # key → [config, feed, interval|reason, ttl, rate_h]
-_LEGS: dict[tuple[FeedKey, bool], tuple[object, ...]] = {}  # → (config, funding, ticker, view)
+_LEGS: dict[
+    tuple[FeedKey, bool], tuple[object, ...]
+] = {}  # → (config, funding, ticker, view, valid until (ms))
 _QUOTES: dict[
     tuple[FeedKey, FeedKey], tuple[object, ...]
 ] = {}  # → (config, lv, sv, sort key, quote)
@@ -307,6 +326,16 @@ def leg_view(
     The view is cached per (leg, side) and reused while the leg's feeds are the same objects
     (a feed update replaces them) and neither is stale at ``now``.
     """
+    c = _LEGS.get((key, short))
+    if (
+        c is not None
+        and now <= c[4]  # type: ignore[operator]
+        and c[0] is config
+        and board.tickers.get(key) is c[2]
+        and (c[1] is None or board.funding.get(key) is c[1])
+    ):
+        # the same feeds, neither stale at ``now``: the slow path below would return this view
+        return c[3]  # type: ignore[return-value]
     spot = is_spot(key[1])
     if spot:
         fv: tuple[Decimal, int, int] | str = (Decimal(0), 0, 0)
@@ -319,8 +348,13 @@ def leg_view(
     tv = _ticker_view(board, key, config, now)
     if isinstance(tv, str):
         return tv
-    c = _LEGS.get((key, short))
+    # valid while ``now - observed_at <= ttl`` for both feeds (ints: ``<= floor(ttl)``)
+    until = tv.observed_at + config.feeds.ticker_ttl_ms
+    if funding is not None:
+        ttl = _FUNDING_STATIC[key][3]
+        until = min(until, funding.observed_at + int(ttl))  # type: ignore[call-overload]
     if c is not None and c[0] is config and c[1] is funding and c[2] is tv:
+        _LEGS[(key, short)] = (config, funding, tv, c[3], until)
         return c[3]  # type: ignore[return-value]
     rate_h, interval, ftime = cast(tuple[Decimal, int, int], fv)  # a str returned above
     rate_h = effective_rate_h(
@@ -338,7 +372,7 @@ def leg_view(
         quote_volume_24h=tv.quote_volume_24h,
         funding_time=ftime,
     )
-    _LEGS[(key, short)] = (config, funding, tv, view)
+    _LEGS[(key, short)] = (config, funding, tv, view, until)
     return view
 
 
@@ -348,12 +382,17 @@ _COST_TERMS: dict[FeedKey, tuple[object, ...]] = {}  # leg → (fees, bid, ask, 
 def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
     """One leg's part of :func:`projections.funding.round_trip_cost_frac`,
     ``2 × taker + 2 × slippage``, cached while the leg's bid and ask are the same objects."""
+    own = lv.cost
+    if own is not None and own[0] is fees:
+        return own[1]  # this view's term (a leg is in several pairs)
     key = (lv.venue, lv.instrument)
     c = _COST_TERMS.get(key)
     if c is not None and c[0] is fees and c[1] is lv.bid and c[2] is lv.ask:
-        return c[3]  # type: ignore[return-value]
-    term = 2 * venue_fees(fees, lv.venue).taker + 2 * slippage_frac(lv.bid, lv.ask, fees)
-    _COST_TERMS[key] = (fees, lv.bid, lv.ask, term)
+        term = cast(Decimal, c[3])
+    else:
+        term = 2 * venue_fees(fees, lv.venue).taker + 2 * slippage_frac(lv.bid, lv.ask, fees)
+        _COST_TERMS[key] = (fees, lv.bid, lv.ask, term)
+    lv.cost = (fees, term)
     return term
 
 
@@ -430,7 +469,7 @@ def _first(item: tuple[tuple[object, ...], PairQuote]) -> tuple[object, ...]:
 _KEYS: dict[str, tuple[object, ...]] = {}  # asset → (funding keys, ticker keys, keys, perps, spots)
 
 
-_LAST: dict[str, tuple[object, ...]] = {}  # asset → (board, now, config, ranked pairs)
+_LAST: dict[str, tuple[object, ...]] = {}  # asset → (board, now, config, ranked, unsorted)
 
 
 def _legs_of(board: AssetBoard) -> tuple[list[FeedKey], list[FeedKey], list[FeedKey]]:
@@ -460,9 +499,11 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     keys, perps, spots = _legs_of(board)
     as_long = {k: leg_view(board, k, False, config, now) for k in keys}
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
-    as_short = {
-        k: (leg_view(board, k, True, config, now) if is_spot(k[1]) else as_long[k]) for k in keys
-    }
+    as_short = as_long
+    if spots:
+        as_short = dict(as_long)
+        for k in spots:
+            as_short[k] = leg_view(board, k, True, config, now)
     quotes: list[tuple[tuple[object, ...], PairQuote]] = []
     if config.entry.perp_perp:
         for i, a in enumerate(perps):
@@ -482,7 +523,20 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
                 quotes.append(_ranked(s, p, as_long[s], as_short[p], config))
                 if config.entry.allow_spot_short:
                     quotes.append(_ranked(p, s, as_long[p], as_short[s], config))
-    quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
-    ranked = [q for _, q in quotes]
-    _LAST[board.asset] = (board, now, config, ranked)
+    previous = cast(list[tuple[tuple[object, ...], PairQuote]], last[4]) if last else None
+    if (
+        last is not None
+        and previous is not None
+        and last[2] is config
+        and len(previous) == len(quotes)
+        and all(a[0] is b[0] for a, b in zip(previous, quotes, strict=True))
+    ):
+        # every pair the same quote in the same place: the same ranking
+        ranked = cast(list[PairQuote], last[3])
+    else:
+        unsorted = quotes[:]
+        quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
+        ranked = [q for _, q in quotes]
+        quotes = unsorted
+    _LAST[board.asset] = (board, now, config, ranked, quotes)
     return list(ranked)

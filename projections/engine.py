@@ -41,6 +41,7 @@ from projections import executor as ex
 from projections import positions as pos
 from projections import risk as rk
 from projections import strategy as st
+from projections.ids import uuid5_str
 from schemas.config import StrategyConfig
 from schemas.events import (
     BreakerReset,
@@ -136,7 +137,7 @@ def _spread_event(
     if sig == last:
         return None
     return sig, SpreadUpdated(
-        event_id=str(uuid.uuid5(DERIVED_NS, f"spread/{asset}/{now}/{cause}")),
+        event_id=uuid5_str(DERIVED_NS, f"spread/{asset}/{now}/{cause}"),
         event_time=now,
         ingest_time=now,
         venue=INTERNAL_VENUE,
@@ -163,7 +164,7 @@ def _position_event(
     leg = book.leg(venue, instrument)
     arb = leg.arb_id
     return PositionChanged(
-        event_id=str(uuid.uuid5(DERIVED_NS, f"position/{venue}/{instrument}/{cause}")),
+        event_id=uuid5_str(DERIVED_NS, f"position/{venue}/{instrument}/{cause}"),
         event_time=now,
         ingest_time=now,
         venue=venue,
@@ -338,15 +339,48 @@ def fold_market(
     touched: dict[str, str] = {}
     observed: dict[str, list[Event]] = {}
     refused: list[tuple[Event, Exception]] = []
+    # observe every event into maps owned by this batch (one copy per batch, not three per
+    # event); each step computes everything before it writes, so a refusal changes nothing
+    boards, books, clocks = dict(state.boards), dict(state.books), dict(state.clocks)
+    now = state.now
     for event in events:
         try:
-            state = observe(state, event)
+            asset = base_asset(event.instrument)
+            board = bd.apply_own(boards.get(asset) or bd.AssetBoard(asset), event)
+            book = books.get(asset) or pos.PositionBook(asset)
+            if isinstance(event, TickerObserved):
+                book = pos.mark(
+                    book,
+                    event.venue,
+                    event.instrument,
+                    event.mark_price or (event.bid + event.ask) / 2,
+                )
         except Exception as exc:  # any fold error is this event's refusal, never a crash
             refused.append((event, exc))
             continue
-        asset = base_asset(event.instrument)
+        boards[asset] = board
+        books[asset] = book
+        t = event.event_time
+        if t > now:
+            now = t
+        if t > clocks.get(asset, 0):
+            clocks[asset] = t
+        else:
+            clocks.setdefault(asset, 0)
         touched[asset] = event.event_id  # keeps first-seen order
         observed.setdefault(asset, []).append(event)
+    if touched:
+        state = EngineState(
+            boards=boards,
+            books=books,
+            execs=state.execs,
+            strategy=state.strategy,
+            breakers=state.breakers,
+            spreads=state.spreads,
+            risk=state.risk,
+            now=now,
+            clocks=clocks,
+        )
     outputs: list[Event] = []
     for asset, cause in touched.items():
         try:
@@ -431,8 +465,9 @@ def _conclude(
         for intent in intents:
             execs = ex.apply(execs, intent)
         outputs += intents
-    execs, commands = ex.reconcile(execs, quotes(board), config.execution, now, cause)
-    outputs += commands
+    if execs.active is not None:  # the quotes only matter to an active execution
+        execs, commands = ex.reconcile(execs, quotes(board), config.execution, now, cause)
+        outputs += commands
     return EngineState(
         boards=_with(state.boards, asset, board),
         books=_with(state.books, asset, book),

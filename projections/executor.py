@@ -33,6 +33,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Literal
 
 from producers.venues import VENUES
+from projections.ids import uuid5_str
 from schemas.config import ExecutionConfig
 from schemas.events import (
     CancelOrder,
@@ -157,7 +158,17 @@ class ExecutorState:
 
     @property
     def active(self) -> ArbExecution | None:
-        return next((a for a in self.arbs.values() if a.active), None)
+        # computed once per state (immutable); the cache is not a field: not compared, not
+        # pickled (__getstate__)
+        d = self.__dict__
+        if "_active" not in d:
+            object.__setattr__(
+                self, "_active", next((a for a in self.arbs.values() if a.active), None)
+            )
+        return d["_active"]  # type: ignore[no-any-return]
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_active"}
 
 
 @dataclass(frozen=True)
@@ -170,14 +181,16 @@ class Quote:
 
 def _put(state: ExecutorState, ex: ArbExecution) -> ExecutorState:
     arbs = dict(state.arbs)
-    arbs[ex.arb_id] = ex
-    return replace(state, arbs=dict(sorted(arbs.items())))
+    new = ex.arb_id not in arbs
+    arbs[ex.arb_id] = ex  # replacing keeps the (sorted) order: re-sort for a new key only
+    return replace(state, arbs=dict(sorted(arbs.items())) if new else arbs)
 
 
 def _put_order(ex: ArbExecution, order: OrderState) -> ArbExecution:
     orders = dict(ex.orders)
-    orders[order.client_order_id] = order
-    return replace(ex, orders=dict(sorted(orders.items())))
+    new = order.client_order_id not in orders
+    orders[order.client_order_id] = order  # as in _put
+    return replace(ex, orders=dict(sorted(orders.items())) if new else orders)
 
 
 # ---- folding events ------------------------------------------------------------------------
@@ -344,7 +357,7 @@ def _place(
     is_hedge = not first_leg
     spot = target.market_type is MarketType.spot
     cmd = PlaceOrder(
-        event_id=str(uuid.uuid5(COMMAND_NS, f"place/{cid}")),
+        event_id=uuid5_str(COMMAND_NS, f"place/{cid}"),
         event_time=now,
         ingest_time=now,
         venue=target.venue,
@@ -384,7 +397,7 @@ def _cancel(
 ) -> tuple[ArbExecution, CancelOrder]:
     venue_leg = ex.legs[order.leg]
     cmd = CancelOrder(
-        event_id=str(uuid.uuid5(COMMAND_NS, f"cancel/{order.client_order_id}")),
+        event_id=uuid5_str(COMMAND_NS, f"cancel/{order.client_order_id}"),
         event_time=now,
         ingest_time=now,
         venue=venue_leg.venue,

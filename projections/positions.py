@@ -19,7 +19,7 @@ short; a fill that crosses zero closes the old side and opens the rest at ``pric
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TypeVar
@@ -106,6 +106,70 @@ def reference_price(legs: list[Leg]) -> Decimal:
     return sum(prices, ZERO) / len(prices) if prices else ZERO
 
 
+class AppliedIds:
+    """A persistent set of ids (the fill and funding ids a book has folded).
+
+    ``with_id`` returns a new set in amortised O(log n) instead of copying every id
+    (``frozenset | {id}`` copied the whole, ever-growing set on each fill and funding payment,
+    which made the fold slower as a run went on): the ids live in levels of 1, 2, 4, … ids,
+    merged like a binary counter. Compares equal to a ``frozenset`` of the same ids; pickles
+    as one ``frozenset`` (snapshots of older books, which hold a ``frozenset``, still load).
+    """
+
+    __slots__ = ("_levels",)
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        flat = frozenset(ids)
+        self._levels: tuple[frozenset[str], ...] = (flat,) if flat else ()
+
+    def __contains__(self, item: object) -> bool:
+        return any(item in level for level in self._levels)
+
+    def with_id(self, item: str) -> AppliedIds:
+        """This set and ``item`` (the same set when ``item`` is in it already)."""
+        if item in self:
+            return self
+        levels = [*self._levels, frozenset((item,))]
+        while len(levels) > 1 and len(levels[-2]) <= len(levels[-1]):
+            top = levels.pop()
+            levels[-1] = levels[-1] | top
+        new = AppliedIds.__new__(AppliedIds)
+        new._levels = tuple(levels)
+        return new
+
+    def __iter__(self) -> Iterator[str]:
+        for level in self._levels:
+            yield from level
+
+    def __len__(self) -> int:
+        return sum(len(level) for level in self._levels)
+
+    def frozen(self) -> frozenset[str]:
+        return frozenset().union(*self._levels)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AppliedIds):
+            return self.frozen() == other.frozen()
+        if isinstance(other, frozenset | set):
+            return self.frozen() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.frozen())
+
+    def __repr__(self) -> str:
+        return f"AppliedIds({sorted(self)!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (AppliedIds, (self.frozen(),))
+
+
+def _applied_with(applied: AppliedIds | frozenset[str], item: str) -> AppliedIds:
+    if not isinstance(applied, AppliedIds):  # a book from an older snapshot
+        applied = AppliedIds(applied)
+    return applied.with_id(item)
+
+
 @dataclass(frozen=True)
 class PositionBook:
     """All positions of one asset. Immutable; ``apply`` returns a new book."""
@@ -113,7 +177,8 @@ class PositionBook:
     asset: str
     legs: Mapping[LegKey, Leg] = field(default_factory=dict)
     arbs: Mapping[str, ArbLedger] = field(default_factory=dict)
-    applied: frozenset[str] = frozenset()  # venue fill ids and funding ids already folded
+    # venue fill ids and funding ids already folded (a frozenset in books of older snapshots)
+    applied: AppliedIds | frozenset[str] = field(default_factory=AppliedIds)
 
     # -- reading --
     def leg(self, venue: str, instrument: str) -> Leg:
@@ -205,6 +270,9 @@ V = TypeVar("V")
 
 def _set(mapping: Mapping[K, V], key: K, value: V) -> dict[K, V]:
     new = dict(mapping)
+    if key in new:  # replacing a value keeps the (sorted) order: no re-sort per update
+        new[key] = value
+        return new
     new[key] = value
     return dict(sorted(new.items()))
 
@@ -264,7 +332,7 @@ def _apply_fill(book: PositionBook, fill: FillExecuted) -> PositionBook:
             fills=ledger.fills + 1,
         )
         arbs = _set(book.arbs, arb_id, ledger)
-    return replace(book, legs=legs, arbs=arbs, applied=book.applied | {dedup})
+    return replace(book, legs=legs, arbs=arbs, applied=_applied_with(book.applied, dedup))
 
 
 def _apply_funding(book: PositionBook, paid: FundingPaid) -> PositionBook:
@@ -275,21 +343,37 @@ def _apply_funding(book: PositionBook, paid: FundingPaid) -> PositionBook:
     leg = book.leg(*key)
     borrow = is_spot(paid.instrument)
     # borrow interest is a cost (positive), funding is income (received > 0)
-    if borrow:
-        leg = replace(leg, borrow=leg.borrow - paid.amount, mark=paid.mark_price)
-    else:
-        leg = replace(leg, funding=leg.funding + paid.amount, mark=paid.mark_price)
+    # built directly, not with dataclasses.replace: a payment lands on every settlement
+    leg = Leg(
+        leg.venue,
+        leg.instrument,
+        leg.qty,
+        leg.avg_entry_price,
+        leg.realised_pnl,
+        leg.fees,
+        leg.funding if borrow else leg.funding + paid.amount,
+        leg.borrow - paid.amount if borrow else leg.borrow,
+        paid.mark_price,
+        leg.arb_id,
+    )
     legs = _set(book.legs, key, leg)
     arb_id = paid.correlation_id or leg.arb_id
     arbs = book.arbs
     if arb_id is not None:
         ledger = book.arbs.get(arb_id) or ArbLedger(arb_id, opened_at=paid.event_time)
-        if borrow:
-            ledger = replace(ledger, borrow=ledger.borrow - paid.amount)
-        else:
-            ledger = replace(ledger, funding=ledger.funding + paid.amount)
+        ledger = ArbLedger(
+            ledger.arb_id,
+            ledger.legs,
+            ledger.opened_at,
+            ledger.last_fill_at,
+            ledger.realised_pnl,
+            ledger.fees,
+            ledger.funding if borrow else ledger.funding + paid.amount,
+            ledger.borrow - paid.amount if borrow else ledger.borrow,
+            ledger.fills,
+        )
         arbs = _set(book.arbs, arb_id, ledger)
-    return replace(book, legs=legs, arbs=arbs, applied=book.applied | {dedup})
+    return PositionBook(book.asset, legs, arbs, _applied_with(book.applied, dedup))
 
 
 def mark(book: PositionBook, venue: str, instrument: str, price: Decimal) -> PositionBook:

@@ -109,6 +109,16 @@ def assess(
     strategy's stale-leg finding for the live arb (``None`` when every leg is fresh).
     Returns the new state and the BreakerTripped/BreakerReset transitions, in a fixed order.
     """
+    if (
+        not rejected
+        and not positions
+        and stale is None
+        and not state.rejections
+        and not state.one_legged_since
+        and not state.open
+        and config.max_order_failures > 0
+    ):
+        return state, []  # nothing to count, nothing open, nothing wanted: the common step
     out: list[Event] = []
     window_start = now - config.order_failure_window_ms
     rejections = tuple(t for t in state.rejections if t > window_start)

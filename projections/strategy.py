@@ -39,6 +39,7 @@ from typing import Literal
 
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
 from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
+from projections.ids import uuid5_str
 from projections.positions import PositionBook
 from schemas.config import StrategyConfig
 from schemas.events import (
@@ -102,15 +103,36 @@ class StrategyState:
 
     arbs: Mapping[str, ArbPlan] = field(default_factory=dict)
 
+    def _index(self) -> tuple[list[ArbPlan], dict[str, ArbPlan]]:
+        """(live arbs in ``arbs`` order, first live arb per asset), computed once per state
+        (the state is immutable; the cache is not a field: not compared, not pickled)."""
+        cached = self.__dict__.get("_live")
+        if cached is None:
+            live = [a for a in self.arbs.values() if a.status != "closed"]
+            first: dict[str, ArbPlan] = {}
+            for a in live:
+                first.setdefault(a.asset, a)
+            cached = (live, first)
+            object.__setattr__(self, "_live", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_live"}
+
     def live(self) -> list[ArbPlan]:
-        return [a for a in self.arbs.values() if a.status != "closed"]
+        return list(self._index()[0])
 
     def live_for(self, asset: str) -> ArbPlan | None:
-        return next((a for a in self.live() if a.asset == asset), None)
+        return self._index()[1].get(asset)
 
 
 def _put(state: StrategyState, plan: ArbPlan) -> StrategyState:
+    if state.arbs.get(plan.arb_id) is plan:
+        return state
     arbs = dict(state.arbs)
+    if plan.arb_id in arbs:  # replacing a plan keeps the (sorted) order: no re-sort
+        arbs[plan.arb_id] = plan
+        return StrategyState(arbs)
     arbs[plan.arb_id] = plan
     return StrategyState(dict(sorted(arbs.items())))
 
@@ -131,7 +153,7 @@ def _basis(
 
 
 def _intent_id(arb_id: str, revision: int, kind: str) -> str:
-    return str(uuid.uuid5(INTENT_NS, f"{arb_id}/{revision}/{kind}"))
+    return uuid5_str(INTENT_NS, f"{arb_id}/{revision}/{kind}")
 
 
 def _arb_id(asset: str, long: FeedKey, short: FeedKey, now: int) -> str:
