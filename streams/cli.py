@@ -1069,6 +1069,7 @@ def alerts_cmd(
         f"{result['sink_failures']} sink failures, {result['sink_dropped']} dropped on a full "
         f"sink queue, {result['sink_undelivered']} undelivered at shutdown)"
     )
+    out.print(f"max drawdown seen {result['max_drawdown_usd']:.2f} USD (equity marked to market)")
 
 
 def main() -> None:
