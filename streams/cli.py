@@ -1072,6 +1072,12 @@ def alerts_cmd(
     out.print(f"max drawdown seen {result['max_drawdown_usd']:.2f} USD (equity marked to market)")
 
 
+# commands kept in their own modules (registered here only)
+from streams.universe_cli import universe_cmd  # noqa: E402
+
+app.command("universe")(universe_cmd)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
