@@ -61,6 +61,31 @@ log = logging.getLogger(__name__)
 ExchangeFactory = Callable[[VenueSpec, VenueCredentials, bool], Any]
 
 
+class KafkaUnreachableError(ConnectionError):
+    """The configured Kafka cluster does not answer (one line: where, and why)."""
+
+
+async def start_kafka(settings: Settings) -> None:
+    """Create the run's topics, turning a broker that does not answer into one clear error.
+
+    Raises
+    ------
+    KafkaUnreachableError
+        Bootstrap failed (nothing listens, wrong host, TLS/auth refused...).
+    """
+    from infra.kafka_io import TopicMismatchError
+
+    try:
+        await create_topics(settings)
+    except TopicMismatchError:
+        raise
+    except Exception as exc:
+        raise KafkaUnreachableError(
+            f"cannot reach Kafka at {settings.bootstrap}: {short_error(exc)} (is the broker "
+            "up? `fundarb infra status`; unset bootstrap_servers to use the local broker)"
+        ) from exc
+
+
 class MissingCredentialsError(RuntimeError):
     """Live trading was asked for a venue without its credentials (names the variables)."""
 
