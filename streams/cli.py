@@ -756,12 +756,19 @@ def sql_cmd(
 
     from rich.table import Table
 
-    from infra.clickhouse import StoreError, open_store
+    from infra.clickhouse import StoreError, StoreLockedError, open_store
+    from infra.query_endpoint import held_store
     from infra.runs import latest_run
 
     settings = _settings()
     try:
-        store = open_store(settings)
+        store: Any = open_store(settings)
+    except StoreLockedError as exc:
+        # held by a running `fundarb live`: it answers read-only queries (infra/query_endpoint)
+        store = held_store(settings.chdb_path)
+        if store is None:
+            raise _fail(exc) from exc
+        err.print("store held by a running process: querying through it (read-only)")
     except StoreError as exc:
         raise _fail(exc) from exc
     try:
@@ -1030,6 +1037,9 @@ def live_cmd(
     """
     import asyncio
 
+    from rich.markup import escape
+
+    from infra.clickhouse import StoreError
     from infra.kafka_io import TopicMismatchError
     from producers.recorded_venues import (
         RecordedVenueError,
@@ -1050,7 +1060,7 @@ def live_cmd(
     try:
         sel = load_live_selection(config)  # flags win over the strategy file's [live]
     except ValueError as exc:
-        raise _fail(f"strategy file {config}: [live]: {exc}") from exc
+        raise _fail(escape(f"strategy file {config}: [live]: {exc}")) from exc
     try:
         choice = choose(sel, venues, assets, assets_file)
         for v in choice.venues:
@@ -1099,7 +1109,7 @@ def live_cmd(
         raise _fail(exc.args[0]) from exc
     except kafka_local.BrokerError as exc:
         raise _fail(exc) from exc
-    except (KafkaUnreachableError, TopicMismatchError) as exc:
+    except (KafkaUnreachableError, TopicMismatchError, StoreError) as exc:
         raise _fail(exc) from exc
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from streams.universe import read_asset_list
 
@@ -112,4 +113,16 @@ def load_live_selection(path: Path | None) -> LiveSelection:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(str(exc)) from None
-    return LiveSelection.model_validate(data.get("live", {}))
+    try:
+        return LiveSelection.model_validate(data.get("live", {}))
+    except ValidationError as exc:
+        raise ValueError("; ".join(_problem(e) for e in exc.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as ``unknown key 'x'`` or ``key: message``."""
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    if error.get("type") == "extra_forbidden":
+        known = ", ".join(LiveSelection.model_fields)
+        return f"unknown key {where!r} (known: {known})"
+    return f"{where}: {error.get('msg')}"
