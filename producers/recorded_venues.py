@@ -26,7 +26,6 @@ from producers.connector import VenueCredentials
 from producers.recorded import RecordedHttp, load_market_rows, offline_exchange
 from producers.venue import VenueSpec
 
-
 #: A method without a case of its own is answered with a sibling's reply when the venue
 #: serves both from one endpoint (Bybit's /v5/market/tickers carries tickers and funding);
 #: where the shapes differ, ccxt's parser refuses it and the feed fails as it would live.
