@@ -66,7 +66,7 @@ async def serve_queries(store: Store, folder: Path) -> AsyncIterator[int]:
             return web.json_response({"error": "bad token"}, status=403)
         try:
             body = await request.json()
-            result = store.query(  # type: ignore[call-arg]
+            result = store.query(
                 str(body["query"]),
                 body.get("parameters") or None,
                 settings={"readonly": 1, "max_execution_time": MAX_EXECUTION_S},

@@ -12,15 +12,19 @@ substituted, another venue's volume says nothing of its liquidity.
 
 The file written is TOML (``assets = [...]``, ``venues = [...]``, one comment line per
 selected asset) or, for a ``.json`` path, ``{"assets": [...], "venues": [...], "ranking":
-[...]}``; ``fundarb live --assets-file FILE`` (or ``assets_file`` in the strategy file's
-``[live]`` table) reads either.
+[...]}``. With venues to ask (``--recorded DIR`` offline, or the venues themselves), each
+leg's volume and depth are the venue's ticker now (:func:`venue_liquidity`) and its history
+still comes from the files. ``fundarb live --assets-file FILE`` (or ``assets_file`` in the
+strategy file's ``[live]`` table) reads either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -108,6 +112,72 @@ def measure(
     return legs, end
 
 
+def _dec(x: Any) -> Decimal | None:
+    return None if x is None else Decimal(str(x))
+
+
+async def venue_liquidity(
+    venues: list[str], assets: list[str], factory: Callable[..., Any]
+) -> dict[tuple[str, str], tuple[Decimal | None, Decimal | None]]:
+    """Per (venue, asset) perp: the venue's 24 h quote volume and top-of-book depth (bid size
+    × bid + ask size × ask, USD) from its ticker now (``fetch_ticker`` through
+    ``factory(spec, credentials, private=False)``: the live ccxt class, or recorded replies).
+    A venue or market that fails, or a reply for another symbol, is left out (no figure)."""
+    from producers.connector import VenueCredentials
+    from producers.venue import venue_spec
+
+    out: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
+    for venue in venues:
+        spec = venue_spec(venue)
+        exchange = factory(spec, VenueCredentials(), False)
+        try:
+            for asset in assets:
+                symbol = spec.perp(asset)
+                try:
+                    t = await exchange.fetch_ticker(symbol)
+                except Exception:  # noqa: S112 - an unreachable market has no figure
+                    continue
+                if t.get("symbol") != symbol:
+                    continue
+                bid, ask = _dec(t.get("bid")), _dec(t.get("ask"))
+                bid_q, ask_q = _dec(t.get("bidVolume")), _dec(t.get("askVolume"))
+                depth = bid * bid_q + ask * ask_q if None not in (bid, ask, bid_q, ask_q) else None
+                out[(venue, asset.upper())] = (_dec(t.get("quoteVolume")), depth)
+        finally:
+            with contextlib.suppress(Exception):
+                await exchange.close()
+    return out
+
+
+def recorded_tickers(root: Path) -> Callable[..., Any]:
+    """The exchange factory answering from recorded replies in ``root/<venue>/``."""
+    from producers.recorded_venues import recorded_factory
+
+    return recorded_factory(root)
+
+
+def with_liquidity(
+    legs: list[LegStats], liquidity: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]]
+) -> list[LegStats]:
+    """``legs`` with the venues' current volume and depth where measured (the history's
+    volume stays where the venue gave none)."""
+    out = []
+    for leg in legs:
+        got = liquidity.get((leg.venue, leg.asset))
+        if got is None:
+            out.append(leg)
+            continue
+        volume, depth = got
+        out.append(
+            replace(
+                leg,
+                quote_volume_24h_usd=volume if volume is not None else leg.quote_volume_24h_usd,
+                depth_usd=depth,
+            )
+        )
+    return out
+
+
 def _linear_perp(instrument: str) -> bool:
     """Perps quoted and settled in USD stablecoins only: spot legs and inverse (coin-margined)
     contracts are not traded (the backtest excludes them the same way)."""
@@ -118,7 +188,13 @@ def select(legs: list[LegStats], rules: UniverseRules) -> list[AssetRank]:
     return rank_universe(legs, rules)
 
 
-def write_asset_list(path: Path, ranks: list[AssetRank], as_of: int, rules: UniverseRules) -> None:
+def write_asset_list(
+    path: Path,
+    ranks: list[AssetRank],
+    as_of: int,
+    rules: UniverseRules,
+    legs: list[LegStats] | None = None,
+) -> None:
     """The selected assets and the venues of their pairs, as TOML or (``.json``) JSON."""
     chosen = [r for r in ranks if r.selected]
     assets = [r.asset for r in chosen]
@@ -132,6 +208,7 @@ def write_asset_list(path: Path, ranks: list[AssetRank], as_of: int, rules: Univ
             "as_of_ms": as_of,
             "rules": {k: str(v) for k, v in asdict(rules).items()},
             "ranking": [_jsonable(asdict(r)) for r in ranks],
+            "legs": [_jsonable(asdict(leg)) for leg in legs or []],
         }
         path.write_text(json.dumps(doc, indent=2) + "\n")
         return

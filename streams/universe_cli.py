@@ -44,7 +44,25 @@ def universe_cmd(
     min_edge_apr: Annotated[
         float, typer.Option(metavar="APR", help="Least trailing-mean spread (fraction/year).")
     ] = 0.0,
+    min_depth: Annotated[
+        float,
+        typer.Option(metavar="USD", min=0, help="Least top-of-book depth on each leg (USD)."),
+    ] = 0.0,
     top: Annotated[int, typer.Option(metavar="N", min=1, help="Assets to select.")] = 10,
+    live_tickers: Annotated[
+        bool,
+        typer.Option(
+            "--live-tickers", help="Volume and depth from the venues' tickers now (ccxt)."
+        ),
+    ] = False,
+    recorded: Annotated[
+        Path | None,
+        typer.Option(
+            "--recorded",
+            metavar="DIR",
+            help="Volume and depth from recorded ticker replies in DIR/<venue>/ (offline).",
+        ),
+    ] = None,
     out_file: Annotated[
         Path,
         typer.Option(
@@ -63,6 +81,7 @@ def universe_cmd(
     rules = UniverseRules(
         min_quote_volume_24h_usd=Decimal(str(min_volume)),
         min_history_quality=Decimal(str(min_quality)),
+        min_depth_usd=Decimal(str(min_depth)),
         min_edge_apr=Decimal(str(min_edge_apr)),
         top_n=top,
     )
@@ -76,6 +95,17 @@ def universe_cmd(
         )
     except history.HistoryError as exc:
         raise _fail(exc) from exc
+    if recorded is not None or live_tickers:
+        import asyncio
+
+        from streams.live import ccxt_exchange
+        from streams.universe import recorded_tickers, venue_liquidity, with_liquidity
+
+        asked = sorted(_csv_set(venues) or {leg.venue for leg in legs})
+        factory = recorded_tickers(recorded) if recorded is not None else ccxt_exchange
+        liquidity = asyncio.run(venue_liquidity(asked, sorted({x.asset for x in legs}), factory))
+        legs = with_liquidity(legs, liquidity)
+        out.print(f"volume and depth from {len(liquidity)} venue tickers now", highlight=False)
     ranks = select(legs, rules)
     table = Table(
         "rank",
@@ -102,7 +132,7 @@ def universe_cmd(
             r.reason,
         )
     out.print(table)
-    write_asset_list(out_file, ranks, end, rules)
+    write_asset_list(out_file, ranks, end, rules, legs)
     chosen = [r.asset for r in ranks if r.selected]
     out.print(f"selected {len(chosen)} of {len(ranks)} assets: {','.join(chosen) or 'none'}")
     out.print(f"wrote {out_file}: fundarb live --assets-file {out_file}", highlight=False)

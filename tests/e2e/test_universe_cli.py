@@ -70,3 +70,41 @@ def test_a_volume_threshold_no_leg_meets_selects_nothing_and_says_why(tmp_path: 
     assert proc.returncode == 0, proc.stderr
     assert "selected 0 of 1 assets" in proc.stdout and "fewer than two eligible" in proc.stdout
     assert tomllib.loads(out.read_text())["assets"] == []
+
+
+def test_live_liquidity_from_recorded_ticker_replies(tmp_path: Path) -> None:
+    """--recorded: each leg's volume and depth are the venue's ticker (ccxt's class parsing
+    the recorded reply), the history still the files'; recomputed from the reply here."""
+    out = tmp_path / "u.json"
+    venues = ["--venues", "bybit,binance,okx", "--assets", "BTC"]
+    proc = fundarb(
+        [
+            "universe",
+            "--recorded",
+            "tests/resources",
+            *venues,
+            "--min-depth",
+            "1e6",
+            "--out",
+            str(out),
+        ],
+        dict(os.environ),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    legs = {leg["venue"]: leg for leg in json.loads(out.read_text())["legs"]}
+    recorded = json.loads((REPO / "tests/resources/bybit/bybit.json").read_text())
+    (case,) = recorded["methods"]["fetchTicker"]
+    t = case["parsedResponse"]
+    assert t["symbol"] == "BTC/USDT:USDT"
+    bybit = legs["bybit"]
+    assert Decimal(bybit["quote_volume_24h_usd"]) == Decimal(str(t["quoteVolume"]))
+    depth = sum(
+        Decimal(str(t[p])) * Decimal(str(t[q]))
+        for p, q in (("bid", "bidVolume"), ("ask", "askVolume"))
+    )
+    assert Decimal(bybit["depth_usd"]) == depth
+    # binance's and okx's recorded tickers are spot markets: no perp depth, so a depth
+    # threshold leaves BTC with one eligible venue
+    assert legs["binance"]["depth_usd"] is None and legs["okx"]["depth_usd"] is None
+    assert "selected 0 of 1 assets" in proc.stdout and "binance depth unknown" in proc.stdout
