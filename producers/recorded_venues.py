@@ -24,7 +24,7 @@ import ccxt.async_support as ccxt_async
 
 from producers.connector import VenueCredentials
 from producers.recorded import RecordedHttp, load_market_rows, offline_exchange
-from producers.venue import VenueSpec
+from producers.venues import VenueSpec
 
 #: A method without a case of its own is answered with a sibling's reply when the venue
 #: serves both from one endpoint (Bybit's /v5/market/tickers carries tickers and funding);

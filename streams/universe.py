@@ -124,7 +124,7 @@ async def venue_liquidity(
     ``factory(spec, credentials, private=False)``: the live ccxt class, or recorded replies).
     A venue or market that fails, or a reply for another symbol, is left out (no figure)."""
     from producers.connector import VenueCredentials
-    from producers.venue import venue_spec
+    from producers.venues import venue_spec
 
     out: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
     for venue in venues:
