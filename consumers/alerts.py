@@ -7,7 +7,9 @@ same way):
 rule                fires when                                              severity
 =================== ======================================================= ===========
 ``funding_flip``    an open arb's pair (from its TargetPositionSet) quotes  warning
-                    a negative spread on a new funding observation
+                    a negative spread on every funding observation for
+                    ``funding_flip_ms``; once until its spread is for it
+                    again
 ``one_legged``      an arb's ``|net_delta_usd|`` (PositionChanged) stays    critical
                     above ``one_legged_usd`` for ``one_legged_ms``
 ``stale_feed``      a feed (venue, instrument, kind) has no event for       warning
@@ -16,9 +18,12 @@ rule                fires when                                              seve
                     that kind move on; once per episode, one per venue
                     and kind
 ``breaker_tripped`` a ``BreakerTripped`` arrives                            critical
-``drawdown``        realised + funding − fees + unrealised at the latest     critical
-                    mark (PositionChanged, all legs) falls
-                    ``drawdown_usd`` below its peak; once until a new peak
+``drawdown``        equity (realised + funding − fees + unrealised of every   critical
+                    leg from PositionChanged, marked at the latest mark at
+                    or before the time) falls ``drawdown_usd`` below its
+                    peak; evaluated once per event time, after every
+                    event of that time (as the backtest samples); once
+                    until a new peak
 ``rejections``      ``rejections`` OrderRejected within                     warning
                     ``rejections_window_ms``
 ``funding_recon``   a settlement of a held perp is ``missed`` or            critical
@@ -26,6 +31,11 @@ rule                fires when                                              seve
                     tolerance (``mismatch``) or paid with no position
                     (``unexpected``) (warning); consumers/funding_recon.py
 =================== ======================================================= ===========
+
+The rules read the run's topics merged in event-time order (:class:`EventTimeMerge`): a
+Kafka consumer hands out topics in fetch order (a small topic like ``derived.positions`` is
+read long before ``md.tickers`` catches up), and positions marked with marks of another time
+made up drawdowns of thousands of USD on the demo where the backtest's was 874.
 
 Per rule and ``dedup_key`` an alert is not repeated within ``dedup_ms``; a rule raises at most
 ``max_per_rule_per_hour`` alerts per hour of event time. Sinks: console (log), generic webhook
@@ -86,7 +96,12 @@ class AlertEngine:
         self.legs: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] = {}
         self.drawdown_alerted = False  # once per drawdown episode (re-armed at a new peak)
         self.one_legged_since: dict[str, int] = {}
+        self.flip_since: dict[str, int] = {}  # arbs whose spread is against them, since when
+        self.flipped: set[str] = set()  # ... alerted, until the spread is for them again
         self.peak = Decimal(0)
+        self.max_drawdown_usd = Decimal(0)  # deepest fall of the equity below its peak seen
+        self.equity_time: int | None = None  # event time of the state not yet evaluated
+        self.equity_cause: ev.Event | None = None  # its last event (the alert's cause)
         self.rejections: deque[int] = deque()
         self.last_raised: dict[tuple[str, str], int] = {}
         self.per_hour: dict[tuple[str, int], int] = {}
@@ -136,8 +151,16 @@ class AlertEngine:
         ]
 
     def on_event(self, event: ev.Event) -> list[ev.AlertRaised]:
-        """Alerts this event raises (possibly none)."""
+        """Alerts this event raises (possibly none). Events must come in event-time order;
+        the equity at a time is evaluated when a later time arrives (or at :meth:`finish`)."""
         out: list[ev.AlertRaised] = []
+        if self.equity_time is not None and event.event_time > self.equity_time:
+            out += self._drawdown()
+        if self.equity_time is None or event.event_time >= self.equity_time:
+            self.equity_time, self.equity_cause = event.event_time, event
+        if isinstance(event, ev.FundingPaid) and event.mark_price:
+            # the settlement's mark values the leg, as in the position book
+            self.marks[(event.venue, event.instrument)] = event.mark_price
         if self.rules.funding_recon:  # opt-in: schemas.config.AlertRules says why
             for settlement in self.funding.on_event(event):
                 out += self._funding_recon(settlement)
@@ -155,6 +178,8 @@ class AlertEngine:
         elif isinstance(event, ev.ExitRequested):
             self.arbs.pop(event.arb_id, None)
             self.one_legged_since.pop(event.arb_id, None)
+            self.flipped.discard(event.arb_id)
+            self.flip_since.pop(event.arb_id, None)
         elif isinstance(event, ev.PositionChanged):
             out += self._position(event)
         elif isinstance(event, ev.BreakerTripped):
@@ -251,11 +276,21 @@ class AlertEngine:
             long = next(k for k, q in legs.items() if q > 0)
             short = next(k for k, q in legs.items() if q < 0)
             q = bd.quote_pair(board, long, short, self.strategy, event.event_time)
-            if not q.blocked and q.spread_h < 0:
+            if q.blocked:
+                continue
+            if q.spread_h >= 0:
+                self.flip_since.pop(arb_id, None)  # re-armed: the spread is for us again
+                self.flipped.discard(arb_id)
+                continue
+            since = self.flip_since.setdefault(arb_id, event.event_time)
+            held = event.event_time - since
+            if arb_id not in self.flipped and held >= self.rules.funding_flip_ms:
+                self.flipped.add(arb_id)
                 out += self._alert(
                     "funding_flip",
                     Severity.warning,
-                    f"{arb_id}: spread {q.spread_apr:.4f} APR against us ({q.label})",
+                    f"{arb_id}: spread {q.spread_apr:.4f} APR against us ({q.label}) for "
+                    f"{held / 3_600_000:.1f} h",
                     arb_id,
                     event,
                 )
@@ -294,29 +329,48 @@ class AlertEngine:
                     )
             else:
                 self.one_legged_since.pop(arb, None)
-        # marked to market: realised + funding − fees + unrealised at the latest mark, so a
-        # hedge closing one leg before the other is no swing (realised alone jumps by the leg)
         self.legs[(event.venue, event.instrument)] = (
             event.realised_pnl_usd + event.funding_usd - event.fees_usd,
             event.qty,
             event.avg_entry_price,
         )
+        return out
+
+    def equity_usd(self) -> Decimal:
+        """Σ over legs of realised + funding − fees + qty × (mark − average entry) (USD), each
+        leg at its latest mark (its entry price before any): marked to market, so a hedge
+        closing one leg before the other is no swing. Borrow is not on PositionChanged."""
         total = Decimal(0)
         for leg, (money, qty, entry) in self.legs.items():
             mark = self.marks.get(leg, entry)
             total += money + (qty * (mark - entry) if qty else Decimal(0))
+        return total
+
+    def _drawdown(self) -> list[ev.AlertRaised]:
+        """Evaluate the equity of the state at ``equity_time`` (every event of it folded)."""
+        if not self.legs or self.equity_cause is None:
+            return []
+        total = self.equity_usd()
         if total >= self.peak:
             self.peak = total
             self.drawdown_alerted = False
-        elif self.peak - total > self.rules.drawdown_usd and not self.drawdown_alerted:
+            return []
+        self.max_drawdown_usd = max(self.max_drawdown_usd, self.peak - total)
+        if self.peak - total > self.rules.drawdown_usd and not self.drawdown_alerted:
             self.drawdown_alerted = True
-            out += self._alert(
+            return self._alert(
                 "drawdown",
                 Severity.critical,
                 f"drawdown {self.peak - total:.2f} USD from a peak of {self.peak:.2f}",
                 "portfolio",
-                event,
+                self.equity_cause,
             )
+        return []
+
+    def finish(self) -> list[ev.AlertRaised]:
+        """Alerts of the last event time (call once the input is exhausted)."""
+        out = self._drawdown()
+        self.equity_time = self.equity_cause = None
         return out
 
 
@@ -658,10 +712,11 @@ async def run_alerts(
     delivery ``sink_delivered``, ``sink_failures``, ``sink_dropped`` (queue full),
     ``sink_undelivered`` (still pending at shutdown).
     """
-    from aiokafka import AIOKafkaConsumer
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from infra.kafka_io import DeadLetters, EventProducer, consume_events, start_consumer
-    from schemas.serde import Serializer
+    from consumers.ordering import EventTimeMerge
+    from infra.kafka_io import DeadLetters, EventProducer, start_consumer
+    from schemas.serde import DecodeError, Serializer
 
     names = [
         "md.funding",
@@ -675,10 +730,13 @@ async def run_alerts(
     engine = AlertEngine(config.rules)
     serializer = Serializer()
     raised = 0
+    # markets first at a tie (a position at t is marked with the marks stamped t)
+    merge: EventTimeMerge[ev.Event] = EventTimeMerge([settings.topic(n) for n in names])
     async with (
         EventProducer(settings, serializer=serializer) as producer,
         Dispatcher(config, delivery) as dispatcher,
     ):
+        dead_letters = DeadLetters(producer)
         consumer = AIOKafkaConsumer(
             *[settings.topic(n) for n in names],
             bootstrap_servers=settings.bootstrap,
@@ -686,14 +744,62 @@ async def run_alerts(
             group_id=f"fundarb-alerts-{settings.topic_prefix or 'default'}",
         )
         await start_consumer(consumer)
+        ends: dict[TopicPartition, int] = {}
+        positions: dict[TopicPartition, int] = {}
+
+        async def refresh() -> None:
+            tps = sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition))
+            if tps:
+                ends.update(await consumer.end_offsets(tps))
+                for tp in tps:
+                    positions[tp] = await consumer.position(tp)
+
+        def caught_up(part: tuple[str, int]) -> bool:
+            tp = TopicPartition(*part)
+            return tp in ends and positions.get(tp, -1) >= ends[tp]
+
+        async def emit(alerts: list[ev.AlertRaised]) -> None:
+            nonlocal raised
+            for alert in alerts:
+                await producer.send(alert)
+                dispatcher.send(alert)  # queued: never awaits a POST
+                raised += 1
+
+        idle_ms, seen_any, batch_ms = 0, False, 200
+        loop = asyncio.get_running_loop()
+        refreshed = -1.0
         try:
-            async for _record, event in consume_events(
-                consumer, serializer, DeadLetters(producer), idle_timeout_ms=drain_ms
-            ):
-                for alert in engine.on_event(event):
-                    await producer.send(alert)
-                    dispatcher.send(alert)  # queued: never awaits a POST
-                    raised += 1
+            while True:
+                batch = await consumer.getmany(timeout_ms=batch_ms)
+                for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
+                    for record in batch[tp]:
+                        positions[tp] = record.offset + 1
+                        try:
+                            if not isinstance(record.value, bytes):
+                                raise DecodeError("empty", "record has no value (tombstone)")
+                            event = serializer.decode(record.value)
+                        except DecodeError as exc:
+                            await dead_letters.reject(record, exc)
+                            continue
+                        merge.push(tp.topic, tp.partition, record.offset, event.event_time, event)
+                if batch:
+                    idle_ms, seen_any = 0, True
+                else:
+                    idle_ms += batch_ms
+                now = loop.time()
+                if not batch or now - refreshed >= 1.0:  # end offsets: once a second at most
+                    await refresh()
+                    refreshed = now
+                parts = [(tp.topic, tp.partition) for tp in consumer.assignment()]
+                for event in merge.release(parts, caught_up):
+                    await emit(engine.on_event(event))
+                if drain_ms is not None:
+                    limit = drain_ms if seen_any else max(drain_ms, 30_000)
+                    if idle_ms >= limit:
+                        break
+            for event in merge.flush():
+                await emit(engine.on_event(event))
+            await emit(engine.finish())
         finally:
             # stopping the consumer commits its offsets (auto-commit) before the senders'
             # shutdown grace, so a hanging sink cannot hold the commit back
@@ -703,6 +809,7 @@ async def run_alerts(
         "alerts": raised,
         "by_rule": dict(sorted(engine.counts.items())),
         "suppressed": engine.suppressed,
+        "max_drawdown_usd": engine.max_drawdown_usd,
         "sink_delivered": dispatcher.delivered,
         "sink_failures": dispatcher.failures,
         "sink_dropped": dispatcher.dropped,

@@ -62,7 +62,12 @@ class Store(Protocol):
 
     def insert_arrow(self, table: str, data: pa.Table) -> int: ...
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult: ...
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> QueryResult: ...
 
     def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> pa.Table: ...
 
@@ -145,10 +150,15 @@ class ClickHouseStore:
             raise StoreError(f"{self.backend}: insert into {table}: {_first_line(exc)}") from exc
         return int(data.num_rows)
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> QueryResult:
         self._bind()
         try:
-            res = self._client.query(sql, parameters=parameters)
+            res = self._client.query(sql, parameters=parameters, settings=settings)
         except Exception as exc:
             raise StoreError(
                 f"{self.backend}: {_first_line(exc)}\nSQL: {sql.strip()[:500]}"

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -368,6 +369,31 @@ def up(settings: Settings) -> BrokerStatus:
         f"the broker did not accept produce/consume within {READY_TIMEOUT_S:.0f}s; log tail:\n"
         + _log_tail(settings)
     )
+
+
+@contextlib.contextmanager
+def broker_for(
+    settings: Settings, on_start: Callable[[], None] | None = None
+) -> Iterator[BrokerStatus | None]:
+    """The broker a one-command run (``backtest``, ``live``) uses: with no cluster configured
+    and no local broker running, start ours (``on_start`` is told first) and stop it again on
+    exit; otherwise use what is there. Yields the started broker's status, or None.
+
+    Raises
+    ------
+    BrokerError
+        The local broker could not be started.
+    """
+    started = None
+    if settings.uses_local_broker and not status(settings).running:
+        if on_start is not None:
+            on_start()
+        started = up(settings)
+    try:
+        yield started
+    finally:
+        if started is not None and started.started_now:
+            down(settings)
 
 
 def down(settings: Settings) -> bool:

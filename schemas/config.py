@@ -251,6 +251,9 @@ class AlertRules(_Frozen):
     # a feed is stale after this many of its own intervals (funding interval, or candle /
     # poll period), and never before stale_feed_ms
     stale_feed_intervals: int = Field(default=6, ge=1, le=1000)
+    # an open arb's spread against it on every funding observation for this long (the
+    # strategy's own flip exit waits exits.flip_h); 0 alerts on the first one
+    funding_flip_ms: int = Field(default=12 * 3_600_000, ge=0, le=30 * 86_400_000)
     one_legged_usd: NonNegativeDec = Decimal("500")
     one_legged_ms: int = Field(default=60_000, ge=0)
     drawdown_usd: PositiveDec = Decimal("2000")
@@ -258,10 +261,10 @@ class AlertRules(_Frozen):
     rejections_window_ms: int = Field(default=600_000, ge=1)
     dedup_ms: int = Field(default=3_600_000, ge=0)
     max_per_rule_per_hour: int = Field(default=20, ge=1)
-    # funding reconciliation (consumers/funding_recon.py), off by default: the alerts
-    # consumer reads its topics interleaved, so on a replayed run a position can arrive after
-    # the payment it explains (a false `unexpected`); live, topics arrive as they happen. For a
-    # finished run the SQL view v_funding_reconciliation is exact. A settlement matches when
+    # funding reconciliation (consumers/funding_recon.py), off by default (the alerts
+    # consumer now merges its topics in event-time order, but a payment and the position it
+    # explains can share a time); for a finished run the SQL view v_funding_reconciliation is
+    # exact. A settlement matches when
     # |paid − expected| ≤ max(funding_tolerance_usd, funding_tolerance_frac × |expected|);
     # no payment funding_grace_ms after a held settlement is a missed payment
     funding_recon: bool = False

@@ -623,18 +623,11 @@ def run_backtest(
     """
     progress = progress or Progress()
     prepared = prepared or prepare(opts)
-    started = None
-    if settings.uses_local_broker and not kafka_local.status(settings).running:
-        progress.on_phase("starting the local broker")
-        started = kafka_local.up(settings)
-    try:
+    with kafka_local.broker_for(settings, lambda: progress.on_phase("starting the local broker")):
         result = asyncio.run(_run(settings, opts, progress, prepared))
         if opts.audit:
             progress.on_phase("audit to ClickHouse")
             result["summary"]["audit"] = audit_run(settings)
-    finally:
-        if started is not None and started.started_now:
-            kafka_local.down(settings)
     result["summary"]["run"] = settings.topic_prefix.rstrip(".")  # its one name (SQL `run`)
     result["summary"]["inputs"] = run_inputs(opts, prepared)
     opts.out_dir.mkdir(parents=True, exist_ok=True)

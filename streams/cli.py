@@ -534,6 +534,7 @@ def load_strategy_config(path: Path | None) -> object:
         return StrategyConfig()
     data = _strategy_file(path)
     data.pop("backtest", None)
+    data.pop("live", None)  # fundarb live's selection (streams/live_config.py)
     try:
         return StrategyConfig.model_validate(data)
     except Exception as exc:
@@ -755,12 +756,19 @@ def sql_cmd(
 
     from rich.table import Table
 
-    from infra.clickhouse import StoreError, open_store
+    from infra.clickhouse import StoreError, StoreLockedError, open_store
+    from infra.query_endpoint import held_store
     from infra.runs import latest_run
 
     settings = _settings()
     try:
-        store = open_store(settings)
+        store: Any = open_store(settings)
+    except StoreLockedError as exc:
+        # held by a running `fundarb live`: it answers read-only queries (infra/query_endpoint)
+        store = held_store(settings.chdb_path)
+        if store is None:
+            raise _fail(exc) from exc
+        err.print("store held by a running process: querying through it (read-only)")
     except StoreError as exc:
         raise _fail(exc) from exc
     try:
@@ -958,30 +966,44 @@ def paper_cmd(
 @app.command("live")
 def live_cmd(
     venues: Annotated[
-        str, typer.Option(metavar="V,W", help="Comma-separated ccxt ids: binance,bybit,okx,…")
-    ],
+        str | None,
+        typer.Option(metavar="V,W", help="Comma-separated ccxt ids: binance,bybit,okx,…"),
+    ] = None,
     assets: Annotated[
-        str, typer.Option(metavar="A,B", help="Comma-separated base assets: BTC,ETH,…")
-    ],
+        str | None, typer.Option(metavar="A,B", help="Comma-separated base assets: BTC,ETH,…")
+    ] = None,
+    assets_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--assets-file", metavar="FILE", help="Asset list written by fundarb universe."
+        ),
+    ] = None,
     paper: Annotated[
-        bool, typer.Option("--paper", help="Dry run: public data, paper fills, no keys needed.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--paper/--no-paper", help="Dry run: public data, paper fills, no keys needed."
+        ),
+    ] = None,
     prefix: PrefixOpt = None,
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "--strategy", metavar="FILE", help="Strategy file (defaults when omitted)."
+            "--config",
+            "--strategy",
+            metavar="FILE",
+            help="Strategy file (defaults when omitted); its [live] table selects venues, "
+            "assets and feed settings unless flags do.",
         ),
     ] = None,
     poll: Annotated[
-        float, typer.Option(metavar="SECONDS", min=0.2, help="REST poll period (s).")
-    ] = 5.0,
+        float | None, typer.Option(metavar="SECONDS", min=0.2, help="REST poll period (s).")
+    ] = None,
     stale_after: Annotated[
-        float,
+        float | None,
         typer.Option(
             metavar="SECONDS", min=1, help="A feed without a good poll this long is stale (s)."
         ),
-    ] = 60.0,
+    ] = None,
     duration: Annotated[
         float | None,
         typer.Option(metavar="SECONDS", help="Stop after this many seconds (default: Ctrl-C)."),
@@ -992,41 +1014,103 @@ def live_cmd(
             metavar="PORT", help="Prometheus /metrics on 127.0.0.1:PORT (worker: PORT+1)."
         ),
     ] = None,
-    ws: Annotated[bool, typer.Option("--ws", help="Also stream funding via websockets.")] = False,
+    ws: Annotated[
+        bool | None, typer.Option("--ws/--no-ws", help="Also stream funding via websockets.")
+    ] = None,
+    recorded: Annotated[
+        Path | None,
+        typer.Option(
+            "--recorded",
+            metavar="DIR",
+            help="Answer every venue from recorded replies in DIR/<venue>/ (offline demo).",
+        ),
+    ] = None,
 ) -> None:
     """Run live: venue connectors + worker + (paper venue | order gateway) + audit sink.
 
-    Prints a status line every few seconds: each feed (ok/STALE, age of its last good poll,
-    events, dead letters) and the worker's open arbs, PnL and net delta. A stale or failing
-    feed trips the stale_feed breaker (entries paused on its assets). Without --paper, orders
-    go to the venues: credentials come from FUNDARB_<VENUE>_API_KEY / _SECRET / _PASSWORD /
-    _WALLET_ADDRESS / _PRIVATE_KEY and are never logged.
+    Starts (and stops on exit) the local broker when no cluster is configured and none runs,
+    as backtest does. Prints a status line every few seconds: each feed (ok/STALE, age of
+    its last good poll, events, dead letters) and the worker's open arbs, PnL and net delta.
+    A stale or failing feed trips the stale_feed breaker (entries paused on its assets).
+    Without --paper, orders go to the venues: credentials come from FUNDARB_<VENUE>_API_KEY /
+    _SECRET / _PASSWORD / _WALLET_ADDRESS / _PRIVATE_KEY and are never logged.
     """
     import asyncio
 
-    from producers.venues import UnknownVenueError
-    from streams.live import LiveOptions, MissingCredentialsError, run_live
+    from rich.markup import escape
 
+    from infra.clickhouse import StoreError
+    from infra.kafka_io import TopicMismatchError
+    from producers.recorded_venues import (
+        RecordedVenueError,
+        check_recordings,
+        recorded_factory,
+    )
+    from producers.venues import UnknownVenueError, venue_spec
+    from streams.live import (
+        KafkaUnreachableError,
+        LiveOptions,
+        MissingCredentialsError,
+        ccxt_exchange,
+        run_live,
+        start_kafka,
+    )
+    from streams.live_config import LiveSelectionError, choose, load_live_selection
+
+    try:
+        sel = load_live_selection(config)  # flags win over the strategy file's [live]
+    except ValueError as exc:
+        raise _fail(escape(f"strategy file {config}: [live]: {exc}")) from exc
+    try:
+        choice = choose(sel, venues, assets, assets_file)
+        for v in choice.venues:
+            venue_spec(v)
+    except (LiveSelectionError, UnknownVenueError) as exc:
+        raise _fail(exc.args[0]) from exc
+    paper = paper if paper is not None else bool(sel.paper)
+    poll_s = poll or sel.poll_s or 5.0
+    metrics_port = metrics_port if metrics_port is not None else sel.metrics_port
     opts = LiveOptions(
-        venues=[v.strip() for v in venues.split(",") if v.strip()],
-        assets=[a.strip().upper() for a in assets.split(",") if a.strip()],
+        venues=choice.venues,
+        assets=choice.assets,
         paper=paper,
-        poll_s=poll,
-        stale_after_s=stale_after,
-        status_s=max(poll, 2.0),
+        poll_s=poll_s,
+        stale_after_s=stale_after or sel.stale_after_s or 60.0,
+        status_s=max(poll_s, 2.0),
         duration_s=duration,
         strategy_config=config,
         metrics_port=metrics_port,
         worker_metrics_port=metrics_port + 1 if metrics_port else None,
-        websocket=ws,
+        websocket=ws if ws is not None else bool(sel.websocket),
     )
+    factory = ccxt_exchange
+    if recorded is not None:
+        try:
+            check_recordings(recorded, opts.venues)
+        except RecordedVenueError as exc:
+            raise _fail(exc) from exc
+        factory = recorded_factory(recorded)
     settings = _settings(topic_prefix=prefix)
     mode = "paper (dry run)" if paper else "LIVE orders"
-    out.print(f"fundarb live: {','.join(opts.venues)} × {','.join(opts.assets)}, {mode}")
+    out.print(
+        f"fundarb live: {','.join(opts.venues)} × {','.join(opts.assets)}, {mode}"
+        + (f" ({choice.source})" if choice.source != "flags" else ""),
+        soft_wrap=True,
+    )
     try:
-        report = asyncio.run(run_live(settings, opts, on_status=out.print))
+        with kafka_local.broker_for(
+            settings, lambda: out.print(f"starting the local broker on {settings.bootstrap}")
+        ):
+            asyncio.run(start_kafka(settings))  # one clear line when the broker is unreachable
+            report = asyncio.run(
+                run_live(settings, opts, exchange_factory=factory, on_status=out.print)
+            )
     except (MissingCredentialsError, UnknownVenueError) as exc:
         raise _fail(exc.args[0]) from exc
+    except kafka_local.BrokerError as exc:
+        raise _fail(exc) from exc
+    except (KafkaUnreachableError, TopicMismatchError, StoreError) as exc:
+        raise _fail(exc) from exc
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     out.print(f"stopped: {report.events} events published, {report.dead_letters} dead letters")
@@ -1069,6 +1153,13 @@ def alerts_cmd(
         f"{result['sink_failures']} sink failures, {result['sink_dropped']} dropped on a full "
         f"sink queue, {result['sink_undelivered']} undelivered at shutdown)"
     )
+    out.print(f"max drawdown seen {result['max_drawdown_usd']:.2f} USD (equity marked to market)")
+
+
+# commands kept in their own modules (registered here only)
+from streams.universe_cli import universe_cmd  # noqa: E402
+
+app.command("universe")(universe_cmd)
 
 
 def main() -> None:

@@ -17,7 +17,9 @@ One process wires the live pipeline (DESIGN §2, §7):
   venue whose reconciliation fails (unreachable, timing out) does not stop the others: its
   feed is held stale (``stale_feed`` tripped on its assets), its gateway rejects orders, and
   the reconciliation is retried with backoff until it succeeds;
-* the audit sink writes every topic to ClickHouse (chDB by default);
+* the audit sink writes every topic to ClickHouse (chDB by default); on chDB this process
+  holds the folder (one process per folder), so it also serves read-only queries to
+  ``fundarb sql`` on 127.0.0.1 (:mod:`infra.query_endpoint`) until it stops;
 * ``metrics_port``: Prometheus ``/metrics`` of this process (connectors, gateway, paper venue)
   on ``127.0.0.1``, and ``worker_metrics_port`` the worker's (:mod:`infra.metrics`);
 * a status line every ``status_s``: each feed (ok/STALE, age of the last good poll, events,
@@ -46,7 +48,10 @@ import ccxt.async_support as ccxt
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from infra import metrics
+from infra.clickhouse import open_store
 from infra.kafka_io import DeadLetters, EventProducer, consume_events, create_topics, start_consumer
+from infra.query_endpoint import serve_queries
+from infra.runs import record_run
 from infra.settings import Settings
 from producers.connector import VenueConnector, VenueCredentials, short_error
 from producers.gateway import OrderGateway
@@ -59,6 +64,31 @@ from schemas.serde import Serializer
 
 log = logging.getLogger(__name__)
 ExchangeFactory = Callable[[VenueSpec, VenueCredentials, bool], Any]
+
+
+class KafkaUnreachableError(ConnectionError):
+    """The configured Kafka cluster does not answer (one line: where, and why)."""
+
+
+async def start_kafka(settings: Settings) -> None:
+    """Create the run's topics, turning a broker that does not answer into one clear error.
+
+    Raises
+    ------
+    KafkaUnreachableError
+        Bootstrap failed (nothing listens, wrong host, TLS/auth refused...).
+    """
+    from infra.kafka_io import TopicMismatchError
+
+    try:
+        await create_topics(settings)
+    except TopicMismatchError:
+        raise
+    except Exception as exc:
+        raise KafkaUnreachableError(
+            f"cannot reach Kafka at {settings.bootstrap}: {short_error(exc)} (is the broker "
+            "up? `fundarb infra status`; unset bootstrap_servers to use the local broker)"
+        ) from exc
 
 
 class MissingCredentialsError(RuntimeError):
@@ -322,6 +352,24 @@ async def _gateway_loop(
         await consumer.stop()
 
 
+async def _open_store(settings: Settings) -> Any:
+    """The audit store; a folder held for a moment (a `fundarb sql` reading it) is waited
+    for, up to 10 s, then :class:`infra.clickhouse.StoreLockedError` names the holder."""
+    from tenacity import stop_after_delay, wait_fixed
+
+    from infra.clickhouse import StoreLockedError
+
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(StoreLockedError),
+        wait=wait_fixed(0.5),
+        stop=stop_after_delay(10),
+        reraise=True,
+    ):
+        with attempt:
+            return open_store(settings)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _start_worker(settings: Settings, opts: LiveOptions) -> subprocess.Popen[bytes]:
     logdir = settings.state_dir / "live"
     logdir.mkdir(parents=True, exist_ok=True)
@@ -379,7 +427,9 @@ async def run_live(
     ]
     tasks: list[asyncio.Task[Any]] = []
     worker = None
-    async with EventProducer(settings) as producer:
+    store = None
+    stack = contextlib.AsyncExitStack()
+    async with EventProducer(settings) as producer, stack:
         dead_topic = settings.topic(DEADLETTER)
         try:
             if not opts.paper:
@@ -438,7 +488,11 @@ async def run_live(
             if opts.audit:
                 from consumers.audit import audit_topics
 
-                tasks.append(asyncio.create_task(audit_topics(settings)))
+                store = await _open_store(settings)
+                record_run(store, settings.topic_prefix, 0)  # `fundarb sql --run latest`
+                tasks.append(asyncio.create_task(audit_topics(settings, store=store)))
+                if store.backend == "chdb":  # `fundarb sql` while this runs (one process)
+                    await stack.enter_async_context(serve_queries(store, settings.chdb_path))
             if opts.worker:
                 worker = _start_worker(settings, opts)
             started = time.monotonic()
@@ -467,4 +521,7 @@ async def run_live(
                     await ex.close()
             if report.metrics_port is not None:
                 metrics.stop(report.metrics_port)
+            await stack.aclose()  # stop serving queries before the store closes
+            if store is not None:
+                store.close()
     return report

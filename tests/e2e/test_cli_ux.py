@@ -3,14 +3,19 @@ console, alerts worth reading, settings typos refused, and the README / docs exa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shlex
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from infra.kafka_io import read_topics
+from schemas import events as ev
+from schemas.serde import Serializer
 from tests.conftest import Broker
 from tests.e2e.cli import REPO, fundarb
 
@@ -44,7 +49,13 @@ def run(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> dict:
     proc = fundarb(["backtest", *SLICE, "--out", str(tmp / "out")], env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp / "out" / "summary.json").read_text())
-    return {"proc": proc, "summary": summary, "env": env, "tmp": tmp}
+    return {
+        "proc": proc,
+        "summary": summary,
+        "env": env,
+        "tmp": tmp,
+        "bootstrap": kafka_broker.bootstrap,
+    }
 
 
 def test_one_run_name_printed_and_used_by_sql(run: dict) -> None:
@@ -98,6 +109,45 @@ def test_alerts_on_the_slice_are_few_and_timed(run: dict) -> None:
         assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC ALERT \[(warning|critical)\] ", line)
     # an 8-hour funding feed is not stale after 4 hours
     assert not [ln for ln in lines if "funding from binance" in ln or "funding from bybit" in ln]
+    # the drawdown the alert rule saw: the backtest's, and recomputed here by plain code
+    seen = Decimal(re.search(r"max drawdown seen (-?[\d.]+) USD", proc.stdout).group(1))
+    ours = _plain_max_drawdown(run["bootstrap"], run["summary"]["topic_prefix"])
+    summary = Decimal(run["summary"]["max_drawdown_usd"])
+    assert summary > 1  # the slice has a drawdown to compare
+    assert seen == round(ours, 2) == round(summary, 2)
+
+
+def _plain_max_drawdown(bootstrap: str, prefix: str) -> Decimal:
+    """Equity = Σ legs (realised + funding − fees + qty × (mark − entry)) with each leg's
+    latest mark (ticker mark, else mid; a settlement's mark) at or before the time, judged
+    after every event of a time; max fall below the running peak (from 0)."""
+    names = ["md.funding", "md.tickers", "acct.funding", "derived.positions"]
+
+    async def read() -> list[tuple[int, int, object]]:
+        ser, got = Serializer(), []
+        async for topic, _p, rec in read_topics(bootstrap, [prefix + n for n in names]):
+            e = ser.decode(rec.value)
+            got.append((e.event_time, names.index(topic.removeprefix(prefix)), e))
+        return got
+
+    events = [e for _t, _r, e in sorted(asyncio.run(read()), key=lambda x: x[:2])]
+    marks: dict[tuple[str, str], Decimal] = {}
+    legs: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]] = {}
+    peak = worst = Decimal(0)
+    for i, e in enumerate(events):
+        key = (e.venue, e.instrument)
+        if isinstance(e, ev.TickerObserved):
+            marks[key] = e.mark_price or (e.bid + e.ask) / 2
+        elif isinstance(e, ev.FundingPaid):
+            marks[key] = e.mark_price
+        elif isinstance(e, ev.PositionChanged):
+            legs[key] = (e.realised_pnl_usd + e.funding_usd - e.fees_usd, e.qty, e.avg_entry_price)
+        last_of_time = i + 1 == len(events) or events[i + 1].event_time > e.event_time
+        if legs and last_of_time:
+            equity = sum(m + q * (marks.get(k, entry) - entry) for k, (m, q, entry) in legs.items())
+            peak = max(peak, equity)
+            worst = max(worst, peak - equity)
+    return worst
 
 
 def test_version_and_unknown_settings_key(tmp_path: Path) -> None:
@@ -118,12 +168,16 @@ def test_replay_dry_run_on_the_bundled_data_uses_the_backtest_reference_prices()
 
 # ---- the README's and docs/sql.md's examples -----------------------------------------------
 def _readme_sql_commands() -> list[list[str]]:
-    text = (REPO / "README.md").read_text()
+    """Every `fundarb sql` line of a bash block in README.md and docs/sql.md (comments cut),
+    but the placeholder `"SELECT ..."` of the docs' syntax line."""
     cmds = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-        for line in block.splitlines():
-            if line.startswith(".venv/bin/fundarb sql "):
-                cmds.append(shlex.split(line)[1:])
+    for doc in (REPO / "README.md", REPO / "docs" / "sql.md"):
+        for block in re.findall(r"```bash\n(.*?)```", doc.read_text(), re.S):
+            for line in block.splitlines():
+                words = shlex.split(line, comments=True)
+                is_sql = words[:1] in ([".venv/bin/fundarb"], ["fundarb"]) and words[1:2] == ["sql"]
+                if is_sql and words[-1] != "SELECT ...":
+                    cmds.append(words[1:])
     return cmds
 
 
@@ -134,7 +188,7 @@ def _docs_sql_blocks() -> list[str]:
 def test_readme_and_docs_sql_examples_return_rows(run: dict) -> None:
     readme = _readme_sql_commands()
     docs = _docs_sql_blocks()
-    assert readme and len(docs) >= 6
+    assert len(readme) >= 3 and len(docs) >= 6  # README's two, the docs' run-filter example
     for args in readme:
         proc = fundarb([args[0], "--format", "json", *args[1:]], run["env"])
         assert proc.returncode == 0, (args, proc.stderr)

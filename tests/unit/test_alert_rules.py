@@ -9,6 +9,7 @@ from tests.market import T0, H, funding, ticker
 
 RULES = AlertRules(
     stale_feed_ms=3 * H,
+    funding_flip_ms=8 * H,
     one_legged_usd=D("500"),
     one_legged_ms=60_000,
     drawdown_usd=D("100"),
@@ -19,11 +20,11 @@ RULES = AlertRules(
 )
 
 
-def run(engine: AlertEngine, events: list) -> list:
+def run(engine: AlertEngine, events: list, *, finish: bool = False) -> list:
     out = []
     for e in events:
         out += engine.on_event(e)
-    return out
+    return out + (engine.finish() if finish else [])
 
 
 def test_funding_flip_on_an_open_arb() -> None:
@@ -43,8 +44,21 @@ def test_funding_flip_on_an_open_arb() -> None:
         funding("binance", "0.00001", t),
         funding("bybit", "0.0003", t),
     ]
-    alerts = [a for a in run(engine, flipped) if a.rule != "stale_feed"]
+    # against us at one observation: not yet (the strategy's own flip exit waits hours)
+    assert [a for a in run(engine, flipped) if a.rule != "stale_feed"] == []
+    t2 = t + 8 * H
+    still = [
+        ticker("binance", "99.99", "100.01", t2),
+        ticker("bybit", "99.99", "100.01", t2),
+        funding("binance", "0.00001", t2),
+        funding("bybit", "0.0003", t2),
+    ]
+    alerts = [a for a in run(engine, still) if a.rule != "stale_feed"]
     assert [a.rule for a in alerts] == ["funding_flip"] and alerts[0].dedup_key == "arb-1"
+    assert "for 8.0 h" in alerts[0].message
+    t3 = t2 + 8 * H  # still against us: one alert per episode, not one per observation
+    again = [funding("binance", "0.00001", t3), funding("bybit", "0.0003", t3)]
+    assert [a for a in run(engine, again) if a.rule == "funding_flip"] == []
 
 
 def test_one_legged_exposure_held_too_long() -> None:
@@ -99,8 +113,52 @@ def test_drawdown_from_peak() -> None:
         event_time=T0 + 1,
     )
     assert run(engine, [up]) == []
-    (alert,) = run(engine, [down])
+    assert run(engine, [down]) == []  # the state at T0 + 1 is judged once that time is over
+    (alert,) = run(engine, [], finish=True)
     assert alert.rule == "drawdown" and "130.00" in alert.message
+    assert alert.event_time == T0 + 1 and engine.max_drawdown_usd == D("130")
+
+
+def _leg(qty: str, entry: str, t: int, tag: str) -> object:
+    return stubs.position_changed(
+        qty=D(qty),
+        avg_entry_price=D(entry),
+        realised_pnl_usd="0",
+        fees_usd="0",
+        funding_usd="0",
+        net_delta_usd=None,
+        event_id=stubs.eid(tag),
+        event_time=t,
+    )
+
+
+def test_drawdown_follows_the_marks_without_a_position_change() -> None:
+    engine = AlertEngine(RULES)
+    events = [
+        ticker("binance", "99.99", "100.01", T0),  # mark 100
+        _leg("10", "100", T0 + 50, "open"),  # long 10 at 100
+        ticker("binance", "109.99", "110.01", T0 + H),
+        ticker("binance", "79.99", "80.01", T0 + 2 * H),  # no position event: marks alone
+    ]
+    alerts = [a for a in run(engine, events, finish=True) if a.rule == "drawdown"]
+    marks = [t.mark_price or (t.bid + t.ask) / 2 for t in (events[2], events[3])]
+    peak, trough = 10 * (marks[0] - 100), 10 * (marks[1] - 100)
+    assert engine.max_drawdown_usd == peak - trough > RULES.drawdown_usd
+    (alert,) = alerts
+    assert alert.event_time == T0 + 2 * H
+
+
+def test_a_position_is_marked_only_with_marks_of_its_time_or_before() -> None:
+    """Same-time events fold together; a mark stamped later than the state judged is not
+    used for it (the events arrive in event-time order, as run_alerts merges them)."""
+    engine = AlertEngine(RULES)
+    run(engine, [ticker("binance", "99.99", "100.01", T0), _leg("10", "100", T0 + 50, "o")])
+    assert engine.max_drawdown_usd == 0 and engine.peak == engine.equity_usd()
+    # a crash stamped T0 + H: the state at T0 + 50 (judged now) is not marked with it
+    run(engine, [ticker("binance", "49.99", "50.01", T0 + H)])
+    assert engine.max_drawdown_usd == 0
+    run(engine, [], finish=True)
+    assert engine.max_drawdown_usd > 400
 
 
 def test_dedup_and_rate_limit_on_event_time() -> None:
