@@ -70,6 +70,7 @@ from schemas.serde import DecodeError, Serializer
 from schemas.types import base_asset
 from streams import metrics as worker_metrics
 from streams.sequencer import Sequencer
+from streams.watermark import CLOCK_TOPIC, SEQ_HEADER, GatedMerge, Heartbeat, seq_of
 
 log = logging.getLogger("fundarb.worker")
 
@@ -85,7 +86,13 @@ ENGINE_INPUTS = (
     "risk.events",
 )
 MARKET_INPUTS = frozenset({"md.tickers", "md.funding"})
+#: With ``--backtest-clock`` the engine also folds the venue's balances, as the in-process
+#: simulation does (:mod:`streams.watermark`).
+GATED_INPUTS = (*ENGINE_INPUTS, "acct.balances")
 GROUP = "fundarb-worker"
+#: With the backtest clock a tick delivers the outputs and the watermark; snapshots are written
+#: (and inputs acked) at most this often (s): a snapshot write is a broker round trip.
+GATED_FLUSH_S = 1.0
 #: Fault injection for the recovery tests: exit hard right after the outputs of the N-th
 #: processed record were sent, before anything is acked.
 CRASH_ENV = "FUNDARB_CRASH_AFTER_RECORDS"
@@ -145,6 +152,9 @@ class EngineWorker:
         send: Any,
         persist: Any,
         flush_every: int = 500,
+        gated: bool = False,
+        publish_clock: Any = None,
+        member: str = "worker",
     ) -> None:
         self.settings = settings
         self.config = config
@@ -152,7 +162,28 @@ class EngineWorker:
         self.persist = persist
         self.flush_every = flush_every
         self.serializer = Serializer()
-        self.catalog = {settings.topic(n): n for n in ENGINE_INPUTS}
+        self.inputs = GATED_INPUTS if gated else ENGINE_INPUTS
+        self.catalog = {settings.topic(n): n for n in self.inputs}
+        # backtest clock (streams/watermark.py): one event-time merge over every partition,
+        # gated by the paper venue's heartbeats; None live (nothing gates)
+        self.gate: GatedMerge | None = None
+        if gated:
+            self.gate = GatedMerge(
+                (settings.topic(t), p)
+                for t in sorted(MARKET_INPUTS)
+                for p in range(ASSET_PARTITIONS)
+            )
+        self.publish_clock = publish_clock
+        self.member = member
+        self.out_seq = 0  # outputs sent (the venue orders commands of one arrival time by it)
+        self.sent: dict[str, int] = {}  # orders.commands "topic/partition" → next offset sent
+        self.published: tuple[int, dict[str, int]] | None = None
+        self.skipped = 0  # gated: records the simulation does not fold (risk.events echoes)
+        # gated: one release at a time (the agent and the tick both release; interleaved folds
+        # would interleave their outputs), one delivery at a time (a watermark may only follow
+        # every output sent before it)
+        self.releasing = asyncio.Lock()
+        self.delivering = asyncio.Lock()
         self.sequencer: Sequencer[tuple[Any, Event]] = Sequencer(ENGINE_INPUTS)
         self.state: eng.EngineState | None = None
         self.applied: dict[str, dict[str, int]] = {}
@@ -255,6 +286,10 @@ class EngineWorker:
             self.stats.duplicates += 1  # folded before a restart, already in the snapshot
             self.to_ack.append(ack)
             return
+        if self.gate is not None:
+            self._push_gated(name, record, event, asset, ack, origin)
+            await self.release()
+            return
         self.sequencer.push(
             name,
             record.partition,
@@ -263,6 +298,63 @@ class EngineWorker:
             (record, event, asset, ack, origin),
         )  # type: ignore[arg-type]
         await self.release()
+
+    def _push_gated(
+        self, name: str, record: Any, event: Event, asset: str, ack: Any, origin: Any
+    ) -> None:
+        """Backtest clock: market records keyed by the replay's order, answers by the venue's
+        sequence number. ``risk.events`` are not folded: the engine's own breakers come back
+        there (already applied), and the simulation has no account risk agent."""
+        assert self.gate is not None
+        tp = (record.topic, record.partition)
+        item = (record, event, asset, ack, origin)
+        if name == "risk.events":
+            self.skipped += 1
+            self.to_ack.append(ack)
+        elif name in MARKET_INPUTS:
+            rank = 0 if isinstance(event, TickerObserved) else 1  # the replay's own tie rule
+            order = (rank, event.venue, event.instrument)
+            self.gate.push_market(tp, record.offset, event.event_time, order, item)
+        else:
+            seq = seq_of(getattr(record, "headers", None))
+            self.gate.push_answer(tp, record.offset, event.event_time, seq or 0, item)
+
+    def _gate_caught_up(self, tp: tuple[str, int]) -> bool:
+        return self.caught_up(self.catalog[tp[0]], tp[1])
+
+    async def _release_gated(self) -> None:
+        async with self.releasing:
+            await self._release_gated_locked()
+
+    async def _release_gated_locked(self) -> None:
+        assert self.gate is not None and self.state is not None
+        self.gate.refresh(self.seen_next)
+        for kind, payload in self.gate.release(self._gate_caught_up):
+            if kind == "market":
+                self.batches[-1] = payload
+                await self._fold_batch(-1)
+            else:
+                record, event, asset, ack, origin = payload
+                await self._fold(record, event, asset)
+                self.origin[asset] = origin
+                self.to_ack.append(ack)
+            if len(self.to_ack) >= self.flush_every:
+                await self.flush()
+
+    async def _publish_watermark(self) -> None:
+        """After a flush (outputs delivered): tell the venue how far the commands are
+        complete, when that changed."""
+        if self.gate is None or self.publish_clock is None or self.state is None:
+            return
+        if self.releasing.locked() or self.pending:
+            return  # a fold is under way (its outputs are not all sent): the next tick says it
+        self.gate.refresh(self.seen_next)
+        w = self.gate.watermark(self._gate_caught_up, self.sent)
+        if w is None or (w, self.sent) == self.published:
+            return
+        hb = Heartbeat("worker", self.member, w, w, dict(self.sent), {})
+        await self.publish_clock(hb.encode())  # queued; ordered after the delivered outputs
+        self.published = (w, dict(self.sent))
 
     def _check_record(self, record: Any, event: Event) -> None:
         """Refuse what must never reach a fold (raises :class:`DecodeError`).
@@ -303,6 +395,9 @@ class EngineWorker:
         (another time or topic, or every input caught up), then folded as one batch
         (:func:`projections.engine.fold_market`): a decision at ``t`` never sees a quote older
         than one stamped ``t`` that is in the log. Held records are not acked."""
+        if self.gate is not None:
+            await self._release_gated()
+            return
         for item in self.sequencer.release(self.caught_up):  # type: ignore[misc]
             record, event, asset, ack, origin = item
             name = self.catalog[record.topic]
@@ -433,10 +528,20 @@ class EngineWorker:
 
     async def _send(self, event: Event, topic: str | None = None) -> None:
         name = topic or self.settings.topic(topic_for(type(event)).name)
+        self.out_seq += 1
         try:
-            fut = await self.send(
-                name, event.key.encode(), self.serializer.encode(event), event.event_time
-            )
+            if self.gate is not None:
+                fut = await self.send(
+                    name,
+                    event.key.encode(),
+                    self.serializer.encode(event),
+                    event.event_time,
+                    [(SEQ_HEADER, str(self.out_seq).encode())],
+                )
+            else:
+                fut = await self.send(
+                    name, event.key.encode(), self.serializer.encode(event), event.event_time
+                )
         except Exception as exc:  # refused before it left (too large, producer stopped)
             raise SnapshotWriteError(
                 f"{type(event).__name__} {event.event_id} to {name} was not sent: "
@@ -455,6 +560,29 @@ class EngineWorker:
         self.stats.dead_lettered += 1
         await self._send(dead, self.settings.topic(DEADLETTER))
 
+    async def deliver(self) -> None:
+        """Wait for the outputs sent so far (raises :class:`SnapshotWriteError` when one was
+        not delivered); with the backtest clock, then publish the worker's watermark."""
+        async with self.delivering:
+            await self._deliver_locked()
+
+    async def _deliver_locked(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, []
+            try:
+                delivered = await asyncio.gather(*pending)
+            except Exception as exc:
+                raise SnapshotWriteError(
+                    f"an output was not delivered: {_name(exc)}: {exc}"
+                ) from exc
+            commands = self.settings.topic("orders.commands")
+            for meta in delivered:
+                if getattr(meta, "topic", None) == commands:
+                    name = f"{meta.topic}/{meta.partition}"
+                    self.sent[name] = max(self.sent.get(name, 0), meta.offset + 1)
+        # the outputs are delivered: the venue may go on while the snapshots are written
+        await self._publish_watermark()
+
     async def flush(self) -> None:
         """Outputs delivered → snapshots written and confirmed by the broker → inputs acked.
 
@@ -462,14 +590,7 @@ class EngineWorker:
         nothing is acked then, and the caller must stop the worker so that the restart resumes
         from the last durable snapshot (this process's state is ahead of the changelog).
         """
-        if self.pending:
-            pending, self.pending = self.pending, []
-            try:
-                await asyncio.gather(*pending)
-            except Exception as exc:
-                raise SnapshotWriteError(
-                    f"an output was not delivered: {_name(exc)}: {exc}"
-                ) from exc
+        await self.deliver()
         if self.dirty and self.state is not None:
             deliveries = []
             try:
@@ -496,11 +617,12 @@ class EngineWorker:
         pnl = eng.pnl(state)
         return {
             **self.stats.__dict__,
-            "buffered": self.sequencer.size,
+            "buffered": self.sequencer.size + (self.gate.size if self.gate else 0),
             "unacked": len(self.to_ack),
             "caught_up": caught,
             "idle": caught
             and self.sequencer.size == 0
+            and not (self.gate and self.gate.size)
             and not self.to_ack
             and not any(self.batches.values()),
             "event_time": state.now,
@@ -525,6 +647,7 @@ class InputRecord:
     key: bytes | None
     value: bytes | None
     timestamp: int | None
+    headers: Any = None
 
     @classmethod
     def of(cls, message: Any) -> InputRecord:
@@ -536,6 +659,7 @@ class InputRecord:
             message.key,
             message.value,
             round(ts * 1000) if isinstance(ts, int | float) else None,
+            getattr(message, "headers", None),
         )
 
 
@@ -618,8 +742,11 @@ def status_path(settings: Settings) -> Path:
     return settings.state_dir / "worker" / f"{settings.topic_prefix or 'default'}status.json"
 
 
-def build_app(settings: Settings, config: StrategyConfig) -> Any:
-    """The Faust app: topics, the ``engine`` table, the ``engine`` and ``risk`` agents."""
+def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: bool = False) -> Any:
+    """The Faust app: topics, the ``engine`` table, the ``engine`` and ``risk`` agents.
+
+    ``backtest_clock``: run in lockstep with the paper venue by watermarks (``fundarb backtest
+    --engine worker``, :mod:`streams.watermark`); the risk agent is off then."""
     import weakref
 
     import faust
@@ -647,7 +774,8 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         table_cleanup_interval=3600.0,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    inputs = app.topic(*[settings.topic(n) for n in ENGINE_INPUTS], **raw)
+    engine_inputs = GATED_INPUTS if backtest_clock else ENGINE_INPUTS
+    inputs = app.topic(*[settings.topic(n) for n in engine_inputs], **raw)
     risk_inputs = app.topic(settings.topic("acct.balances"), settings.topic("md.tickers"), **raw)
     table = app.Table(
         "engine",
@@ -658,9 +786,13 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         value_type=bytes,
     )
 
-    async def send(topic: str, key: bytes, value: bytes, timestamp_ms: int) -> Any:
+    async def send(
+        topic: str, key: bytes, value: bytes, timestamp_ms: int, headers: Any = None
+    ) -> Any:
         # Faust takes seconds; +0.5 ms so int(ts * 1000) gives back exactly timestamp_ms
-        return await app.producer.send(topic, key, value, None, (timestamp_ms + 0.5) / 1000, None)
+        return await app.producer.send(
+            topic, key, value, None, (timestamp_ms + 0.5) / 1000, headers
+        )
 
     async def persist(asset: str, blob: bytes, origin: Any) -> Any:
         # ``table[key] = blob`` would queue the changelog record in Faust's producer buffer and
@@ -692,7 +824,19 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
     import aiokafka.producer.sender  # noqa: F401 (their loggers exist before the filter)
 
     quiet_client_logs()
-    worker = EngineWorker(settings, config, send=send, persist=persist)
+    clock_topic = settings.topic(CLOCK_TOPIC)
+
+    async def publish_clock(value: bytes) -> None:
+        await app.producer.send(clock_topic, b"worker", value, 0, None, None)
+
+    worker = EngineWorker(
+        settings,
+        config,
+        send=send,
+        persist=persist,
+        gated=backtest_clock,
+        publish_clock=publish_clock,
+    )
     app.fundarb_worker = worker  # type: ignore[attr-defined]
     offsets: dict[str, Any] = {}
 
@@ -769,7 +913,7 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
             offsets["consumer"] = consumer
         tps = [
             TopicPartition(settings.topic(t), p)
-            for t in ENGINE_INPUTS
+            for t in engine_inputs
             for p in range(ASSET_PARTITIONS)
         ]
         missing = [tp for tp in tps if (tp.topic, tp.partition) not in worker.start]
@@ -806,7 +950,31 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
 
     account = {"state": rk.AccountRiskState()}
 
-    @app.agent(risk_inputs, name="risk")
+    if backtest_clock:
+
+        @app.task
+        async def read_clock() -> None:
+            """The venue's heartbeats (every worker reads all of them: no consumer group)."""
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=settings.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+            )
+            await consumer.start()
+            tp = TopicPartition(clock_topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            try:
+                while True:
+                    batch = await consumer.getmany(tp, timeout_ms=50)
+                    for r in batch.get(tp, []):
+                        try:
+                            hb = Heartbeat.decode(r.value)
+                        except ValueError:
+                            continue
+                        assert worker.gate is not None
+                        worker.gate.on_heartbeat(hb)
+            finally:
+                await consumer.stop()
+
     async def risk_agent(stream: Any) -> None:
         serializer = Serializer()
         async for event in stream.events():
@@ -824,6 +992,11 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
                 for trip in trips:
                     await worker._send(trip)  # delivered and checked at the next flush
 
+    if not backtest_clock:  # the simulation has no account risk agent either
+        app.agent(risk_inputs, name="risk")(risk_agent)
+
+    flushed = {"at": 0.0}
+
     @app.timer(interval=settings.worker_tick_s)
     async def tick() -> None:
         if worker.sequencer.size or not worker.ends:
@@ -831,7 +1004,11 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         try:
             if worker.state is not None:
                 await worker.release()
-            await worker.flush()
+            if worker.gate is not None and time.monotonic() - flushed["at"] < GATED_FLUSH_S:
+                await worker.deliver()  # outputs and the watermark; snapshots less often
+            else:
+                await worker.flush()
+                flushed["at"] = time.monotonic()
         except SnapshotWriteError as exc:
             not_durable(exc)
 
@@ -855,6 +1032,10 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         worker.dirty.clear()
         worker.seen_next.clear()
         worker.start.clear()
+        if worker.gate is not None:  # held records come back; the venue's heartbeats stay
+            gate = GatedMerge(worker.gate.market_tps)
+            gate.heartbeats, gate.venue = worker.gate.heartbeats, worker.gate.venue
+            worker.gate = gate
 
     return app
 
@@ -867,12 +1048,18 @@ def check_topics(settings: Settings) -> None:
     asyncio.run(create_topics(settings))
 
 
-def run_worker(settings: Settings, config: StrategyConfig, loglevel: str = "info") -> None:
+def run_worker(
+    settings: Settings,
+    config: StrategyConfig,
+    loglevel: str = "info",
+    *,
+    backtest_clock: bool = False,
+) -> None:
     """``fundarb worker``: check the topics, then run the Faust worker until stopped."""
     import faust
 
     check_topics(settings)
-    app = build_app(settings, config)
+    app = build_app(settings, config, backtest_clock=backtest_clock)
     faust.Worker(
         app, loglevel=loglevel, quiet=True, redirect_stdouts=False
     ).execute_from_commandline()
