@@ -16,7 +16,8 @@ Agents (DESIGN §6):
     breakers (margin ratio, liquidation distance) on ``risk.events``, which the engine honours.
 
 State lives in a Faust table ``engine`` (changelog-backed; ``memory://`` or ``rocksdb://``
-from ``Settings.table_store``): per asset, a pickled :class:`Snapshot` (the asset's slice of
+from ``Settings.table_store``): per asset, a versioned snapshot (:mod:`streams.snapshot_codec`,
+no pickle) of :class:`Snapshot` (the asset's slice of
 the engine state plus the last applied offset per input partition).
 
 Delivery (at least once, idempotent; DESIGN §6.4):
@@ -53,10 +54,9 @@ import asyncio
 import json
 import logging
 import os
-import pickle
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +67,10 @@ from schemas.catalog import ASSET_PARTITIONS, DEADLETTER, topic_for
 from schemas.config import StrategyConfig
 from schemas.events import BalanceObserved, Event, EventRejected, TickerObserved
 from schemas.serde import DecodeError, Serializer
-from schemas.types import base_asset
+from schemas.types import Breaker, base_asset
 from streams import metrics as worker_metrics
 from streams.sequencer import Sequencer
+from streams.snapshot_codec import SnapshotVersionError, decode_snapshot, encode_snapshot
 from streams.watermark import CLOCK_TOPIC, SEQ_HEADER, GatedMerge, Heartbeat, seq_of
 
 log = logging.getLogger("fundarb.worker")
@@ -90,6 +91,11 @@ MARKET_INPUTS = frozenset({"md.tickers", "md.funding"})
 #: simulation does (:mod:`streams.watermark`).
 GATED_INPUTS = (*ENGINE_INPUTS, "acct.balances")
 GROUP = "fundarb-worker"
+#: Faust ``App(version=…)``: bump it when a fold changes incompatibly (a snapshot layout the
+#: codec cannot upcast, a changed meaning of a stored field). Version > 1 names a fresh consumer
+#: group and changelog (``<id>-v<version>``), so the new worker rebuilds its state by replaying
+#: its inputs from the beginning instead of restoring what the old fold wrote.
+APP_VERSION = 1
 #: With the backtest clock a tick delivers the outputs and the watermark; snapshots are written
 #: (and inputs acked) at most this often (s): a snapshot write is a broker round trip.
 GATED_FLUSH_S = 1.0
@@ -99,6 +105,9 @@ CRASH_ENV = "FUNDARB_CRASH_AFTER_RECORDS"
 #: Exit status when a snapshot (or an output) could not be made durable: nothing was acked, so
 #: a restart resumes from the last durable snapshot (EX_TEMPFAIL: worth restarting).
 EXIT_NOT_DURABLE = 75
+#: Exit status when the table holds snapshots this code cannot read (EX_CONFIG: a restart alone
+#: does not help; see streams/snapshot_codec.py)
+EXIT_INCOMPATIBLE = 78
 
 
 class SnapshotWriteError(RuntimeError):
@@ -106,7 +115,7 @@ class SnapshotWriteError(RuntimeError):
 
 
 class SnapshotTooLargeError(ValueError):
-    """A fold would make its asset's pickled snapshot larger than the configured maximum."""
+    """A fold would make its asset's encoded snapshot larger than the configured maximum."""
 
 
 @dataclass
@@ -205,23 +214,23 @@ class EngineWorker:
         """Rebuild the merged engine state from the table's snapshots."""
         slices, self.applied, self.jumps = [], {}, {}
         for blob in blobs:
-            snap: Snapshot = pickle.loads(blob)  # noqa: S301 (our own changelog topic)
-            slices.append(snap.state)
-            self.applied[snap.asset] = dict(snap.applied)
-            if getattr(snap, "jump", None) is not None:
-                self.jumps[snap.asset] = snap.jump  # type: ignore[assignment]
+            # raises SnapshotVersionError (a clear message) for a layout this code cannot read
+            asset, state, applied, jump = decode_snapshot(blob)
+            slices.append(state)
+            self.applied[asset] = applied
+            if jump is not None:
+                self.jumps[asset] = jump
         self.state = eng.merge(slices)
         log.info("restored %d asset snapshots (event time %s)", len(slices), self.state.now)
 
     def snapshot(self, asset: str) -> bytes:
         assert self.state is not None
-        snap = Snapshot(
+        return encode_snapshot(
             asset,
             eng.slice_for(self.state, asset),
             self.applied.get(asset, {}),
             self.jumps.get(asset),
         )
-        return pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _check_clock(self, event: Event, asset: str) -> None:
         """Raise :class:`projections.engine.ClockJumpError` for an event too far ahead of its
@@ -438,8 +447,9 @@ class EngineWorker:
         )
 
     def _snapshot_size(self, state: eng.EngineState, asset: str) -> int:
-        snap = Snapshot(asset, eng.slice_for(state, asset), self.applied.get(asset, {}))
-        return len(pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL))
+        return len(
+            encode_snapshot(asset, eng.slice_for(state, asset), self.applied.get(asset, {}), None)
+        )
 
     def _check_size(self, state: eng.EngineState, asset: str) -> None:
         """Raise :class:`SnapshotTooLargeError` when ``asset``'s snapshot in ``state`` would
@@ -525,6 +535,11 @@ class EngineWorker:
             await asyncio.gather(*self.pending)  # the outputs went out; nothing is acked
             log.warning("fault injection: exiting hard after %d records", self.stats.folded)
             os._exit(137)
+
+    async def emit(self, event: Event) -> None:
+        """Send an output another agent produced (the risk agent's breakers) with the
+        engine's own: delivered, and checked, at the next flush."""
+        await self._send(event)
 
     async def _send(self, event: Event, topic: str | None = None) -> None:
         name = topic or self.settings.topic(topic_for(type(event)).name)
@@ -747,17 +762,19 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
 
     ``backtest_clock``: run in lockstep with the paper venue by watermarks (``fundarb backtest
     --engine worker``, :mod:`streams.watermark`); the risk agent is off then."""
-    import weakref
-
     import faust
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
-    from faust.streams import _current_event
+
+    from streams import faust_compat
+
+    faust_compat.check_version()
 
     datadir = settings.state_dir / "worker" / (settings.topic_prefix or "default")
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.topic(GROUP),
+        version=APP_VERSION,
         broker=[f"kafka://{h.strip()}" for h in settings.bootstrap.split(",")],
         store=settings.table_store,
         datadir=str(datadir),
@@ -800,23 +817,10 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         # Send it ourselves and hand the delivery back, so flush() acks only once the broker
         # has it; the local store is written after the send was accepted by the producer.
         key = asset.encode()
-        delivery = await table.changelog_topic.send(
-            key=key,
-            value=blob,
-            partition=None,  # the producer's partitioner: murmur2(asset), as use_partitioner
-            key_serializer=table.key_serializer,
-            value_serializer=table.value_serializer,
-            callback=table._on_changelog_sent,  # rocksdb keeps its persisted offsets
-            force=True,  # never deferred to an event's ack (attachments)
-        )
+        delivery = await faust_compat.send_changelog(table, key, blob)
         # Faust's rocksdb store files a key under the partition of the event being processed;
         # we write after the fact (batched), so name the asset's latest input as that event.
-        token = _current_event.set(weakref.ref(origin)) if origin is not None else None
-        try:
-            table.data[key] = blob
-        finally:
-            if token is not None:
-                _current_event.reset(token)
+        faust_compat.write_local(table, key, blob, origin)
         return delivery
 
     import aiokafka.consumer.fetcher
@@ -938,7 +942,17 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         manual = stream.noack()
         async for event in manual.events():
             if worker.state is None:
-                worker.restore(v for v in table.values() if v)
+                try:
+                    worker.restore(v for v in table.values() if v)
+                except SnapshotVersionError as exc:
+                    # a crash loop would not help: say what to do and stop (EX_CONFIG)
+                    log.error(
+                        "cannot restore the engine's snapshots: %s. Run the worker that wrote "
+                        "them, or bump APP_VERSION so that this one rebuilds by replay",
+                        exc,
+                    )
+                    logging.shutdown()
+                    os._exit(EXIT_INCOMPATIBLE)
 
             async def ack(event: Any = event) -> None:
                 await manual.ack(event)
@@ -949,6 +963,17 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
                 not_durable(exc)
 
     account = {"state": rk.AccountRiskState()}
+    # venue → the account breakers it opened (marks stay in memory: every ticker refreshes them)
+    risk_table: Any = None
+    if not backtest_clock:  # the simulation has no account risk agent
+        risk_table = app.Table(
+            "risk",
+            default=None,
+            partitions=ASSET_PARTITIONS,
+            use_partitioner=True,  # changelog partition = murmur2(venue) = acct.balances'
+            key_type=bytes,
+            value_type=bytes,
+        )
 
     if backtest_clock:
 
@@ -988,9 +1013,16 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
                     account["state"], ev.venue, ev.instrument, ev.mark_price
                 )
             elif isinstance(ev, BalanceObserved):
-                account["state"], trips = rk.assess_balance(account["state"], ev, config.risk)
+                # the open breakers come from the changelog-backed table: after a restart the
+                # venue that tripped one still resets it (an in-memory dict forgot it, and the
+                # engine stayed paused for ever)
+                state = replace(account["state"], open=open_breakers(risk_table.items()))
+                state, trips = rk.assess_balance(state, ev, config.risk)
+                account["state"] = state
+                if trips:
+                    risk_table[ev.venue.encode()] = encode_breakers(state.open, ev.venue)
                 for trip in trips:
-                    await worker._send(trip)  # delivered and checked at the next flush
+                    await worker.emit(trip)  # delivered and checked at the next flush
 
     if not backtest_clock:  # the simulation has no account risk agent either
         app.agent(risk_inputs, name="risk")(risk_agent)
@@ -1038,6 +1070,25 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             worker.gate = gate
 
     return app
+
+
+def encode_breakers(open_: Any, venue: str) -> bytes:
+    """The risk table's value for ``venue``: the account breakers it opened, as JSON
+    ``[[breaker, scope], ...]`` (sorted)."""
+    return json.dumps(
+        sorted([b.value, scope] for (b, scope), v in open_.items() if v == venue)
+    ).encode()
+
+
+def open_breakers(rows: Iterable[tuple[bytes, bytes | None]]) -> dict[tuple[Breaker, str], str]:
+    """``AccountRiskState.open`` from the risk table's rows (venue → :func:`encode_breakers`)."""
+    out: dict[tuple[Breaker, str], str] = {}
+    for key, blob in rows:
+        if blob:
+            venue = key.decode() if isinstance(key, bytes) else str(key)
+            for breaker, scope in json.loads(blob):
+                out[(Breaker(breaker), scope)] = venue
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0].value, kv[0][1])))
 
 
 def check_topics(settings: Settings) -> None:
