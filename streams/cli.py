@@ -532,6 +532,11 @@ def load_strategy_config(path: Path | None) -> object:
 
     if path is None:
         return StrategyConfig()
+    if path.suffix == ".json":  # a config in force, written by a run (backtest --engine worker)
+        try:
+            return StrategyConfig.model_validate_json(path.read_text(encoding="utf-8"))
+        except Exception as exc:
+            raise _fail(f"strategy file {path}: {exc}") from exc
     data = _strategy_file(path)
     data.pop("backtest", None)
     data.pop("live", None)  # fundarb live's selection (streams/live_config.py)
@@ -608,6 +613,19 @@ def backtest_cmd(
     no_audit: Annotated[
         bool, typer.Option("--no-audit", help="Skip writing the run to ClickHouse.")
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="KIND",
+            help="sim: the in-process simulation (default); worker: real `fundarb worker` "
+            "processes and the paper venue service in lockstep by watermarks (same digest; "
+            "summary.json only).",
+        ),
+    ] = "sim",
+    workers: Annotated[
+        int, typer.Option("--workers", metavar="N", help="Worker processes (--engine worker: 1).")
+    ] = 1,
 ) -> None:
     """Replay recorded data through the engine and the paper venue; write summary and report."""
     import json
@@ -666,6 +684,21 @@ def backtest_cmd(
 
     run_name = settings.topic_prefix.rstrip(".")
     out.print(f"run {run_name}")
+    if engine not in ("sim", "worker"):
+        raise _fail(f"--engine must be sim or worker, not {engine!r}")
+    if engine == "worker":
+        from streams.worker_backtest import run_backtest_on_workers
+
+        if workers != 1:  # the backtest clock merges every partition in one process
+            raise _fail("--engine worker runs one worker for now (--workers 1)")
+
+        try:
+            summary = run_backtest_on_workers(settings, opts, prepared, workers=workers)
+        except kafka_local.BrokerError as exc:
+            raise _fail(exc) from exc
+        out.print(f"summary: {opts.out_dir / 'summary.json'}")
+        out.print(f"output_digest {summary['output_digest']}")
+        return
     import time as _time
 
     started = _time.perf_counter()
@@ -889,6 +922,13 @@ def worker_cmd(
         ),
     ] = None,
     loglevel: Annotated[str, typer.Option(metavar="LEVEL", help="Faust log level.")] = "info",
+    backtest_clock: Annotated[
+        bool,
+        typer.Option(
+            "--backtest-clock",
+            help="Lockstep with the paper venue by watermarks (backtest --engine worker).",
+        ),
+    ] = False,
 ) -> None:
     """Run the Faust worker: the engine (board, book, strategy, risk, executor) and risk agents.
 
@@ -902,7 +942,7 @@ def worker_cmd(
     strategy = load_strategy_config(config)
     settings = _settings(topic_prefix=prefix, table_store=store)
     try:
-        run_worker(settings, strategy, loglevel=loglevel)  # type: ignore[arg-type]
+        run_worker(settings, strategy, loglevel=loglevel, backtest_clock=backtest_clock)  # type: ignore[arg-type]
     except TopicMismatchError as exc:
         raise _fail(exc) from exc
 

@@ -16,7 +16,8 @@ Agents (DESIGN §6):
     breakers (margin ratio, liquidation distance) on ``risk.events``, which the engine honours.
 
 State lives in a Faust table ``engine`` (changelog-backed; ``memory://`` or ``rocksdb://``
-from ``Settings.table_store``): per asset, a pickled :class:`Snapshot` (the asset's slice of
+from ``Settings.table_store``): per asset, a versioned snapshot (:mod:`streams.snapshot_codec`,
+no pickle) of :class:`Snapshot` (the asset's slice of
 the engine state plus the last applied offset per input partition).
 
 Delivery (at least once, idempotent; DESIGN §6.4):
@@ -53,10 +54,9 @@ import asyncio
 import json
 import logging
 import os
-import pickle
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +67,11 @@ from schemas.catalog import ASSET_PARTITIONS, DEADLETTER, topic_for
 from schemas.config import StrategyConfig
 from schemas.events import BalanceObserved, Event, EventRejected, TickerObserved
 from schemas.serde import DecodeError, Serializer
-from schemas.types import base_asset
+from schemas.types import Breaker, base_asset
 from streams import metrics as worker_metrics
 from streams.sequencer import Sequencer
+from streams.snapshot_codec import SnapshotVersionError, decode_snapshot, encode_snapshot
+from streams.watermark import CLOCK_TOPIC, SEQ_HEADER, GatedMerge, Heartbeat, seq_of
 
 log = logging.getLogger("fundarb.worker")
 
@@ -85,13 +87,27 @@ ENGINE_INPUTS = (
     "risk.events",
 )
 MARKET_INPUTS = frozenset({"md.tickers", "md.funding"})
+#: With ``--backtest-clock`` the engine also folds the venue's balances, as the in-process
+#: simulation does (:mod:`streams.watermark`).
+GATED_INPUTS = (*ENGINE_INPUTS, "acct.balances")
 GROUP = "fundarb-worker"
+#: Faust ``App(version=…)``: bump it when a fold changes incompatibly (a snapshot layout the
+#: codec cannot upcast, a changed meaning of a stored field). Version > 1 names a fresh consumer
+#: group and changelog (``<id>-v<version>``), so the new worker rebuilds its state by replaying
+#: its inputs from the beginning instead of restoring what the old fold wrote.
+APP_VERSION = 1
+#: With the backtest clock a tick delivers the outputs and the watermark; snapshots are written
+#: (and inputs acked) at most this often (s): a snapshot write is a broker round trip.
+GATED_FLUSH_S = 1.0
 #: Fault injection for the recovery tests: exit hard right after the outputs of the N-th
 #: processed record were sent, before anything is acked.
 CRASH_ENV = "FUNDARB_CRASH_AFTER_RECORDS"
 #: Exit status when a snapshot (or an output) could not be made durable: nothing was acked, so
 #: a restart resumes from the last durable snapshot (EX_TEMPFAIL: worth restarting).
 EXIT_NOT_DURABLE = 75
+#: Exit status when the table holds snapshots this code cannot read (EX_CONFIG: a restart alone
+#: does not help; see streams/snapshot_codec.py)
+EXIT_INCOMPATIBLE = 78
 
 
 class SnapshotWriteError(RuntimeError):
@@ -99,7 +115,7 @@ class SnapshotWriteError(RuntimeError):
 
 
 class SnapshotTooLargeError(ValueError):
-    """A fold would make its asset's pickled snapshot larger than the configured maximum."""
+    """A fold would make its asset's encoded snapshot larger than the configured maximum."""
 
 
 @dataclass
@@ -145,6 +161,9 @@ class EngineWorker:
         send: Any,
         persist: Any,
         flush_every: int = 500,
+        gated: bool = False,
+        publish_clock: Any = None,
+        member: str = "worker",
     ) -> None:
         self.settings = settings
         self.config = config
@@ -152,7 +171,28 @@ class EngineWorker:
         self.persist = persist
         self.flush_every = flush_every
         self.serializer = Serializer()
-        self.catalog = {settings.topic(n): n for n in ENGINE_INPUTS}
+        self.inputs = GATED_INPUTS if gated else ENGINE_INPUTS
+        self.catalog = {settings.topic(n): n for n in self.inputs}
+        # backtest clock (streams/watermark.py): one event-time merge over every partition,
+        # gated by the paper venue's heartbeats; None live (nothing gates)
+        self.gate: GatedMerge | None = None
+        if gated:
+            self.gate = GatedMerge(
+                (settings.topic(t), p)
+                for t in sorted(MARKET_INPUTS)
+                for p in range(ASSET_PARTITIONS)
+            )
+        self.publish_clock = publish_clock
+        self.member = member
+        self.out_seq = 0  # outputs sent (the venue orders commands of one arrival time by it)
+        self.sent: dict[str, int] = {}  # orders.commands "topic/partition" → next offset sent
+        self.published: tuple[int, dict[str, int]] | None = None
+        self.skipped = 0  # gated: records the simulation does not fold (risk.events echoes)
+        # gated: one release at a time (the agent and the tick both release; interleaved folds
+        # would interleave their outputs), one delivery at a time (a watermark may only follow
+        # every output sent before it)
+        self.releasing = asyncio.Lock()
+        self.delivering = asyncio.Lock()
         self.sequencer: Sequencer[tuple[Any, Event]] = Sequencer(ENGINE_INPUTS)
         self.state: eng.EngineState | None = None
         self.applied: dict[str, dict[str, int]] = {}
@@ -174,23 +214,23 @@ class EngineWorker:
         """Rebuild the merged engine state from the table's snapshots."""
         slices, self.applied, self.jumps = [], {}, {}
         for blob in blobs:
-            snap: Snapshot = pickle.loads(blob)  # noqa: S301 (our own changelog topic)
-            slices.append(snap.state)
-            self.applied[snap.asset] = dict(snap.applied)
-            if getattr(snap, "jump", None) is not None:
-                self.jumps[snap.asset] = snap.jump  # type: ignore[assignment]
+            # raises SnapshotVersionError (a clear message) for a layout this code cannot read
+            asset, state, applied, jump = decode_snapshot(blob)
+            slices.append(state)
+            self.applied[asset] = applied
+            if jump is not None:
+                self.jumps[asset] = jump
         self.state = eng.merge(slices)
         log.info("restored %d asset snapshots (event time %s)", len(slices), self.state.now)
 
     def snapshot(self, asset: str) -> bytes:
         assert self.state is not None
-        snap = Snapshot(
+        return encode_snapshot(
             asset,
             eng.slice_for(self.state, asset),
             self.applied.get(asset, {}),
             self.jumps.get(asset),
         )
-        return pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _check_clock(self, event: Event, asset: str) -> None:
         """Raise :class:`projections.engine.ClockJumpError` for an event too far ahead of its
@@ -255,6 +295,10 @@ class EngineWorker:
             self.stats.duplicates += 1  # folded before a restart, already in the snapshot
             self.to_ack.append(ack)
             return
+        if self.gate is not None:
+            self._push_gated(name, record, event, asset, ack, origin)
+            await self.release()
+            return
         self.sequencer.push(
             name,
             record.partition,
@@ -263,6 +307,63 @@ class EngineWorker:
             (record, event, asset, ack, origin),
         )  # type: ignore[arg-type]
         await self.release()
+
+    def _push_gated(
+        self, name: str, record: Any, event: Event, asset: str, ack: Any, origin: Any
+    ) -> None:
+        """Backtest clock: market records keyed by the replay's order, answers by the venue's
+        sequence number. ``risk.events`` are not folded: the engine's own breakers come back
+        there (already applied), and the simulation has no account risk agent."""
+        assert self.gate is not None
+        tp = (record.topic, record.partition)
+        item = (record, event, asset, ack, origin)
+        if name == "risk.events":
+            self.skipped += 1
+            self.to_ack.append(ack)
+        elif name in MARKET_INPUTS:
+            rank = 0 if isinstance(event, TickerObserved) else 1  # the replay's own tie rule
+            order = (rank, event.venue, event.instrument)
+            self.gate.push_market(tp, record.offset, event.event_time, order, item)
+        else:
+            seq = seq_of(getattr(record, "headers", None))
+            self.gate.push_answer(tp, record.offset, event.event_time, seq or 0, item)
+
+    def _gate_caught_up(self, tp: tuple[str, int]) -> bool:
+        return self.caught_up(self.catalog[tp[0]], tp[1])
+
+    async def _release_gated(self) -> None:
+        async with self.releasing:
+            await self._release_gated_locked()
+
+    async def _release_gated_locked(self) -> None:
+        assert self.gate is not None and self.state is not None
+        self.gate.refresh(self.seen_next)
+        for kind, payload in self.gate.release(self._gate_caught_up):
+            if kind == "market":
+                self.batches[-1] = payload
+                await self._fold_batch(-1)
+            else:
+                record, event, asset, ack, origin = payload
+                await self._fold(record, event, asset)
+                self.origin[asset] = origin
+                self.to_ack.append(ack)
+            if len(self.to_ack) >= self.flush_every:
+                await self.flush()
+
+    async def _publish_watermark(self) -> None:
+        """After a flush (outputs delivered): tell the venue how far the commands are
+        complete, when that changed."""
+        if self.gate is None or self.publish_clock is None or self.state is None:
+            return
+        if self.releasing.locked() or self.pending:
+            return  # a fold is under way (its outputs are not all sent): the next tick says it
+        self.gate.refresh(self.seen_next)
+        w = self.gate.watermark(self._gate_caught_up, self.sent)
+        if w is None or (w, self.sent) == self.published:
+            return
+        hb = Heartbeat("worker", self.member, w, w, dict(self.sent), {})
+        await self.publish_clock(hb.encode())  # queued; ordered after the delivered outputs
+        self.published = (w, dict(self.sent))
 
     def _check_record(self, record: Any, event: Event) -> None:
         """Refuse what must never reach a fold (raises :class:`DecodeError`).
@@ -303,6 +404,9 @@ class EngineWorker:
         (another time or topic, or every input caught up), then folded as one batch
         (:func:`projections.engine.fold_market`): a decision at ``t`` never sees a quote older
         than one stamped ``t`` that is in the log. Held records are not acked."""
+        if self.gate is not None:
+            await self._release_gated()
+            return
         for item in self.sequencer.release(self.caught_up):  # type: ignore[misc]
             record, event, asset, ack, origin = item
             name = self.catalog[record.topic]
@@ -343,8 +447,9 @@ class EngineWorker:
         )
 
     def _snapshot_size(self, state: eng.EngineState, asset: str) -> int:
-        snap = Snapshot(asset, eng.slice_for(state, asset), self.applied.get(asset, {}))
-        return len(pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL))
+        return len(
+            encode_snapshot(asset, eng.slice_for(state, asset), self.applied.get(asset, {}), None)
+        )
 
     def _check_size(self, state: eng.EngineState, asset: str) -> None:
         """Raise :class:`SnapshotTooLargeError` when ``asset``'s snapshot in ``state`` would
@@ -431,12 +536,27 @@ class EngineWorker:
             log.warning("fault injection: exiting hard after %d records", self.stats.folded)
             os._exit(137)
 
+    async def emit(self, event: Event) -> None:
+        """Send an output another agent produced (the risk agent's breakers) with the
+        engine's own: delivered, and checked, at the next flush."""
+        await self._send(event)
+
     async def _send(self, event: Event, topic: str | None = None) -> None:
         name = topic or self.settings.topic(topic_for(type(event)).name)
+        self.out_seq += 1
         try:
-            fut = await self.send(
-                name, event.key.encode(), self.serializer.encode(event), event.event_time
-            )
+            if self.gate is not None:
+                fut = await self.send(
+                    name,
+                    event.key.encode(),
+                    self.serializer.encode(event),
+                    event.event_time,
+                    [(SEQ_HEADER, str(self.out_seq).encode())],
+                )
+            else:
+                fut = await self.send(
+                    name, event.key.encode(), self.serializer.encode(event), event.event_time
+                )
         except Exception as exc:  # refused before it left (too large, producer stopped)
             raise SnapshotWriteError(
                 f"{type(event).__name__} {event.event_id} to {name} was not sent: "
@@ -455,6 +575,29 @@ class EngineWorker:
         self.stats.dead_lettered += 1
         await self._send(dead, self.settings.topic(DEADLETTER))
 
+    async def deliver(self) -> None:
+        """Wait for the outputs sent so far (raises :class:`SnapshotWriteError` when one was
+        not delivered); with the backtest clock, then publish the worker's watermark."""
+        async with self.delivering:
+            await self._deliver_locked()
+
+    async def _deliver_locked(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, []
+            try:
+                delivered = await asyncio.gather(*pending)
+            except Exception as exc:
+                raise SnapshotWriteError(
+                    f"an output was not delivered: {_name(exc)}: {exc}"
+                ) from exc
+            commands = self.settings.topic("orders.commands")
+            for meta in delivered:
+                if getattr(meta, "topic", None) == commands:
+                    name = f"{meta.topic}/{meta.partition}"
+                    self.sent[name] = max(self.sent.get(name, 0), meta.offset + 1)
+        # the outputs are delivered: the venue may go on while the snapshots are written
+        await self._publish_watermark()
+
     async def flush(self) -> None:
         """Outputs delivered → snapshots written and confirmed by the broker → inputs acked.
 
@@ -462,14 +605,7 @@ class EngineWorker:
         nothing is acked then, and the caller must stop the worker so that the restart resumes
         from the last durable snapshot (this process's state is ahead of the changelog).
         """
-        if self.pending:
-            pending, self.pending = self.pending, []
-            try:
-                await asyncio.gather(*pending)
-            except Exception as exc:
-                raise SnapshotWriteError(
-                    f"an output was not delivered: {_name(exc)}: {exc}"
-                ) from exc
+        await self.deliver()
         if self.dirty and self.state is not None:
             deliveries = []
             try:
@@ -496,11 +632,12 @@ class EngineWorker:
         pnl = eng.pnl(state)
         return {
             **self.stats.__dict__,
-            "buffered": self.sequencer.size,
+            "buffered": self.sequencer.size + (self.gate.size if self.gate else 0),
             "unacked": len(self.to_ack),
             "caught_up": caught,
             "idle": caught
             and self.sequencer.size == 0
+            and not (self.gate and self.gate.size)
             and not self.to_ack
             and not any(self.batches.values()),
             "event_time": state.now,
@@ -525,6 +662,7 @@ class InputRecord:
     key: bytes | None
     value: bytes | None
     timestamp: int | None
+    headers: Any = None
 
     @classmethod
     def of(cls, message: Any) -> InputRecord:
@@ -536,6 +674,7 @@ class InputRecord:
             message.key,
             message.value,
             round(ts * 1000) if isinstance(ts, int | float) else None,
+            getattr(message, "headers", None),
         )
 
 
@@ -618,19 +757,24 @@ def status_path(settings: Settings) -> Path:
     return settings.state_dir / "worker" / f"{settings.topic_prefix or 'default'}status.json"
 
 
-def build_app(settings: Settings, config: StrategyConfig) -> Any:
-    """The Faust app: topics, the ``engine`` table, the ``engine`` and ``risk`` agents."""
-    import weakref
+def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: bool = False) -> Any:
+    """The Faust app: topics, the ``engine`` table, the ``engine`` and ``risk`` agents.
 
+    ``backtest_clock``: run in lockstep with the paper venue by watermarks (``fundarb backtest
+    --engine worker``, :mod:`streams.watermark`); the risk agent is off then."""
     import faust
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
-    from faust.streams import _current_event
+
+    from streams import faust_compat
+
+    faust_compat.check_version()
 
     datadir = settings.state_dir / "worker" / (settings.topic_prefix or "default")
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.topic(GROUP),
+        version=APP_VERSION,
         broker=[f"kafka://{h.strip()}" for h in settings.bootstrap.split(",")],
         store=settings.table_store,
         datadir=str(datadir),
@@ -647,7 +791,8 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         table_cleanup_interval=3600.0,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    inputs = app.topic(*[settings.topic(n) for n in ENGINE_INPUTS], **raw)
+    engine_inputs = GATED_INPUTS if backtest_clock else ENGINE_INPUTS
+    inputs = app.topic(*[settings.topic(n) for n in engine_inputs], **raw)
     risk_inputs = app.topic(settings.topic("acct.balances"), settings.topic("md.tickers"), **raw)
     table = app.Table(
         "engine",
@@ -658,9 +803,13 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         value_type=bytes,
     )
 
-    async def send(topic: str, key: bytes, value: bytes, timestamp_ms: int) -> Any:
+    async def send(
+        topic: str, key: bytes, value: bytes, timestamp_ms: int, headers: Any = None
+    ) -> Any:
         # Faust takes seconds; +0.5 ms so int(ts * 1000) gives back exactly timestamp_ms
-        return await app.producer.send(topic, key, value, None, (timestamp_ms + 0.5) / 1000, None)
+        return await app.producer.send(
+            topic, key, value, None, (timestamp_ms + 0.5) / 1000, headers
+        )
 
     async def persist(asset: str, blob: bytes, origin: Any) -> Any:
         # ``table[key] = blob`` would queue the changelog record in Faust's producer buffer and
@@ -668,23 +817,10 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         # Send it ourselves and hand the delivery back, so flush() acks only once the broker
         # has it; the local store is written after the send was accepted by the producer.
         key = asset.encode()
-        delivery = await table.changelog_topic.send(
-            key=key,
-            value=blob,
-            partition=None,  # the producer's partitioner: murmur2(asset), as use_partitioner
-            key_serializer=table.key_serializer,
-            value_serializer=table.value_serializer,
-            callback=table._on_changelog_sent,  # rocksdb keeps its persisted offsets
-            force=True,  # never deferred to an event's ack (attachments)
-        )
+        delivery = await faust_compat.send_changelog(table, key, blob)
         # Faust's rocksdb store files a key under the partition of the event being processed;
         # we write after the fact (batched), so name the asset's latest input as that event.
-        token = _current_event.set(weakref.ref(origin)) if origin is not None else None
-        try:
-            table.data[key] = blob
-        finally:
-            if token is not None:
-                _current_event.reset(token)
+        faust_compat.write_local(table, key, blob, origin)
         return delivery
 
     import aiokafka.consumer.fetcher
@@ -692,7 +828,19 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
     import aiokafka.producer.sender  # noqa: F401 (their loggers exist before the filter)
 
     quiet_client_logs()
-    worker = EngineWorker(settings, config, send=send, persist=persist)
+    clock_topic = settings.topic(CLOCK_TOPIC)
+
+    async def publish_clock(value: bytes) -> None:
+        await app.producer.send(clock_topic, b"worker", value, 0, None, None)
+
+    worker = EngineWorker(
+        settings,
+        config,
+        send=send,
+        persist=persist,
+        gated=backtest_clock,
+        publish_clock=publish_clock,
+    )
     app.fundarb_worker = worker  # type: ignore[attr-defined]
     offsets: dict[str, Any] = {}
 
@@ -769,7 +917,7 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
             offsets["consumer"] = consumer
         tps = [
             TopicPartition(settings.topic(t), p)
-            for t in ENGINE_INPUTS
+            for t in engine_inputs
             for p in range(ASSET_PARTITIONS)
         ]
         missing = [tp for tp in tps if (tp.topic, tp.partition) not in worker.start]
@@ -794,7 +942,17 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         manual = stream.noack()
         async for event in manual.events():
             if worker.state is None:
-                worker.restore(v for v in table.values() if v)
+                try:
+                    worker.restore(v for v in table.values() if v)
+                except SnapshotVersionError as exc:
+                    # a crash loop would not help: say what to do and stop (EX_CONFIG)
+                    log.error(
+                        "cannot restore the engine's snapshots: %s. Run the worker that wrote "
+                        "them, or bump APP_VERSION so that this one rebuilds by replay",
+                        exc,
+                    )
+                    logging.shutdown()
+                    os._exit(EXIT_INCOMPATIBLE)
 
             async def ack(event: Any = event) -> None:
                 await manual.ack(event)
@@ -805,8 +963,43 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
                 not_durable(exc)
 
     account = {"state": rk.AccountRiskState()}
+    # venue → the account breakers it opened (marks stay in memory: every ticker refreshes them)
+    risk_table: Any = None
+    if not backtest_clock:  # the simulation has no account risk agent
+        risk_table = app.Table(
+            "risk",
+            default=None,
+            partitions=ASSET_PARTITIONS,
+            use_partitioner=True,  # changelog partition = murmur2(venue) = acct.balances'
+            key_type=bytes,
+            value_type=bytes,
+        )
 
-    @app.agent(risk_inputs, name="risk")
+    if backtest_clock:
+
+        @app.task
+        async def read_clock() -> None:
+            """The venue's heartbeats (every worker reads all of them: no consumer group)."""
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=settings.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+            )
+            await consumer.start()
+            tp = TopicPartition(clock_topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            try:
+                while True:
+                    batch = await consumer.getmany(tp, timeout_ms=50)
+                    for r in batch.get(tp, []):
+                        try:
+                            hb = Heartbeat.decode(r.value)
+                        except ValueError:
+                            continue
+                        assert worker.gate is not None
+                        worker.gate.on_heartbeat(hb)
+            finally:
+                await consumer.stop()
+
     async def risk_agent(stream: Any) -> None:
         serializer = Serializer()
         async for event in stream.events():
@@ -820,9 +1013,21 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
                     account["state"], ev.venue, ev.instrument, ev.mark_price
                 )
             elif isinstance(ev, BalanceObserved):
-                account["state"], trips = rk.assess_balance(account["state"], ev, config.risk)
+                # the open breakers come from the changelog-backed table: after a restart the
+                # venue that tripped one still resets it (an in-memory dict forgot it, and the
+                # engine stayed paused for ever)
+                state = replace(account["state"], open=open_breakers(risk_table.items()))
+                state, trips = rk.assess_balance(state, ev, config.risk)
+                account["state"] = state
+                if trips:
+                    risk_table[ev.venue.encode()] = encode_breakers(state.open, ev.venue)
                 for trip in trips:
-                    await worker._send(trip)  # delivered and checked at the next flush
+                    await worker.emit(trip)  # delivered and checked at the next flush
+
+    if not backtest_clock:  # the simulation has no account risk agent either
+        app.agent(risk_inputs, name="risk")(risk_agent)
+
+    flushed = {"at": 0.0}
 
     @app.timer(interval=settings.worker_tick_s)
     async def tick() -> None:
@@ -831,7 +1036,11 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         try:
             if worker.state is not None:
                 await worker.release()
-            await worker.flush()
+            if worker.gate is not None and time.monotonic() - flushed["at"] < GATED_FLUSH_S:
+                await worker.deliver()  # outputs and the watermark; snapshots less often
+            else:
+                await worker.flush()
+                flushed["at"] = time.monotonic()
         except SnapshotWriteError as exc:
             not_durable(exc)
 
@@ -855,8 +1064,31 @@ def build_app(settings: Settings, config: StrategyConfig) -> Any:
         worker.dirty.clear()
         worker.seen_next.clear()
         worker.start.clear()
+        if worker.gate is not None:  # held records come back; the venue's heartbeats stay
+            gate = GatedMerge(worker.gate.market_tps)
+            gate.heartbeats, gate.venue = worker.gate.heartbeats, worker.gate.venue
+            worker.gate = gate
 
     return app
+
+
+def encode_breakers(open_: Any, venue: str) -> bytes:
+    """The risk table's value for ``venue``: the account breakers it opened, as JSON
+    ``[[breaker, scope], ...]`` (sorted)."""
+    return json.dumps(
+        sorted([b.value, scope] for (b, scope), v in open_.items() if v == venue)
+    ).encode()
+
+
+def open_breakers(rows: Iterable[tuple[bytes, bytes | None]]) -> dict[tuple[Breaker, str], str]:
+    """``AccountRiskState.open`` from the risk table's rows (venue → :func:`encode_breakers`)."""
+    out: dict[tuple[Breaker, str], str] = {}
+    for key, blob in rows:
+        if blob:
+            venue = key.decode() if isinstance(key, bytes) else str(key)
+            for breaker, scope in json.loads(blob):
+                out[(Breaker(breaker), scope)] = venue
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0].value, kv[0][1])))
 
 
 def check_topics(settings: Settings) -> None:
@@ -867,12 +1099,18 @@ def check_topics(settings: Settings) -> None:
     asyncio.run(create_topics(settings))
 
 
-def run_worker(settings: Settings, config: StrategyConfig, loglevel: str = "info") -> None:
+def run_worker(
+    settings: Settings,
+    config: StrategyConfig,
+    loglevel: str = "info",
+    *,
+    backtest_clock: bool = False,
+) -> None:
     """``fundarb worker``: check the topics, then run the Faust worker until stopped."""
     import faust
 
     check_topics(settings)
-    app = build_app(settings, config)
+    app = build_app(settings, config, backtest_clock=backtest_clock)
     faust.Worker(
         app, loglevel=loglevel, quiet=True, redirect_stdouts=False
     ).execute_from_commandline()

@@ -44,8 +44,11 @@ def test_scripted_two_venue_entry_is_hedged_to_zero_delta_with_paper_fills(
         await publish(kafka_settings, two_venue_history(n=2))
         worker = WorkerProc(kafka_settings, tmp_path / "w")
         worker.start()
+        # the paper venue stops after this long without a record: it must outlast the worker's
+        # start (Faust import, group join, recovery: over 8 s on a loaded box, and the command
+        # then came after the venue had gone)
         paper = asyncio.create_task(
-            run_paper_venue(kafka_settings, PaperConfig(latency_ms=50), drain_ms=8000)
+            run_paper_venue(kafka_settings, PaperConfig(latency_ms=50), drain_ms=30000)
         )
         try:
             legs = await wait_for(lambda: _hedged(kafka_settings), 90, "a hedged position")

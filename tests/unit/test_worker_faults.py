@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 from dataclasses import dataclass, field
 from decimal import Decimal as D
 from typing import Any
@@ -24,7 +23,8 @@ from schemas.events import (
     TargetPositionSet,
 )
 from schemas.serde import Serializer
-from streams.worker import ENGINE_INPUTS, EngineWorker, Snapshot
+from streams.snapshot_codec import decode_snapshot
+from streams.worker import ENGINE_INPUTS, EngineWorker
 from tests import stubs
 from tests.market import T0, H, funding, ticker, two_venue_history
 from tests.unit.test_simulation import CFG
@@ -241,8 +241,8 @@ def test_a_record_that_would_grow_the_snapshot_past_the_limit_is_dead_lettered()
     assert f"limit {limit}" in dead.reason
     assert h.worker.state is before  # the previous state is kept
     assert len(h.outputs(PositionChanged)) == 1  # nothing was emitted for the refused fill
-    snap: Snapshot = pickle.loads(h.persisted["BTC"])
-    assert len(h.persisted["BTC"]) <= limit and snap.state.books["BTC"] is not None
+    _, state, _, _ = decode_snapshot(h.persisted["BTC"])
+    assert len(h.persisted["BTC"]) <= limit and state.books["BTC"] is not None
 
 
 # -- 3 + 5. far-future event times; one clock per asset ---------------------------------------

@@ -1,0 +1,61 @@
+"""Every use of faust-streaming internals, in one place (pinned: ``faust-streaming>=0.15.3,<0.16``,
+checked by ``tests/unit/test_faust_compat.py`` against the installed version).
+
+Why they are needed: the worker writes its snapshots after the fact, in batches, and must know
+when the broker has each changelog record (inputs are acked only then). ``table[key] = value``
+queues the changelog record in Faust's buffer and drops its future, and Faust's rocksdb store
+files a key under the partition of the event *being processed*, which at flush time is none.
+
+* :func:`send_changelog` sends the changelog record itself (``Table._on_changelog_sent`` keeps
+  the rocksdb store's persisted offsets) and returns the delivery;
+* :func:`write_local` writes the local store as if ``origin`` (the asset's latest input event)
+  were being processed (``faust.streams._current_event``, a ContextVar of weakrefs).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+#: the faust-streaming versions these workarounds were checked against
+PINNED = ("0.15.",)
+
+
+def check_version() -> str:
+    """The installed faust-streaming version; raises ``RuntimeError`` outside :data:`PINNED`
+    (the internals below must be checked again before moving the pin)."""
+    import faust
+
+    version = str(faust.__version__)
+    if not version.startswith(PINNED):
+        raise RuntimeError(
+            f"faust-streaming {version} is not a version streams/faust_compat.py was checked "
+            f"against ({', '.join(p + 'x' for p in PINNED)})"
+        )
+    return version
+
+
+async def send_changelog(table: Any, key: bytes, value: bytes) -> Any:
+    """Send one changelog record of ``table`` now; returns its delivery (awaitable of the
+    record metadata). Partition: the producer's murmur2 of the key (``use_partitioner``)."""
+    return await table.changelog_topic.send(
+        key=key,
+        value=value,
+        partition=None,
+        key_serializer=table.key_serializer,
+        value_serializer=table.value_serializer,
+        callback=table._on_changelog_sent,  # rocksdb keeps its persisted offsets
+        force=True,  # never deferred to an event's ack (attachments)
+    )
+
+
+def write_local(table: Any, key: bytes, value: bytes, origin: Any) -> None:
+    """``table.data[key] = value`` filed under ``origin``'s partition (None: no context)."""
+    from faust.streams import _current_event
+
+    token = _current_event.set(weakref.ref(origin)) if origin is not None else None
+    try:
+        table.data[key] = value
+    finally:
+        if token is not None:
+            _current_event.reset(token)

@@ -1,0 +1,195 @@
+"""The worker's per-asset snapshot encoding: versioned, self-describing JSON, no pickle.
+
+A snapshot is ``b"FSNAP"`` + JSON ``{"format", "version", "asset", "applied", "jump",
+"state"}``. ``state`` is the asset's slice of :class:`projections.engine.EngineState`, written
+by shape: a dataclass as ``{"$C": "module:Class", "f": {field: value}}``, a mapping as
+``{"$M": [[key, value], ...]}`` (insertion order kept), ``{"$T": [...]}`` a tuple,
+``{"$F": [...]}`` a frozenset, ``{"$D": "1.50"}`` a Decimal (exact), ``{"$E": "module:Enum",
+"v": value}`` an enum. Only classes of the ``projections`` and ``schemas`` packages are
+rebuilt (a snapshot never names code to import elsewhere).
+
+Compatibility rules (:func:`decode_snapshot`):
+
+* a field the code added since the snapshot was written takes its default;
+* a field the snapshot has and the code no longer has, a field without a default that the
+  snapshot lacks, a class that no longer exists, or a ``version`` newer than
+  :data:`STATE_VERSION`: :class:`SnapshotVersionError` with a message naming the difference.
+  Such a change bumps :data:`STATE_VERSION` with an upcaster in :data:`UPCASTERS` (JSON → JSON,
+  one version step), or bumps the worker's Faust ``App(version=…)``
+  (:data:`streams.worker.APP_VERSION`): a new version has a fresh changelog and consumer
+  group, so the worker rebuilds its state by replaying its inputs;
+* version 1 is the pickled ``Snapshot`` the worker wrote before this codec (our own changelog
+  topic): read once, re-written in this format at the next flush.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib
+import json
+import pickle
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+MAGIC = b"FSNAP"
+FORMAT = "fundarb.snapshot"
+#: 1: pickled ``streams.worker.Snapshot`` (before this codec); 2: this JSON encoding
+STATE_VERSION = 2
+#: version → function turning a version-``n`` document into a version-``n + 1`` one
+UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+ALLOWED_PACKAGES = ("projections.", "schemas.")
+
+
+class SnapshotVersionError(ValueError):
+    """A snapshot this code cannot read as it stands (the message says why and what to do)."""
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return names
+
+
+def _enc(x: Any) -> Any:
+    t = type(x)
+    if t is str or t is int or t is bool or x is None:
+        return x
+    if t is Decimal:
+        return {"$D": str(x)}
+    if t is tuple:
+        return {"$T": [_enc(v) for v in x]}
+    if t is dict:
+        return {"$M": [[_enc(k), _enc(v)] for k, v in x.items()]}
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {"$C": _name(t), "f": {n: _enc(getattr(x, n)) for n in _fields(t)}}
+    if isinstance(x, enum.Enum):
+        return {"$E": _name(t), "v": x.value}
+    if isinstance(x, bool | int | str):
+        return x
+    if isinstance(x, Mapping):
+        return {"$M": [[_enc(k), _enc(v)] for k, v in x.items()]}
+    if isinstance(x, tuple):
+        return {"$T": [_enc(v) for v in x]}
+    if isinstance(x, list):
+        return [_enc(v) for v in x]
+    if isinstance(x, frozenset | set):
+        tag = "$F" if isinstance(x, frozenset) else "$S"
+        if all(type(v) is str for v in x):
+            return {tag: sorted(x)}  # the usual case (applied ids): no per-item encoding
+        return {tag: sorted((_enc(v) for v in x), key=lambda v: json.dumps(v, sort_keys=True))}
+    raise TypeError(f"snapshot state holds a {t.__name__}, which the codec cannot write")
+
+
+def _cls(name: str) -> Any:
+    module, _, qual = name.partition(":")
+    if not module.startswith(ALLOWED_PACKAGES):
+        raise SnapshotVersionError(f"snapshot names {name}, outside the state's packages")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        raise SnapshotVersionError(
+            f"snapshot names {name}, which this code no longer has"
+        ) from None
+    return obj
+
+
+def _dec(x: Any) -> Any:
+    if isinstance(x, list):
+        return [_dec(v) for v in x]
+    if not isinstance(x, dict):
+        return x
+    if "$D" in x:
+        return Decimal(x["$D"])
+    if "$T" in x:
+        return tuple(_dec(v) for v in x["$T"])
+    if "$F" in x:
+        return frozenset(_dec(v) for v in x["$F"])
+    if "$S" in x:
+        return {_dec(v) for v in x["$S"]}
+    if "$M" in x:
+        return {_dec(k): _dec(v) for k, v in x["$M"]}
+    if "$E" in x:
+        return _cls(x["$E"])(x["v"])
+    if "$C" in x:
+        cls = _cls(x["$C"])
+        if not dataclasses.is_dataclass(cls):
+            raise SnapshotVersionError(f"{x['$C']} is no longer a dataclass")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values = x["f"]
+        gone = sorted(set(values) - set(fields))
+        if gone:
+            raise SnapshotVersionError(
+                f"{x['$C']} has no field {', '.join(gone)} any more: the snapshot's state "
+                f"layout is older than this code's (add an upcaster and bump STATE_VERSION, or "
+                f"bump the worker's App version to rebuild by replay)"
+            )
+        missing = [
+            n
+            for n, f in fields.items()
+            if n not in values
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise SnapshotVersionError(
+                f"{x['$C']} needs field {', '.join(missing)}, which the snapshot lacks "
+                f"(add an upcaster and bump STATE_VERSION)"
+            )
+        return cls(**{k: _dec(v) for k, v in values.items()})
+    raise SnapshotVersionError(f"unknown shape in snapshot: {sorted(x)[:3]}")
+
+
+def encode_snapshot(asset: str, state: Any, applied: Mapping[str, int], jump: int | None) -> bytes:
+    """One asset's snapshot (``state``: its :class:`~projections.engine.EngineState` slice;
+    ``applied``: ``"topic/partition" → offset``; ``jump``: the pending clock-jump candidate).
+    Raises ``TypeError`` for a value the codec cannot write."""
+    doc = {
+        "format": FORMAT,
+        "version": STATE_VERSION,
+        "asset": asset,
+        "applied": dict(applied),
+        "jump": jump,
+        "state": _enc(state),
+    }
+    return MAGIC + json.dumps(doc, separators=(",", ":")).encode()
+
+
+def decode_snapshot(blob: bytes) -> tuple[str, Any, dict[str, int], int | None]:
+    """``(asset, state, applied, jump)`` from a snapshot of any readable version.
+
+    Raises :class:`SnapshotVersionError` for an unknown format, a version newer than this
+    code's, or a state layout it cannot map (see the module docstring)."""
+    if blob[:1] == b"\x80":  # version 1: a pickled streams.worker.Snapshot (our own topic)
+        snap = pickle.loads(blob)  # noqa: S301
+        return snap.asset, snap.state, dict(snap.applied), getattr(snap, "jump", None)
+    if not blob.startswith(MAGIC):
+        raise SnapshotVersionError(f"not a fundarb snapshot (starts {blob[:8]!r})")
+    doc = json.loads(blob[len(MAGIC) :])
+    version = doc.get("version")
+    if doc.get("format") != FORMAT or not isinstance(version, int):
+        raise SnapshotVersionError("not a fundarb snapshot (no format/version)")
+    if version > STATE_VERSION:
+        raise SnapshotVersionError(
+            f"snapshot of state version {version} is newer than this worker's "
+            f"{STATE_VERSION}: run the newer worker, or bump the App version to rebuild by replay"
+        )
+    while version < STATE_VERSION:
+        up = UPCASTERS.get(version)
+        if up is None:
+            raise SnapshotVersionError(
+                f"no upcaster from snapshot state version {version} to {version + 1}"
+            )
+        doc, version = up(doc), version + 1
+    return doc["asset"], _dec(doc["state"]), dict(doc["applied"]), doc["jump"]

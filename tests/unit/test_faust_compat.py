@@ -1,0 +1,101 @@
+"""The faust-streaming internals the worker relies on (streams/faust_compat.py), checked against
+the installed (pinned) version: if an upgrade moves them, this fails before a worker does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import weakref
+from typing import Any
+
+import faust
+import pytest
+from faust.tables.table import Table
+
+from streams import faust_compat
+
+
+def test_the_installed_faust_is_a_checked_version() -> None:
+    assert faust_compat.check_version() == faust.__version__
+
+
+def test_a_version_outside_the_pin_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faust, "__version__", "0.16.0")
+    with pytest.raises(RuntimeError, match="is not a version"):
+        faust_compat.check_version()
+
+
+def test_the_private_names_exist_with_the_shapes_used() -> None:
+    from faust.streams import _current_event
+
+    assert isinstance(_current_event, contextvars.ContextVar)
+    assert callable(Table._on_changelog_sent)
+    # the changelog send takes the keyword arguments send_changelog passes
+    import inspect
+
+    from faust.topics import Topic
+
+    params = inspect.signature(Topic.send).parameters
+    for name in (
+        "key",
+        "value",
+        "partition",
+        "key_serializer",
+        "value_serializer",
+        "callback",
+        "force",
+    ):
+        assert name in params, name
+
+
+class _Store(dict[bytes, bytes]):
+    """Records which event was current when a key was written (what rocksdb files it by)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        from faust.streams import _current_event
+
+        ref = _current_event.get(None)
+        self.seen.append(ref() if ref is not None else None)
+        super().__setitem__(key, value)
+
+
+class _Table:
+    def __init__(self) -> None:
+        self.data = _Store()
+        self.sent: list[dict[str, Any]] = []
+        self.key_serializer = self.value_serializer = "raw"
+        self.changelog_topic = self
+
+    def _on_changelog_sent(self, fut: Any) -> None:
+        return None
+
+    async def send(self, **kw: Any) -> str:
+        self.sent.append(kw)
+        return "delivery"
+
+
+def test_write_local_files_the_key_under_the_origin_event_and_resets_the_context() -> None:
+    from faust.streams import _current_event
+
+    class Origin:
+        pass
+
+    table, origin = _Table(), Origin()
+    faust_compat.write_local(table, b"BTC", b"v", origin)
+    faust_compat.write_local(table, b"ETH", b"w", None)
+    assert table.data.seen == [origin, None] and table.data == {b"BTC": b"v", b"ETH": b"w"}
+    assert _current_event.get(None) is None  # nothing leaks into the caller's context
+    assert weakref.ref(origin)() is origin
+
+
+def test_send_changelog_hands_back_the_delivery_and_forces_the_send() -> None:
+    table = _Table()
+    got = asyncio.run(faust_compat.send_changelog(table, b"BTC", b"v"))
+    assert got == "delivery"
+    (kw,) = table.sent
+    assert kw["force"] is True and kw["partition"] is None and kw["key"] == b"BTC"
+    assert kw["callback"] == table._on_changelog_sent
