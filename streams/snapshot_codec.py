@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from projections.positions import AppliedIds
+
 MAGIC = b"FSNAP"
 FORMAT = "fundarb.snapshot"
 #: 1: pickled ``streams.worker.Snapshot`` (before this codec); 2: this JSON encoding
@@ -87,6 +89,8 @@ def _enc(x: Any) -> Any:
         if all(type(v) is str for v in x):
             return {tag: sorted(x)}  # the usual case (applied ids): no per-item encoding
         return {tag: sorted((_enc(v) for v in x), key=lambda v: json.dumps(v, sort_keys=True))}
+    if isinstance(x, AppliedIds):  # the book's persistent id set: written as the set it is
+        return {"$F": sorted(x)}
     raise TypeError(f"snapshot state holds a {t.__name__}, which the codec cannot write")
 
 
