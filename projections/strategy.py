@@ -500,13 +500,13 @@ def decide(
     legs = [_leg(k, qty if k == best.long else -qty, spot_short) for k in (first, second)]
     if fbest is None:
         expected_apr = best.net_edge_apr
-        reason = (
+        why_entry = (
             f"{best.label}: spread {best.spread_apr:.4f} APR, "
             f"net {best.net_edge_apr:.4f} APR, break-even {best.break_even_h:.1f} h"
         )
     else:  # the current spread may be ≤ 0 (no break-even of its own) while the forecast pays
         expected_apr = fbest.net_edge_apr
-        reason = (
+        why_entry = (
             f"{best.label}: forecast spread {fbest.spread_apr:.4f} APR (now "
             f"{best.spread_apr:.4f}), net {fbest.net_edge_apr:.4f} APR over "
             f"{config.entry.expected_hold_h} h, cost {fbest.cost_frac:.6f}, "
@@ -527,7 +527,7 @@ def decide(
             target_notional_usd=notional,
             expected_apr=expected_apr.quantize(Decimal("1e-10")),
             entry_spread_apr=best.spread_apr.quantize(Decimal("1e-10")),
-            reason=reason,
+            reason=why_entry,
         )
     )
     state = _put(
