@@ -103,10 +103,27 @@ class ForecastQuote:
         return self.spread_h * HOURS_PER_YEAR
 
 
+# (long, short) → (quote, config, forecast quote): a PairQuote is the same object while its
+# legs' feeds are (projections.board caches it), and the forecast depends on nothing else
+_FORECAST_QUOTES: dict[tuple[FeedKey, FeedKey], tuple[object, object, ForecastQuote | None]] = {}
+
+
 def forecast_quote(board: AssetBoard, q: PairQuote, config: StrategyConfig) -> ForecastQuote | None:
     """``q`` judged on the forecast, or None when blocked or a leg has no forecast."""
     if q.blocked or q.long_leg is None or q.short_leg is None:
         return None
+    c = _FORECAST_QUOTES.get((q.long, q.short))
+    if c is not None and c[0] is q and c[1] is config:
+        return c[2]
+    f = _forecast_quote(board, q, config)
+    _FORECAST_QUOTES[(q.long, q.short)] = (q, config, f)
+    return f
+
+
+def _forecast_quote(
+    board: AssetBoard, q: PairQuote, config: StrategyConfig
+) -> ForecastQuote | None:
+    assert q.long_leg is not None and q.short_leg is not None
     fl = leg_forecast_h(board, q.long_leg, False, config)
     fs = leg_forecast_h(board, q.short_leg, True, config)
     if fl is None or fs is None:
