@@ -32,7 +32,9 @@ Definitions (all on UTC days; money is exact ``Decimal`` until formatted):
 
 from __future__ import annotations
 
+import bisect
 import html
+import itertools
 import json
 import math
 import statistics
@@ -59,10 +61,117 @@ ARB_MONEY = (
     "total_usd",
     "entry_spread_apr",
     "qty",
+    "spread_slippage_usd",
 )
 
 
 # ---- loading -------------------------------------------------------------------------------
+# ---- forecast accuracy ---------------------------------------------------------------------
+Points = list[tuple[int, Decimal]]
+
+
+def usual_interval_h(times: list[int]) -> int | None:
+    """The most common whole-hour gap between consecutive settlement times (ties: the
+    shorter); None with fewer than two times or no whole-hour gap."""
+    gaps: dict[int, int] = defaultdict(int)
+    for a, b in itertools.pairwise(times):
+        delta = b - a
+        h = round(delta / MS_PER_HOUR)
+        if h >= 1 and abs(delta - h * MS_PER_HOUR) <= 60_000:
+            gaps[h] += 1
+    if not gaps:
+        return None
+    return min(gaps, key=lambda h: (-gaps[h], h))
+
+
+def _stats(pairs: list[tuple[float, float]]) -> dict[str, Any]:
+    n = len(pairs)
+    out: dict[str, Any] = {"samples": n, "correlation": None, "slope": None, "sign_hit_rate": None}
+    if n < 3:
+        return out
+    f = [a for a, _ in pairs]
+    r = [b for _, b in pairs]
+    if len(set(f)) > 1 and len(set(r)) > 1:
+        out["correlation"] = round(statistics.correlation(f, r), 6)
+        out["slope"] = round(statistics.linear_regression(f, r).slope, 6)
+    signed = [(a, b) for a, b in pairs if a != 0 and b != 0]
+    if signed:
+        hits = sum(1 for a, b in signed if (a > 0) == (b > 0))
+        out["sign_hit_rate"] = round(hits / len(signed), 6)
+    return out
+
+
+def forecast_accuracy(
+    settlements: dict[tuple[str, str], Points],
+    params: Any,
+    horizons_h: tuple[int, ...] = (24, 168),
+    step_h: int = 24,
+) -> dict[str, Any]:
+    """How well the run's forecast (:func:`projections.forecast.forecast_rate_h` with
+    ``params``) predicted the realised spread of every cross-venue perp pair.
+
+    ``settlements``: per (venue, instrument) the settled (funding_time ms, rate per interval)
+    the run saw, ascending. Each leg's interval is :func:`usual_interval_h` of its times.
+    Pairs: per base asset every two legs on different venues, ``(a, b)`` in name order, spread
+    ``b − a`` per hour. Samples at every ``step_h`` multiple of UTC time ``t`` where both legs
+    have a settlement at or before ``t`` and beyond ``t + H``. Forecast: from the settlements at
+    or before ``t`` (no predicted rate: a replayed history has none), horizon ``H``;
+    realised: :func:`projections.forecast.realised_rate_h` over ``(t, t + H]``. Also the naive
+    forecast, the latest settled rate per hour, as the baseline. Per horizon: samples, Pearson
+    correlation, OLS slope of realised on forecast, sign hit rate (samples where both are
+    non-zero). Statistics are floats (not money).
+    """
+    from projections.forecast import forecast_rate_h, realised_rate_h
+
+    legs = {}
+    for key, pts in sorted(settlements.items()):
+        interval = usual_interval_h([t for t, _ in pts])
+        if interval is not None and "/" in key[1] and ":" in key[1]:
+            legs[key] = (pts, interval)
+    step = step_h * MS_PER_HOUR
+    cache: dict[tuple[tuple[str, str], int], tuple[float, float] | None] = {}
+
+    def leg_at(key: tuple[str, str], t: int, h: int) -> tuple[float, float] | None:
+        ck = (key, t)  # no predicted rate: the forecast does not depend on h
+        if ck not in cache:
+            pts, interval = legs[key]
+            past = pts[: bisect.bisect_right(pts, (t, Decimal("Infinity")))]
+            f = forecast_rate_h(past, interval, params, Decimal(h)) if past else None
+            cache[ck] = None if f is None else (float(f), float(past[-1][1] / interval))
+        return cache[ck]
+
+    def realised(pts: Points, t: int, h: int) -> Decimal | None:
+        # realised_rate_h on the points that can matter (bisected: the same sum, far faster)
+        lo = bisect.bisect_right(pts, (t, Decimal("Infinity")))
+        hi = bisect.bisect_right(pts, (t + h * MS_PER_HOUR, Decimal("Infinity")))
+        return realised_rate_h(pts[lo : hi + 1], t, h)  # one point past the span, if any
+
+    out: dict[str, Any] = {}
+    for h in horizons_h:
+        model: list[tuple[float, float]] = []
+        naive: list[tuple[float, float]] = []
+        keys = sorted(legs)
+        for i, a in enumerate(keys):
+            for b in keys[i + 1 :]:
+                if a[0] == b[0] or a[1].split("/")[0] != b[1].split("/")[0]:
+                    continue
+                pa, pb = legs[a][0], legs[b][0]
+                first = max(pa[0][0], pb[0][0])
+                t = (first + step - 1) // step * step
+                while True:
+                    ra, rb = realised(pa, t, h), realised(pb, t, h)
+                    if ra is None or rb is None:
+                        break
+                    fa, fb = leg_at(a, t, h), leg_at(b, t, h)
+                    if fa is not None and fb is not None:
+                        spread = float(rb - ra)
+                        model.append((fb[0] - fa[0], spread))
+                        naive.append((fb[1] - fa[1], spread))
+                    t += step
+        out[f"{h}h"] = {"forecast": _stats(model), "latest": _stats(naive)}
+    return out
+
+
 def load_data(raw: dict[str, Any]) -> dict[str, Any]:
     """``report_data.json`` as parsed JSON → the same with money as ``Decimal``."""
     equity = [
@@ -397,9 +506,11 @@ def arb_table(arbs: list[dict[str, Any]], end: int) -> str:
                 (pct(rapr) if rapr is not None else "—", format(rapr, "f") if rapr else 0),
                 m_cell(a["funding_usd"]),
                 m_cell(a["price_pnl_usd"]),
+                m_cell(a.get("spread_slippage_usd", ZERO), False),
                 m_cell(a["fees_usd"], False),
                 m_cell(a["borrow_usd"], False),
                 m_cell(a["total_usd"]),
+                _covers(a),
             ]
         )
     return table(
@@ -417,14 +528,24 @@ def arb_table(arbs: list[dict[str, Any]], end: int) -> str:
             "realised APR",
             "funding USD",
             "price USD",
+            "of which spread+slippage USD",
             "fees USD",
             "borrow USD",
             "total USD",
+            "funding / fees",
         ],
         rows,
         "sortable",
         "arbs",
     )
+
+
+def _covers(a: dict[str, Any]) -> tuple[str, str]:
+    """Funding earned / fees paid of one arb (≥ 1: its funding covered its fees)."""
+    if a["fees_usd"] <= 0:
+        return "—", "0"
+    ratio = a["funding_usd"] / a["fees_usd"]
+    return f"{ratio:.2f}×", format(ratio.quantize(Decimal("1e-6")), "f")
 
 
 # ---- charts --------------------------------------------------------------------------------
@@ -925,6 +1046,66 @@ def _inputs(summary: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _forecast_and_costs(summary: dict[str, Any]) -> str:
+    """The forecast's accuracy (``forecast_accuracy``) and the run's cost attribution
+    (``cost_attribution``) as the summary holds them; empty for summaries without them."""
+    parts = []
+    acc = summary.get("forecast_accuracy")
+    if acc:
+        rows = []
+        for h in ("24h", "168h"):
+            for kind in ("forecast", "latest"):
+                x = acc.get(h, {}).get(kind)
+                if x:
+                    rows.append(
+                        [
+                            h,
+                            kind,
+                            x["samples"],
+                            num(x["correlation"], 3),
+                            num(x["slope"], 3),
+                            num(x["sign_hit_rate"], 3),
+                        ]
+                    )
+        parts.append(
+            "<h2>Forecast accuracy</h2><p>Every cross-venue perp pair, sampled daily: the "
+            "forecast spread vs the funding spread settled over the next 24 h / 168 h "
+            f"(forecast {_e(acc.get('params', {}))}; ‘latest’: the last settled rate)</p>"
+            + table(
+                ["horizon", "forecast", "samples", "correlation", "slope", "sign hit rate"], rows
+            )
+        )
+    cost = summary.get("cost_attribution")
+    if cost:
+        share = cost.get("funding_covered_fees_share")
+        parts.append(
+            "<h2>Cost attribution</h2>"
+            + table(
+                [
+                    "closed trades",
+                    "funding ≥ fees",
+                    "funding USD",
+                    "fees USD",
+                    "spread+slippage USD",
+                    "price USD",
+                    "failed-entry churn USD",
+                ],
+                [
+                    [
+                        cost["closed_trades"],
+                        f"{cost['funding_covered_fees']} ({pct(Decimal(share)) if share else '—'})",
+                        cost["funding_usd"],
+                        cost["fees_usd"],
+                        cost["spread_slippage_usd"],
+                        cost["price_pnl_usd"],
+                        cost["failed_entry_churn_usd"],
+                    ]
+                ],
+            )
+        )
+    return "".join(parts)
+
+
 def render(summary: dict[str, Any], data: dict[str, Any]) -> str:
     """The report page (``data`` as :func:`load_data` gives it)."""
     end = summary["window"]["to"]
@@ -987,6 +1168,7 @@ def render(summary: dict[str, Any], data: dict[str, Any]) -> str:
 {_cards(m)}
 <script type="application/json" id="metrics">{metrics_json}</script>
 {charts}
+{_forecast_and_costs(summary)}
 <h2>Per exit reason</h2>{group_table(group(arbs, lambda a: a["outcome"], end), "outcome")}
 <h2>Per asset</h2>{group_table(group(arbs, lambda a: a["asset"], end), "asset")}
 <h2>Per venue pair</h2>{group_table(group(arbs, lambda a: f"{a['long'].split(' ')[0]} / {a['short'].split(' ')[0]}", end), "long / short")}

@@ -34,6 +34,9 @@ from schemas.types import base_asset, is_spot
 
 FeedKey = tuple[str, str]  # (venue, instrument)
 HISTORY = 4  # settlement times kept per feed for interval inference
+#: settled (funding_time, funding_rate) points kept per feed for the forecast: two weeks of an
+#: hourly venue (ForecastConfig.window_h is at most 2000 h; an hourly leg keeps the latest 336)
+RATE_HISTORY = 336
 
 
 class OutOfOrderError(ValueError):
@@ -54,6 +57,11 @@ class FundingFeed:
     mark_price: Decimal | None
     observed_at: int
     event_id: str
+    # settled (funding_time, funding_rate per interval), oldest first (projections/forecast.py)
+    rates: tuple[tuple[int, Decimal], ...] = ()
+    # the venue's estimate for the next settlement: its predicted rate, or the live (not yet
+    # settled) rate of the latest observation; None when the latest observation was settled
+    predicted_rate: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,9 @@ def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> A
     times = old.settlement_times if old else ()
     if e.settled and (not times or e.funding_time > times[-1]):
         times = (*times, e.funding_time)[-HISTORY:]
+    rates = old.rates if old else ()
+    if e.settled and (not rates or e.funding_time > rates[-1][0]):
+        rates = (*rates, (e.funding_time, e.funding_rate))[-RATE_HISTORY:]
     feed = FundingFeed(
         venue=e.venue,
         instrument=e.instrument,
@@ -151,6 +162,10 @@ def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> A
         mark_price=e.mark_price,
         observed_at=e.event_time,
         event_id=e.event_id,
+        rates=rates,
+        predicted_rate=e.predicted_rate
+        if e.predicted_rate is not None
+        else (None if e.settled else e.funding_rate),
     )
     return AssetBoard(  # not dataclasses.replace: this runs on every market event
         board.asset,

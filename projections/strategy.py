@@ -40,6 +40,13 @@ from typing import Literal
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
 from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
 from projections.ids import uuid5_str
+from projections.policy import (
+    ForecastQuote,
+    forecast_eligible,
+    forecast_pairs,
+    forecast_quote,
+    switch_cost_frac,
+)
 from projections.positions import PositionBook
 from schemas.config import StrategyConfig
 from schemas.events import (
@@ -95,6 +102,9 @@ class ArbPlan:
     eroded_since: int | None = None
     basis_against_since: int | None = None
     closed_at: int = 0
+    # round-trip execution cost at entry as the venue charges it (fraction of notional):
+    # funding ≥ this × notional is the arb's break-even (forecast rule, projections/policy.py)
+    entry_cost_frac: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -304,6 +314,82 @@ def exit_reason(
     return None
 
 
+def forecast_exit_reason(
+    plan: ArbPlan,
+    board: AssetBoard,
+    book: PositionBook,
+    config: StrategyConfig,
+    now: int,
+    breakers: Breakers,
+    best: ForecastQuote | None,
+    current: PairQuote,
+) -> tuple[ExitReason, str] | None:
+    """Why ``plan`` should close now under the forecast rule (``entry.decide_on =
+    "forecast"``), or None. In order:
+
+    1. ``risk_breaker`` (forced exits, stale feed) and ``basis_stop``, as :func:`exit_reason`;
+    2. ``funding_flip``: the forecast spread is below ``−exits.flip_apr`` (a hard threshold:
+       it binds before break-even too);
+    3. ``time_limit``: held ≥ ``exits.max_hold_h`` (a risk limit, binds before break-even);
+    4. nothing else before break-even (``exits.min_hold_break_even``): the arb's funding has
+       not yet paid its round trip (``entry_cost_frac × notional``);
+    5. ``take_profit`` as :func:`exit_reason`;
+    6. ``profit_erosion``: the forecast spread APR is below ``exits.exit_apr`` (hysteresis:
+       below the entry threshold, so an arb does not exit on the noise it entered on);
+    7. ``better_opportunity``: another pair's forecast gain over the expected hold,
+       ``(f_best − f_current) × expected_hold_h``, is at least ``exits.switch_cost_multiple``
+       × the switch cost (:func:`projections.policy.switch_cost_frac`).
+    """
+    ex = config.exits
+    if breakers.forced(plan.asset):
+        return ExitReason.risk_breaker, "a breaker forces exits"
+    stale = stale_leg(plan, board, config, now)
+    if stale is not None:
+        return ExitReason.risk_breaker, stale
+    held = _held_h(plan.basis_against_since, now, ex.basis_stop_h)
+    if plan.entry_basis is not None and held is not None:
+        return ExitReason.basis_stop, f"basis against us for {held:.1f} h"
+    fcur = forecast_quote(board, current, config)
+    if fcur is not None and fcur.spread_apr < -ex.flip_apr:
+        return (
+            ExitReason.funding_flip,
+            f"forecast spread {fcur.spread_apr:.4f} APR < -{ex.flip_apr}",
+        )
+    if Decimal(now - plan.opened_at) >= ex.max_hold_h * MS_PER_HOUR:
+        return ExitReason.time_limit, f"held {(now - plan.opened_at) // MS_PER_HOUR} h"
+    ledger = book.arbs.get(plan.arb_id)
+    funding = ledger.funding if ledger is not None else ZERO
+    if ex.min_hold_break_even and funding < plan.entry_cost_frac * plan.notional_usd:
+        return None
+    if (
+        ex.take_profit_frac is not None
+        and plan.notional_usd > 0
+        and funding / plan.notional_usd >= ex.take_profit_frac
+    ):
+        return ExitReason.take_profit, f"funding {funding:.2f} USD on {plan.notional_usd:.0f} USD"
+    if fcur is None:
+        return None  # no forecast for a leg (cannot happen once a leg has settled): hold
+    if fcur.spread_apr < ex.exit_apr:
+        return (
+            ExitReason.profit_erosion,
+            f"forecast spread {fcur.spread_apr:.4f} APR < exit threshold {ex.exit_apr}",
+        )
+    if (
+        ex.better_opportunity
+        and best is not None
+        and (best.long, best.short) != (plan.long, plan.short)
+    ):
+        gain = (best.spread_h - fcur.spread_h) * config.entry.expected_hold_h
+        cost = switch_cost_frac(current, best.quote, config)
+        if gain >= ex.switch_cost_multiple * cost:
+            return (
+                ExitReason.better_opportunity,
+                f"{best.quote.label}: forecast gain {gain:.6f} ≥ {ex.switch_cost_multiple} × "
+                f"switch cost {cost:.6f}",
+            )
+    return None
+
+
 # ---- entries -------------------------------------------------------------------------------
 def _eligible(q: PairQuote, config: StrategyConfig) -> bool:
     if q.blocked or q.long_leg is None or q.short_leg is None:
@@ -378,7 +464,16 @@ def decide(
 
     if pairs is None:  # callers that already ranked the board at ``now`` pass the pairs
         pairs = candidate_pairs(board, config, now)
-    best = next((q for q in pairs if _eligible(q, config)), None)
+    forecast = config.entry.decide_on == "forecast"
+    fbest: ForecastQuote | None = None
+    if forecast:
+        fbest = next(
+            (f for f in forecast_pairs(board, pairs, config, now) if forecast_eligible(f, config)),
+            None,
+        )
+        best = fbest.quote if fbest is not None else None
+    else:
+        best = next((q for q in pairs if _eligible(q, config)), None)
     live = state.live_for(asset)
     if live is not None:
         plan = live
@@ -386,7 +481,10 @@ def decide(
             current = quote_pair(board, plan.long, plan.short, config, now)
             plan = _count_interval(plan, board, config, now, current)
             state = _put(state, plan)
-            why = exit_reason(plan, board, book, config, now, breakers, best, current)
+            if forecast:
+                why = forecast_exit_reason(plan, board, book, config, now, breakers, fbest, current)
+            else:
+                why = exit_reason(plan, board, book, config, now, breakers, best, current)
             if why is not None:
                 reason, detail = why
                 revision = plan.revision + 1
@@ -422,6 +520,20 @@ def decide(
     arb_id = _arb_id(asset, best.long, best.short, now)
     spot_short = config.entry.allow_spot_short
     legs = [_leg(k, qty if k == best.long else -qty, spot_short) for k in (first, second)]
+    if fbest is None:
+        expected_apr = best.net_edge_apr
+        why_entry = (
+            f"{best.label}: spread {best.spread_apr:.4f} APR, "
+            f"net {best.net_edge_apr:.4f} APR, break-even {best.break_even_h:.1f} h"
+        )
+    else:  # the current spread may be ≤ 0 (no break-even of its own) while the forecast pays
+        expected_apr = fbest.net_edge_apr
+        why_entry = (
+            f"{best.label}: forecast spread {fbest.spread_apr:.4f} APR (now "
+            f"{best.spread_apr:.4f}), net {fbest.net_edge_apr:.4f} APR over "
+            f"{config.entry.expected_hold_h} h, cost {fbest.cost_frac:.6f}, "
+            f"break-even {fbest.break_even_h:.1f} h"
+        )
     intents.append(
         TargetPositionSet(
             event_id=_intent_id(arb_id, 0, "target"),
@@ -435,12 +547,9 @@ def decide(
             revision=0,
             legs=legs,
             target_notional_usd=notional,
-            expected_apr=best.net_edge_apr.quantize(Decimal("1e-10")),
+            expected_apr=expected_apr.quantize(Decimal("1e-10")),
             entry_spread_apr=best.spread_apr.quantize(Decimal("1e-10")),
-            reason=(
-                f"{best.label}: spread {best.spread_apr:.4f} APR, "
-                f"net {best.net_edge_apr:.4f} APR, break-even {best.break_even_h:.1f} h"
-            ),
+            reason=why_entry,
         )
     )
     state = _put(
@@ -461,6 +570,7 @@ def decide(
                 (f.funding_time for k, f in board.funding.items() if k in (best.long, best.short)),
                 default=0,
             ),
+            entry_cost_frac=fbest.cost_frac if fbest is not None else ZERO,
         ),
     )
     return state, intents

@@ -112,6 +112,13 @@ class EntryConfig(_Frozen):
     borrow_rate_h: NonNegativeDec = Field(  # margin borrow cost, fraction/hour
         default=Decimal("0.000005"), le=MAX_BORROW_RATE_H
     )
+    # ---- forecast-based entry (projections/policy.py); "current" keeps the rule above
+    decide_on: Literal["current", "forecast"] = "current"
+    expected_hold_h: PositiveDec = Decimal("72")  # hold the forecast net edge is judged over
+    # execution cost as the paper venue charges it, beyond taker fee and half-spread, per
+    # trade: slippage (PaperConfig.slippage_bps) and impact per million USD of notional
+    slippage_frac: NonNegativeDec = Field(default=Decimal("0.0001"), le=Decimal("0.1"))
+    impact_frac_per_musd: NonNegativeDec = Field(default=Decimal("0.0005"), le=Decimal("0.1"))
 
 
 class CapacityConfig(_Frozen):
@@ -155,6 +162,11 @@ class ExitConfig(_Frozen):
     basis_stop_frac: PositiveDec = Field(default=Decimal("0.02"), le=1)
     basis_stop_h: PositiveDec = Decimal("16")
     take_profit_frac: PositiveDec | None = None
+    # ---- forecast-based holding (entry.decide_on = "forecast"; projections/policy.py)
+    exit_apr: Dec = Decimal("0.05")  # after break-even: exit when forecast spread APR < this
+    flip_apr: NonNegativeDec = Decimal("0.30")  # before it: exit only below −flip_apr
+    min_hold_break_even: bool = True  # hold until funding has paid the round trip
+    switch_cost_multiple: PositiveDec = Decimal("2")  # gain over the hold ≥ this × switch cost
 
     @model_validator(mode="before")
     @classmethod
@@ -168,6 +180,23 @@ class ExitConfig(_Frozen):
                         f"different durations per pair)"
                     )
         return data
+
+
+class ForecastConfig(_Frozen):
+    """The funding forecast (:mod:`projections.forecast`): expected rate per hour of one leg.
+
+    ``half_life_h``: EWMA half-life over the leg's settlements in hours (0 = plain trailing
+    mean); ``window_h``: settlements older than this (from the leg's latest) are ignored;
+    ``shrink`` in ``[0, 1]``: weight of the prior (``zero`` or the leg's ``long_mean``, the
+    plain mean of every settlement kept); ``use_predicted``: the venue's predicted rate, when
+    the feed carries one, stands in for the next interval of the horizon.
+    """
+
+    half_life_h: NonNegativeDec = Field(default=Decimal("24"), le=Decimal("10000"))
+    window_h: PositiveDec = Field(default=Decimal("168"), le=Decimal("2000"))
+    shrink: NonNegativeDec = Field(default=Decimal("0"), le=1)
+    prior: Literal["zero", "long_mean"] = "zero"
+    use_predicted: bool = True
 
 
 class FeedConfig(_Frozen):
@@ -235,12 +264,18 @@ class StrategyConfig(_Frozen):
     feeds: FeedConfig = Field(default_factory=FeedConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     capital_usd: PositiveDec = Decimal("100000")
 
     @model_validator(mode="after")
     def _capacity_consistent(self) -> StrategyConfig:
         if self.capacity.notional_per_arb_usd > self.capacity.max_notional_per_asset_usd:
             raise ValueError("notional_per_arb_usd exceeds max_notional_per_asset_usd")
+        if self.entry.decide_on == "forecast" and self.exits.exit_apr >= self.entry.min_net_apr:
+            raise ValueError(
+                "exits.exit_apr must be below entry.min_net_apr (hysteresis: the exit "
+                "threshold sits below the entry one, or an arb would exit as it enters)"
+            )
         return self
 
 

@@ -44,6 +44,7 @@ from schemas.config import StrategyConfig
 from schemas.events import (
     Event,
     FillExecuted,
+    FundingRateObserved,
     TickerObserved,
 )
 from schemas.serde import Serializer
@@ -237,6 +238,31 @@ class Recorder:
     #: per venue: fills, traded volume (qty × price, USD) and fees (fee currency as reported)
     venues: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_hour: int = -1
+    #: per arb: what its fills paid over the mid of the quote they filled against (USD;
+    #: half-spread + slippage + impact: buys (price − mid) × qty, sells (mid − price) × qty)
+    exec_cost: dict[str, Decimal] = field(default_factory=dict)
+    #: settled funding the run saw per (venue, instrument): (funding_time, rate), ascending
+    settlements: dict[tuple[str, str], list[tuple[int, Decimal]]] = field(default_factory=dict)
+
+    def fill_cost(self, fill: FillExecuted, sim: Simulation) -> None:
+        """Attribute a fill's cost over the mid (the board's quote for its leg when it filled:
+        the quote the paper venue filled against) to its arb."""
+        board = sim.state.boards.get(base_asset(fill.instrument))
+        ticker = board.tickers.get((fill.venue, fill.instrument)) if board else None
+        if ticker is None or fill.correlation_id is None:
+            return
+        over = (fill.price - ticker.mid) * fill.qty
+        cost = over if fill.side.value == "buy" else -over
+        self.exec_cost[fill.correlation_id] = (
+            self.exec_cost.get(fill.correlation_id, Decimal(0)) + cost
+        )
+
+    def market(self, event: Event) -> None:
+        """Keep a settled funding rate (the forecast accuracy is measured on them)."""
+        if isinstance(event, FundingRateObserved) and event.settled:
+            pts = self.settlements.setdefault((event.venue, event.instrument), [])
+            if not pts or event.funding_time > pts[-1][0]:
+                pts.append((event.funding_time, event.funding_rate))
 
     def observe(self, event: Event) -> None:
         """Count an output event of the run; fills also add to their venue's volume."""
@@ -393,6 +419,8 @@ async def _simulate(
         def collect(event: Event) -> None:
             pending.append(event)
             recorder.observe(event)
+            if isinstance(event, FillExecuted):
+                recorder.fill_cost(event, sim)
 
         sim = Simulation(prepared.config, opts.paper, on_output=collect)
         assets: set[str] = set()
@@ -400,6 +428,7 @@ async def _simulate(
         n = 0
         async for event in ordered_market_events(settings, ser, replayer.segments()):
             recorder.before(sim, event.event_time)
+            recorder.market(event)
             sim.feed(event)
             assets.add(event.key)
             venues.add(event.venue)
@@ -431,6 +460,14 @@ async def _simulate(
     }
     summary["data_quality"]["notes"] += prepared.feed_ttls["raised"]
     summary["feed_ttls"] = prepared.feed_ttls  # what the run used, and why when raised
+    from consumers.report import forecast_accuracy
+
+    # the forecast the config describes, judged on every cross-venue pair of the run
+    summary["forecast_accuracy"] = {
+        "params": {k: str(v) for k, v in prepared.config.forecast.model_dump().items()},
+        **forecast_accuracy(recorder.settlements, prepared.config.forecast),
+    }
+    summary["cost_attribution"] = cost_attribution(arb_rows(sim, recorder))
     summary["topic_prefix"] = settings.topic_prefix
     summary["digest_records"] = dict(sorted(digest_counts.items()))  # what the digest covers
     return {"summary": summary, "sim": sim, "recorder": recorder}
@@ -509,7 +546,7 @@ def outcome(plan: Any) -> str:
     return plan.exit_reason.value if plan.exit_reason else "entry_failed"
 
 
-def arb_rows(sim: Simulation) -> list[dict[str, Any]]:
+def arb_rows(sim: Simulation, rec: Recorder | None = None) -> list[dict[str, Any]]:
     """One row per arb for the report: pair, entry/exit, outcome and exact money parts.
 
     Money (``notional_usd``, ``funding_usd``, ``price_pnl_usd``, ``fees_usd``, ``borrow_usd``,
@@ -541,9 +578,41 @@ def arb_rows(sim: Simulation) -> list[dict[str, Any]]:
                 "fees_usd": pnl.fees if pnl else zero,
                 "borrow_usd": pnl.borrow if pnl else zero,
                 "total_usd": pnl.total if pnl else zero,
+                # part of price_pnl_usd: paid over the mid when filling (Recorder.exec_cost)
+                "spread_slippage_usd": rec.exec_cost.get(plan.arb_id, zero) if rec else zero,
             }
         )
     return rows
+
+
+def cost_attribution(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run totals of the per-arb cost attribution (``summary.json`` ``cost_attribution``).
+
+    ``closed_trades``: arbs closed with an exit reason (their entry filled);
+    ``funding_covered_fees``: of those, how many earned at least their fees in funding;
+    ``spread_slippage_usd``: paid over the mid by every fill (a part of price PnL);
+    ``failed_entry_churn_usd``: the total PnL of arbs whose entry never completed
+    (``entry_failed``: a leg filled and was unwound, fees and price paid for nothing).
+    """
+    zero = Decimal(0)
+    closed = [r for r in rows if r["status"] == "closed" and r["outcome"] != "entry_failed"]
+    covered = sum(1 for r in closed if r["funding_usd"] >= r["fees_usd"])
+    return {
+        "closed_trades": len(closed),
+        "funding_covered_fees": covered,
+        "funding_covered_fees_share": _money(
+            (Decimal(covered) / len(closed)).quantize(Decimal("1e-6"))
+        )
+        if closed
+        else None,
+        "funding_usd": _money(sum((r["funding_usd"] for r in rows), zero)),
+        "fees_usd": _money(sum((r["fees_usd"] for r in rows), zero)),
+        "spread_slippage_usd": _money(sum((r["spread_slippage_usd"] for r in rows), zero)),
+        "price_pnl_usd": _money(sum((r["price_pnl_usd"] for r in rows), zero)),
+        "failed_entry_churn_usd": _money(
+            sum((r["total_usd"] for r in rows if r["outcome"] == "entry_failed"), zero)
+        ),
+    }
 
 
 def report_data(sim: Simulation, rec: Recorder) -> dict[str, Any]:
@@ -551,7 +620,7 @@ def report_data(sim: Simulation, rec: Recorder) -> dict[str, Any]:
     the hourly equity samples, the arbs, each arb's spread samples and per-venue fills."""
     return {
         "equity": rec.equity,
-        "arbs": arb_rows(sim),
+        "arbs": arb_rows(sim, rec),
         "spreads": rec.spreads,
         "venues": rec.venues,
     }

@@ -756,6 +756,143 @@ def backtest_cmd(
     print(json.dumps(line), flush=True)  # one line, never wrapped
 
 
+@app.command("sweep")
+def sweep_cmd(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(metavar="FILES...", help="Data files (default: the bundled window)."),
+    ] = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    assets: AssetsOpt = None,
+    venues: VenuesOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "--strategy", metavar="FILE", help="Base strategy file."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", metavar="KEY=V1,V2", help="A strategy key and its values (repeatable)."
+        ),
+    ] = None,
+    sample: Annotated[
+        int | None, typer.Option("--random", metavar="N", help="Sample N candidates of the grid.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of --random.")] = 0,
+    folds: Annotated[int, typer.Option(help="Rolling walk-forward splits.")] = 2,
+    train_until: Annotated[
+        str | None,
+        typer.Option("--train-until", metavar="DATE", help="Also: train before DATE, test after."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Where sweep.json and sweep.html go.")
+    ] = Path("runs/sweep"),
+) -> None:
+    """Search strategy parameters over one replay; walk-forward in- vs out-of-sample table."""
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
+    from rich.table import Table
+
+    from producers import history
+    from streams import sweep
+
+    sel = load_backtest_selection(config)
+    paths = paths or sel.data
+    start = start or sel.from_
+    end = end or sel.to
+    assets = assets or (",".join(sel.assets) if sel.assets else None)
+    venues = venues or (",".join(sel.venues) if sel.venues else None)
+    refs = default_refs(paths, dict(sel.reference_prices or {}), venues)
+    window = history.Window(
+        parse_time(start, 0), parse_time(end, 2**62), _csv_set(assets), _csv_set(venues)
+    )
+    base = _strategy_file(config) if config else {}
+    base.pop("backtest", None)
+    try:
+        grid = sweep.parse_params(param or [])
+        configs = sweep.candidates(base, grid, sample, seed)
+        plan = history.plan(paths or list(DEFAULT_DATA), window, reference_prices=refs)
+    except (ValueError, history.HistoryError) as exc:
+        raise _fail(exc) from exc
+    funding_runs = [r for r in plan.runs if r.kind == "funding"]
+    span_start = max(window.start, min(r.first_time for r in funding_runs))
+    span_end = min(window.end, max(r.last_time for r in funding_runs) + 1)
+    cut = parse_time(train_until, 0) if train_until else None
+    splits = sweep.walk_forward(span_start, span_end, folds, cut)
+    if not splits:
+        raise _fail("no walk-forward split: give --folds ≥ 1 or a --train-until inside the span")
+    bounds = sorted({t for s in splits for w in (s.train, s.test) for t in w})
+    out.print(f"sweep: {len(configs)} candidates × one replay, {len(splits)} splits")
+    bar = RichProgress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    with bar:
+        task = bar.add_task("replay", total=span_end - span_start)
+        last = [span_start]
+
+        def tick(t: int) -> None:
+            if t - last[0] >= 3_600_000:
+                bar.update(task, completed=min(t, span_end) - span_start)
+                last[0] = t
+
+        cands = sweep.run(plan, configs, bounds, history.candle_interval_ms(plan), tick)
+        bar.update(task, completed=span_end - span_start)
+    result = sweep.evaluate(cands, splits)
+    for split in result:
+        table = Table(
+            title=f"{split['split']}: train {history.iso(split['train'][0])} → "
+            f"{history.iso(split['train'][1])}, test → {history.iso(split['test'][1])}"
+        )
+        for col in (
+            "#",
+            "params",
+            "in total",
+            "in fund",
+            "in fees",
+            "out total",
+            "out fund",
+            "out fees",
+            "out covered",
+        ):
+            table.add_column(col, justify="left" if col == "params" else "right")
+        for r in split["rows"]:
+            t, o = r["train"], r["test"]
+            table.add_row(
+                f"{r['candidate']}{' *' if r['candidate'] == split['chosen'] else ''}",
+                " ".join(f"{k}={v}" for k, v in r["params"].items()),
+                f"{t['total_usd']:.2f}",
+                f"{t['funding_usd']:.2f}",
+                f"{t['fees_usd']:.2f}",
+                f"{o['total_usd']:.2f}",
+                f"{o['funding_usd']:.2f}",
+                f"{o['fees_usd']:.2f}",
+                f"{o['covered_fees']}/{o['closed_filled']}",
+            )
+        out.print(table)
+        ch = split["rows"][split["chosen"]]
+        out.print(
+            f"{split['split']}: chosen #{split['chosen']} {ch['params']}: in-sample "
+            f"{ch['train']['total_usd']:.2f} USD, out-of-sample {ch['test']['total_usd']:.2f} USD"
+        )
+    meta = {
+        "data": [str(p) for p in (paths or list(DEFAULT_DATA))],
+        "window": [span_start, span_end],
+        "grid": grid,
+        "random": sample,
+        "seed": seed,
+        "config": str(config) if config else None,
+    }
+    js, page = sweep.write(out_dir, result, meta)
+    out.print(f"sweep: {js}")
+    out.print(f"page: {page}")
+
+
 class SqlFormat(StrEnum):
     table = "table"
     csv = "csv"

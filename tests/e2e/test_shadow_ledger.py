@@ -35,6 +35,7 @@ import bisect
 import csv
 import gzip
 import io
+import itertools
 import json
 import os
 import tomllib
@@ -129,6 +130,24 @@ def sql(env: dict[str, str], query: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(proc.stdout)))
 
 
+def shadow_config(tmp: Path) -> Path:
+    """config/strategy.toml with the latest-rate rule and its thresholds: this test checks the
+    ledger (payments, fees, PnL), and that rule trades this window on hourly and 8-hourly legs
+    (~10 arbs); the forecast rule of the defaults opens 2 here, both on hourly legs. Fees and
+    [forecast] are the file's own."""
+    text = CONFIG.read_text()
+    for old, new in (
+        ('decide_on = "forecast"', 'decide_on = "current"'),
+        ('min_net_apr = "0.10"', 'min_net_apr = "0.20"'),
+        ('max_break_even_h = "720"', 'max_break_even_h = "72"'),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp / "strategy.toml"
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture(scope="module")
 def run(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Run:
     tmp = tmp_path_factory.mktemp("shadow")
@@ -151,7 +170,7 @@ def run(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Run:
         "--venues",
         ",".join(VENUES),
         "--config",
-        str(CONFIG),
+        str(shadow_config(tmp)),
         "--out",
         str(tmp / "out"),
         "--run-id",
@@ -490,3 +509,80 @@ def test_funding_totals_match_the_shadow(run: Run) -> None:
         f"funding: shadow {shadow_total}, run {reported} (diff {reported - shadow_total})\n"
         + "\n".join(wrong)
     )
+
+
+# ---- the forecast's accuracy, recomputed from the raw funding rows -------------------------
+def _pearson_slope(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    n = len(pairs)
+    mf = sum(f for f, _ in pairs) / n
+    mr = sum(r for _, r in pairs) / n
+    sff = sum((f - mf) ** 2 for f, _ in pairs)
+    srr = sum((r - mr) ** 2 for _, r in pairs)
+    sfr = sum((f - mf) * (r - mr) for f, r in pairs)
+    return sfr / (sff * srr) ** 0.5, sfr / sff
+
+
+def test_forecast_accuracy_recomputed_from_the_raw_funding_rows(run: Run) -> None:
+    """summary.forecast_accuracy: every cross-venue pair of one asset, sampled each UTC day,
+    an EWMA of the settlements at or before the day (config/strategy.toml's [forecast]) vs the
+    settled funding of the next 24 h / 168 h; by plain float code from the CSV rows."""
+    params = tomllib.loads(CONFIG.read_text())["forecast"]
+    half_life, window = float(params["half_life_h"]), int(params["window_h"])
+    shrink = float(params.get("shrink", "0"))
+    assert params.get("prior", "zero") == "zero"  # the recompute below shrinks toward 0
+    series: dict[Market, list[tuple[int, float]]] = defaultdict(list)
+    with gzip.open(FUNDING_CSV, "rt") as fh:
+        for row in csv.DictReader(fh):
+            t = int(row["funding_time_ms"])
+            asset = row["symbol"].split("/")[0]
+            if row["venue"] in VENUES and asset in ASSETS and START_MS <= t < END_MS:
+                series[(row["venue"], row["symbol"])].append((t, float(row["funding_rate"])))
+    interval: dict[Market, int] = {}
+    for key, pts in series.items():
+        pts.sort()
+        gaps: dict[int, int] = defaultdict(int)
+        for (a, _), (b, _) in itertools.pairwise(pts):
+            gaps[round((b - a) / HOUR_MS)] += 1
+        interval[key] = min(gaps, key=lambda h: (-gaps[h], h))
+
+    def forecast(key: Market, t: int) -> float:
+        past = [(u, r) for u, r in series[key] if u <= t]
+        latest = past[-1][0]
+        num = den = 0.0
+        for u, r in past:
+            age = (latest - u) // HOUR_MS
+            if age < window:
+                w = 0.5 ** (age / half_life) if half_life else 1.0
+                num += w * r
+                den += w
+        return (1 - shrink) * num / den / interval[key]
+
+    def realised(key: Market, t: int, h: int) -> float | None:
+        pts = series[key]
+        if pts[-1][0] < t + h * HOUR_MS:
+            return None
+        return sum(r for u, r in pts if t < u <= t + h * HOUR_MS) / h
+
+    day = 24 * HOUR_MS
+    acc = run.summary["forecast_accuracy"]
+    for h in (24, 168):
+        pairs: list[tuple[float, float]] = []
+        keys = sorted(series)
+        for i, a in enumerate(keys):
+            for b in keys[i + 1 :]:
+                if a[0] == b[0] or a[1].split("/")[0] != b[1].split("/")[0]:
+                    continue
+                t = (max(series[a][0][0], series[b][0][0]) + day - 1) // day * day
+                while (ra := realised(a, t, h)) is not None and (
+                    rb := realised(b, t, h)
+                ) is not None:
+                    pairs.append((forecast(b, t) - forecast(a, t), rb - ra))
+                    t += day
+        got = acc[f"{h}h"]["forecast"]
+        assert got["samples"] == len(pairs) > 100
+        corr, slope = _pearson_slope(pairs)
+        assert abs(got["correlation"] - corr) < 1e-5
+        assert abs(got["slope"] - slope) < 1e-5
+        signed = [(f, r) for f, r in pairs if f != 0 and r != 0]
+        hits = sum(1 for f, r in signed if (f > 0) == (r > 0)) / len(signed)
+        assert abs(got["sign_hit_rate"] - hits) <= 1 / len(signed) + 1e-6
