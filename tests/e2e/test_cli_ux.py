@@ -173,7 +173,7 @@ def _readme_sql_commands() -> list[list[str]]:
     cmds = []
     for doc in (REPO / "README.md", REPO / "docs" / "sql.md"):
         for block in re.findall(r"```bash\n(.*?)```", doc.read_text(), re.S):
-            for line in block.splitlines():
+            for line in block.replace("\\\n", " ").splitlines():  # continuation lines joined
                 words = shlex.split(line, comments=True)
                 is_sql = words[:1] in ([".venv/bin/fundarb"], ["fundarb"]) and words[1:2] == ["sql"]
                 if is_sql and words[-1] != "SELECT ...":
