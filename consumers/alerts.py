@@ -716,7 +716,7 @@ async def run_alerts(
 
     from consumers.ordering import EventTimeMerge
     from infra.kafka_io import DeadLetters, EventProducer, start_consumer
-    from schemas.serde import DecodeError, Serializer
+    from schemas.serde import Serializer
 
     names = [
         "md.funding",
@@ -774,12 +774,8 @@ async def run_alerts(
                 for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
                     for record in batch[tp]:
                         positions[tp] = record.offset + 1
-                        try:
-                            if not isinstance(record.value, bytes):
-                                raise DecodeError("empty", "record has no value (tombstone)")
-                            event = serializer.decode(record.value)
-                        except DecodeError as exc:
-                            await dead_letters.reject(record, exc)
+                        event = await dead_letters.decode(record, serializer)
+                        if event is None:
                             continue
                         merge.push(tp.topic, tp.partition, record.offset, event.event_time, event)
                 if batch:

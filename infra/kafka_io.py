@@ -339,6 +339,17 @@ class DeadLetters:
         )
         return dead
 
+    async def decode(self, record: Any, serializer: Serializer) -> Event | None:
+        """``record``'s event, or ``None`` once a bad record (a tombstone included) has been
+        dead-lettered with its reason."""
+        try:
+            if not isinstance(record.value, bytes):
+                raise DecodeError("empty", "record has no value (tombstone)")
+            return serializer.decode(record.value)
+        except DecodeError as exc:
+            await self.reject(record, exc)
+            return None
+
 
 async def consume_events(
     consumer: AIOKafkaConsumer,
@@ -372,11 +383,6 @@ async def consume_events(
         seen_any = True
         for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
             for record in batch[tp]:
-                try:
-                    if not isinstance(record.value, bytes):
-                        raise DecodeError("empty", "record has no value (tombstone)")
-                    event = serializer.decode(record.value)
-                except DecodeError as exc:
-                    await dead_letters.reject(record, exc)
-                    continue
-                yield record, event
+                event = await dead_letters.decode(record, serializer)
+                if event is not None:
+                    yield record, event

@@ -144,3 +144,37 @@ def test_a_hanging_webhook_neither_blocks_consuming_nor_duplicates_alerts(
         posts = list(Hanging.posts)
     assert posts and all(key == body_id and key in ids for key, body_id in posts)
     assert max(Counter(key for key, _ in posts).values()) <= 3
+
+
+async def _produce_with_poison(settings: Settings) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    await create_topics(settings)
+    raw = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
+    await raw.start()
+    try:
+        topic = settings.topic("risk.events")
+        await raw.send_and_wait(topic, b"\x00garbage", key=b"BTC")  # bad Avro behind a header
+        await raw.send_and_wait(topic, None, key=b"BTC")  # a tombstone
+    finally:
+        await raw.stop()
+    async with EventProducer(settings) as p:
+        await p.send_many([stubs.breaker_tripped(instrument="BTC", event_id=stubs.eid("poison"))])
+
+
+async def _dead_letters(settings: Settings) -> list[Any]:
+    ser = Serializer()
+    return [
+        ser.decode(rec.value)
+        async for _t, _p, rec in read_topics(settings.bootstrap, [settings.topic("deadletter")])
+    ]
+
+
+def test_a_poison_record_is_dead_lettered_and_the_alerts_go_on(kafka_settings: Settings) -> None:
+    asyncio.run(_produce_with_poison(kafka_settings))
+    result = asyncio.run(run_alerts(kafka_settings, AlertsConfig(), drain_ms=3000))
+    assert result["alerts"] == 1  # the valid breaker behind the two bad records
+    dead = asyncio.run(_dead_letters(kafka_settings))
+    # b"\x00garb..." reads as schema id 0x67617262: unknown; the tombstone has no value
+    assert sorted(d.error_type for d in dead) == ["empty", "unknown_schema_id"], dead
+    assert {d.source_topic for d in dead} == {kafka_settings.topic("risk.events")}
