@@ -365,6 +365,7 @@ class VenueConnector:
             for sym, t in update.items():
                 if sym not in wanted:
                     continue
+                t = self._stream_ticker(t, channel)
                 try:
                     tick = parse_ticker(spec, t, ingest_time=now)
                 except ParseError as err:
@@ -416,6 +417,17 @@ class VenueConnector:
                 funding_time += ((t - funding_time) // step + 1) * step
             row["fundingTimestamp"] = funding_time
         return row
+
+    @staticmethod
+    def _stream_ticker(item: Any, channel: WsChannel) -> Any:
+        """A stream ticker with the venue time of ``info[channel.time_field]`` where ccxt left
+        ``timestamp`` empty (Kraken's ``ticker`` feed: ccxt reads a ``lastTime`` it lacks)."""
+        if not isinstance(item, Mapping) or item.get("timestamp") is not None:
+            return item
+        info = item.get("info")
+        if channel.time_field and isinstance(info, Mapping):
+            return {**item, "timestamp": info.get(channel.time_field)}
+        return item
 
     def _not_ahead(self, method: str, events: list[E], now: int, refused: list[Event]) -> list[E]:
         """``events`` without those stamped more than ``max_ahead_ms`` after ``now`` (each one
