@@ -5,7 +5,9 @@
 * **market data** every ``poll_s``: funding rates (``fetch_funding_rates``, or one
   ``fetch_funding_rate`` per perp where the venue has no batch call), tickers
   (``fetch_tickers``; the order book's best bid/ask where the ticker has none), and the spot
-  sentinel with every spot ticker (DESIGN §10);
+  sentinel with every spot ticker (DESIGN §10); where the venue lists settled rates as a
+  magnitude plus the paying side (Lighter ``/api/v1/fundings``), the last hours' settled
+  rates, signed (:meth:`VenueConnector._settled`);
 * **account** (only with credentials): positions (margin ratio, liquidation price), balances,
   funding payments (``fetch_funding_history``, valued with the connector's own view of the
   position and mark where the venue's row does not carry them).
@@ -65,6 +67,7 @@ from producers.parse import (
     parse_funding_payment,
     parse_funding_rates,
     parse_position,
+    parse_settled_funding,
     parse_ticker,
     spot_sentinel,
 )
@@ -179,6 +182,9 @@ class VenueConnector:
     #: the websocket streams a running :class:`producers.ws.WsFeed` feeds (their staleness
     #: counts from the first attempt, so a stream that never delivers shows as stale)
     ws_streams: tuple[str, ...] = ()
+    #: hours of settled rates each poll asks for where the venue lists them with the paying
+    #: side (``spec.settled_funding``: Lighter); re-read hours dedupe, a gap this short fills
+    settled_lookback_h: int = 3
     _stage: str = "funding"  # the stream being read (a failure counts against it)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
@@ -208,6 +214,13 @@ class VenueConnector:
             # the first failure of a streak is a warning; the rest are in the status line
             level = logging.WARNING if self.status.failures == 1 else logging.DEBUG
             log.log(level, "%s market poll failed: %s", self.spec.id, self.status.last_error)
+        if self.spec.settled_funding is not None:
+            try:
+                out += await self._settled(now)
+            except Exception as exc:  # the live estimates and tickers above still count
+                m.FEED_FAILURES.labels(self.spec.id, "funding").inc()
+                self.status.last_error = short_error(exc)
+                log.warning("%s settled-rate poll failed: %s", self.spec.id, self.status.last_error)
         if self.private:
             try:
                 out += await self._account(now)
@@ -257,6 +270,44 @@ class VenueConnector:
             error_type=f"parse.{err.error_type}",
             reason=err.reason[:2000],
         )
+
+    async def _settled(self, now: int) -> list[Event]:
+        """Settled rates of the last :attr:`settled_lookback_h` hours, per perp, as settled
+        ``FundingRateObserved`` (:func:`parse_settled_funding`: the magnitude signed by the
+        paying side).
+
+        Lighter ``GET /api/v1/fundings`` (ccxt's implicit ``public_get_fundings``; request
+        ``market_id``, ``resolution`` ``1h``, ``start_timestamp``/``end_timestamp`` in
+        seconds, ``count_back``; reply ``{"code", "resolution", "fundings": [{"timestamp",
+        "value", "rate", "direction"}]}``: Lighter's OpenAPI models ``ReqGetFundings`` and
+        ``Fundings``, as generated in the lighter-python and lighter-rust SDKs). A refused
+        row, or a reply without a ``fundings`` list, is a dead letter (source
+        ``venue.<id>.fundings``); a failed call raises (the poll counts it).
+        """
+        ex, spec = self.exchange, self.spec
+        out: list[Event] = []
+        end_s = now // 1000
+        for sym in self.perps:
+            reply = await ex.public_get_fundings(
+                {
+                    "market_id": ex.market(sym)["id"],
+                    "resolution": "1h",
+                    "start_timestamp": end_s - self.settled_lookback_h * 3600,
+                    "end_timestamp": end_s,
+                    "count_back": self.settled_lookback_h,
+                }
+            )
+            rows = reply.get("fundings") if isinstance(reply, Mapping) else None
+            if not isinstance(rows, list):
+                err = ParseError("missing", f"{spec.id} {sym}: fundings reply has no list")
+                out.append(self.dead_letter("fundings", {"symbol": sym, "reply": reply}, err, now))
+                continue
+            for row in rows:
+                try:
+                    out.append(parse_settled_funding(spec, row, instrument=sym, ingest_time=now))
+                except ParseError as err:
+                    out.append(self.dead_letter("fundings", row, err, now))
+        return out
 
     async def _market(self, now: int) -> list[Event]:
         ex, spec = self.exchange, self.spec
@@ -365,6 +416,7 @@ class VenueConnector:
             for sym, t in update.items():
                 if sym not in wanted:
                     continue
+                t = self._stream_ticker(t, channel)
                 try:
                     tick = parse_ticker(spec, t, ingest_time=now)
                 except ParseError as err:
@@ -416,6 +468,17 @@ class VenueConnector:
                 funding_time += ((t - funding_time) // step + 1) * step
             row["fundingTimestamp"] = funding_time
         return row
+
+    @staticmethod
+    def _stream_ticker(item: Any, channel: WsChannel) -> Any:
+        """A stream ticker with the venue time of ``info[channel.time_field]`` where ccxt left
+        ``timestamp`` empty (Kraken's ``ticker`` feed: ccxt reads a ``lastTime`` it lacks)."""
+        if not isinstance(item, Mapping) or item.get("timestamp") is not None:
+            return item
+        info = item.get("info")
+        if channel.time_field and isinstance(info, Mapping):
+            return {**item, "timestamp": info.get(channel.time_field)}
+        return item
 
     def _not_ahead(self, method: str, events: list[E], now: int, refused: list[Event]) -> list[E]:
         """``events`` without those stamped more than ``max_ahead_ms`` after ``now`` (each one

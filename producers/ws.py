@@ -4,7 +4,7 @@
 (which parses, dedupes, counts health and metrics for both paths):
 
 * it awaits ``exchange.<channel.method>`` (:mod:`producers.ws_channels`: Binance
-  ``watch_mark_prices``; Bybit, Gate, Bitget, Lighter ``watch_tickers``; OKX, Paradex
+  ``watch_mark_prices``; Bybit, Gate, Bitget, Lighter, Kraken ``watch_tickers``; OKX, Paradex
   ``watch_funding_rates``; Hyperliquid ``watch_ticker`` once per perp) in a loop and hands each
   update to :meth:`VenueConnector.on_stream`;
 * when the stream fails (ccxt ``NetworkError``: a dropped connection, a timeout, a refused

@@ -44,12 +44,19 @@ venue's docs (``docs``). What each stream lacks is written down here, not guesse
   fraction: 1,050 % a year). No bid/ask, no event time. ccxt.pro has no
   ``watch_funding_rate`` for Lighter.
 
-Not implemented (venues not yet live here), for the record: **kraken** futures
-(ccxt ``krakenfutures``): the ``ticker`` feed of ``wss://futures.kraken.com/ws/v1`` carries
-``relative_funding_rate`` (a fraction; ``funding_rate`` is absolute, per contract),
-``relative_funding_rate_prediction``, ``next_funding_rate_time``, ``bid``/``ask``, ``time``:
-ccxt.pro ``krakenfutures.watch_tickers`` (its handler's comment documents the message), so a
-``tickers`` channel with ``fields`` mapping those onto the REST names; **dydx** v4: ccxt.pro's
+* **kraken** futures (ccxt ``krakenfutures``) ``watch_tickers`` — the ``ticker`` feed of
+  ``wss://futures.kraken.com/ws/v1``: ``funding_rate`` (absolute, USD per contract per hour,
+  as the REST tickers' ``fundingRate``), ``funding_rate_prediction``, ``markPrice``,
+  ``index``, ``bid``/``ask``, ``time`` (ms). The fields are renamed onto the REST tickers'
+  names, so ccxt's REST ``parse_funding_rate`` divides the absolute rate by ``markPrice``
+  (clamped to ±25 %) exactly as on a poll: the stream's rate is the REST rate for the same
+  row (a relative rate per hour). ``relative_funding_rate`` is not read: Kraken relates it
+  to the spot price *at the rate's calculation*, not the mark of the message, so it would
+  differ slightly from the REST number. ``next_funding_rate_time`` (documented as "the time
+  until", but an epoch time in ms in the documented message) is the next whole hour, which
+  the parser stamps anyway (``settlement="hourly"``).
+
+Not implemented, for the record: **dydx** v4: ccxt.pro's
 ``dydx`` in 4.5.90 has no ticker or funding watcher (``watchTicker(s)`` False; trades, order
 book and OHLCV only), so dYdX stays on REST until it has one (the indexer's ``v4_markets``
 channel carries ``nextFundingRate``).
@@ -184,6 +191,22 @@ CHANNELS: Mapping[str, WsChannel] = MappingProxyType(
                 fields=MappingProxyType({"current_funding_rate": "rate"}),
                 rate_scale=Decimal("0.01"),
             ),
+            WsChannel(
+                "kraken",
+                "watch_tickers",
+                "tickers",
+                docs="https://docs.kraken.com/api/docs/futures-api/websocket/ticker",
+                fields=MappingProxyType(
+                    {
+                        "product_id": "symbol",
+                        "funding_rate": "fundingRate",
+                        "funding_rate_prediction": "fundingRatePrediction",
+                        "index": "indexPrice",
+                    }
+                ),
+                time_field="time",
+                tickers=True,
+            ),
         )
     }
 )
@@ -192,7 +215,6 @@ CHANNELS: Mapping[str, WsChannel] = MappingProxyType(
 #: Venues polled over REST only, and why (the live venues being added: module docstring).
 REST_ONLY: Mapping[str, str] = MappingProxyType(
     {
-        "kraken": "krakenfutures.watch_tickers carries funding; not built yet",
         "dydx": "ccxt.pro dydx has no ticker or funding watcher (4.5.90)",
     }
 )

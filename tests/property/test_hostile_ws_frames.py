@@ -34,6 +34,7 @@ ROW: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "paradex": (lambda m: m["params"]["data"], "market"),
     "hyperliquid": (lambda m: m["data"]["ctx"], ""),
     "lighter": (lambda m: m["market_stats"]["0"], "market_id"),
+    "kraken": (lambda m: m, "product_id"),
 }
 #: our clock per venue: just after the recorded message's own time
 NOW = {
@@ -45,6 +46,7 @@ NOW = {
     "paradex": 1_771_506_637_000,
     "hyperliquid": 1_763_000_000_000,
     "lighter": 1_763_000_000_000,
+    "kraken": 1_680_811_087_000,
 }
 #: fields the venue's REST parser reads that its stream row does not carry (a hostile venue
 #: may send them anyway)
@@ -53,6 +55,7 @@ EXTRA = {
     "gate": ["funding_interval", "funding_next_apply"],
     "bitget": ["fundingRateInterval", "ratePeriod"],
     "binance": ["interestRate"],
+    "kraken": ["lastTime"],
 }
 #: event times: far ahead of our clock (within 2100, so only the ahead check catches them),
 #: in seconds, as strings
@@ -70,7 +73,7 @@ def _setup(venue: str) -> tuple[Any, Any, VenueConnector]:
 
         async def make() -> tuple[Any, Any, VenueConnector]:
             spec = dataclasses.replace(venue_spec(venue), spot_symbol=None)
-            ex = getattr(ccxt_pro, venue)({"options": dict(spec.options)})
+            ex = getattr(ccxt_pro, spec.exchange_id)({"options": dict(spec.options)})
             ex.set_markets(markets(venue))
             client = ex.client("wss://offline.invalid/" + venue)  # never dialled
             conn = VenueConnector(spec, ex, [ASSET[venue]], clock=lambda: NOW[venue])

@@ -7,9 +7,12 @@ offline. Expected values are read by hand from the raw replies quoted in the com
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal as D
+from urllib.parse import parse_qs, urlsplit
 
+import ccxt.async_support as ccxt
 import pytest
 
 from producers import parse as p
@@ -238,3 +241,66 @@ def test_a_venue_without_paying_side_rows_refuses_them() -> None:
             instrument="BTC/USDT:USDT",
             ingest_time=INGEST,
         )
+
+
+def _lighter_connector(fundings: object) -> tuple[VenueConnector, RecordedHttp]:
+    """A Lighter connector whose ``/fundings`` answers ``fundings``; the market poll's other
+    calls fail (venue unreachable), so the settled rates are read on their own."""
+
+    def answer(method: str, url: str, headers: object, body: object) -> object:
+        if "/api/v1/fundings" in url:
+            return fundings
+        raise ccxt.NetworkError(f"offline: {url}")
+
+    spec = venue_spec("lighter")
+    http = RecordedHttp(fallback=answer)
+    ex = offline_exchange(
+        "lighter", rv.markets("lighter"), http, options=spec.options, rate_limit=False
+    )
+    return VenueConnector(spec, ex, ["ETH"], stale_after_s=30, clock=lambda: INGEST), http
+
+
+def test_lighter_connector_polls_the_settled_rates_signed_by_the_paying_side() -> None:
+    # reply (tests/resources/lighter/fundings.json): {timestamp 1762995600, rate "0.0012",
+    # direction "long"}, {timestamp 1762999200, rate "0.0004", direction "short"}
+    reply = json.loads((rv.RESOURCES / "lighter" / "fundings.json").read_text())
+    conn, http = _lighter_connector(reply["fetchSettledFunding"])
+    out = rv.run_async(conn.poll())
+    (call,) = [c for c in http.calls if "/api/v1/fundings" in c.url]
+    query = parse_qs(urlsplit(call.url).query)
+    end_s = INGEST // 1000
+    assert query == {
+        "market_id": ["0"],  # ETH's market_id (tests/resources/lighter/markets.json)
+        "resolution": ["1h"],
+        "start_timestamp": [str(end_s - 3 * 3600)],
+        "end_timestamp": [str(end_s)],
+        "count_back": ["3"],
+    }
+    settled = [e for e in out if isinstance(e, ev.FundingRateObserved)]
+    assert [(e.funding_time, e.funding_rate) for e in settled] == [
+        (1_762_995_600_000, D("0.000012")),  # 0.0012 % of notional, longs paid: +
+        (1_762_999_200_000, D("-0.000004")),  # 0.0004 %, shorts paid: −
+    ]
+    assert all(e.settled and e.instrument == "ETH/USDC:USDC" for e in settled)
+    assert all(e.event_time == e.funding_time and e.funding_interval_h == 1 for e in settled)
+    assert not [e for e in out if isinstance(e, ev.EventRejected)]
+    # the next poll reads the same hours again: nothing new
+    assert not [e for e in rv.run_async(conn.poll()) if isinstance(e, ev.FundingRateObserved)]
+
+
+def test_lighter_settled_rows_without_a_paying_side_are_dead_letters() -> None:
+    reply = {
+        "code": 200,
+        "resolution": "1h",
+        "fundings": [{**LIGHTER_ROW, "direction": "both"}, {**LIGHTER_ROW, "direction": "long"}],
+    }
+    conn, _ = _lighter_connector(reply)
+    out = rv.run_async(conn.poll())
+    (letter,) = [e for e in out if isinstance(e, ev.EventRejected)]
+    assert letter.source_topic == "venue.lighter.fundings" and letter.error_type == "parse.value"
+    (fr,) = [e for e in out if isinstance(e, ev.FundingRateObserved)]
+    assert fr.funding_rate == D("0.000012") and fr.settled
+    # a reply without the list is refused too, not a crash
+    conn, _ = _lighter_connector({"code": 200})
+    (letter,) = [e for e in rv.run_async(conn.poll()) if isinstance(e, ev.EventRejected)]
+    assert letter.error_type == "parse.missing"

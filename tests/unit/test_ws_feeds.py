@@ -42,6 +42,7 @@ ASSET = {
     "paradex": "BTC",
     "hyperliquid": "ETH",
     "lighter": "ETH",
+    "kraken": "BTC",
 }
 #: recorded REST replies the fallback poll gets (others: the venue unreachable)
 REST = {
@@ -88,7 +89,11 @@ class Run:
         routes = REST[self.venue]() if self.rest and self.venue in REST else {}
         self.http: RecordedHttp = routed(routes)
         ex = offline_pro_exchange(
-            self.venue, markets(self.venue), self.ws, http=self.http, options=dict(spec.options)
+            spec.exchange_id,
+            markets(self.venue),
+            self.ws,
+            http=self.http,
+            options=dict(spec.options),
         )
         self.conn = VenueConnector(
             spec, ex, self.assets or [ASSET[self.venue]], stale_after_s=30, clock=self.clock
@@ -146,11 +151,11 @@ def test_every_venue_has_a_funding_channel_ccxt_pro_implements() -> None:
     assert {v for v in VENUES if v not in CHANNELS} <= set(REST_ONLY)
     assert not set(CHANNELS) & set(REST_ONLY)
     for venue, ch in CHANNELS.items():
-        cls = getattr(ccxt_pro, venue)
+        cls = getattr(ccxt_pro, venue_spec(venue).exchange_id)  # kraken: krakenfutures
         assert callable(getattr(cls, ch.method)), (venue, ch.method)
         camel = "".join(w.capitalize() if i else w for i, w in enumerate(ch.method.split("_")))
         assert cls().has.get(camel) is True, (venue, camel)
-    assert ws_channel("kraken") is None  # not a live venue yet: REST only when it is
+    assert ws_channel("dydx") is None  # ccxt.pro dydx has no funding watcher: REST only
 
 
 # ---- one venue at a time -------------------------------------------------------------------
@@ -370,6 +375,84 @@ def test_lighter_market_stats_rate_is_in_percent() -> None:
         assert lag("lighter") is None  # no venue time in the message
 
     Run("lighter", clock).go(scenario)
+
+
+def test_kraken_ticker_feed_carries_funding_and_top_of_book() -> None:
+    # raw: product_id "PF_XBTUSD", time 1680811086487, funding_rate 0.006118542530909774
+    # (absolute, USD per contract per hour), funding_rate_prediction -0.03360493619854426,
+    # relative_funding_rate 2.18013888889e-7, next_funding_rate_time 1680811200000,
+    # markPrice 28064.92082724592, index 28062.14, bid 28060, ask 28070, last 28053.5,
+    # volumeQuote 19628180
+    clock = Clock()
+    clock.now = 1_680_811_086_987  # arrives 500 ms after the venue's time
+
+    async def scenario(r: Run) -> None:
+        sock = await r.socket()
+        assert sock.url == "wss://futures.kraken.com/ws/v1"
+        assert sock.sent[0] == {
+            "event": "subscribe",
+            "feed": "ticker",
+            "product_ids": ["PF_XBTUSD"],
+        }
+        (msg,) = messages("kraken")
+        out = await r.push(sock, msg)
+        fr, tk = only(out, ev.FundingRateObserved), only(out, ev.TickerObserved)
+        assert fr.instrument == tk.instrument == "BTC/USD:USD"
+        # the REST unit: absolute rate / mark (ccxt's parse_funding_rate), a relative rate per
+        # hour; Kraken's own relative rate (against the spot price at calculation) agrees
+        mark = D("28064.92082724592")
+        assert fr.funding_rate == pytest.approx(D("0.006118542530909774") / mark, abs=D("1e-18"))
+        assert fr.funding_rate == pytest.approx(D("2.18013888889e-7"), abs=D("1e-15"))
+        assert fr.predicted_rate == pytest.approx(D("-0.03360493619854426") / mark, abs=D("1e-18"))
+        assert fr.funding_interval_h == 1
+        # the next whole hour of the venue time: the message's next_funding_rate_time
+        assert fr.funding_time == msg["next_funding_rate_time"] == 1_680_811_200_000
+        assert (fr.mark_price, fr.index_price) == (mark, D("28062.14"))
+        assert fr.event_time == tk.event_time == 1_680_811_086_487  # the message's "time"
+        assert (tk.bid, tk.ask, tk.last) == (D("28060"), D("28070"), D("28053.5"))
+        assert tk.quote_volume_24h == D("19628180")
+        assert lag("kraken") == pytest.approx(0.5)
+        assert lag("kraken", "ws_tickers") == pytest.approx(0.5)
+
+    Run("kraken", clock).go(scenario)
+
+
+def test_kraken_stream_and_rest_give_the_same_rate_for_the_same_row() -> None:
+    # the recorded REST tickers row (PF_DOGEUSD: fundingRate "-0.000000742689179664",
+    # markPrice "0.09624183255"), sent as the ticker feed names its fields
+    reply = rv.case("kraken", "fetchFundingRates")["httpResponse"]
+    (row,) = reply["tickers"]
+    ws_row = {
+        "feed": "ticker",
+        "product_id": row["symbol"],
+        "time": 1_770_571_934_500,  # a second after the REST row (the same time: deduped)
+        "funding_rate": float(row["fundingRate"]),
+        "funding_rate_prediction": float(row["fundingRatePrediction"]),
+        "markPrice": float(row["markPrice"]),
+        "index": float(row["indexPrice"]),
+        "bid": float(row["bid"]),
+        "ask": float(row["ask"]),
+        "tag": "perpetual",
+    }
+    clock = Clock()
+    clock.now = 1_770_571_935_000
+
+    async def scenario(r: Run) -> None:
+        rest = only(await r.conn.poll(), ev.FundingRateObserved)
+        sock = await r.socket()
+        stream = only(await r.push(sock, ws_row), ev.FundingRateObserved)
+        assert stream.funding_rate == rest.funding_rate
+        assert stream.predicted_rate == rest.predicted_rate
+        assert stream.funding_interval_h == rest.funding_interval_h == 1
+        # recomputed from the raw row: absolute rate per contract / mark price
+        expected = D(row["fundingRate"]) / D(row["markPrice"])
+        assert rest.funding_rate == pytest.approx(expected, abs=D("1e-18"))
+
+    run = Run("kraken", clock, assets=["DOGE"])
+    run.http = routed({"/tickers": reply})
+    run.conn.exchange.fetch = run.http
+    run.http.exchange = run.conn.exchange
+    run.go(scenario)
 
 
 # ---- dropped streams -----------------------------------------------------------------------

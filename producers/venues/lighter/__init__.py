@@ -8,7 +8,8 @@
   ``timestamp`` in seconds (field names: Lighter's OpenAPI model ``Funding``, as generated in
   the lighter-rust SDK; units and convention: the df-lighter-core SDK's docs,
   https://docs.rs/crate/df-lighter-core/latest/source/src/markets/funding.rs). The parser
-  signs it explicitly (+ when longs pay), see ``settled_funding``.
+  signs it explicitly (+ when longs pay), see ``settled_funding``; the connector polls the
+  last hours of them beside the live estimate (``VenueConnector._settled``).
 * The ticker (``orderBookDetails``) has no bid/ask: the connector reads the order book.
 * The client order id is an integer ``client_order_index`` < 2^48 (the executor sends the
   first 48 bits of its hash in decimal) (https://apidocs.lighter.xyz/docs/trading).
