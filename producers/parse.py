@@ -881,9 +881,11 @@ def indexer_funding_row(row: Any, symbols: Mapping[str, str]) -> dict[str, Any]:
     """One dYdX indexer funding payment (``GET /v4/fundingPayments``) → a ccxt-shaped
     funding-history row for :func:`parse_funding_payment`.
 
-    ``payment`` is the USDC credited to the subaccount (> 0 received, < 0 paid; with the
-    usual rate sign, positive = longs pay shorts: https://docs.dydx.exchange/concepts/trading/
-    funding), so ``amount`` = ``payment`` and ``VenueSpec.funding_history_sign`` = +1. The
+    ``payment`` > 0 is received: the indexer writes ``payment = - size × oraclePrice × rate``
+    with ``size`` the signed net position (< 0 short) and ``side`` LONG when it is > 0
+    (github.com/dydxprotocol/v4-chain, ``indexer/services/roundtable/src/scripts/
+    update_funding_payments.sql`` at commit 0d1509a94c8a944210cd6ecbdd401e8d46da5a34), so
+    ``amount`` = ``payment`` and ``VenueSpec.funding_history_sign`` = +1. The
     row names no id: the id is ``<ticker>|<createdAtHeight>`` (one payment per market per
     settlement block). ``rate`` is the settled rate (a fraction per hour). ``info`` gains
     ``signedSize`` (:func:`indexer_funding_leg`) for the venue's ``funding_row`` map, which
@@ -907,10 +909,10 @@ def indexer_funding_row(row: Any, symbols: Mapping[str, str]) -> dict[str, Any]:
 
 
 def indexer_funding_leg(row: Mapping[str, Any]) -> LegView:
-    """The leg a dYdX funding payment was settled on: ``size`` signed by ``side``
-    (``LONG`` > 0, ``SHORT`` < 0, whatever the sign of ``size``) and ``oraclePrice`` (dYdX
-    values funding at the oracle price). Raises :class:`ParseError` on a bad side or number.
-    Pure."""
+    """The leg a dYdX funding payment was settled on: ``size`` (the indexer writes the signed
+    net size, < 0 short; signed here by ``side`` whatever its sign, so a row with an unsigned
+    size reads the same) and ``oraclePrice`` (dYdX values funding at the oracle price).
+    Raises :class:`ParseError` on a bad side or number. Pure."""
     size = _req(row.get("size"), "size")
     side = row.get("side")
     if side not in ("LONG", "SHORT"):

@@ -267,7 +267,8 @@ def test_dydx_indexer_funding_payments_field_by_field() -> None:
     # payment "0.5794866" (received: shorts are paid when the rate is positive)
     assert short.position_qty == D("-0.407")
     assert short.amount == D("0.5794866") > 0
-    # received > 0 agrees with the usual sign: payment = -signed size × oracle price × rate
+    # the indexer's own formula (v4-chain roundtable update_funding_payments.sql):
+    # payment = - size × oraclePrice × rate, size the signed net position
     for e in (long_, short):
         assert -e.position_qty * e.mark_price * e.funding_rate == e.amount
 

@@ -19,8 +19,13 @@ ccxt's symbol (``perp_symbol``).
   through ccxt's implicit ``indexerGetFills`` / ``indexerGetFundingPayments``
   (``account_endpoints="dydx_indexer"``, :mod:`producers.account`). A fill carries dYdX's
   ``orderId``, not the ``clientId``: the gateway maps order id → our client order id.
-  Funding ``payment`` > 0 is USDC received (``funding_history_sign=1``), valued at
-  ``oraclePrice`` × the position (``size``, signed by ``side`` LONG/SHORT) × ``rate``.
+  Funding ``payment`` > 0 is USDC received (``funding_history_sign=1``): the indexer writes
+  ``payment = - size × oraclePrice × rate`` with ``size`` the signed net position
+  (github.com/dydxprotocol/v4-chain, ``indexer/services/roundtable/src/scripts/
+  update_funding_payments.sql`` at commit 0d1509a94c8a944210cd6ecbdd401e8d46da5a34).
+  ccxt's ``create_order`` returns as order id a uuid5 of (wallet, subaccount, clientId,
+  clobPairId, order flags) in the indexer's namespace (``create_order_id_from_parts``), the
+  form of a fill's ``orderId``; not checked against a live indexer here.
 * Order placement: ccxt's ``dydx.create_order`` signs a ``MsgPlaceOrder`` with the wallet's
   private key and broadcasts it to a validator node; that cannot be exercised offline (the
   recorded tests stop at reading fills and funding).
