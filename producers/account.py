@@ -8,6 +8,9 @@ no ``fetchMyTrades``/``fetchFundingHistory``, but declares the indexer's
 ``limit``; https://docs.dydx.xyz/indexer-client/http). Their rows are turned into ccxt-shaped
 rows by the pure :func:`producers.parse.indexer_fill_trade` /
 :func:`producers.parse.indexer_funding_row`, so the callers parse every venue the same way.
+The indexer has no ``since`` query: one read of the newest :data:`DYDX_LIMIT` rows, filtered
+on ``since`` here (no paging back with ``createdBeforeOrAtHeight`` yet: a gap longer than
+that many fills or hourly payments per market is not read back).
 """
 
 from __future__ import annotations

@@ -375,3 +375,26 @@ def test_a_venue_without_paying_side_rows_refuses_them() -> None:
             instrument="BTC/USDT:USDT",
             ingest_time=INGEST,
         )
+
+
+def test_dydx_unreadable_indexer_row_is_dead_lettered_the_rest_kept() -> None:
+    acct = dydx_account()
+    good, _ = acct["fundingPayments"]["fundingPayments"]
+    reply = {"fundingPayments": [dict(good, side="FLAT"), good]}
+    positions = rv.case("dydx", "fetchPositions")["httpResponse"]
+
+    def answer(method: str, url: str, headers: object, body: object) -> object:
+        if "/v4/fundingPayments" in url:
+            return reply
+        if "perpetualPositions" in url:
+            return positions
+        return {"subaccount": {"equity": "1", "freeCollateral": "1"}}
+
+    spec = venue_spec("dydx")
+    conn = VenueConnector(
+        spec, dydx_exchange(RecordedHttp(fallback=answer)), ["BTC"], clock=lambda: INGEST
+    )
+    out = rv.run_async(conn._account(INGEST))
+    (dead,) = [e for e in out if isinstance(e, ev.EventRejected)]
+    assert "LONG/SHORT" in dead.reason
+    assert [e.amount for e in out if isinstance(e, ev.FundingPaid)] == [D("-0.01780508139")]
