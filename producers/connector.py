@@ -58,6 +58,7 @@ from pydantic import Json, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra import metrics as m
+from producers.account import fetch_funding_history, fetch_my_trades, reads_funding
 from producers.parse import (
     LegView,
     ParseError,
@@ -535,9 +536,10 @@ class VenueConnector:
             out += parse_balance(spec, await ex.fetch_balance(), ingest_time=now)
         except ParseError as err:
             out.append(self.dead_letter("fetchBalance", {}, err, now))
-        if ex.has.get("fetchFundingHistory"):
+        if reads_funding(ex, spec):
             for sym in self.perps:
-                rows = await ex.fetch_funding_history(sym, self.funding_since)
+                rows, unread = await fetch_funding_history(ex, spec, sym, self.funding_since)
+                out += [self.dead_letter("fetchFundingHistory", r, e, now) for r, e in unread]
                 leg = self.legs.get(sym, LegView(mark_price=self.marks.get(sym)))
                 for row in rows:
                     try:
@@ -625,7 +627,8 @@ class VenueConnector:
         opens: list[dict[str, Any]] = []
         for sym in self.perps + self.spots:
             opens += await self.exchange.fetch_open_orders(sym)
-            trades = await self.exchange.fetch_my_trades(sym, since)
+            trades, unread = await fetch_my_trades(self.exchange, self.spec, sym, since)
+            out += [self.dead_letter("fetchMyTrades", r, e, now) for r, e in unread]
             fills, bad = parse_fills(self.spec, trades, ingest_time=now, client_ids=client_ids)
             out += missing_fills(known_fill_ids, fills)
             out += [self.dead_letter("fetchMyTrades", r, e, now) for r, e in bad]

@@ -68,6 +68,7 @@ from tenacity import (
 )
 
 from infra import metrics as m
+from producers.account import fetch_my_trades
 from producers.parse import ParseError, parse_fills
 from producers.venues import VenueSpec
 from schemas.events import (
@@ -423,7 +424,9 @@ class OrderGateway:
     async def fetch_fills(self, symbol: str, since: int | None = None) -> list[FillExecuted]:
         """Our fills on ``symbol`` (ccxt ``fetch_my_trades``), new ones only."""
         try:
-            trades = await self.exchange.fetch_my_trades(symbol, since or self.fills_since)
+            trades, unread = await fetch_my_trades(
+                self.exchange, self.spec, symbol, since or self.fills_since
+            )
         except Exception as exc:
             log.warning("%s fetch_my_trades %s failed: %s", self.spec.id, symbol, exc)
             return []
@@ -435,7 +438,7 @@ class OrderGateway:
             client_ids=self.by_order_id,
             contract_sizes={symbol: size},
         )
-        for row, err in bad:
+        for row, err in [*unread, *bad]:
             log.warning("%s trade refused: %s (%s)", self.spec.id, err, str(row)[:200])
         new = []
         for f in fills:

@@ -28,6 +28,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -829,3 +830,92 @@ def parse_position(spec: VenueSpec, item: Any, *, ingest_time: int) -> BalanceOb
         liquidation_price=liq if liq else None,
         leverage=lev if lev and lev > 0 else None,
     )
+
+
+# ---- account rows read from a venue's own endpoints (ccxt implicit methods) -----------------
+_INDEXER_SIDE = {"BUY": "buy", "SELL": "sell"}
+_INDEXER_LIQUIDITY = {"MAKER": "maker", "TAKER": "taker"}
+
+
+def _iso_ms(value: Any, name: str) -> int:
+    """An ISO 8601 UTC time (``2025-07-14T07:53:55.631Z``) → ms."""
+    if not isinstance(value, str):
+        raise ParseError("missing", f"{name} {value!r} is not an ISO 8601 time")
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ParseError("value", f"{name} {value!r} is not an ISO 8601 time") from None
+    if t.tzinfo is None:
+        raise ParseError("value", f"{name} {value!r} has no time zone")
+    return millis(round(t.timestamp() * 1000), name)
+
+
+def indexer_fill_trade(row: Any, symbols: Mapping[str, str]) -> dict[str, Any]:
+    """One dYdX indexer fill (``GET /v4/fills``, FillResponseObject) → a ccxt-shaped trade.
+
+    ``symbols`` maps the indexer's ``market`` (``BTC-USD``) to the ccxt symbol. ``side``
+    ``BUY``/``SELL`` and ``liquidity`` ``MAKER``/``TAKER`` are lower-cased; ``size`` is base
+    units, ``price`` quote per base, ``fee`` USDC (> 0 paid, < 0 rebate: the protocol charges
+    a positive fee and pays maker rebates as negative fees), ``createdAt`` ISO 8601 → ms.
+    Source: https://docs.dydx.xyz/types/fill_response_object. Unknown values are kept as is so
+    :func:`parse_fill` refuses them with its own message. Pure.
+    """
+    row = _mapping(row, "dydx fill")
+    market = row.get("market")
+    sym = symbols.get(market) if isinstance(market, str) else None
+    return {
+        "info": dict(row),
+        "id": row.get("id"),
+        "order": row.get("orderId"),
+        "symbol": sym if sym is not None else market,
+        "side": _INDEXER_SIDE.get(row.get("side"), row.get("side")),
+        "takerOrMaker": _INDEXER_LIQUIDITY.get(row.get("liquidity"), row.get("liquidity")),
+        "amount": row.get("size"),
+        "price": row.get("price"),
+        "fee": {"cost": row.get("fee"), "currency": "USDC"},
+        "timestamp": _iso_ms(row.get("createdAt"), "createdAt"),
+    }
+
+
+def indexer_funding_row(row: Any, symbols: Mapping[str, str]) -> dict[str, Any]:
+    """One dYdX indexer funding payment (``GET /v4/fundingPayments``) → a ccxt-shaped
+    funding-history row for :func:`parse_funding_payment`.
+
+    ``payment`` > 0 is received: the indexer writes ``payment = - size × oraclePrice × rate``
+    with ``size`` the signed net position (< 0 short) and ``side`` LONG when it is > 0
+    (github.com/dydxprotocol/v4-chain, ``indexer/services/roundtable/src/scripts/
+    update_funding_payments.sql`` at commit 0d1509a94c8a944210cd6ecbdd401e8d46da5a34), so
+    ``amount`` = ``payment`` and ``VenueSpec.funding_history_sign`` = +1. The
+    row names no id: the id is ``<ticker>|<createdAtHeight>`` (one payment per market per
+    settlement block). ``rate`` is the settled rate (a fraction per hour). ``info`` gains
+    ``signedSize`` (:func:`indexer_funding_leg`) for the venue's ``funding_row`` map, which
+    reads it with ``oraclePrice`` and ``rate``. Raises :class:`ParseError`. Source:
+    https://docs.dydx.xyz/types/funding_payment_response_object. Pure.
+    """
+    row = _mapping(row, "dydx funding payment")
+    leg = indexer_funding_leg(row)
+    ticker = row.get("ticker")
+    sym = symbols.get(ticker) if isinstance(ticker, str) else None
+    height = row.get("createdAtHeight")
+    return {
+        "info": {**row, "signedSize": str(leg.position_qty)},
+        "id": f"{ticker}|{height}" if ticker and height not in (None, "") else None,
+        "symbol": sym if sym is not None else ticker,
+        "code": "USDC",
+        "amount": row.get("payment"),
+        "rate": row.get("rate"),
+        "timestamp": _iso_ms(row.get("createdAt"), "createdAt"),
+    }
+
+
+def indexer_funding_leg(row: Mapping[str, Any]) -> LegView:
+    """The leg a dYdX funding payment was settled on: ``size`` (the indexer writes the signed
+    net size, < 0 short; signed here by ``side`` whatever its sign, so a row with an unsigned
+    size reads the same) and ``oraclePrice`` (dYdX values funding at the oracle price).
+    Raises :class:`ParseError` on a bad side or number. Pure."""
+    size = _req(row.get("size"), "size")
+    side = row.get("side")
+    if side not in ("LONG", "SHORT"):
+        raise ParseError("value", f"dydx funding payment: side {side!r} is not LONG/SHORT")
+    qty = abs(size) if side == "LONG" else -abs(size)
+    return LegView(position_qty=qty, mark_price=price(row.get("oraclePrice"), "oraclePrice"))

@@ -197,6 +197,10 @@ class VenueSpec:
         Parse quirks: trade rows that are not fills, funding-history fields, funding and
         prices from the market list, settled rates given as magnitude plus paying side (see
         their classes). ``None``: ccxt's unified fields say it all.
+    account_endpoints
+        Where our fills and funding payments are read: ``ccxt`` (the unified
+        ``fetchMyTrades``/``fetchFundingHistory``) or ``dydx_indexer`` (ccxt's implicit
+        ``indexerGetFills``/``indexerGetFundingPayments``, :mod:`producers.account`).
     private_trading
         ``False`` when ccxt's class cannot report our fills or funding payments (no
         ``fetchMyTrades``/``fetchFundingHistory``): ``fundarb live`` trades it on paper only.
@@ -234,6 +238,7 @@ class VenueSpec:
     funding_row: FundingRowFields | None = None
     markets_feed: MarketsFeed | None = None
     settled_funding: SettledFundingFields | None = None
+    account_endpoints: Literal["ccxt", "dydx_indexer"] = "ccxt"
     private_trading: bool = True
     spot_margin_open: Mapping[str, Any] | None = None
     spot_margin_close: Mapping[str, Any] | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal as D
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import ccxt.async_support as ccxt
@@ -188,11 +189,146 @@ def test_dydx_balance_without_a_total_yields_no_balance_event() -> None:
     assert p.parse_balance(venue_spec("dydx"), bal, ingest_time=INGEST) == []
 
 
-def test_dydx_trades_on_paper_only() -> None:
-    from streams.live import PaperOnlyVenueError, check_credentials
+DYDX_WALLET = "dydx1cpb4tedmwq304c2kc9pwzjwq0sc6z2a4tasxrz"  # ccxt's example chain address
 
-    assert not venue_spec("dydx").private_trading
-    with pytest.raises(PaperOnlyVenueError, match=r"dydx.*--paper"):
+
+def dydx_account() -> Any:
+    """The recorded indexer replies (``tests/resources/dydx/account.json``, its ``_source``)."""
+    return json.loads((rv.RESOURCES / "dydx" / "account.json").read_text())
+
+
+def dydx_exchange(http: RecordedHttp) -> Any:
+    spec = venue_spec("dydx")
+    ex = offline_exchange("dydx", rv.markets("dydx"), http, options=spec.options, rate_limit=False)
+    ex.walletAddress = DYDX_WALLET
+    return ex
+
+
+def test_dydx_indexer_fills_field_by_field() -> None:
+    spec = venue_spec("dydx")
+    rows = dydx_account()["fills"]["fills"]
+    trades = [p.indexer_fill_trade(r, {"BTC-USD": "BTC/USDC:USDC"}) for r in rows]
+    fills, bad = p.parse_fills(
+        spec, trades, ingest_time=INGEST, client_ids={"3c9b4ad1-7e1b-5a8f-a2c4-0f6d9e8b7a61": "1"}
+    )
+    assert bad == []
+    a, b = fills
+    # raw 1: id "6b2b3d4e-…", side "BUY", liquidity "TAKER", market "BTC-USD", price "118485",
+    # size "0.0100", fee "0.592425", createdAt "2025-07-14T08:00:01.512Z", orderId "3c9b4ad1-…"
+    assert (a.fill_id, a.order_id) == (
+        "6b2b3d4e-1f0a-5c9e-8d7b-0a1b2c3d4e5f",
+        "3c9b4ad1-7e1b-5a8f-a2c4-0f6d9e8b7a61",
+    )
+    assert a.client_order_id == "1"  # the gateway's order id → client id map
+    assert (a.venue, a.instrument, a.market_type) == ("dydx", "BTC/USDC:USDC", MarketType.perp)
+    assert (a.side, a.liquidity) == (Side.buy, Liquidity.taker)
+    assert (a.qty, a.price) == (D("0.0100"), D("118485"))
+    assert (a.fee, a.fee_currency) == (D("0.592425"), "USDC")
+    assert a.event_time == ms("2025-07-14T08:00:01.512Z")
+    # raw 2: side "SELL", liquidity "MAKER", price "118700", size "0.0050", fee "0.05935",
+    # orderId "d1e2f3a4-…" (not ours: no client id known)
+    assert (b.side, b.liquidity, b.qty, b.price) == (
+        Side.sell,
+        Liquidity.maker,
+        D("0.0050"),
+        D("118700"),
+    )
+    assert b.fee == D("0.05935")
+    assert b.client_order_id == "ext-d1e2f3a4-b5c6-5d7e-8f90-a1b2c3d4e5f6"
+    assert b.event_time == ms("2025-07-14T09:15:30.004Z")
+
+
+def test_dydx_indexer_fill_with_a_bad_side_is_refused() -> None:
+    row = dict(dydx_account()["fills"]["fills"][0], side="BOTH")
+    trade = p.indexer_fill_trade(row, {"BTC-USD": "BTC/USDC:USDC"})
+    with pytest.raises(p.ParseError, match="side"):
+        p.parse_fill(venue_spec("dydx"), trade, ingest_time=INGEST)
+    with pytest.raises(p.ParseError, match="createdAt"):
+        p.indexer_fill_trade(dict(row, createdAt="yesterday"), {})
+
+
+def test_dydx_indexer_funding_payments_field_by_field() -> None:
+    spec = venue_spec("dydx")
+    rows = dydx_account()["fundingPayments"]["fundingPayments"]
+    long_, short = (
+        p.parse_funding_payment(
+            spec, p.indexer_funding_row(r, {"BTC-USD": "BTC/USDC:USDC"}), ingest_time=INGEST
+        )
+        for r in rows
+    )
+    # raw 1: ticker "BTC-USD", side "LONG", size "0.0150", oraclePrice "118700.5426",
+    # rate "0.00001", payment "-0.01780508139" (paid), createdAt "2025-07-14T09:00:01.053Z",
+    # createdAtHeight "44003001"
+    assert (long_.venue, long_.instrument) == ("dydx", "BTC/USDC:USDC")
+    assert long_.position_qty == D("0.0150")
+    assert (long_.mark_price, long_.funding_rate) == (D("118700.5426"), D("0.00001"))
+    assert (long_.amount, long_.amount_currency) == (D("-0.01780508139"), "USDC")
+    assert long_.funding_time == long_.event_time == ms("2025-07-14T09:00:01.053Z")
+    assert long_.funding_id == "BTC-USD|44003001"
+    # raw 2: side "SHORT", size "-0.407", oraclePrice "118650", rate "0.000012",
+    # payment "0.5794866" (received: shorts are paid when the rate is positive)
+    assert short.position_qty == D("-0.407")
+    assert short.amount == D("0.5794866") > 0
+    # the indexer's own formula (v4-chain roundtable update_funding_payments.sql):
+    # payment = - size × oraclePrice × rate, size the signed net position
+    for e in (long_, short):
+        assert -e.position_qty * e.mark_price * e.funding_rate == e.amount
+
+
+def test_dydx_indexer_funding_payment_with_a_bad_side_is_refused() -> None:
+    row = dict(dydx_account()["fundingPayments"]["fundingPayments"][0], side="FLAT")
+    with pytest.raises(p.ParseError, match="LONG/SHORT"):
+        p.indexer_funding_row(row, {})
+
+
+def test_dydx_connector_and_gateway_read_the_indexer_through_ccxts_dydx_class() -> None:
+    from producers.gateway import OrderGateway
+
+    acct = dydx_account()
+    markets = rv.case("dydx", "fetchMarkets")["httpResponse"]
+    positions = rv.case("dydx", "fetchPositions")["httpResponse"]
+
+    def answer(method: str, url: str, headers: object, body: object) -> object:
+        if "/v4/fills" in url:
+            return acct["fills"]
+        if "/v4/fundingPayments" in url:
+            return acct["fundingPayments"]
+        if "perpetualPositions" in url:
+            return positions
+        if "perpetualMarkets" in url:
+            return markets
+        return {"subaccount": {"equity": "1", "freeCollateral": "1"}}
+
+    spec = venue_spec("dydx")
+    http = RecordedHttp(fallback=answer)
+    ex = dydx_exchange(http)
+    conn = VenueConnector(spec, ex, ["BTC"], stale_after_s=30, clock=lambda: INGEST, private=True)
+    out = rv.run_async(conn._account(INGEST))
+    paid = [e for e in out if isinstance(e, ev.FundingPaid)]
+    assert [e.amount for e in paid] == [D("-0.01780508139"), D("0.5794866")]
+    assert not [e for e in out if isinstance(e, ev.EventRejected)]
+    funding_call = next(c for c in http.calls if "/v4/fundingPayments" in c.url)
+    assert f"address={DYDX_WALLET}" in funding_call.url and "ticker=BTC-USD" in funding_call.url
+    assert "subaccountNumber=0" in funding_call.url
+
+    events, _ = rv.run_async(conn.reconcile(set(), since=None, client_ids={}))
+    assert [e.fill_id for e in events if isinstance(e, ev.FillExecuted)] == [
+        "6b2b3d4e-1f0a-5c9e-8d7b-0a1b2c3d4e5f",
+        "9f8e7d6c-5b4a-5321-9fed-cba987654321",
+    ]
+    fills_call = next(c for c in http.calls if "/v4/fills" in c.url)
+    assert "market=BTC-USD" in fills_call.url and "marketType=PERPETUAL" in fills_call.url
+
+    gw = OrderGateway(spec, ex, clock=lambda: INGEST)
+    fills = rv.run_async(gw.fetch_fills("BTC/USDC:USDC", since=ms("2025-07-14T09:00:00.000Z")))
+    assert [f.fill_id for f in fills] == ["9f8e7d6c-5b4a-5321-9fed-cba987654321"]  # since
+
+
+def test_dydx_trades_live() -> None:
+    from streams.live import MissingCredentialsError, check_credentials
+
+    assert venue_spec("dydx").private_trading
+    with pytest.raises(MissingCredentialsError, match="FUNDARB_DYDX_WALLET_ADDRESS"):
         check_credentials(["dydx"], paper=False)
     assert "dydx" in check_credentials(["dydx"], paper=True)
 
@@ -304,3 +440,26 @@ def test_lighter_settled_rows_without_a_paying_side_are_dead_letters() -> None:
     conn, _ = _lighter_connector({"code": 200})
     (letter,) = [e for e in rv.run_async(conn.poll()) if isinstance(e, ev.EventRejected)]
     assert letter.error_type == "parse.missing"
+
+
+def test_dydx_unreadable_indexer_row_is_dead_lettered_the_rest_kept() -> None:
+    acct = dydx_account()
+    good, _ = acct["fundingPayments"]["fundingPayments"]
+    reply = {"fundingPayments": [dict(good, side="FLAT"), good]}
+    positions = rv.case("dydx", "fetchPositions")["httpResponse"]
+
+    def answer(method: str, url: str, headers: object, body: object) -> object:
+        if "/v4/fundingPayments" in url:
+            return reply
+        if "perpetualPositions" in url:
+            return positions
+        return {"subaccount": {"equity": "1", "freeCollateral": "1"}}
+
+    spec = venue_spec("dydx")
+    conn = VenueConnector(
+        spec, dydx_exchange(RecordedHttp(fallback=answer)), ["BTC"], clock=lambda: INGEST
+    )
+    out = rv.run_async(conn._account(INGEST))
+    (dead,) = [e for e in out if isinstance(e, ev.EventRejected)]
+    assert "LONG/SHORT" in dead.reason
+    assert [e.amount for e in out if isinstance(e, ev.FundingPaid)] == [D("-0.01780508139")]

@@ -14,9 +14,21 @@ ccxt's symbol (``perp_symbol``).
   connector reads the market list (``fetchMarkets``, ``GET /v4/perpetualMarkets``), whose
   rows carry ``nextFundingRate``, ``oraclePrice`` (dYdX values positions and funding at the
   oracle price) and ``volume24H`` (USD), and the order book for bid/ask.
-* It has no ``fetchMyTrades`` and no ``fetchFundingHistory`` either, so our fills and
-  funding payments would go unseen: dYdX trades on paper only (``private_trading=False``)
-  until they are read from the indexer's ``/v4/fills`` and ``/v4/fundingPayments``.
+* It has no ``fetchMyTrades`` and no ``fetchFundingHistory`` either: our fills and funding
+  payments are read from the indexer's ``GET /v4/fills`` and ``GET /v4/fundingPayments``
+  through ccxt's implicit ``indexerGetFills`` / ``indexerGetFundingPayments``
+  (``account_endpoints="dydx_indexer"``, :mod:`producers.account`). A fill carries dYdX's
+  ``orderId``, not the ``clientId``: the gateway maps order id → our client order id.
+  Funding ``payment`` > 0 is USDC received (``funding_history_sign=1``): the indexer writes
+  ``payment = - size × oraclePrice × rate`` with ``size`` the signed net position
+  (github.com/dydxprotocol/v4-chain, ``indexer/services/roundtable/src/scripts/
+  update_funding_payments.sql`` at commit 0d1509a94c8a944210cd6ecbdd401e8d46da5a34).
+  ccxt's ``create_order`` returns as order id a uuid5 of (wallet, subaccount, clientId,
+  clobPairId, order flags) in the indexer's namespace (``create_order_id_from_parts``), the
+  form of a fill's ``orderId``; not checked against a live indexer here.
+* Order placement: ccxt's ``dydx.create_order`` signs a ``MsgPlaceOrder`` with the wallet's
+  private key and broadcasts it to a validator node; that cannot be exercised offline (the
+  recorded tests stop at reading fills and funding).
 * The client order id is ``clientId``, a **uint32** (the protocol's ``OrderId.client_id``;
   ccxt's ``create_order`` reads it as an integer; the recorded orders carry e.g.
   ``"clientId": "522832734"``): https://docs.dydx.exchange/api_integration-indexer/indexer_api.
@@ -26,7 +38,13 @@ ccxt's symbol (``perp_symbol``).
 
 from decimal import Decimal
 
-from schemas.venues import ClientIdRule, MarketsFeed, PublishedFees, VenueSpec
+from schemas.venues import (
+    ClientIdRule,
+    FundingRowFields,
+    MarketsFeed,
+    PublishedFees,
+    VenueSpec,
+)
 
 SPEC = VenueSpec(
     id="dydx",
@@ -47,7 +65,10 @@ SPEC = VenueSpec(
         funding_rate="nextFundingRate", mark_price="oraclePrice", quote_volume_24h="volume24H"
     ),
     top_of_book_in_ticker=False,
-    private_trading=False,
+    account_endpoints="dydx_indexer",
+    funding_row=FundingRowFields(
+        position_qty="signedSize", mark_price="oraclePrice", funding_rate="rate"
+    ),
     # a uint32: the hash's first 32 bits in decimal
     client_id=ClientIdRule(field="clientId", pattern=r"[0-9]{1,10}", decimal_bits=32),
     credentials=("walletAddress", "privateKey"),
