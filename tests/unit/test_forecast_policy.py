@@ -23,6 +23,7 @@ from schemas.config import (
 )
 from tests import stubs
 from tests.market import T0, H, board_of, funding, ticker
+from tests.unit.test_strategy import filled_book
 
 FEES = FeeConfig(
     venues={
@@ -122,23 +123,7 @@ def _open(rates: list[str]) -> tuple[st.StrategyState, pos.PositionBook, int]:
     )
     intent = out[0]
     assert isinstance(intent, ev.TargetPositionSet)
-    book = pos.PositionBook("BTC")
-    for i, leg in enumerate(intent.legs):
-        book = pos.apply(
-            book,
-            stubs.fill_executed(
-                fill_id=f"e-{i}",
-                venue=leg.venue,
-                instrument=leg.instrument,
-                side="buy" if leg.target_qty > 0 else "sell",
-                qty=abs(leg.target_qty),
-                price="100",
-                fee="0",
-                correlation_id=intent.arb_id,
-                event_time=now + 1,
-            ),
-        )
-    return state, book, now
+    return state, filled_book(intent, now + 1), now
 
 
 def _paid(book: pos.PositionBook, arb_id: str, amount: str) -> pos.PositionBook:

@@ -25,7 +25,8 @@ def enter(config: StrategyConfig = CFG) -> tuple[st.StrategyState, TargetPositio
     return state, intents[0]
 
 
-def filled_book(intent: TargetPositionSet) -> pos.PositionBook:
+def filled_book(intent: TargetPositionSet, at_ms: int = NOW + 1) -> pos.PositionBook:
+    """A book holding every leg of ``intent`` filled in full at 100, at ``at_ms``."""
     book = pos.PositionBook("BTC")
     for i, leg in enumerate(intent.legs):
         book = pos.apply(
@@ -39,7 +40,7 @@ def filled_book(intent: TargetPositionSet) -> pos.PositionBook:
                 price="100",
                 fee="0",
                 correlation_id=intent.arb_id,
-                event_time=NOW + 1,
+                event_time=at_ms,
             ),
         )
     return book
