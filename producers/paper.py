@@ -13,6 +13,10 @@ Model (units in names):
 * market/IOC/FOK orders fill against the current quote: buys at ``ask × (1 + slip)``, sells at
   ``bid × (1 − slip)``, capped at a limit price; ``slip = slippage_bps + impact_bps_per_musd ×
   notional_usd / 1e6`` (in bps); IOC leaves the rest to expire, FOK fills all or nothing;
+* a taker order never fills against a stale quote: when the venue's own last quote is older
+  than ``max_quote_age_ms`` (the strategy's ``feeds.ticker_ttl_ms``, 2 h by default) it fills
+  against the stand-in of :mod:`projections.stand_in` (the other venues' fresh median mid), the
+  same quote the executor priced the order on;
 * a GTC limit that does not cross rests and fills (maker, at its limit) when a later quote
   trades through it; post-only (PO) orders that would cross are rejected;
 * fees from the same fee table as the strategy (``FeeConfig``): taker for crossing fills, maker
@@ -39,6 +43,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
 from projections.funding import MS_PER_HOUR, funding_payment, venue_fees
+from projections.stand_in import stand_in_quote
 from schemas.config import FeeConfig
 from schemas.events import (
     BalanceObserved,
@@ -92,6 +97,7 @@ class PaperConfig:
     maintenance_margin_frac: Decimal = Decimal("0.005")
     borrow_rate_h: Decimal = Decimal("0.000005")
     starting_cash_usd: Decimal = Decimal("100000")
+    max_quote_age_ms: int = 7_200_000  # older own quotes: fill against a stand-in (docstring)
     faults: dict[str, Fault] = field(default_factory=dict)
 
 
@@ -289,6 +295,8 @@ class PaperVenue:
                 )
             ]
 
+        if quote is not None:
+            quote = self.fill_quote(key, t)
         if is_inverse(cmd.instrument):
             return reject(
                 RejectReason.invalid_order,
@@ -356,6 +364,20 @@ class PaperVenue:
                 )
         out.append(self._balance(cmd.venue, cmd.instrument, t, cmd))
         return out
+
+    def fill_quote(self, key: tuple[str, str], t: int) -> _Quote:
+        """The quote a taker order on ``key`` = (venue, instrument) reaching the venue at ``t``
+        (ms UTC) fills against: the own last quote, or its stand-in once older than
+        ``max_quote_age_ms`` (:func:`projections.stand_in.stand_in_quote`). Raises ``KeyError``
+        when ``key`` has no quote at all."""
+        own = self.quotes[key]
+        rows = [(v, i, q.bid, q.ask, q.time) for (v, i), q in self.quotes.items()]
+        bid, ask = stand_in_quote(
+            (key[0], key[1], own.bid, own.ask, own.time), rows, t, self.config.max_quote_age_ms
+        )
+        if bid == own.bid and ask == own.ask:
+            return own
+        return _Quote(bid, ask, (bid + ask) / 2, own.time)
 
     def _taker_price(self, cmd: PlaceOrder, quote: _Quote) -> Decimal:
         touch = quote.ask if cmd.side is Side.buy else quote.bid

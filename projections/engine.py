@@ -42,6 +42,7 @@ from projections import positions as pos
 from projections import risk as rk
 from projections import strategy as st
 from projections.ids import uuid5_str
+from projections.stand_in import stand_in_quote
 from schemas.config import StrategyConfig
 from schemas.events import (
     BreakerReset,
@@ -115,9 +116,15 @@ def _with(mapping: dict[str, V], key: str, value: V) -> dict[str, V]:
     return new
 
 
-def quotes(board: bd.AssetBoard) -> dict[tuple[str, str], ex.Quote]:
-    """Top of book per (venue, instrument) from the board's tickers."""
-    return {k: ex.Quote(t.bid, t.ask) for k, t in board.tickers.items()}
+def quotes(board: bd.AssetBoard, now: int, max_age_ms: int) -> dict[tuple[str, str], ex.Quote]:
+    """Top of book per (venue, instrument) from the board's tickers at ``now`` (ms UTC); a
+    quote older than ``max_age_ms`` is replaced by its stand-in (:mod:`projections.stand_in`:
+    the paper venue fills against the same one)."""
+    rows = [(k[0], k[1], t.bid, t.ask, t.observed_at) for k, t in board.tickers.items()]
+    return {
+        (v, i): ex.Quote(*stand_in_quote((v, i, b, a, t), rows, now, max_age_ms))
+        for v, i, b, a, t in rows
+    }
 
 
 def _spread_event(
@@ -466,7 +473,9 @@ def _conclude(
             execs = ex.apply(execs, intent)
         outputs += intents
     if execs.active is not None:  # the quotes only matter to an active execution
-        execs, commands = ex.reconcile(execs, quotes(board), config.execution, now, cause)
+        execs, commands = ex.reconcile(
+            execs, quotes(board, now, config.feeds.ticker_ttl_ms), config.execution, now, cause
+        )
         outputs += commands
     return EngineState(
         boards=_with(state.boards, asset, board),

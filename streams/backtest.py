@@ -656,7 +656,7 @@ def run_inputs(opts: BacktestOptions, prepared: Prepared) -> dict[str, Any]:
         "paper_venue": {  # fees: the strategy's table above
             k: _money(v) if isinstance(v, Decimal) else v
             for k, v in vars(opts.paper).items()
-            if k not in ("fees", "faults")
+            if k not in ("fees", "faults", "max_quote_age_ms")  # = the strategy's ticker TTL
         },
     }
 

@@ -1128,7 +1128,11 @@ def paper_cmd(
     from producers.paper import PaperConfig, run_paper_venue
 
     strategy = load_strategy_config(config)
-    paper = PaperConfig(fees=strategy.fees, latency_ms=latency_ms)  # type: ignore[attr-defined]
+    paper = PaperConfig(
+        fees=strategy.fees,  # type: ignore[attr-defined]
+        latency_ms=latency_ms,
+        max_quote_age_ms=strategy.feeds.ticker_ttl_ms,  # type: ignore[attr-defined]
+    )
     settings = _settings(topic_prefix=prefix)
     drain_ms = _drain_ms(drain, drain_seconds)
     try:

@@ -466,7 +466,10 @@ async def run_live(
 
                 # the paper venue charges the strategy's own fee table (one table for both)
                 strategy = load_strategy_config(opts.strategy_config)
-                paper = PaperConfig(fees=strategy.fees)  # type: ignore[attr-defined]
+                paper = PaperConfig(
+                    fees=strategy.fees,  # type: ignore[attr-defined]
+                    max_quote_age_ms=strategy.feeds.ticker_ttl_ms,  # type: ignore[attr-defined]
+                )
                 tasks.append(asyncio.create_task(run_paper_venue(settings, paper)))
             for conn in connectors:
                 tasks.append(

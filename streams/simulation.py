@@ -48,7 +48,14 @@ class Simulation:
                 "the paper venue must charge the strategy's fee table: leave PaperConfig.fees "
                 "unset (one fee table, from the config, for both)"
             )
-        self.venue = PaperVenue(replace(self.paper, fees=self.config.fees))
+        # one staleness rule for the executor's prices and the venue's fills (projections.stand_in)
+        self.venue = PaperVenue(
+            replace(
+                self.paper,
+                fees=self.config.fees,
+                max_quote_age_ms=self.config.feeds.ticker_ttl_ms,
+            )
+        )
         # (time, sequence, to_venue, event): to_venue marks a command on its way to the venue
         self._queue: list[tuple[int, int, bool, Event]] = []
         self._batch: list[Event] = []

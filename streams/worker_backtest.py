@@ -259,7 +259,7 @@ async def run_engine_worker(
         await replay(settings, replay_plan, window)
     procs = start_workers(settings, config, home, workers)
     try:
-        paper = replace(paper, fees=config.fees)
+        paper = replace(paper, fees=config.fees, max_quote_age_ms=config.feeds.ticker_ttl_ms)
         venue = asyncio.ensure_future(run_gated_venue(settings, paper, members=workers))
         while not venue.done():
             await asyncio.wait({venue}, timeout=1.0)
