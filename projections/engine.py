@@ -31,7 +31,6 @@ caller dead-letters the event (:func:`fold_market` does that itself for market b
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TypeVar
@@ -41,9 +40,9 @@ from projections import executor as ex
 from projections import positions as pos
 from projections import risk as rk
 from projections import strategy as st
-from projections.ids import uuid5_str
 from projections.stand_in import stand_in_quote
 from schemas.config import StrategyConfig
+from schemas.envelope import IdNamespace, dead_letter, envelope
 from schemas.events import (
     BreakerReset,
     BreakerTripped,
@@ -64,7 +63,6 @@ from schemas.events import (
 )
 from schemas.types import INTERNAL_VENUE, BreakerAction, base_asset
 
-DERIVED_NS = uuid.UUID("4d8e2f1a-7b3c-4a5d-9e6f-8a7b6c5d4e3f")
 APR_Q = Decimal("1e-10")
 
 
@@ -144,12 +142,13 @@ def _spread_event(
     if sig == last:
         return None
     return sig, SpreadUpdated(
-        event_id=uuid5_str(DERIVED_NS, f"spread/{asset}/{now}/{cause}"),
-        event_time=now,
-        ingest_time=now,
-        venue=INTERNAL_VENUE,
-        instrument=asset,
-        causation_id=cause,
+        **envelope(
+            IdNamespace.DERIVED.id("spread", asset, now, cause),
+            at=now,
+            venue=INTERNAL_VENUE,
+            instrument=asset,
+            caused_by=cause,
+        ),
         long_venue=q.long[0],
         long_instrument=q.long[1],
         short_venue=q.short[0],
@@ -171,13 +170,14 @@ def _position_event(
     leg = book.leg(venue, instrument)
     arb = leg.arb_id
     return PositionChanged(
-        event_id=uuid5_str(DERIVED_NS, f"position/{venue}/{instrument}/{cause}"),
-        event_time=now,
-        ingest_time=now,
-        venue=venue,
-        instrument=instrument,
-        correlation_id=arb,
-        causation_id=cause,
+        **envelope(
+            IdNamespace.DERIVED.id("position", venue, instrument, cause),
+            at=now,
+            venue=venue,
+            instrument=instrument,
+            caused_by=cause,
+            correlation_id=arb,
+        ),
         qty=leg.qty,
         avg_entry_price=leg.avg_entry_price,
         realised_pnl_usd=leg.realised_pnl,
@@ -492,9 +492,6 @@ def _conclude(
     ), outputs
 
 
-REJECT_NS = uuid.UUID("8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
-
-
 def rejected(
     event: Event, exc: Exception, source: str, partition: int = 0, offset: int = 0
 ) -> EventRejected:
@@ -505,22 +502,17 @@ def rejected(
     is the event as JSON; :class:`EventRejected` itself cuts it to fit the broker's message
     limit, keeping the full value's size and SHA-256 (an absurd Decimal is ~1 MB of digits).
     """
-    raw = event.model_dump_json().encode()
-    reason = str(exc) or type(exc).__name__
-    return EventRejected(
-        event_id=str(uuid.uuid5(REJECT_NS, event.event_id)),
-        event_time=event.event_time,
-        ingest_time=event.event_time,
-        venue=INTERNAL_VENUE,
-        instrument=base_asset(event.instrument),
-        causation_id=event.event_id,
-        source_topic=source,
-        source_partition=partition,
-        source_offset=offset,
-        raw_key=None,
-        raw_value=raw,
+    return dead_letter(
+        IdNamespace.REJECT.id(event.event_id),
+        at=event.event_time,
+        asset=base_asset(event.instrument),
+        caused_by=event.event_id,
+        source=source,
+        partition=partition,
+        offset=offset,
+        raw_value=event.model_dump_json().encode(),
         error_type=type(exc).__name__,
-        reason=reason,
+        reason=str(exc) or type(exc).__name__,
     )
 
 

@@ -26,15 +26,14 @@ Client order ids are a hash of (arb, revision, step, leg, seq), shaped per venue
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Literal
 
 from producers.venues import VENUES
-from projections.ids import uuid5_str
 from schemas.config import ExecutionConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     CancelOrder,
     Event,
@@ -51,7 +50,6 @@ from schemas.types import INTERNAL_VENUE, MarketType, OrderType, Side, TimeInFor
 from schemas.venues import DEFAULT_CLIENT_ID
 
 ZERO = Decimal(0)
-COMMAND_NS = uuid.UUID("7a1f0e4c-3b2d-4f6a-8e9c-1d2b3a4c5e6f")
 
 OrderStatus = Literal["pending", "accepted", "filled", "rejected", "canceled", "expired"]
 OPEN: frozenset[str] = frozenset({"pending", "accepted"})
@@ -357,13 +355,14 @@ def _place(
     is_hedge = not first_leg
     spot = target.market_type is MarketType.spot
     cmd = PlaceOrder(
-        event_id=uuid5_str(COMMAND_NS, f"place/{cid}"),
-        event_time=now,
-        ingest_time=now,
-        venue=target.venue,
-        instrument=target.instrument,
-        correlation_id=ex.arb_id,
-        causation_id=cause,
+        **envelope(
+            IdNamespace.COMMAND.id("place", cid),
+            at=now,
+            venue=target.venue,
+            instrument=target.instrument,
+            caused_by=cause,
+            correlation_id=ex.arb_id,
+        ),
         client_order_id=cid,
         arb_id=ex.arb_id,
         step=ex.step,
@@ -397,13 +396,14 @@ def _cancel(
 ) -> tuple[ArbExecution, CancelOrder]:
     venue_leg = ex.legs[order.leg]
     cmd = CancelOrder(
-        event_id=uuid5_str(COMMAND_NS, f"cancel/{order.client_order_id}"),
-        event_time=now,
-        ingest_time=now,
-        venue=venue_leg.venue,
-        instrument=venue_leg.instrument,
-        correlation_id=ex.arb_id,
-        causation_id=cause,
+        **envelope(
+            IdNamespace.COMMAND.id("cancel", order.client_order_id),
+            at=now,
+            venue=venue_leg.venue,
+            instrument=venue_leg.instrument,
+            caused_by=cause,
+            correlation_id=ex.arb_id,
+        ),
         client_order_id=order.client_order_id,
         arb_id=ex.arb_id,
         detail=why,
