@@ -37,7 +37,6 @@ Model (units in names):
 from __future__ import annotations
 
 import decimal
-import uuid
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
@@ -45,6 +44,7 @@ from typing import Any, Literal
 from projections.funding import MS_PER_HOUR, funding_payment, venue_fees
 from projections.stand_in import stand_in_quote
 from schemas.config import FeeConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     BalanceObserved,
     CancelOrder,
@@ -70,7 +70,6 @@ from schemas.types import (
     is_spot,
 )
 
-PAPER_NS = uuid.UUID("2b7e9c4d-5a1f-4e3b-8d6c-1f0e9a8b7c6d")
 BPS = Decimal("0.0001")
 QTY_STEP = Decimal("0.00000001")
 ZERO = Decimal(0)
@@ -163,7 +162,7 @@ class PaperVenue:
 
     # -- helpers --
     def _id(self, *parts: object) -> str:
-        return str(uuid.uuid5(PAPER_NS, "/".join(str(p) for p in parts)))
+        return IdNamespace.PAPER.id(*parts)
 
     def _account(self, venue: str) -> _Account:
         return self.accounts.setdefault(venue, _Account(self.config.starting_cash_usd))
@@ -172,15 +171,14 @@ class PaperVenue:
         return self.positions.setdefault(key, _Position())
 
     def _env(self, cmd: Event, t: int, kind: str, n: int = 0) -> dict[str, object]:
-        return {
-            "event_id": self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n),
-            "event_time": t,
-            "ingest_time": t,
-            "venue": cmd.venue,
-            "instrument": cmd.instrument,
-            "correlation_id": cmd.correlation_id,
-            "causation_id": cmd.event_id,
-        }
+        return envelope(
+            self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n),
+            at=t,
+            venue=cmd.venue,
+            instrument=cmd.instrument,
+            caused_by=cmd.event_id,
+            correlation_id=cmd.correlation_id,
+        )
 
     # -- market data --
     def _on_quote(self, e: TickerObserved) -> list[Event]:
@@ -217,12 +215,13 @@ class PaperVenue:
         self._account(key[0]).cash += amount
         return [
             FundingPaid(
-                event_id=self._id("borrow", key, pos.borrow_accrued_to),
-                event_time=t,
-                ingest_time=t,
-                venue=key[0],
-                instrument=key[1],
-                correlation_id=pos.arb_id,
+                **envelope(
+                    self._id("borrow", key, pos.borrow_accrued_to),
+                    at=t,
+                    venue=key[0],
+                    instrument=key[1],
+                    correlation_id=pos.arb_id,
+                ),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=self.config.borrow_rate_h * hours,
@@ -247,13 +246,14 @@ class PaperVenue:
         t = e.funding_time
         return [
             FundingPaid(
-                event_id=self._id("funding", key, t),
-                event_time=t,
-                ingest_time=t,
-                venue=e.venue,
-                instrument=e.instrument,
-                correlation_id=pos.arb_id,
-                causation_id=e.event_id,
+                **envelope(
+                    self._id("funding", key, t),
+                    at=t,
+                    venue=e.venue,
+                    instrument=e.instrument,
+                    caused_by=e.event_id,
+                    correlation_id=pos.arb_id,
+                ),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=e.funding_rate,
@@ -485,13 +485,14 @@ class PaperVenue:
             liq = pos.avg * (1 + 1 / lev - mmr)
         used = gross / lev
         return BalanceObserved(
-            event_id=self._id("balance", venue, instrument, t, self.fills),
-            event_time=t,
-            ingest_time=t,
-            venue=venue,
-            instrument=instrument,
-            correlation_id=cause.correlation_id if cause else pos.arb_id,
-            causation_id=cause.event_id if cause else None,
+            **envelope(
+                self._id("balance", venue, instrument, t, self.fills),
+                at=t,
+                venue=venue,
+                instrument=instrument,
+                caused_by=cause.event_id if cause else None,
+                correlation_id=cause.correlation_id if cause else pos.arb_id,
+            ),
             currency=settle_currency(instrument),
             total=equity,
             free=equity - used,
