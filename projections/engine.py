@@ -31,9 +31,10 @@ caller dead-letters the event (:func:`fold_market` does that itself for market b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from projections import board as bd
 from projections import executor as ex
@@ -270,62 +271,122 @@ def handle(
             config,
         )
     asset = base_asset(event.instrument)
-    now = max(clock(state, asset), event.event_time)
-    board = state.boards.get(asset) or bd.AssetBoard(asset)
-    book = state.books.get(asset) or pos.PositionBook(asset)
-    execs = state.execs.get(asset) or ex.ExecutorState(asset)
-    breakers = state.breakers
-    outputs: list[Event] = []
-    decide = False
-
-    if isinstance(event, FillExecuted | FundingPaid):
-        applied = pos.apply(book, event)
-        if applied is book:
-            return state, []  # a duplicate id: pos.apply returns the very same book
-        book = applied
-        outputs.append(_position_event(book, event.venue, event.instrument, now, event.event_id))
-        if isinstance(event, FillExecuted):
-            execs = ex.apply(execs, event)
-        decide = isinstance(event, FundingPaid)
-    elif isinstance(event, OrderAccepted | OrderRejected | OrderCanceled | OrderExpired):
-        execs = ex.apply(execs, event)
-    elif (
-        isinstance(event, BreakerTripped | BreakerReset)
-        and event.breaker in rk.LOCAL_BREAKERS
-        and event.venue == INTERNAL_VENUE
-    ):
-        pass  # our own breaker echoed back from risk.events: already applied when it tripped
-    elif isinstance(event, BreakerTripped):
-        target = "*" if asset == "ALL" else asset
-        if event.action is BreakerAction.force_exit:
-            breakers = replace(breakers, force_exit=breakers.force_exit | {target})
-        else:
-            breakers = replace(breakers, pause_entries=breakers.pause_entries | {target})
-        decide = True
-    elif isinstance(event, BreakerReset):
-        target = "*" if asset == "ALL" else asset
-        breakers = replace(
-            breakers,
-            force_exit=breakers.force_exit - {target},
-            pause_entries=breakers.pause_entries - {target},
-        )
-    elif isinstance(event, TargetPositionSet | ExitRequested):
-        execs = ex.apply(execs, event)  # intents from an external strategy (live split agents)
+    step = _Step(
+        asset=asset,
+        now=max(clock(state, asset), event.event_time),
+        book=state.books.get(asset) or pos.PositionBook(asset),
+        execs=state.execs.get(asset) or ex.ExecutorState(asset),
+        breakers=state.breakers,
+    )
+    fold = _FOLDS.get(type(event))
+    if fold is not None:
+        fold(step, event)
+        if step.duplicate:
+            return state, []
     return _conclude(
         state,
         asset,
-        now,
+        step.now,
         event.event_id,
         config,
-        board=board,
-        book=book,
-        execs=execs,
-        breakers=breakers,
+        board=state.boards.get(asset) or bd.AssetBoard(asset),
+        book=step.book,
+        execs=step.execs,
+        breakers=step.breakers,
         spreads=state.spreads,
-        outputs=outputs,
-        decide=decide,
+        outputs=step.outputs,
+        decide=step.decide,
         pairs=None,
-        rejected=isinstance(event, OrderRejected),
+        rejected=type(event) is OrderRejected,
+    )
+
+
+@dataclass
+class _Step:
+    """What one input other than market data changes for its asset (:func:`handle`'s working
+    copy): the book, the executor, the breakers, the outputs, and whether to decide now."""
+
+    asset: str
+    now: int
+    book: pos.PositionBook
+    execs: ex.ExecutorState
+    breakers: st.Breakers
+    outputs: list[Event] = field(default_factory=list)
+    decide: bool = False
+    duplicate: bool = False  # a fill or payment already applied: no state change, no output
+
+
+#: event type → its fold in :func:`handle`; a type not listed changes nothing but the clock
+#: (event types are final pydantic models: the exact type is the key)
+_FOLDS: dict[type[Event], Callable[[_Step, Any], None]] = {}
+
+
+def _folds(
+    *types: type[Event],
+) -> Callable[[Callable[[_Step, Any], None]], Callable[[_Step, Any], None]]:
+    def register(fold: Callable[[_Step, Any], None]) -> Callable[[_Step, Any], None]:
+        _FOLDS.update(dict.fromkeys(types, fold))
+        return fold
+
+    return register
+
+
+def _booked(step: _Step, event: FillExecuted | FundingPaid) -> bool:
+    """Apply a fill or payment to the book with its PositionChanged; False for a duplicate."""
+    applied = pos.apply(step.book, event)
+    if applied is step.book:
+        step.duplicate = True  # a duplicate id: pos.apply returns the very same book
+        return False
+    step.book = applied
+    step.outputs.append(
+        _position_event(applied, event.venue, event.instrument, step.now, event.event_id)
+    )
+    return True
+
+
+@_folds(FillExecuted)
+def _on_fill(step: _Step, event: FillExecuted) -> None:
+    if _booked(step, event):
+        step.execs = ex.apply(step.execs, event)
+
+
+@_folds(FundingPaid)
+def _on_payment(step: _Step, event: FundingPaid) -> None:
+    step.decide = _booked(step, event)
+
+
+# order events; intents from an external strategy (live split agents)
+@_folds(OrderAccepted, OrderRejected, OrderCanceled, OrderExpired, TargetPositionSet, ExitRequested)
+def _on_execution(step: _Step, event: Event) -> None:
+    step.execs = ex.apply(step.execs, event)
+
+
+def _own_echo(event: BreakerTripped | BreakerReset) -> bool:
+    """Our own breaker echoed back from risk.events: already applied when it tripped."""
+    return event.breaker in rk.LOCAL_BREAKERS and event.venue == INTERNAL_VENUE
+
+
+@_folds(BreakerTripped)
+def _on_trip(step: _Step, event: BreakerTripped) -> None:
+    if _own_echo(event):
+        return
+    target = "*" if step.asset == "ALL" else step.asset
+    b = step.breakers
+    if event.action is BreakerAction.force_exit:
+        step.breakers = replace(b, force_exit=b.force_exit | {target})
+    else:
+        step.breakers = replace(b, pause_entries=b.pause_entries | {target})
+    step.decide = True
+
+
+@_folds(BreakerReset)
+def _on_reset(step: _Step, event: BreakerReset) -> None:
+    if _own_echo(event):
+        return
+    target = "*" if step.asset == "ALL" else step.asset
+    b = step.breakers
+    step.breakers = replace(
+        b, force_exit=b.force_exit - {target}, pause_entries=b.pause_entries - {target}
     )
 
 
