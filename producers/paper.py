@@ -37,6 +37,7 @@ Model (units in names):
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
@@ -146,19 +147,19 @@ class PaperVenue:
         self.resting: dict[str, _Resting] = {}
         self.commands: dict[str, str] = {}  # client order id → command event id
         self.fills = 0
+        #: input type → its handler (event types are final: the exact type is the key)
+        self._handlers: dict[type[Event], Callable[[Any], list[Event]]] = {
+            TickerObserved: self._on_quote,
+            FundingRateObserved: self._on_funding,
+            PlaceOrder: self._on_place,
+            CancelOrder: self._on_cancel,
+        }
 
     # -- dispatch --
     def on_event(self, event: Event) -> list[Event]:
         """The venue's answer to one input (possibly nothing)."""
-        if isinstance(event, TickerObserved):
-            return self._on_quote(event)
-        if isinstance(event, FundingRateObserved):
-            return self._on_funding(event)
-        if isinstance(event, PlaceOrder):
-            return self._on_place(event)
-        if isinstance(event, CancelOrder):
-            return self._on_cancel(event)
-        return []
+        handler = self._handlers.get(type(event))
+        return [] if handler is None else handler(event)
 
     # -- helpers --
     def _id(self, *parts: object) -> str:
