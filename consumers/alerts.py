@@ -133,13 +133,14 @@ class AlertEngine:
         self.per_hour[(rule, hour)] = self.per_hour.get((rule, hour), 0) + 1
         subject = about or cause.instrument
         instrument = subject if "/" not in subject else base_asset(subject)
+        event_id = IdNamespace.ALERT.id(rule, key, cause.event_id)
         return [
             ev.AlertRaised(
                 **envelope(
-                    IdNamespace.ALERT.id(rule, key, cause.event_id),
-                    at=now,
-                    venue=INTERNAL_VENUE,
-                    instrument=instrument,
+                    event_id,
+                    now,
+                    INTERNAL_VENUE,
+                    instrument,
                     caused_by=cause.event_id,
                     correlation_id=cause.correlation_id,
                 ),

@@ -576,12 +576,8 @@ class VenueConnector:
         self.status.stale = stale
         out: list[Event] = []
         for asset in self.assets:
-            env = envelope(
-                IdNamespace.CONNECTOR.id(self.spec.id, asset, stale, now, sep="|"),
-                at=now,
-                venue=self.spec.id,
-                instrument=asset,
-            ) | {"breaker": Breaker.stale_feed}
+            event_id = IdNamespace.CONNECTOR.id(self.spec.id, asset, stale, now, sep="|")
+            env = envelope(event_id, now, self.spec.id, asset) | {"breaker": Breaker.stale_feed}
             if stale:
                 out.append(
                     BreakerTripped(

@@ -214,11 +214,12 @@ class OrderGateway:
 
     def _env(self, cmd: Event, cid: str, kind: str, t: int | None = None) -> dict[str, Any]:
         now = self.clock()
+        event_id = self._event_id(cid, kind)
         env = envelope(
-            self._event_id(cid, kind),
-            at=t or now,
-            venue=self.spec.id,
-            instrument=cmd.instrument,
+            event_id,
+            t or now,
+            self.spec.id,
+            cmd.instrument,
             caused_by=cmd.event_id,
             correlation_id=cmd.correlation_id,
             ingest_time=now,

@@ -403,15 +403,11 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
             return
         q.emitted += 1
         # every field was validated at the parse step (CONVENTIONS §4: convert once)
+        event_id = _event_id("funding", run.venue, run.symbol, t)
         yield (
             (t, FUNDING_RANK, run.venue, run.symbol),
             FundingRateObserved.model_construct(
-                **envelope(
-                    _event_id("funding", run.venue, run.symbol, t),
-                    at=t,
-                    venue=run.venue,
-                    instrument=run.symbol,
-                ),
+                **envelope(event_id, t, run.venue, run.symbol),
                 schema_version=1,
                 funding_rate=rate,
                 funding_interval_h=0,
@@ -549,9 +545,7 @@ def ticker_events(
         yield (
             (t, TICKER_RANK, venue, symbol),
             TickerObserved.model_construct(
-                **envelope(
-                    _event_id("ticker", venue, symbol, t), at=t, venue=venue, instrument=symbol
-                ),
+                **envelope(_event_id("ticker", venue, symbol, t), t, venue, symbol),
                 schema_version=1,
                 # products/sums of plain decimals stay plain (exponents ≤ 0): no re-canonicalising
                 bid=close * (1 - half_spread),
@@ -580,15 +574,11 @@ def mark_ticker_events(
         if isinstance(item, FundingRateObserved) and item.mark_price is not None:
             q.emitted += 1
             mark = item.mark_price
+            event_id = _event_id("mark-ticker", run.venue, run.symbol, key[0])
             yield (
                 (key[0], TICKER_RANK, key[2], key[3]),
                 TickerObserved(
-                    **envelope(
-                        _event_id("mark-ticker", run.venue, run.symbol, key[0]),
-                        at=key[0],
-                        venue=run.venue,
-                        instrument=run.symbol,
-                    ),
+                    **envelope(event_id, key[0], run.venue, run.symbol),
                     bid=mark * (1 - half_spread),
                     ask=mark * (1 + half_spread),
                     last=mark,

@@ -172,11 +172,12 @@ class PaperVenue:
         return self.positions.setdefault(key, _Position())
 
     def _env(self, cmd: Event, t: int, kind: str, n: int = 0) -> dict[str, object]:
+        event_id = self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n)
         return envelope(
-            self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n),
-            at=t,
-            venue=cmd.venue,
-            instrument=cmd.instrument,
+            event_id,
+            t,
+            cmd.venue,
+            cmd.instrument,
             caused_by=cmd.event_id,
             correlation_id=cmd.correlation_id,
         )
@@ -214,15 +215,10 @@ class PaperVenue:
         amount = -(abs(pos.qty) * mark * self.config.borrow_rate_h * hours)
         pos.borrow_accrued_to += hours * MS_PER_HOUR
         self._account(key[0]).cash += amount
+        event_id = self._id("borrow", key, pos.borrow_accrued_to)
         return [
             FundingPaid(
-                **envelope(
-                    self._id("borrow", key, pos.borrow_accrued_to),
-                    at=t,
-                    venue=key[0],
-                    instrument=key[1],
-                    correlation_id=pos.arb_id,
-                ),
+                **envelope(event_id, t, key[0], key[1], correlation_id=pos.arb_id),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=self.config.borrow_rate_h * hours,
@@ -245,13 +241,14 @@ class PaperVenue:
         amount = funding_payment(pos.qty, mark, e.funding_rate)
         self._account(e.venue).cash += amount
         t = e.funding_time
+        event_id = self._id("funding", key, t)
         return [
             FundingPaid(
                 **envelope(
-                    self._id("funding", key, t),
-                    at=t,
-                    venue=e.venue,
-                    instrument=e.instrument,
+                    event_id,
+                    t,
+                    e.venue,
+                    e.instrument,
                     caused_by=e.event_id,
                     correlation_id=pos.arb_id,
                 ),
@@ -485,12 +482,13 @@ class PaperVenue:
         elif pos.qty < 0:
             liq = pos.avg * (1 + 1 / lev - mmr)
         used = gross / lev
+        event_id = self._id("balance", venue, instrument, t, self.fills)
         return BalanceObserved(
             **envelope(
-                self._id("balance", venue, instrument, t, self.fills),
-                at=t,
-                venue=venue,
-                instrument=instrument,
+                event_id,
+                t,
+                venue,
+                instrument,
                 caused_by=cause.event_id if cause else None,
                 correlation_id=cause.correlation_id if cause else pos.arb_id,
             ),

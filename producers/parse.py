@@ -164,9 +164,7 @@ def _envelope(
     spec: VenueSpec, kind: str, key: tuple[object, ...], *, t: int, ingest: int, instrument: str
 ) -> dict[str, Any]:
     """The envelope of a venue event: id from (venue, kind, natural key), times, venue."""
-    return envelope(
-        _id(spec, kind, *key), at=t, venue=spec.id, instrument=instrument, ingest_time=ingest
-    )
+    return envelope(_id(spec, kind, *key), t, spec.id, instrument, ingest_time=ingest)
 
 
 def _build(cls: type[E], **fields: Any) -> E:

@@ -142,14 +142,9 @@ def _spread_event(
     sig = (q.long, q.short, q.spread_apr.quantize(Decimal("1e-4")))
     if sig == last:
         return None
+    event_id = IdNamespace.DERIVED.id("spread", asset, now, cause)
     return sig, SpreadUpdated(
-        **envelope(
-            IdNamespace.DERIVED.id("spread", asset, now, cause),
-            at=now,
-            venue=INTERNAL_VENUE,
-            instrument=asset,
-            caused_by=cause,
-        ),
+        **envelope(event_id, now, INTERNAL_VENUE, asset, caused_by=cause),
         long_venue=q.long[0],
         long_instrument=q.long[1],
         short_venue=q.short[0],
@@ -170,15 +165,9 @@ def _position_event(
 ) -> PositionChanged:
     leg = book.leg(venue, instrument)
     arb = leg.arb_id
+    event_id = IdNamespace.DERIVED.id("position", venue, instrument, cause)
     return PositionChanged(
-        **envelope(
-            IdNamespace.DERIVED.id("position", venue, instrument, cause),
-            at=now,
-            venue=venue,
-            instrument=instrument,
-            caused_by=cause,
-            correlation_id=arb,
-        ),
+        **envelope(event_id, now, venue, instrument, caused_by=cause, correlation_id=arb),
         qty=leg.qty,
         avg_entry_price=leg.avg_entry_price,
         realised_pnl_usd=leg.realised_pnl,
@@ -361,17 +350,19 @@ def _on_execution(step: _Step, event: Event) -> None:
     step.execs = ex.apply(step.execs, event)
 
 
-def _own_echo(event: BreakerTripped | BreakerReset) -> bool:
-    """Our own breaker echoed back from risk.events: already applied when it tripped."""
-    return event.breaker in rk.LOCAL_BREAKERS and event.venue == INTERNAL_VENUE
+def _breaker_target(step: _Step, event: BreakerTripped | BreakerReset) -> str | None:
+    """The breakers' key an external breaker event applies to (``*`` for ``ALL``); None for
+    our own breaker echoed back from risk.events (already applied when it tripped)."""
+    if event.breaker in rk.LOCAL_BREAKERS and event.venue == INTERNAL_VENUE:
+        return None
+    return "*" if step.asset == "ALL" else step.asset
 
 
 @_folds(BreakerTripped)
 def _on_trip(step: _Step, event: BreakerTripped) -> None:
-    if _own_echo(event):
+    target, b = _breaker_target(step, event), step.breakers
+    if target is None:
         return
-    target = "*" if step.asset == "ALL" else step.asset
-    b = step.breakers
     if event.action is BreakerAction.force_exit:
         step.breakers = replace(b, force_exit=b.force_exit | {target})
     else:
@@ -381,13 +372,11 @@ def _on_trip(step: _Step, event: BreakerTripped) -> None:
 
 @_folds(BreakerReset)
 def _on_reset(step: _Step, event: BreakerReset) -> None:
-    if _own_echo(event):
-        return
-    target = "*" if step.asset == "ALL" else step.asset
-    b = step.breakers
-    step.breakers = replace(
-        b, force_exit=b.force_exit - {target}, pause_entries=b.pause_entries - {target}
-    )
+    target, b = _breaker_target(step, event), step.breakers
+    if target is not None:
+        step.breakers = replace(
+            b, force_exit=b.force_exit - {target}, pause_entries=b.pause_entries - {target}
+        )
 
 
 def fold_market(

@@ -368,12 +368,13 @@ def _place(
     cid = client_order_id(ex.arb_id, ex.revision, ex.step, leg, seq, target.venue)
     is_hedge = not first_leg
     spot = target.market_type is MarketType.spot
+    event_id = IdNamespace.COMMAND.id("place", cid)
     cmd = PlaceOrder(
         **envelope(
-            IdNamespace.COMMAND.id("place", cid),
-            at=now,
-            venue=target.venue,
-            instrument=target.instrument,
+            event_id,
+            now,
+            target.venue,
+            target.instrument,
             caused_by=cause,
             correlation_id=ex.arb_id,
         ),
@@ -409,12 +410,13 @@ def _cancel(
     ex: ArbExecution, order: OrderState, now: int, cause: str | None, why: str
 ) -> tuple[ArbExecution, CancelOrder]:
     venue_leg = ex.legs[order.leg]
+    event_id = IdNamespace.COMMAND.id("cancel", order.client_order_id)
     cmd = CancelOrder(
         **envelope(
-            IdNamespace.COMMAND.id("cancel", order.client_order_id),
-            at=now,
-            venue=venue_leg.venue,
-            instrument=venue_leg.instrument,
+            event_id,
+            now,
+            venue_leg.venue,
+            venue_leg.instrument,
             caused_by=cause,
             correlation_id=ex.arb_id,
         ),

@@ -63,14 +63,9 @@ class RiskState:
 def _trip(
     scope: str, breaker: Breaker, action: BreakerAction, now: int, cause: str, **kw: object
 ) -> BreakerTripped:
+    event_id = IdNamespace.RISK.id("trip", breaker, scope, cause)
     return BreakerTripped(
-        **envelope(
-            IdNamespace.RISK.id("trip", breaker, scope, cause),
-            at=now,
-            venue=INTERNAL_VENUE,
-            instrument=scope,
-            caused_by=cause,
-        ),
+        **envelope(event_id, now, INTERNAL_VENUE, scope, caused_by=cause),
         breaker=breaker,
         action=action,
         **kw,
@@ -78,14 +73,9 @@ def _trip(
 
 
 def _reset(scope: str, breaker: Breaker, now: int, cause: str, detail: str) -> BreakerReset:
+    event_id = IdNamespace.RISK.id("reset", breaker, scope, cause)
     return BreakerReset(
-        **envelope(
-            IdNamespace.RISK.id("reset", breaker, scope, cause),
-            at=now,
-            venue=INTERNAL_VENUE,
-            instrument=scope,
-            caused_by=cause,
-        ),
+        **envelope(event_id, now, INTERNAL_VENUE, scope, caused_by=cause),
         breaker=breaker,
         detail=detail,
     )

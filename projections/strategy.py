@@ -486,13 +486,14 @@ def decide(
             if why is not None:
                 reason, detail = why
                 revision = plan.revision + 1
+                event_id = _intent_id(plan.arb_id, revision, "exit")
                 intents.append(
                     ExitRequested(
                         **envelope(
-                            _intent_id(plan.arb_id, revision, "exit"),
-                            at=now,
-                            venue=INTERNAL_VENUE,
-                            instrument=asset,
+                            event_id,
+                            now,
+                            INTERNAL_VENUE,
+                            asset,
                             caused_by=cause,
                             correlation_id=plan.arb_id,
                         ),
@@ -533,15 +534,11 @@ def decide(
             f"{config.entry.expected_hold_h} h, cost {fbest.cost_frac:.6f}, "
             f"break-even {fbest.break_even_h:.1f} h"
         )
+    event_id = _intent_id(arb_id, 0, "target")
     intents.append(
         TargetPositionSet(
             **envelope(
-                _intent_id(arb_id, 0, "target"),
-                at=now,
-                venue=INTERNAL_VENUE,
-                instrument=asset,
-                caused_by=cause,
-                correlation_id=arb_id,
+                event_id, now, INTERNAL_VENUE, asset, caused_by=cause, correlation_id=arb_id
             ),
             arb_id=arb_id,
             revision=0,

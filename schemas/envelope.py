@@ -9,7 +9,7 @@ pins them.
 
 Envelope: :func:`envelope` returns the envelope fields (``event_id``, ``event_time``,
 ``ingest_time``, ``venue``, ``instrument``, ``correlation_id``, ``causation_id``) as keyword
-arguments for an event's constructor (``FillExecuted(**envelope(...), qty=...)``);
+arguments for an event's constructor (``FillExecuted(**envelope(id, t, venue, symbol), qty=…)``);
 ``caused_by`` is the ``event_id`` of the input that caused the event (``causation_id``).
 
 Dead letters: :func:`dead_letter` builds the one :class:`~schemas.events.EventRejected` shape
@@ -79,17 +79,20 @@ def uuid5_str(namespace: uuid.UUID, name: str) -> str:
 
 def envelope(
     event_id: str,
-    *,
     at: int,
     venue: str,
     instrument: str,
+    /,
+    *,
     caused_by: str | None = None,
     correlation_id: str | None = None,
     ingest_time: int | None = None,
 ) -> dict[str, Any]:
     """The envelope fields of an event (``schemas.events`` module docstring), as keywords.
 
-    ``event_id`` comes from :meth:`IdNamespace.id`; ``at`` is the event time (ms UTC: the
+    ``envelope(event_id, at, venue, instrument, caused_by=…, correlation_id=…)``: the four
+    fields every event has are positional, so a call fits on one line. ``event_id`` comes
+    from :meth:`IdNamespace.id`; ``at`` is the event time (ms UTC: the
     venue's time, or for our own decisions the event time of the input that caused it, never
     the wall clock); ``ingest_time`` defaults to ``at`` (events we derive are seen when they
     happen); ``caused_by`` is the causing event's id (``causation_id``); ``correlation_id``
@@ -133,17 +136,9 @@ def dead_letter(
     :class:`~schemas.events.EventRejected` cuts to fit the broker (keeping the full value's
     size and SHA-256), as it cuts ``reason`` and ``error_type``.
     """
+    key = asset if asset.isascii() and asset.isalnum() and len(asset) <= 32 else "UNKNOWN"
     return EventRejected(
-        **envelope(
-            event_id,
-            at=at,
-            venue=venue,
-            instrument=asset
-            if asset.isascii() and asset.isalnum() and len(asset) <= 32
-            else "UNKNOWN",
-            caused_by=caused_by,
-            ingest_time=ingest_time,
-        ),
+        **envelope(event_id, at, venue, key, caused_by=caused_by, ingest_time=ingest_time),
         source_topic=source,
         source_partition=partition,
         source_offset=offset,

@@ -51,7 +51,7 @@ def test_ids_are_the_standard_uuid5(ns: IdNamespace, parts: list[object]) -> Non
 
 
 def test_envelope_defaults_ingest_time_to_event_time() -> None:
-    env = envelope("e1", at=5, venue="okx", instrument="BTC", caused_by="c")
+    env = envelope("e1", 5, "okx", "BTC", caused_by="c")
     assert env == {
         "event_id": "e1",
         "event_time": 5,
@@ -61,13 +61,13 @@ def test_envelope_defaults_ingest_time_to_event_time() -> None:
         "correlation_id": None,
         "causation_id": "c",
     }
-    assert envelope("e1", at=5, venue="okx", instrument="BTC", ingest_time=9)["ingest_time"] == 9
+    assert envelope("e1", 5, "okx", "BTC", ingest_time=9)["ingest_time"] == 9
 
 
 def test_envelope_feeds_an_event_constructor() -> None:
     event_id = IdNamespace.DERIVED.id("spread", "BTC", 1_700_000_000_000, "cause")
     e = SpreadUpdated(
-        **envelope(event_id, at=1_700_000_000_000, venue="fundarb", instrument="BTC"),
+        **envelope(event_id, 1_700_000_000_000, "fundarb", "BTC"),
         long_venue="okx",
         long_instrument="BTC/USDT:USDT",
         short_venue="bybit",
