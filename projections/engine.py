@@ -31,19 +31,19 @@ caller dead-letters the event (:func:`fold_market` does that itself for market b
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from projections import board as bd
 from projections import executor as ex
 from projections import positions as pos
 from projections import risk as rk
 from projections import strategy as st
-from projections.ids import uuid5_str
 from projections.stand_in import stand_in_quote
 from schemas.config import StrategyConfig
+from schemas.envelope import IdNamespace, dead_letter, envelope
 from schemas.events import (
     BreakerReset,
     BreakerTripped,
@@ -64,7 +64,6 @@ from schemas.events import (
 )
 from schemas.types import INTERNAL_VENUE, BreakerAction, base_asset
 
-DERIVED_NS = uuid.UUID("4d8e2f1a-7b3c-4a5d-9e6f-8a7b6c5d4e3f")
 APR_Q = Decimal("1e-10")
 
 
@@ -143,13 +142,9 @@ def _spread_event(
     sig = (q.long, q.short, q.spread_apr.quantize(Decimal("1e-4")))
     if sig == last:
         return None
+    event_id = IdNamespace.DERIVED.id("spread", asset, now, cause)
     return sig, SpreadUpdated(
-        event_id=uuid5_str(DERIVED_NS, f"spread/{asset}/{now}/{cause}"),
-        event_time=now,
-        ingest_time=now,
-        venue=INTERNAL_VENUE,
-        instrument=asset,
-        causation_id=cause,
+        **envelope(event_id, now, INTERNAL_VENUE, asset, caused_by=cause),
         long_venue=q.long[0],
         long_instrument=q.long[1],
         short_venue=q.short[0],
@@ -170,14 +165,9 @@ def _position_event(
 ) -> PositionChanged:
     leg = book.leg(venue, instrument)
     arb = leg.arb_id
+    event_id = IdNamespace.DERIVED.id("position", venue, instrument, cause)
     return PositionChanged(
-        event_id=uuid5_str(DERIVED_NS, f"position/{venue}/{instrument}/{cause}"),
-        event_time=now,
-        ingest_time=now,
-        venue=venue,
-        instrument=instrument,
-        correlation_id=arb,
-        causation_id=cause,
+        **envelope(event_id, now, venue, instrument, caused_by=cause, correlation_id=arb),
         qty=leg.qty,
         avg_entry_price=leg.avg_entry_price,
         realised_pnl_usd=leg.realised_pnl,
@@ -270,63 +260,123 @@ def handle(
             config,
         )
     asset = base_asset(event.instrument)
-    now = max(clock(state, asset), event.event_time)
-    board = state.boards.get(asset) or bd.AssetBoard(asset)
-    book = state.books.get(asset) or pos.PositionBook(asset)
-    execs = state.execs.get(asset) or ex.ExecutorState(asset)
-    breakers = state.breakers
-    outputs: list[Event] = []
-    decide = False
-
-    if isinstance(event, FillExecuted | FundingPaid):
-        applied = pos.apply(book, event)
-        if applied is book:
-            return state, []  # a duplicate id: pos.apply returns the very same book
-        book = applied
-        outputs.append(_position_event(book, event.venue, event.instrument, now, event.event_id))
-        if isinstance(event, FillExecuted):
-            execs = ex.apply(execs, event)
-        decide = isinstance(event, FundingPaid)
-    elif isinstance(event, OrderAccepted | OrderRejected | OrderCanceled | OrderExpired):
-        execs = ex.apply(execs, event)
-    elif (
-        isinstance(event, BreakerTripped | BreakerReset)
-        and event.breaker in rk.LOCAL_BREAKERS
-        and event.venue == INTERNAL_VENUE
-    ):
-        pass  # our own breaker echoed back from risk.events: already applied when it tripped
-    elif isinstance(event, BreakerTripped):
-        target = "*" if asset == "ALL" else asset
-        if event.action is BreakerAction.force_exit:
-            breakers = replace(breakers, force_exit=breakers.force_exit | {target})
-        else:
-            breakers = replace(breakers, pause_entries=breakers.pause_entries | {target})
-        decide = True
-    elif isinstance(event, BreakerReset):
-        target = "*" if asset == "ALL" else asset
-        breakers = replace(
-            breakers,
-            force_exit=breakers.force_exit - {target},
-            pause_entries=breakers.pause_entries - {target},
-        )
-    elif isinstance(event, TargetPositionSet | ExitRequested):
-        execs = ex.apply(execs, event)  # intents from an external strategy (live split agents)
+    step = _Step(
+        asset=asset,
+        now=max(clock(state, asset), event.event_time),
+        book=state.books.get(asset) or pos.PositionBook(asset),
+        execs=state.execs.get(asset) or ex.ExecutorState(asset),
+        breakers=state.breakers,
+    )
+    fold = _FOLDS.get(type(event))
+    if fold is not None:
+        fold(step, event)
+        if step.duplicate:
+            return state, []
     return _conclude(
         state,
         asset,
-        now,
+        step.now,
         event.event_id,
         config,
-        board=board,
-        book=book,
-        execs=execs,
-        breakers=breakers,
+        board=state.boards.get(asset) or bd.AssetBoard(asset),
+        book=step.book,
+        execs=step.execs,
+        breakers=step.breakers,
         spreads=state.spreads,
-        outputs=outputs,
-        decide=decide,
+        outputs=step.outputs,
+        decide=step.decide,
         pairs=None,
-        rejected=isinstance(event, OrderRejected),
+        rejected=type(event) is OrderRejected,
     )
+
+
+@dataclass
+class _Step:
+    """What one input other than market data changes for its asset (:func:`handle`'s working
+    copy): the book, the executor, the breakers, the outputs, and whether to decide now."""
+
+    asset: str
+    now: int
+    book: pos.PositionBook
+    execs: ex.ExecutorState
+    breakers: st.Breakers
+    outputs: list[Event] = field(default_factory=list)
+    decide: bool = False
+    duplicate: bool = False  # a fill or payment already applied: no state change, no output
+
+
+#: event type → its fold in :func:`handle`; a type not listed changes nothing but the clock
+#: (event types are final pydantic models: the exact type is the key)
+_FOLDS: dict[type[Event], Callable[[_Step, Any], None]] = {}
+
+
+def _folds(
+    *types: type[Event],
+) -> Callable[[Callable[[_Step, Any], None]], Callable[[_Step, Any], None]]:
+    def register(fold: Callable[[_Step, Any], None]) -> Callable[[_Step, Any], None]:
+        _FOLDS.update(dict.fromkeys(types, fold))
+        return fold
+
+    return register
+
+
+def _booked(step: _Step, event: FillExecuted | FundingPaid) -> bool:
+    """Apply a fill or payment to the book with its PositionChanged; False for a duplicate."""
+    applied = pos.apply(step.book, event)
+    if applied is step.book:
+        step.duplicate = True  # a duplicate id: pos.apply returns the very same book
+        return False
+    step.book = applied
+    step.outputs.append(
+        _position_event(applied, event.venue, event.instrument, step.now, event.event_id)
+    )
+    return True
+
+
+@_folds(FillExecuted)
+def _on_fill(step: _Step, event: FillExecuted) -> None:
+    if _booked(step, event):
+        step.execs = ex.apply(step.execs, event)
+
+
+@_folds(FundingPaid)
+def _on_payment(step: _Step, event: FundingPaid) -> None:
+    step.decide = _booked(step, event)
+
+
+# order events; intents from an external strategy (live split agents)
+@_folds(OrderAccepted, OrderRejected, OrderCanceled, OrderExpired, TargetPositionSet, ExitRequested)
+def _on_execution(step: _Step, event: Event) -> None:
+    step.execs = ex.apply(step.execs, event)
+
+
+def _breaker_target(step: _Step, event: BreakerTripped | BreakerReset) -> str | None:
+    """The breakers' key an external breaker event applies to (``*`` for ``ALL``); None for
+    our own breaker echoed back from risk.events (already applied when it tripped)."""
+    if event.breaker in rk.LOCAL_BREAKERS and event.venue == INTERNAL_VENUE:
+        return None
+    return "*" if step.asset == "ALL" else step.asset
+
+
+@_folds(BreakerTripped)
+def _on_trip(step: _Step, event: BreakerTripped) -> None:
+    target, b = _breaker_target(step, event), step.breakers
+    if target is None:
+        return
+    if event.action is BreakerAction.force_exit:
+        step.breakers = replace(b, force_exit=b.force_exit | {target})
+    else:
+        step.breakers = replace(b, pause_entries=b.pause_entries | {target})
+    step.decide = True
+
+
+@_folds(BreakerReset)
+def _on_reset(step: _Step, event: BreakerReset) -> None:
+    target, b = _breaker_target(step, event), step.breakers
+    if target is not None:
+        step.breakers = replace(
+            b, force_exit=b.force_exit - {target}, pause_entries=b.pause_entries - {target}
+        )
 
 
 def fold_market(
@@ -492,9 +542,6 @@ def _conclude(
     ), outputs
 
 
-REJECT_NS = uuid.UUID("8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
-
-
 def rejected(
     event: Event, exc: Exception, source: str, partition: int = 0, offset: int = 0
 ) -> EventRejected:
@@ -505,22 +552,17 @@ def rejected(
     is the event as JSON; :class:`EventRejected` itself cuts it to fit the broker's message
     limit, keeping the full value's size and SHA-256 (an absurd Decimal is ~1 MB of digits).
     """
-    raw = event.model_dump_json().encode()
-    reason = str(exc) or type(exc).__name__
-    return EventRejected(
-        event_id=str(uuid.uuid5(REJECT_NS, event.event_id)),
-        event_time=event.event_time,
-        ingest_time=event.event_time,
-        venue=INTERNAL_VENUE,
-        instrument=base_asset(event.instrument),
-        causation_id=event.event_id,
-        source_topic=source,
-        source_partition=partition,
-        source_offset=offset,
-        raw_key=None,
-        raw_value=raw,
+    return dead_letter(
+        IdNamespace.REJECT.id(event.event_id),
+        at=event.event_time,
+        asset=base_asset(event.instrument),
+        caused_by=event.event_id,
+        source=source,
+        partition=partition,
+        offset=offset,
+        raw_value=event.model_dump_json().encode(),
         error_type=type(exc).__name__,
-        reason=reason,
+        reason=str(exc) or type(exc).__name__,
     )
 
 

@@ -26,15 +26,14 @@ Client order ids are a hash of (arb, revision, step, leg, seq), shaped per venue
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from producers.venues import VENUES
-from projections.ids import uuid5_str
 from schemas.config import ExecutionConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     CancelOrder,
     Event,
@@ -51,7 +50,6 @@ from schemas.types import INTERNAL_VENUE, MarketType, OrderType, Side, TimeInFor
 from schemas.venues import DEFAULT_CLIENT_ID
 
 ZERO = Decimal(0)
-COMMAND_NS = uuid.UUID("7a1f0e4c-3b2d-4f6a-8e9c-1d2b3a4c5e6f")
 
 OrderStatus = Literal["pending", "accepted", "filled", "rejected", "canceled", "expired"]
 OPEN: frozenset[str] = frozenset({"pending", "accepted"})
@@ -195,19 +193,17 @@ def _put_order(ex: ArbExecution, order: OrderState) -> ArbExecution:
 
 # ---- folding events ------------------------------------------------------------------------
 def apply(state: ExecutorState, event: Event) -> ExecutorState:
-    """Fold an intent, fill or order event into the executor state (no commands)."""
-    if isinstance(event, TargetPositionSet):
-        return _on_target(state, event)
-    if isinstance(event, ExitRequested):
-        return _on_exit(state, event)
-    if isinstance(
-        event, FillExecuted | OrderAccepted | OrderRejected | OrderCanceled | OrderExpired
-    ):
-        ex = _owner(state, event.client_order_id, event.correlation_id)
-        if ex is None:
-            return state  # not ours (another strategy, or a manual order)
-        return _put(state, _on_order_event(ex, event))
-    return state
+    """Fold an intent, fill or order event into the executor state (no commands); any other
+    event leaves it as it is."""
+    fold = _APPLY.get(type(event))
+    return state if fold is None else fold(state, event)
+
+
+def _on_order(state: ExecutorState, e: FillExecuted | OrderEvent) -> ExecutorState:
+    ex = _owner(state, e.client_order_id, e.correlation_id)
+    if ex is None:
+        return state  # not ours (another strategy, or a manual order)
+    return _put(state, _ORDER_EVENTS[type(e)](ex, ex.orders[e.client_order_id], e))
 
 
 def _owner(state: ExecutorState, cid: str, arb_id: str | None) -> ArbExecution | None:
@@ -267,33 +263,49 @@ def _on_exit(state: ExecutorState, x: ExitRequested) -> ExecutorState:
     return _put(state, ex)
 
 
-def _on_order_event(ex: ArbExecution, e: Event) -> ArbExecution:
-    cid = e.client_order_id  # type: ignore[attr-defined]
-    order = ex.orders[cid]
-    if isinstance(e, FillExecuted):
-        fill_key = f"{e.venue}:{e.fill_id}"
-        if fill_key in ex.fills:
+def _on_fill(ex: ArbExecution, order: OrderState, e: FillExecuted) -> ArbExecution:
+    fill_key = f"{e.venue}:{e.fill_id}"
+    if fill_key in ex.fills:
+        return ex
+    filled = order.filled + e.qty
+    status: OrderStatus = "filled" if filled >= order.qty else order.status
+    signed = e.qty if e.side is Side.buy else -e.qty
+    positions = tuple(p + signed if i == order.leg else p for i, p in enumerate(ex.positions))
+    ex = replace(ex, positions=positions, fills=ex.fills | {fill_key})
+    return _put_order(ex, replace(order, filled=filled, status=status))
+
+
+def _on_status(status: OrderStatus) -> Callable[[ArbExecution, OrderState, Event], ArbExecution]:
+    """The fold of an order event that moves an open order to ``status``; terminal states do
+    not regress (events may arrive in any order). A rejection, or a cancel / expiry before the
+    order filled, counts as a failure; the venue's filled_qty on a cancel is informational:
+    positions move only on fills (no double count)."""
+
+    def fold(ex: ArbExecution, order: OrderState, e: Event) -> ArbExecution:
+        if not order.open:
             return ex
-        filled = order.filled + e.qty
-        status: OrderStatus = "filled" if filled >= order.qty else order.status
-        signed = e.qty if e.side is Side.buy else -e.qty
-        positions = tuple(p + signed if i == order.leg else p for i, p in enumerate(ex.positions))
-        ex = replace(ex, positions=positions, fills=ex.fills | {fill_key})
-        return _put_order(ex, replace(order, filled=filled, status=status))
-    if not order.open:
-        return ex  # terminal states do not regress (events may arrive in any order)
-    if isinstance(e, OrderAccepted):
-        return _put_order(ex, replace(order, status="accepted"))
-    if isinstance(e, OrderRejected):
-        ex = _count_failure(ex, order)
-        return _put_order(ex, replace(order, status="rejected"))
-    if isinstance(e, OrderCanceled | OrderExpired):
-        # the venue's filled_qty is informational: positions move only on fills (no double count)
-        status = "canceled" if isinstance(e, OrderCanceled) else "expired"
-        if order.filled < order.qty:
+        if status == "rejected" or (status != "accepted" and order.filled < order.qty):
             ex = _count_failure(ex, order)
         return _put_order(ex, replace(order, status=status))
-    return ex
+
+    return fold
+
+
+OrderEvent = OrderAccepted | OrderRejected | OrderCanceled | OrderExpired
+#: order-event type → how it moves its order (and the arb's positions, for fills)
+_ORDER_EVENTS: dict[type[Event], Callable[[ArbExecution, OrderState, Any], ArbExecution]] = {
+    FillExecuted: _on_fill,
+    OrderAccepted: _on_status("accepted"),
+    OrderRejected: _on_status("rejected"),
+    OrderCanceled: _on_status("canceled"),
+    OrderExpired: _on_status("expired"),
+}
+#: event type → its fold in :func:`apply` (event types are final: the exact type is the key)
+_APPLY: dict[type[Event], Callable[[ExecutorState, Any], ExecutorState]] = {
+    TargetPositionSet: _on_target,
+    ExitRequested: _on_exit,
+    **dict.fromkeys(_ORDER_EVENTS, _on_order),
+}
 
 
 def _count_failure(ex: ArbExecution, order: OrderState) -> ArbExecution:
@@ -356,14 +368,16 @@ def _place(
     cid = client_order_id(ex.arb_id, ex.revision, ex.step, leg, seq, target.venue)
     is_hedge = not first_leg
     spot = target.market_type is MarketType.spot
+    event_id = IdNamespace.COMMAND.id("place", cid)
     cmd = PlaceOrder(
-        event_id=uuid5_str(COMMAND_NS, f"place/{cid}"),
-        event_time=now,
-        ingest_time=now,
-        venue=target.venue,
-        instrument=target.instrument,
-        correlation_id=ex.arb_id,
-        causation_id=cause,
+        **envelope(
+            event_id,
+            now,
+            target.venue,
+            target.instrument,
+            caused_by=cause,
+            correlation_id=ex.arb_id,
+        ),
         client_order_id=cid,
         arb_id=ex.arb_id,
         step=ex.step,
@@ -396,14 +410,16 @@ def _cancel(
     ex: ArbExecution, order: OrderState, now: int, cause: str | None, why: str
 ) -> tuple[ArbExecution, CancelOrder]:
     venue_leg = ex.legs[order.leg]
+    event_id = IdNamespace.COMMAND.id("cancel", order.client_order_id)
     cmd = CancelOrder(
-        event_id=uuid5_str(COMMAND_NS, f"cancel/{order.client_order_id}"),
-        event_time=now,
-        ingest_time=now,
-        venue=venue_leg.venue,
-        instrument=venue_leg.instrument,
-        correlation_id=ex.arb_id,
-        causation_id=cause,
+        **envelope(
+            event_id,
+            now,
+            venue_leg.venue,
+            venue_leg.instrument,
+            caused_by=cause,
+            correlation_id=ex.arb_id,
+        ),
         client_order_id=order.client_order_id,
         arb_id=ex.arb_id,
         detail=why,

@@ -31,7 +31,6 @@ declarative targets (TargetPositionSet / ExitRequested) with deterministic ids; 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
@@ -39,7 +38,6 @@ from typing import Literal
 
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
 from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
-from projections.ids import uuid5_str
 from projections.policy import (
     ForecastQuote,
     forecast_eligible,
@@ -49,6 +47,7 @@ from projections.policy import (
 )
 from projections.positions import PositionBook
 from schemas.config import StrategyConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     Event,
     ExitRequested,
@@ -57,7 +56,6 @@ from schemas.events import (
 )
 from schemas.types import INTERNAL_VENUE, ExitReason, MarketType, is_spot
 
-INTENT_NS = uuid.UUID("3e9d6b1a-2c4f-4e8a-b7d5-9f0a1c2e3d4b")
 ZERO = Decimal(0)
 #: an entry with no fills this long after its intent is treated as abandoned
 ENTRY_GRACE_MS = 30 * 60_000
@@ -163,7 +161,7 @@ def _basis(
 
 
 def _intent_id(arb_id: str, revision: int, kind: str) -> str:
-    return uuid5_str(INTENT_NS, f"{arb_id}/{revision}/{kind}")
+    return IdNamespace.INTENT.id(arb_id, revision, kind)
 
 
 def _arb_id(asset: str, long: FeedKey, short: FeedKey, now: int) -> str:
@@ -488,15 +486,17 @@ def decide(
             if why is not None:
                 reason, detail = why
                 revision = plan.revision + 1
+                event_id = _intent_id(plan.arb_id, revision, "exit")
                 intents.append(
                     ExitRequested(
-                        event_id=_intent_id(plan.arb_id, revision, "exit"),
-                        event_time=now,
-                        ingest_time=now,
-                        venue=INTERNAL_VENUE,
-                        instrument=asset,
-                        correlation_id=plan.arb_id,
-                        causation_id=cause,
+                        **envelope(
+                            event_id,
+                            now,
+                            INTERNAL_VENUE,
+                            asset,
+                            caused_by=cause,
+                            correlation_id=plan.arb_id,
+                        ),
                         arb_id=plan.arb_id,
                         revision=revision,
                         exit_reason=reason,
@@ -534,15 +534,12 @@ def decide(
             f"{config.entry.expected_hold_h} h, cost {fbest.cost_frac:.6f}, "
             f"break-even {fbest.break_even_h:.1f} h"
         )
+    event_id = _intent_id(arb_id, 0, "target")
     intents.append(
         TargetPositionSet(
-            event_id=_intent_id(arb_id, 0, "target"),
-            event_time=now,
-            ingest_time=now,
-            venue=INTERNAL_VENUE,
-            instrument=asset,
-            correlation_id=arb_id,
-            causation_id=cause,
+            **envelope(
+                event_id, now, INTERNAL_VENUE, asset, caused_by=cause, correlation_id=arb_id
+            ),
             arb_id=arb_id,
             revision=0,
             legs=legs,
