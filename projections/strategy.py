@@ -37,6 +37,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
+from projections.budget import budget_for_asset, same_partition
 from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
 from projections.policy import (
     ForecastQuote,
@@ -414,9 +415,13 @@ def _size(
     live = state.live()
     used_asset = sum((a.notional_usd for a in live if a.asset == asset), ZERO)
     room = min(cap.notional_per_arb_usd, cap.max_notional_per_asset_usd - used_asset)
+    # the venue limit is split per asset partition (projections/budget.py): only this
+    # partition's arbs count, against its share
+    share = budget_for_asset(cap, asset).max_notional_per_venue_usd
+    mine = [a for a in live if same_partition(a.asset, asset)]
     for venue in {q.long[0], q.short[0]}:
-        used = sum((a.notional_usd for a in live if venue in (a.long[0], a.short[0])), ZERO)
-        room = min(room, cap.max_notional_per_venue_usd - used)
+        used = sum((a.notional_usd for a in mine if venue in (a.long[0], a.short[0])), ZERO)
+        room = min(room, share - used)
     assert q.long_leg is not None and q.short_leg is not None
     price = max(q.long_leg.ask, q.short_leg.ask)  # size on the dearer leg: never over notional
     if room <= 0:
@@ -510,7 +515,12 @@ def decide(
 
     if breakers.paused(asset) or best is None:
         return state, intents
-    if len(state.live()) >= config.capacity.max_open_arbs or config.capacity.max_new_per_round < 1:
+    # the open-arb limit is split per asset partition (projections/budget.py)
+    open_here = sum(1 for a in state.live() if same_partition(a.asset, asset))
+    if (
+        open_here >= budget_for_asset(config.capacity, asset).max_open_arbs
+        or config.capacity.max_new_per_round < 1
+    ):
         return state, intents
     qty, notional = _size(best, state, config, asset)
     if qty <= 0:

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from producers.venues import VENUES
+from schemas.catalog import ASSET_PARTITIONS
 from schemas.types import Dec, NonNegativeDec, PositiveDec
 from schemas.venues import VenueFees as VenueFees  # the model lives beside the venue specs
 
@@ -129,6 +130,19 @@ class CapacityConfig(_Frozen):
     notional_per_arb_usd: PositiveDec = Decimal("10000")
     max_notional_per_asset_usd: PositiveDec = Decimal("20000")
     max_notional_per_venue_usd: PositiveDec = Decimal("50000")
+    # how the global limits (open arbs, notional per venue) are split over the asset
+    # partitions, one weight per partition (projections/budget.py): what each worker of a
+    # consumer group may use without asking the others
+    partition_weights: tuple[int, ...] = (1,) * ASSET_PARTITIONS
+
+    @field_validator("partition_weights")
+    @classmethod
+    def _weights(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if len(v) != ASSET_PARTITIONS:
+            raise ValueError(f"needs one weight per asset partition ({ASSET_PARTITIONS})")
+        if any(w < 0 or w > 1000 for w in v) or sum(v) == 0:
+            raise ValueError("weights must be in 0..1000 and not all 0")
+        return v
 
 
 #: Exit keys counted in funding intervals before they were expressed in hours: an interval
