@@ -223,22 +223,62 @@ def _on_target(state: ExecutorState, t: TargetPositionSet) -> ExecutorState:
         LegTarget(leg.venue, leg.instrument, leg.market_type, leg.target_qty, leg.margin)
         for leg in t.legs
     )
-    positions = current.positions if current is not None else tuple(ZERO for _ in legs)
-    if current is not None and len(current.legs) != len(legs):
-        return replace(state, refused=(*state.refused, t.event_id))
-    ex = ArbExecution(
+    if len({(leg.venue, leg.instrument) for leg in legs}) != len(legs):
+        return replace(state, refused=(*state.refused, t.event_id))  # a leg named twice
+    if current is None:
+        ex = ArbExecution(
+            arb_id=t.arb_id,
+            asset=state.asset,
+            revision=t.revision,
+            kind="entry",
+            legs=legs,
+            start=tuple(ZERO for _ in legs),
+            positions=tuple(ZERO for _ in legs),
+            causation_id=t.event_id,
+        )
+        return _put(state, ex)
+    return _put(state, _retarget(current, legs, t))
+
+
+def _retarget(
+    current: ArbExecution, legs: tuple[LegTarget, ...], t: TargetPositionSet
+) -> ArbExecution:
+    """A new revision of an arb already trading: the target-state diff, leg by leg.
+
+    Legs are matched on (venue, instrument); a leg the arb holds that the target does not
+    name is targeted at 0 (the target is the whole arb). Legs whose target differs from the
+    position come first, in the target's order (leg 0 trades first, leg 1 hedges it: a switch
+    that keeps a shared leg opens the new leg and buys back the old one as it fills), then the
+    legs already on target — the shared leg of a switch, which no order touches. Order states
+    keep their leg by (venue, instrument) (their index is remapped)."""
+    key = {i: (leg.venue, leg.instrument) for i, leg in enumerate(current.legs)}
+    held = {key[i]: p for i, p in enumerate(current.positions)}
+    named = {(leg.venue, leg.instrument) for leg in legs}
+    dropped = [replace(leg, target_qty=ZERO) for i, leg in enumerate(current.legs)]
+    wanted = [*legs, *(leg for i, leg in enumerate(dropped) if key[i] not in named)]
+
+    def on_target(leg: LegTarget) -> bool:
+        return leg.target_qty == held.get((leg.venue, leg.instrument), ZERO)
+
+    ordered = (
+        *(leg for leg in wanted if not on_target(leg)),
+        *(leg for leg in wanted if on_target(leg)),
+    )
+    index = {(leg.venue, leg.instrument): i for i, leg in enumerate(ordered)}
+    positions = tuple(held.get((leg.venue, leg.instrument), ZERO) for leg in ordered)
+    orders = {cid: replace(o, leg=index[key[o.leg]]) for cid, o in current.orders.items()}
+    return ArbExecution(
         arb_id=t.arb_id,
-        asset=state.asset,
+        asset=current.asset,
         revision=t.revision,
         kind="entry",
-        legs=legs,
+        legs=ordered,
         start=positions,
         positions=positions,
-        orders=current.orders if current else {},
-        fills=current.fills if current else frozenset(),
+        orders=orders,
+        fills=current.fills,
         causation_id=t.event_id,
     )
-    return _put(state, ex)
 
 
 def _on_exit(state: ExecutorState, x: ExitRequested) -> ExecutorState:
@@ -475,7 +515,9 @@ def reconcile(
             attempts_left=(ex.unwind_attempts < 2 * config.max_hedge_attempts),
         )
         commands += cmds
-    elif ex.kind == "exit" or len(ex.legs) == 1:
+    elif ex.kind == "exit" or len(ex.legs) == 1 or _legs_to_move(ex) > 2:
+        # exits, and a re-target moving more than two legs (no one leg to hedge from): all
+        # legs at once
         ex, cmds = _work_parallel(
             ex,
             tuple(leg.target_qty for leg in ex.legs),
@@ -490,6 +532,11 @@ def reconcile(
         ex, cmds = _work_entry(ex, quotes, config, now, cause, step)
         commands += cmds
     return _put(state, ex), commands
+
+
+def _legs_to_move(ex: ArbExecution) -> int:
+    """How many legs this revision moves (target ≠ where the revision started)."""
+    return sum(1 for leg, s in zip(ex.legs, ex.start, strict=True) if leg.target_qty != s)
 
 
 def _work_parallel(
