@@ -40,14 +40,15 @@ from typing import Literal
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
 from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
 from projections.ids import uuid5_str
-from projections.policy import (
+from projections.positions import PositionBook
+from projections.strategies.base import Breakers
+from projections.strategies.funding_arb.policy import (
     ForecastQuote,
     forecast_eligible,
     forecast_pairs,
     forecast_quote,
     switch_cost_frac,
 )
-from projections.positions import PositionBook
 from schemas.config import StrategyConfig
 from schemas.events import (
     Event,
@@ -55,6 +56,7 @@ from schemas.events import (
     TargetLeg,
     TargetPositionSet,
 )
+from schemas.strategy_specs import FUNDING_ARB_ID
 from schemas.types import INTERNAL_VENUE, ExitReason, MarketType, is_spot
 
 INTENT_NS = uuid.UUID("3e9d6b1a-2c4f-4e8a-b7d5-9f0a1c2e3d4b")
@@ -62,20 +64,6 @@ ZERO = Decimal(0)
 #: an entry with no fills this long after its intent is treated as abandoned
 ENTRY_GRACE_MS = 30 * 60_000
 Status = Literal["entering", "open", "exiting", "closed"]
-
-
-@dataclass(frozen=True)
-class Breakers:
-    """Open circuit breakers as the strategy sees them (from the risk agent)."""
-
-    pause_entries: frozenset[str] = frozenset()  # assets, or "*" for all
-    force_exit: frozenset[str] = frozenset()
-
-    def paused(self, asset: str) -> bool:
-        return asset in self.pause_entries or "*" in self.pause_entries or self.forced(asset)
-
-    def forced(self, asset: str) -> bool:
-        return asset in self.force_exit or "*" in self.force_exit
 
 
 @dataclass(frozen=True)
@@ -103,7 +91,7 @@ class ArbPlan:
     basis_against_since: int | None = None
     closed_at: int = 0
     # round-trip execution cost at entry as the venue charges it (fraction of notional):
-    # funding ≥ this × notional is the arb's break-even (forecast rule, projections/policy.py)
+    # funding ≥ this × notional is the arb's break-even (forecast rule, funding_arb/policy.py)
     entry_cost_frac: Decimal = ZERO
 
 
@@ -134,6 +122,20 @@ class StrategyState:
 
     def live_for(self, asset: str) -> ArbPlan | None:
         return self._index()[1].get(asset)
+
+    # -- per-asset slices (projections.strategies.base.StrategyStateLike) --
+    def assets(self) -> set[str]:
+        return {a.asset for a in self.arbs.values()}
+
+    def for_asset(self, asset: str) -> StrategyState:
+        return StrategyState({k: a for k, a in self.arbs.items() if a.asset == asset})
+
+    @classmethod
+    def merged(cls, parts: list[StrategyState]) -> StrategyState:
+        arbs: dict[str, ArbPlan] = {}
+        for part in parts:
+            arbs.update(part.arbs)
+        return StrategyState(dict(sorted(arbs.items())))
 
 
 def _put(state: StrategyState, plan: ArbPlan) -> StrategyState:
@@ -338,7 +340,7 @@ def forecast_exit_reason(
        below the entry threshold, so an arb does not exit on the noise it entered on);
     7. ``better_opportunity``: another pair's forecast gain over the expected hold,
        ``(f_best − f_current) × expected_hold_h``, is at least ``exits.switch_cost_multiple``
-       × the switch cost (:func:`projections.policy.switch_cost_frac`).
+       × the switch cost (:func:`projections.strategies.funding_arb.policy.switch_cost_frac`).
     """
     ex = config.exits
     if breakers.forced(plan.asset):
@@ -450,12 +452,14 @@ def decide(
     cause: str | None,
     breakers: Breakers | None = None,
     pairs: list[PairQuote] | None = None,
+    strategy_id: str = FUNDING_ARB_ID,
 ) -> tuple[StrategyState, list[Event]]:
     """Decide on ``asset`` at event time ``now``: exits first, then at most one entry.
 
     ``state`` covers every asset this decider owns (capacity limits count across them);
     ``cause`` is the ``event_id`` of the input that triggered the decision; ``pairs`` may be
-    the board's :func:`candidate_pairs` at ``now`` when the caller has them.
+    the board's :func:`candidate_pairs` at ``now`` when the caller has them;
+    ``strategy_id`` is stamped on every intent.
     """
     breakers = breakers or Breakers()
     intents: list[Event] = []
@@ -490,6 +494,7 @@ def decide(
                 revision = plan.revision + 1
                 intents.append(
                     ExitRequested(
+                        strategy_id=strategy_id,
                         event_id=_intent_id(plan.arb_id, revision, "exit"),
                         event_time=now,
                         ingest_time=now,
@@ -536,6 +541,7 @@ def decide(
         )
     intents.append(
         TargetPositionSet(
+            strategy_id=strategy_id,
             event_id=_intent_id(arb_id, 0, "target"),
             event_time=now,
             ingest_time=now,
