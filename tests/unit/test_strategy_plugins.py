@@ -154,3 +154,14 @@ def test_the_funding_arbitrage_does_not_enter_a_pair_with_a_leg_another_strategy
     assert isinstance(entry, ev.TargetPositionSet) and entry.strategy_id == "funding_arb"
     assert {leg.venue for leg in entry.legs} == {"binance", "bybit"}
     assert entries(beside) == []  # the grid owns binance BTC: the only pair is off limits
+
+
+def test_the_grid_example_is_the_strategy_file_plus_a_grid() -> None:
+    base = tomllib.loads((REPO / "config" / "strategy.toml").read_text())
+    grid = tomllib.loads((REPO / "config" / "grid.toml").read_text())
+    kinds = [s["kind"] for s in grid.pop("strategies")]
+    assert kinds == ["funding_arb", "grid"] and grid == base  # no drift between the two
+    config = StrategyConfig.model_validate(
+        tomllib.loads((REPO / "config" / "grid.toml").read_text())
+    )
+    assert [p.id for p in registry.plugins(config)] == ["funding_arb", "grid-btc"]
