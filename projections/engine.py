@@ -40,8 +40,10 @@ from projections import board as bd
 from projections import executor as ex
 from projections import positions as pos
 from projections import risk as rk
-from projections import strategy as st
 from projections.stand_in import stand_in_quote
+from projections.strategies import registry
+from projections.strategies.base import Breakers, MarketView
+from projections.strategies.funding_arb import strategy as st
 from schemas.config import StrategyConfig
 from schemas.envelope import IdNamespace, dead_letter, envelope
 from schemas.events import (
@@ -69,17 +71,27 @@ APR_Q = Decimal("1e-10")
 
 @dataclass(frozen=True)
 class EngineState:
-    """Boards, books and executions per asset, one strategy state across them."""
+    """Boards, books and executions per asset; each strategy's state (by strategy id,
+    :class:`projections.strategies.base.StrategyStateLike`) across them."""
 
     boards: dict[str, bd.AssetBoard] = field(default_factory=dict)
     books: dict[str, pos.PositionBook] = field(default_factory=dict)
     execs: dict[str, ex.ExecutorState] = field(default_factory=dict)
-    strategy: st.StrategyState = field(default_factory=st.StrategyState)
-    breakers: st.Breakers = field(default_factory=st.Breakers)
+    strategies: dict[str, Any] = field(default_factory=dict)
+    breakers: Breakers = field(default_factory=Breakers)
     spreads: dict[str, tuple[object, ...]] = field(default_factory=dict)  # last SpreadUpdated
     risk: dict[str, rk.RiskState] = field(default_factory=dict)
     now: int = 0  # ms UTC, max over ``clocks``: reporting only, never a decision input
     clocks: dict[str, int] = field(default_factory=dict)  # asset → its event-time clock (ms)
+
+    @property
+    def strategy(self) -> st.StrategyState:
+        """The funding arbitrage's state (its arbs: what summaries, reports and the worker's
+        status count); empty when no funding arbitrage runs."""
+        return next(
+            (s for s in self.strategies.values() if isinstance(s, st.StrategyState)),
+            st.StrategyState(),
+        )
 
 
 def clock(state: EngineState, asset: str) -> int:
@@ -196,7 +208,7 @@ def observe(state: EngineState, event: FundingRateObserved | TickerObserved) -> 
         boards=_with(state.boards, asset, board),
         books=_with(state.books, asset, book),
         execs=state.execs,
-        strategy=state.strategy,
+        strategies=state.strategies,
         breakers=state.breakers,
         spreads=state.spreads,
         risk=state.risk,
@@ -431,7 +443,7 @@ def fold_market(
             boards=boards,
             books=books,
             execs=state.execs,
-            strategy=state.strategy,
+            strategies=state.strategies,
             breakers=state.breakers,
             spreads=state.spreads,
             risk=state.risk,
@@ -482,17 +494,29 @@ def _conclude(
     board: bd.AssetBoard,
     book: pos.PositionBook,
     execs: ex.ExecutorState,
-    breakers: st.Breakers,
+    breakers: Breakers,
     spreads: dict[str, tuple[object, ...]],
     outputs: list[Event],
     decide: bool,
     pairs: list[bd.PairQuote] | None,
     rejected: bool,
 ) -> tuple[EngineState, list[Event]]:
-    """Asset-local risk, then (when ``decide``) the strategy, then the executor at ``now``."""
-    strategy = state.strategy
+    """Asset-local risk, then (when ``decide``) the strategies in ``[[strategies]]`` order,
+    then the executor at ``now`` (every strategy's active target on the asset)."""
+    plugins = registry.plugins(config)
+    strategies = state.strategies
+    market = MarketView(asset, board, pairs)
+    stale = None
+    for p in plugins:
+        own = strategies.get(p.id)
+        stale = p.stale(own if own is not None else p.initial_state(), market, now)
+        if stale is not None:
+            break
+    positions = tuple(o for o in outputs if isinstance(o, PositionChanged))
+    directional = registry.directional_ids(config)
+    if directional and positions:  # a grid's delta is its purpose, not one-legged exposure
+        positions = tuple(p for p in positions if not _owned_by(execs, p, directional))
     risk_state = state.risk.get(asset) or rk.RiskState()
-    plan = strategy.live_for(asset)
     risk_state, tripped = rk.assess(
         risk_state,
         asset,
@@ -500,8 +524,8 @@ def _conclude(
         cause=cause,
         config=config.risk,
         rejected=rejected,
-        positions=tuple(o for o in outputs if isinstance(o, PositionChanged)),
-        stale=st.stale_leg(plan, board, config, now) if plan is not None else None,
+        positions=positions,
+        stale=stale,
     )
     if tripped:
         outputs += tripped
@@ -516,12 +540,16 @@ def _conclude(
                 force_exit=breakers.force_exit
                 | ({asset} if risk_state.action(BreakerAction.force_exit) else set()),
             )
-        strategy, intents = st.decide(
-            asset, board, book, strategy, config, now, cause, effective, pairs
-        )
-        for intent in intents:
-            execs = ex.apply(execs, intent)
-        outputs += intents
+        for p in plugins:
+            own = strategies.get(p.id)
+            new, intents = p.decide(
+                own if own is not None else p.initial_state(), market, book, effective, now, cause
+            )
+            if new is not own:
+                strategies = _with(strategies, p.id, new)
+            for intent in intents:
+                execs = ex.apply(execs, intent)
+            outputs += intents
     if execs.active is not None:  # the quotes only matter to an active execution
         execs, commands = ex.reconcile(
             execs, quotes(board, now, config.feeds.ticker_ttl_ms), config.execution, now, cause
@@ -531,7 +559,7 @@ def _conclude(
         boards=_with(state.boards, asset, board),
         books=_with(state.books, asset, book),
         execs=_with(state.execs, asset, execs),
-        strategy=strategy,
+        strategies=strategies,
         breakers=breakers,
         spreads=spreads,
         risk=state.risk
@@ -540,6 +568,12 @@ def _conclude(
         now=max(state.now, now),
         clocks=state.clocks if clock(state, asset) == now else _with(state.clocks, asset, now),
     ), outputs
+
+
+def _owned_by(execs: ex.ExecutorState, change: PositionChanged, ids: frozenset[str]) -> bool:
+    """Is ``change``'s position held by a target of one of the strategies ``ids``?"""
+    owner = execs.arbs.get(change.correlation_id or "")
+    return owner is not None and owner.strategy_id in ids
 
 
 def rejected(
@@ -600,10 +634,8 @@ def slice_for(state: EngineState, asset: str) -> EngineState:
         boards=one(state.boards),
         books=one(state.books),
         execs=one(state.execs),
-        strategy=st.StrategyState(
-            {k: a for k, a in state.strategy.arbs.items() if a.asset == asset}
-        ),
-        breakers=st.Breakers(
+        strategies={k: s.for_asset(asset) for k, s in state.strategies.items()},
+        breakers=Breakers(
             pause_entries=state.breakers.pause_entries & {scope},
             force_exit=state.breakers.force_exit & {scope},
         ),
@@ -622,7 +654,7 @@ def merge(slices: list[EngineState]) -> EngineState:
     spreads: dict[str, tuple[object, ...]] = {}
     risk: dict[str, rk.RiskState] = {}
     clocks: dict[str, int] = {}
-    arbs: dict[str, st.ArbPlan] = {}
+    parts: dict[str, list[Any]] = {}
     pause: set[str] = set()
     force: set[str] = set()
     now = 0
@@ -633,7 +665,8 @@ def merge(slices: list[EngineState]) -> EngineState:
         spreads.update(s.spreads)
         risk.update(s.risk)
         clocks.update(s.clocks)
-        arbs.update(s.strategy.arbs)
+        for k, part in s.strategies.items():
+            parts.setdefault(k, []).append(part)
         pause |= s.breakers.pause_entries
         force |= s.breakers.force_exit
         now = max(now, s.now)
@@ -643,8 +676,8 @@ def merge(slices: list[EngineState]) -> EngineState:
         execs=dict(sorted(execs.items())),
         spreads=dict(sorted(spreads.items())),
         risk=dict(sorted(risk.items())),
-        strategy=st.StrategyState(dict(sorted(arbs.items()))),
-        breakers=st.Breakers(frozenset(pause), frozenset(force)),
+        strategies={k: type(ps[0]).merged(ps) for k, ps in sorted(parts.items())},
+        breakers=Breakers(frozenset(pause), frozenset(force)),
         now=now,
         clocks=dict(sorted(clocks.items())),
     )
@@ -653,7 +686,8 @@ def merge(slices: list[EngineState]) -> EngineState:
 def assets_of(state: EngineState) -> set[str]:
     """Every asset ``state`` holds something for (plus ``ALL`` when a global breaker is open)."""
     assets = set(state.boards) | set(state.books) | set(state.execs) | set(state.risk)
-    assets |= {a.asset for a in state.strategy.arbs.values()}
+    for s in state.strategies.values():
+        assets |= s.assets()
     if "*" in state.breakers.pause_entries | state.breakers.force_exit:
         assets.add("ALL")
     return assets

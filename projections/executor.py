@@ -17,9 +17,11 @@ Pure (DESIGN §6 item 4, seeds/000 "target-state", seeds/002 "atomic execution")
   after that the arb is **unwound**: every leg back to where this revision started.
 * **Exits** and unwinds work all legs at once (a failure on one leg never blocks another),
   with reduce-only perp orders.
-* One entry/exit in flight per asset: an intent for another arb while one works is refused.
+* One entry/exit in flight per (strategy, asset): an intent for another target of the same
+  strategy while one works is refused; targets of different strategies (``strategy_id``) work
+  side by side, each reconciled on its own.
 
-Client order ids are a hash of (arb, revision, step, leg, seq), shaped per venue
+Client order ids are a hash of (strategy, arb, revision, step, leg, seq), shaped per venue
 (the venue's :class:`schemas.venues.ClientIdRule`), so a replay or restart produces the same ids.
 """
 
@@ -46,6 +48,7 @@ from schemas.events import (
     PlaceOrder,
     TargetPositionSet,
 )
+from schemas.strategy_specs import FUNDING_ARB_ID
 from schemas.types import INTERNAL_VENUE, MarketType, OrderType, Side, TimeInForce
 from schemas.venues import DEFAULT_CLIENT_ID
 
@@ -58,14 +61,17 @@ Command = PlaceOrder | CancelOrder
 
 
 # ---- client order ids ----------------------------------------------------------------------
-def client_order_id(arb_id: str, revision: int, step: int, leg: int, seq: int, venue: str) -> str:
+def client_order_id(
+    strategy_id: str, arb_id: str, revision: int, step: int, leg: int, seq: int, venue: str
+) -> str:
     """Deterministic client order id of one order, shaped by ``venue``'s rule.
 
-    SHA-256 of ``arb|revision|step|leg|seq``, shaped by the venue package's
+    SHA-256 of ``strategy|arb|revision|step|leg|seq``, shaped by the venue package's
     :class:`schemas.venues.ClientIdRule` (``producers/venues/<venue>/``: prefix and hex
     digits, or a decimal integer for Lighter); a venue with no package gets ``fa`` + 30 hex.
     """
-    digest = hashlib.sha256(f"{arb_id}|{revision}|{step}|{leg}|{seq}".encode()).hexdigest()
+    key = f"{strategy_id}|{arb_id}|{revision}|{step}|{leg}|{seq}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     spec = VENUES.get(venue)
     return (spec.client_id if spec else DEFAULT_CLIENT_ID).shape(digest)
 
@@ -134,6 +140,7 @@ class ArbExecution:
     fills: frozenset[str] = frozenset()
     causation_id: str | None = None
     detail: str = ""
+    strategy_id: str = FUNDING_ARB_ID  # the strategy whose target this is
 
     @property
     def active(self) -> bool:
@@ -148,7 +155,8 @@ class ArbExecution:
 
 @dataclass(frozen=True)
 class ExecutorState:
-    """All executions of one asset; at most one is active (one in flight per asset)."""
+    """All executions of one asset; at most one active per strategy (one in flight per
+    (strategy, asset)). ``active`` is the first active one in arb-id order, if any."""
 
     asset: str
     arbs: Mapping[str, ArbExecution] = field(default_factory=dict)
@@ -164,6 +172,12 @@ class ExecutorState:
                 self, "_active", next((a for a in self.arbs.values() if a.active), None)
             )
         return d["_active"]  # type: ignore[no-any-return]
+
+    def active_for(self, strategy_id: str) -> ArbExecution | None:
+        """The active execution of ``strategy_id``'s target on this asset, if any."""
+        return next(
+            (a for a in self.arbs.values() if a.active and a.strategy_id == strategy_id), None
+        )
 
     def __getstate__(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != "_active"}
@@ -216,9 +230,12 @@ def _on_target(state: ExecutorState, t: TargetPositionSet) -> ExecutorState:
     current = state.arbs.get(t.arb_id)
     if current is not None and current.revision >= t.revision:
         return state  # duplicate or stale intent: idempotent
-    active = state.active
+    if current is not None and current.strategy_id != t.strategy_id:
+        return replace(state, refused=(*state.refused, t.event_id))  # another strategy's id
+    active = state.active_for(t.strategy_id)
     if active is not None and active.arb_id != t.arb_id:
-        return replace(state, refused=(*state.refused, t.event_id))  # one in flight per asset
+        # one in flight per (strategy, asset)
+        return replace(state, refused=(*state.refused, t.event_id))
     legs = tuple(
         LegTarget(leg.venue, leg.instrument, leg.market_type, leg.target_qty, leg.margin)
         for leg in t.legs
@@ -278,12 +295,13 @@ def _retarget(
         orders=orders,
         fills=current.fills,
         causation_id=t.event_id,
+        strategy_id=t.strategy_id,
     )
 
 
 def _on_exit(state: ExecutorState, x: ExitRequested) -> ExecutorState:
     current = state.arbs.get(x.arb_id)
-    if current is None or current.revision >= x.revision:
+    if current is None or current.revision >= x.revision or current.strategy_id != x.strategy_id:
         return state
     legs = tuple(replace(leg, target_qty=ZERO) for leg in current.legs)
     ex = replace(
@@ -405,7 +423,7 @@ def _place(
         tif = TimeInForce.IOC
     price = _tick_round(raw, quote.ask if side is Side.buy else quote.bid, up=side is Side.buy)
     seq = ex.seq + 1
-    cid = client_order_id(ex.arb_id, ex.revision, ex.step, leg, seq, target.venue)
+    cid = client_order_id(ex.strategy_id, ex.arb_id, ex.revision, ex.step, leg, seq, target.venue)
     is_hedge = not first_leg
     spot = target.market_type is MarketType.spot
     event_id = IdNamespace.COMMAND.id("place", cid)
@@ -478,14 +496,28 @@ def reconcile(
     now: int,
     cause: str | None = None,
 ) -> tuple[ExecutorState, list[Command]]:
-    """Commands that move the active arb toward its target at event time ``now``.
+    """Commands that move each active target (one per strategy) toward its target at event
+    time ``now``, in arb-id order.
 
     ``quotes`` maps (venue, instrument) to the current top of book; a leg without a quote
     waits. ``cause`` becomes each command's ``causation_id``.
     """
-    ex = state.active
-    if ex is None:
-        return state, []
+    commands: list[Command] = []
+    for ex in [a for a in state.arbs.values() if a.active]:
+        state, cmds = _reconcile_one(state, ex, quotes, config, now, cause)
+        commands += cmds
+    return state, commands
+
+
+def _reconcile_one(
+    state: ExecutorState,
+    ex: ArbExecution,
+    quotes: Mapping[tuple[str, str], Quote],
+    config: ExecutionConfig,
+    now: int,
+    cause: str | None,
+) -> tuple[ExecutorState, list[Command]]:
+    """:func:`reconcile` for one active execution ``ex`` of ``state``."""
     commands: list[Command] = []
     step = config.qty_step
 

@@ -54,6 +54,8 @@ class IdNamespace(enum.Enum):
     GATEWAY = uuid.UUID("5e1f0c2d-7a3b-4c9d-8e6f-2a1b3c4d5e6f")
     #: everything the paper venue emits (order events, fills, funding, borrow, balances)
     PAPER = uuid.UUID("2b7e9c4d-5a1f-4e3b-8d6c-1f0e9a8b7c6d")
+    #: the grid strategy's ``TargetPositionSet`` (``<strategy id>/<grid id>/<revision>``)
+    GRID = uuid.UUID("5f2a7c3e-9d1b-4e6f-a8c0-2b4d6e8f0a1c")
     #: dead letters of consumer records that did not decode (``<topic>/<partition>/<offset>``)
     DEADLETTER = uuid.UUID("0c6a3d52-6f7e-4a0b-9f1d-2b8e7c4a5d11")
 

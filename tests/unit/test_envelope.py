@@ -25,6 +25,7 @@ PINNED = {
     "CONNECTOR": "0c7d2e4f-9b1a-4f3e-8c5d-6a7b8c9d0e1f",
     "GATEWAY": "5e1f0c2d-7a3b-4c9d-8e6f-2a1b3c4d5e6f",
     "PAPER": "2b7e9c4d-5a1f-4e3b-8d6c-1f0e9a8b7c6d",
+    "GRID": "5f2a7c3e-9d1b-4e6f-a8c0-2b4d6e8f0a1c",
     "DEADLETTER": "0c6a3d52-6f7e-4a0b-9f1d-2b8e7c4a5d11",
 }
 

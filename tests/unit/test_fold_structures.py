@@ -11,8 +11,8 @@ from hypothesis import strategies as hs
 
 from projections import board as bd
 from projections import executor as ex
-from projections import strategy as st
 from projections.positions import AppliedIds, PositionBook, _applied_with
+from projections.strategies.funding_arb import strategy as st
 from schemas.config import EntryConfig, StrategyConfig
 from schemas.envelope import IdNamespace, uuid5_str
 from tests.market import board_of, two_venue_history

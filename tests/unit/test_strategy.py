@@ -3,7 +3,7 @@
 from decimal import Decimal as D
 
 from projections import positions as pos
-from projections import strategy as st
+from projections.strategies.funding_arb import strategy as st
 from schemas.config import CapacityConfig, EntryConfig, ExitConfig, StrategyConfig
 from schemas.events import ExitReason, ExitRequested, TargetPositionSet
 from tests import stubs

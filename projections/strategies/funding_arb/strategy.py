@@ -44,7 +44,9 @@ from typing import Literal
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
 from projections.budget import budget_for_asset, same_partition
 from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
-from projections.policy import (
+from projections.positions import PositionBook
+from projections.strategies.base import Breakers
+from projections.strategies.funding_arb.policy import (
     ForecastQuote,
     forecast_eligible,
     forecast_pairs,
@@ -52,7 +54,6 @@ from projections.policy import (
     shared_leg,
     switch_cost_frac,
 )
-from projections.positions import PositionBook
 from schemas.config import StrategyConfig
 from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
@@ -61,26 +62,13 @@ from schemas.events import (
     TargetLeg,
     TargetPositionSet,
 )
+from schemas.strategy_specs import FUNDING_ARB_ID
 from schemas.types import INTERNAL_VENUE, ExitReason, MarketType, is_spot
 
 ZERO = Decimal(0)
 #: an entry with no fills this long after its intent is treated as abandoned
 ENTRY_GRACE_MS = 30 * 60_000
 Status = Literal["entering", "open", "exiting", "closed"]
-
-
-@dataclass(frozen=True)
-class Breakers:
-    """Open circuit breakers as the strategy sees them (from the risk agent)."""
-
-    pause_entries: frozenset[str] = frozenset()  # assets, or "*" for all
-    force_exit: frozenset[str] = frozenset()
-
-    def paused(self, asset: str) -> bool:
-        return asset in self.pause_entries or "*" in self.pause_entries or self.forced(asset)
-
-    def forced(self, asset: str) -> bool:
-        return asset in self.force_exit or "*" in self.force_exit
 
 
 @dataclass(frozen=True)
@@ -108,7 +96,7 @@ class ArbPlan:
     basis_against_since: int | None = None
     closed_at: int = 0
     # round-trip execution cost at entry as the venue charges it (fraction of notional):
-    # funding ≥ this × notional is the arb's break-even (forecast rule, projections/policy.py)
+    # funding ≥ this × notional is the arb's break-even (forecast rule, funding_arb/policy.py)
     entry_cost_frac: Decimal = ZERO
     # switches that kept a shared leg (re-targeted the other one) and when the latest was sent;
     # the pair before it until the book shows the new leg in place (or its failure)
@@ -144,6 +132,20 @@ class StrategyState:
 
     def live_for(self, asset: str) -> ArbPlan | None:
         return self._index()[1].get(asset)
+
+    # -- per-asset slices (projections.strategies.base.StrategyStateLike) --
+    def assets(self) -> set[str]:
+        return {a.asset for a in self.arbs.values()}
+
+    def for_asset(self, asset: str) -> StrategyState:
+        return StrategyState({k: a for k, a in self.arbs.items() if a.asset == asset})
+
+    @classmethod
+    def merged(cls, parts: list[StrategyState]) -> StrategyState:
+        arbs: dict[str, ArbPlan] = {}
+        for part in parts:
+            arbs.update(part.arbs)
+        return StrategyState(dict(sorted(arbs.items())))
 
 
 def _put(state: StrategyState, plan: ArbPlan) -> StrategyState:
@@ -376,7 +378,7 @@ def forecast_exit_reason(
        below the entry threshold, so an arb does not exit on the noise it entered on);
     7. ``better_opportunity``: another pair's forecast gain over the expected hold,
        ``(f_best − f_current) × expected_hold_h``, is at least ``exits.switch_cost_multiple``
-       × the switch cost (:func:`projections.policy.switch_cost_frac`).
+       × the switch cost (:func:`projections.strategies.funding_arb.policy.switch_cost_frac`).
     """
     ex = config.exits
     if breakers.forced(plan.asset):
@@ -493,6 +495,7 @@ def _retarget(
     cause: str | None,
     detail: str,
     expected_apr: Decimal,
+    strategy_id: str = FUNDING_ARB_ID,
 ) -> tuple[ArbPlan, TargetPositionSet] | None:
     """The switch of ``plan`` to ``best`` as a new revision of the same arb that keeps the
     leg both pairs share (issue 19): the target names the new leg at the arb's quantity, the
@@ -534,14 +537,12 @@ def _retarget(
     forecast = config.entry.decide_on == "forecast"
     current = quote_pair(board, plan.long, plan.short, config, now)
     cost = switch_cost_frac(current, best, config) if forecast and not current.blocked else ZERO
+    event_id = _intent_id(plan.arb_id, revision, "target")
     target = TargetPositionSet(
-        event_id=_intent_id(plan.arb_id, revision, "target"),
-        event_time=now,
-        ingest_time=now,
-        venue=INTERNAL_VENUE,
-        instrument=plan.asset,
-        correlation_id=plan.arb_id,
-        causation_id=cause,
+        **envelope(
+            event_id, now, INTERNAL_VENUE, plan.asset, caused_by=cause, correlation_id=plan.arb_id
+        ),
+        strategy_id=strategy_id,
         arb_id=plan.arb_id,
         revision=revision,
         legs=legs,
@@ -585,12 +586,14 @@ def decide(
     cause: str | None,
     breakers: Breakers | None = None,
     pairs: list[PairQuote] | None = None,
+    strategy_id: str = FUNDING_ARB_ID,
 ) -> tuple[StrategyState, list[Event]]:
     """Decide on ``asset`` at event time ``now``: exits first, then at most one entry.
 
     ``state`` covers every asset this decider owns (capacity limits count across them);
     ``cause`` is the ``event_id`` of the input that triggered the decision; ``pairs`` may be
-    the board's :func:`candidate_pairs` at ``now`` when the caller has them.
+    the board's :func:`candidate_pairs` at ``now`` when the caller has them;
+    ``strategy_id`` is stamped on every intent.
     """
     breakers = breakers or Breakers()
     intents: list[Event] = []
@@ -627,7 +630,17 @@ def decide(
                 elif best is not None:
                     expected = fbest.net_edge_apr if fbest is not None else best.net_edge_apr
                     switch = _retarget(
-                        plan, best, board, book, state, config, now, cause, why[1], expected
+                        plan,
+                        best,
+                        board,
+                        book,
+                        state,
+                        config,
+                        now,
+                        cause,
+                        why[1],
+                        expected,
+                        strategy_id=strategy_id,
                     )
             if switch is not None:
                 plan, target = switch
@@ -647,6 +660,7 @@ def decide(
                             caused_by=cause,
                             correlation_id=plan.arb_id,
                         ),
+                        strategy_id=strategy_id,
                         arb_id=plan.arb_id,
                         revision=revision,
                         exit_reason=reason,
@@ -695,6 +709,7 @@ def decide(
             **envelope(
                 event_id, now, INTERNAL_VENUE, asset, caused_by=cause, correlation_id=arb_id
             ),
+            strategy_id=strategy_id,
             arb_id=arb_id,
             revision=0,
             legs=legs,
