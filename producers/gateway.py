@@ -214,14 +214,14 @@ class OrderGateway:
 
     def _env(self, cmd: Event, cid: str, kind: str, t: int | None = None) -> dict[str, Any]:
         now = self.clock()
-        event_id = self._event_id(cid, kind)
+        eid = self._event_id(cid, kind)
         env = envelope(
-            event_id,
+            eid,
             t or now,
             self.spec.id,
             cmd.instrument,
-            caused_by=cmd.event_id,
-            correlation_id=cmd.correlation_id,
+            cmd.event_id,
+            cmd.correlation_id,
             ingest_time=now,
         )
         return env | {"client_order_id": cid}

@@ -428,14 +428,7 @@ def _place(
     spot = target.market_type is MarketType.spot
     event_id = IdNamespace.COMMAND.id("place", cid)
     cmd = PlaceOrder(
-        **envelope(
-            event_id,
-            now,
-            target.venue,
-            target.instrument,
-            caused_by=cause,
-            correlation_id=ex.arb_id,
-        ),
+        **envelope(event_id, now, target.venue, target.instrument, cause, ex.arb_id),
         client_order_id=cid,
         arb_id=ex.arb_id,
         step=ex.step,
@@ -470,14 +463,7 @@ def _cancel(
     venue_leg = ex.legs[order.leg]
     event_id = IdNamespace.COMMAND.id("cancel", order.client_order_id)
     cmd = CancelOrder(
-        **envelope(
-            event_id,
-            now,
-            venue_leg.venue,
-            venue_leg.instrument,
-            caused_by=cause,
-            correlation_id=ex.arb_id,
-        ),
+        **envelope(event_id, now, venue_leg.venue, venue_leg.instrument, cause, ex.arb_id),
         client_order_id=order.client_order_id,
         arb_id=ex.arb_id,
         detail=why,

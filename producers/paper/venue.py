@@ -203,14 +203,7 @@ class PaperVenue:
 
     def _env(self, cmd: Event, t: int, kind: str, n: int = 0) -> dict[str, object]:
         event_id = self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n)
-        return envelope(
-            event_id,
-            t,
-            cmd.venue,
-            cmd.instrument,
-            caused_by=cmd.event_id,
-            correlation_id=cmd.correlation_id,
-        )
+        return envelope(event_id, t, cmd.venue, cmd.instrument, cmd.event_id, cmd.correlation_id)
 
     # -- market data --
     def _on_quote(self, e: TickerObserved) -> list[Event]:
@@ -247,7 +240,7 @@ class PaperVenue:
         event_id = self._id("borrow", key, pos.borrow_accrued_to)
         return [
             FundingPaid(
-                **envelope(event_id, t, key[0], key[1], correlation_id=pos.arb_id),
+                **envelope(event_id, t, key[0], key[1], None, pos.arb_id),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=rate,
@@ -273,14 +266,7 @@ class PaperVenue:
         event_id = self._id("funding", key, t)
         return [
             FundingPaid(
-                **envelope(
-                    event_id,
-                    t,
-                    e.venue,
-                    e.instrument,
-                    caused_by=e.event_id,
-                    correlation_id=pos.arb_id,
-                ),
+                **envelope(event_id, t, e.venue, e.instrument, e.event_id, pos.arb_id),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=e.funding_rate,
@@ -493,15 +479,9 @@ class PaperVenue:
         pos = self.positions.get((venue, instrument)) or _Position()
         used = margin.used(gross)
         event_id = self._id("balance", venue, instrument, t, self.fills)
+        cause_id, arb_id = (cause.event_id, cause.correlation_id) if cause else (None, pos.arb_id)
         return BalanceObserved(
-            **envelope(
-                event_id,
-                t,
-                venue,
-                instrument,
-                caused_by=cause.event_id if cause else None,
-                correlation_id=cause.correlation_id if cause else pos.arb_id,
-            ),
+            **envelope(event_id, t, venue, instrument, cause_id, arb_id),
             currency=settle_currency(instrument),
             total=equity,
             free=equity - used,

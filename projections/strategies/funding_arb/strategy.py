@@ -539,9 +539,7 @@ def _retarget(
     cost = switch_cost_frac(current, best, config) if forecast and not current.blocked else ZERO
     event_id = _intent_id(plan.arb_id, revision, "target")
     target = TargetPositionSet(
-        **envelope(
-            event_id, now, INTERNAL_VENUE, plan.asset, caused_by=cause, correlation_id=plan.arb_id
-        ),
+        **envelope(event_id, now, INTERNAL_VENUE, plan.asset, cause, plan.arb_id),
         strategy_id=strategy_id,
         arb_id=plan.arb_id,
         revision=revision,
@@ -652,14 +650,7 @@ def decide(
                 event_id = _intent_id(plan.arb_id, revision, "exit")
                 intents.append(
                     ExitRequested(
-                        **envelope(
-                            event_id,
-                            now,
-                            INTERNAL_VENUE,
-                            asset,
-                            caused_by=cause,
-                            correlation_id=plan.arb_id,
-                        ),
+                        **envelope(event_id, now, INTERNAL_VENUE, asset, cause, plan.arb_id),
                         strategy_id=strategy_id,
                         arb_id=plan.arb_id,
                         revision=revision,
@@ -706,9 +697,7 @@ def decide(
     event_id = _intent_id(arb_id, 0, "target")
     intents.append(
         TargetPositionSet(
-            **envelope(
-                event_id, now, INTERNAL_VENUE, asset, caused_by=cause, correlation_id=arb_id
-            ),
+            **envelope(event_id, now, INTERNAL_VENUE, asset, cause, arb_id),
             strategy_id=strategy_id,
             arb_id=arb_id,
             revision=0,
