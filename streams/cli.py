@@ -277,31 +277,18 @@ def topics_dump(
 ) -> None:
     """Record a run's topics to a file `fundarb replay` can read back (JSON lines, base64)."""
     import asyncio
-    import base64
-    import gzip
-    import json
 
     from infra.kafka_io import read_topics
+    from producers.history.dump import DumpWriter
 
     settings = _settings(topic_prefix=prefix)
 
     async def dump() -> int:
         wanted = {settings.topic(t.strip()): t.strip() for t in names.split(",") if t.strip()}
-        opener = gzip.open if out_file.name.endswith(".gz") else open
-        n = 0
-        with opener(out_file, "wt") as f:  # type: ignore[operator]
+        with DumpWriter(out_file) as writer:
             async for topic, partition, r in read_topics(settings.bootstrap, list(wanted)):
-                record = {
-                    "topic": wanted[topic],
-                    "partition": partition,
-                    "offset": r.offset,
-                    "timestamp": r.timestamp,
-                    "key": base64.b64encode(r.key or b"").decode(),
-                    "value": base64.b64encode(r.value or b"").decode(),
-                }
-                f.write(json.dumps(record) + "\n")
-                n += 1
-        return n
+                writer.write(wanted[topic], partition, r.offset, r.timestamp, r.key, r.value)
+        return writer.records
 
     try:
         count = asyncio.run(dump())
