@@ -58,7 +58,8 @@ from pydantic import Json, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra import metrics as m
-from producers.account import fetch_funding_history, fetch_my_trades, reads_funding
+from producers.live.account import fetch_funding_history, fetch_my_trades, reads_funding
+from producers.live.ws_channels import WsChannel
 from producers.parse import (
     LegView,
     ParseError,
@@ -73,7 +74,6 @@ from producers.parse import (
     spot_sentinel,
 )
 from producers.venues import VenueSpec
-from producers.ws_channels import WsChannel
 from projections.funding import MS_PER_HOUR
 from schemas.events import (
     BreakerReset,
@@ -180,7 +180,7 @@ class VenueConnector:
     #: where the stream carries no settlement time (Gate's ``futures.tickers``)
     schedule: dict[str, tuple[int, int]] = field(default_factory=dict)
     max_ahead_ms: int = 60_000  # a pushed event stamped further ahead of our clock is refused
-    #: the websocket streams a running :class:`producers.ws.WsFeed` feeds (their staleness
+    #: the websocket streams a running :class:`producers.live.ws.WsFeed` feeds (their staleness
     #: counts from the first attempt, so a stream that never delivers shows as stale)
     ws_streams: tuple[str, ...] = ()
     #: hours of settled rates each poll asks for where the venue lists them with the paying
@@ -363,7 +363,8 @@ class VenueConnector:
         return out
 
     def on_stream(self, update: Mapping[str, Any], channel: WsChannel) -> list[Event]:
-        """Events of one websocket update (:mod:`producers.ws`, :mod:`producers.ws_channels`).
+        """Events of one websocket update (:mod:`producers.live.ws`,
+        :mod:`producers.live.ws_channels`).
 
         ``update`` is what ccxt.pro's ``channel.method`` returned, by symbol: tickers whose raw
         ``info`` is renamed per ``channel.fields`` and parsed by the exchange's own REST

@@ -11,7 +11,7 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from producers.connector import VenueConnector, VenueCredentials, missing_fills
+from producers.live.connector import VenueConnector, VenueCredentials, missing_fills
 from producers.recorded import RecordedHttp, offline_exchange
 from producers.venues import venue_spec
 from schemas import events as ev
