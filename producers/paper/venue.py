@@ -81,6 +81,7 @@ from schemas.types import (
     TimeInForce,
     is_inverse,
     is_spot,
+    settle_currency,
 )
 
 PAPER_NS = uuid.UUID("2b7e9c4d-5a1f-4e3b-8d6c-1f0e9a8b7c6d")
@@ -139,12 +140,6 @@ class _Resting:
 @dataclass
 class _Account:
     cash: Decimal  # USD: starting cash + realised − fees + funding − borrow
-
-
-def settle_currency(instrument: str) -> str:
-    """Currency fees and funding are paid in: the settle currency, or the quote for spot."""
-    quote = instrument.split("/", 1)[1]
-    return quote.split(":", 1)[1] if ":" in quote else quote
 
 
 class PaperVenue:
