@@ -53,7 +53,8 @@ from infra.kafka_io import DeadLetters, EventProducer, consume_events, create_to
 from infra.query_endpoint import serve_queries
 from infra.runs import record_run
 from infra.settings import Settings
-from producers.live.connector import VenueConnector, VenueCredentials, short_error
+from producers.live.connector import VenueConnector, short_error
+from producers.live.credentials import VenueCredentials
 from producers.live.gateway import OrderGateway
 from producers.live.ws import WsFeed
 from producers.live.ws_channels import REST_ONLY, ws_channel

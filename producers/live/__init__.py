@@ -1,7 +1,7 @@
 """Live venue I/O through ccxt: what talks to a real exchange.
 
-* :mod:`producers.live.connector` — REST polling of public and account data (and
-  :class:`~producers.live.connector.VenueCredentials`, read from the environment);
+* :mod:`producers.live.connector` — REST polling of public and account data;
+* :mod:`producers.live.credentials` — each venue's credentials, from the environment;
 * :mod:`producers.live.ws` — websocket feeds through ccxt.pro, channels per venue in
   :mod:`producers.live.ws_channels`;
 * :mod:`producers.live.gateway` — ``orders.commands`` → ccxt orders, answers → ``orders.events``;

@@ -37,8 +37,8 @@ fetched from the venue; fills whose ids the log does not hold yet are published,
 that carry one of our client order ids are adopted by the gateway. While a venue's
 reconciliation has not succeeded, :meth:`hold` keeps its feed stale (``stale_feed`` tripped).
 
-Credentials come from the environment (:class:`VenueCredentials`), are held as
-``SecretStr`` and handed only to ccxt; they are never logged or published.
+Credentials come from the environment (:class:`producers.live.credentials.VenueCredentials`),
+are held as ``SecretStr`` and handed only to ccxt; they are never logged or published.
 """
 
 from __future__ import annotations
@@ -52,10 +52,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
-
-from pydantic import Json, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any, TypeVar
 
 from infra import metrics as m
 from producers.live.account import fetch_funding_history, fetch_my_trades, reads_funding
@@ -89,55 +86,6 @@ from schemas.types import Breaker, BreakerAction, base_asset, is_spot
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
 CONNECTOR_NS = uuid.UUID("0c7d2e4f-9b1a-4f3e-8c5d-6a7b8c9d0e1f")
-
-
-# ---- credentials ---------------------------------------------------------------------------
-class VenueCredentials(BaseSettings):
-    """One venue's credentials from ``FUNDARB_<VENUE>_<NAME>`` environment variables.
-
-    ``API_KEY``, ``SECRET``, ``PASSWORD`` (OKX/Bitget passphrase), ``WALLET_ADDRESS``,
-    ``PRIVATE_KEY``, and ``OPTIONS`` (JSON merged into ccxt's options, e.g. Lighter's
-    ``accountIndex``). Secrets are ``SecretStr``: their repr is masked.
-    """
-
-    model_config = SettingsConfigDict(extra="ignore")
-
-    api_key: SecretStr | None = None
-    secret: SecretStr | None = None
-    password: SecretStr | None = None
-    wallet_address: str | None = None
-    private_key: SecretStr | None = None
-    options: Json[dict[str, Any]] | None = None
-
-    _CCXT: ClassVar[dict[str, str]] = {
-        "apiKey": "api_key",
-        "secret": "secret",
-        "password": "password",
-        "walletAddress": "wallet_address",
-        "privateKey": "private_key",
-    }
-
-    @classmethod
-    def for_venue(cls, venue: str) -> VenueCredentials:
-        return cls(_env_prefix=f"FUNDARB_{venue.upper()}_")  # type: ignore[call-arg]
-
-    def ccxt_config(self) -> dict[str, str]:
-        """The ccxt constructor credentials that are set (secrets revealed only here)."""
-        out = {}
-        for ccxt_name, ours in self._CCXT.items():
-            value = getattr(self, ours)
-            if value is not None:
-                out[ccxt_name] = value.get_secret_value() if isinstance(value, SecretStr) else value
-        return out
-
-    def missing(self, spec: VenueSpec) -> list[str]:
-        """Environment variables live trading at ``spec`` still needs."""
-        have = self.ccxt_config()
-        return [
-            f"FUNDARB_{spec.id.upper()}_{self._CCXT[name].upper()}"
-            for name in spec.credentials
-            if name not in have
-        ]
 
 
 # ---- status --------------------------------------------------------------------------------
