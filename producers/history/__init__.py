@@ -32,7 +32,6 @@ from producers.history.checks import CANDLE_INTERVALS_MS, check_candle_row, chec
 from producers.history.csv_reader import index_csv
 from producers.history.dump import DUMP_SUFFIXES, DumpWriter, dump_events, index_dump
 from producers.history.events import (
-    REPLAY_NS,
     funding_events,
     mark_ticker_events,
     ticker_events,
@@ -64,7 +63,6 @@ __all__ = [
     "FINDING_COUNTS",
     "FUNDING_COLUMNS",
     "FUNDING_RANK",
-    "REPLAY_NS",
     "TICKER_RANK",
     "Admission",
     "DumpWriter",

@@ -38,10 +38,10 @@ Model (units in names; the default models of :mod:`producers.paper.models`, each
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from producers.paper.models import (
     BorrowModel,
@@ -58,6 +58,7 @@ from producers.paper.models import (
 from projections.funding import MS_PER_HOUR, funding_payment
 from projections.stand_in import stand_in_quote
 from schemas.config import FeeConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     BalanceObserved,
     CancelOrder,
@@ -84,7 +85,6 @@ from schemas.types import (
     settle_currency,
 )
 
-PAPER_NS = uuid.UUID("2b7e9c4d-5a1f-4e3b-8d6c-1f0e9a8b7c6d")
 QTY_STEP = Decimal("0.00000001")
 ZERO = Decimal(0)
 
@@ -172,23 +172,23 @@ class PaperVenue:
         self.resting: dict[str, _Resting] = {}
         self.commands: dict[str, str] = {}  # client order id → command event id
         self.fills = 0
+        #: input type → its handler (event types are final: the exact type is the key)
+        self._handlers: dict[type[Event], Callable[[Any], list[Event]]] = {
+            TickerObserved: self._on_quote,
+            FundingRateObserved: self._on_funding,
+            PlaceOrder: self._on_place,
+            CancelOrder: self._on_cancel,
+        }
 
     # -- dispatch --
     def on_event(self, event: Event) -> list[Event]:
         """The venue's answer to one input (possibly nothing)."""
-        if isinstance(event, TickerObserved):
-            return self._on_quote(event)
-        if isinstance(event, FundingRateObserved):
-            return self._on_funding(event)
-        if isinstance(event, PlaceOrder):
-            return self._on_place(event)
-        if isinstance(event, CancelOrder):
-            return self._on_cancel(event)
-        return []
+        handler = self._handlers.get(type(event))
+        return [] if handler is None else handler(event)
 
     # -- helpers --
     def _id(self, *parts: object) -> str:
-        return str(uuid.uuid5(PAPER_NS, "/".join(str(p) for p in parts)))
+        return IdNamespace.PAPER.id(*parts)
 
     def _account(self, venue: str) -> _Account:
         return self.accounts.setdefault(venue, _Account(self.config.starting_cash_usd))
@@ -197,15 +197,15 @@ class PaperVenue:
         return self.positions.setdefault(key, _Position())
 
     def _env(self, cmd: Event, t: int, kind: str, n: int = 0) -> dict[str, object]:
-        return {
-            "event_id": self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n),
-            "event_time": t,
-            "ingest_time": t,
-            "venue": cmd.venue,
-            "instrument": cmd.instrument,
-            "correlation_id": cmd.correlation_id,
-            "causation_id": cmd.event_id,
-        }
+        event_id = self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n)
+        return envelope(
+            event_id,
+            t,
+            cmd.venue,
+            cmd.instrument,
+            caused_by=cmd.event_id,
+            correlation_id=cmd.correlation_id,
+        )
 
     # -- market data --
     def _on_quote(self, e: TickerObserved) -> list[Event]:
@@ -239,14 +239,10 @@ class PaperVenue:
         amount, rate = self.borrow_model.charge(key[1], pos.qty, mark, hours)
         pos.borrow_accrued_to += hours * MS_PER_HOUR
         self._account(key[0]).cash += amount
+        event_id = self._id("borrow", key, pos.borrow_accrued_to)
         return [
             FundingPaid(
-                event_id=self._id("borrow", key, pos.borrow_accrued_to),
-                event_time=t,
-                ingest_time=t,
-                venue=key[0],
-                instrument=key[1],
-                correlation_id=pos.arb_id,
+                **envelope(event_id, t, key[0], key[1], correlation_id=pos.arb_id),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=rate,
@@ -269,15 +265,17 @@ class PaperVenue:
         amount = funding_payment(pos.qty, mark, e.funding_rate)
         self._account(e.venue).cash += amount
         t = e.funding_time
+        event_id = self._id("funding", key, t)
         return [
             FundingPaid(
-                event_id=self._id("funding", key, t),
-                event_time=t,
-                ingest_time=t,
-                venue=e.venue,
-                instrument=e.instrument,
-                correlation_id=pos.arb_id,
-                causation_id=e.event_id,
+                **envelope(
+                    event_id,
+                    t,
+                    e.venue,
+                    e.instrument,
+                    caused_by=e.event_id,
+                    correlation_id=pos.arb_id,
+                ),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=e.funding_rate,
@@ -489,14 +487,16 @@ class PaperVenue:
         equity = self.equity(venue)
         pos = self.positions.get((venue, instrument)) or _Position()
         used = margin.used(gross)
+        event_id = self._id("balance", venue, instrument, t, self.fills)
         return BalanceObserved(
-            event_id=self._id("balance", venue, instrument, t, self.fills),
-            event_time=t,
-            ingest_time=t,
-            venue=venue,
-            instrument=instrument,
-            correlation_id=cause.correlation_id if cause else pos.arb_id,
-            causation_id=cause.event_id if cause else None,
+            **envelope(
+                event_id,
+                t,
+                venue,
+                instrument,
+                caused_by=cause.event_id if cause else None,
+                correlation_id=cause.correlation_id if cause else pos.arb_id,
+            ),
             currency=settle_currency(instrument),
             total=equity,
             free=equity - used,
