@@ -311,7 +311,7 @@ class _Step:
     now: int
     book: pos.PositionBook
     execs: ex.ExecutorState
-    breakers: st.Breakers
+    breakers: Breakers
     outputs: list[Event] = field(default_factory=list)
     decide: bool = False
     duplicate: bool = False  # a fill or payment already applied: no state change, no output
