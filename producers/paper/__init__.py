@@ -20,7 +20,8 @@ from producers.paper.models import (
     SlippageFill,
 )
 from producers.paper.service import observe_paper, run_paper_venue
-from producers.paper.venue import Fault, PaperConfig, PaperVenue, settle_currency
+from producers.paper.venue import Fault, PaperConfig, PaperVenue
+from schemas.types import settle_currency  # its home since the parser needs it too
 
 __all__ = [
     "BorrowModel",

@@ -82,6 +82,7 @@ from schemas.types import (
     TimeInForce,
     is_inverse,
     is_spot,
+    settle_currency,
 )
 
 QTY_STEP = Decimal("0.00000001")
@@ -139,12 +140,6 @@ class _Resting:
 @dataclass
 class _Account:
     cash: Decimal  # USD: starting cash + realised − fees + funding − borrow
-
-
-def settle_currency(instrument: str) -> str:
-    """Currency fees and funding are paid in: the settle currency, or the quote for spot."""
-    quote = instrument.split("/", 1)[1]
-    return quote.split(":", 1)[1] if ":" in quote else quote
 
 
 class PaperVenue:
