@@ -209,7 +209,9 @@ class AlertEngine:
                 )
         return out
 
-    def _stale_feeds(self, event: ev.FundingRateObserved | ev.TickerObserved) -> list:
+    def _stale_feeds(
+        self, event: ev.FundingRateObserved | ev.TickerObserved
+    ) -> list[ev.AlertRaised]:
         """A feed is stale when silent for ``stale_feed_intervals`` of its own interval (the
         venue's funding interval, else the shortest gap seen between its events), and at least
         ``stale_feed_ms``, while another feed of the same asset and kind moves on. One alert
@@ -249,17 +251,17 @@ class AlertEngine:
                 self.stale_feeds.add(k)
                 found.setdefault((k[0], k[2]), []).append((k[1], seen, self.feed_gap.get(k, 0)))
         out: list[ev.AlertRaised] = []
-        for (venue, k), items in sorted(found.items()):
+        for (venue, feed_kind), items in sorted(found.items()):
             since = min(seen for _, seen, _ in items)
             gap = max(g for _, _, g in items)
             names = ", ".join(i for i, _, _ in items)
             out += self._alert(
                 "stale_feed",
                 Severity.warning,
-                f"no {k} from {venue} {names} since {_iso(since)} UTC "
+                f"no {feed_kind} from {venue} {names} since {_iso(since)} UTC "
                 f"({(now - since) / 3_600_000:.1f} h"
                 + (f"; its interval is {gap / 3_600_000:g} h)" if gap else ")"),
-                f"{venue}:{k}",  # one alert per venue and kind within dedup_ms
+                f"{venue}:{feed_kind}",  # one alert per venue and kind within dedup_ms
                 event,
             )
         return out

@@ -82,7 +82,8 @@ def apply_ddl(store: ClickHouseStore) -> list[str]:
     done = {r[0] for r in store.query("SELECT version FROM schema_migrations FINAL").rows}
     applied = []
     files = sorted(
-        p for p in resources.files("infra").joinpath("sql").iterdir() if p.name.endswith(".sql")
+        (p for p in resources.files("infra").joinpath("sql").iterdir() if p.name.endswith(".sql")),
+        key=lambda p: p.name,
     )
     for f in files:
         version = f.name.split("_", 1)[0]

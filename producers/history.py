@@ -170,7 +170,7 @@ class Run:
 # ---- files ---------------------------------------------------------------------------------
 def _open(path: Path) -> io.BufferedIOBase:
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     return open(path, "rb")
 
 

@@ -593,7 +593,9 @@ def parse_fills(
                     row,
                     ingest_time=ingest_time,
                     client_order_id=(client_ids or {}).get(str(row.get("order"))),
-                    contract_size=(contract_sizes or {}).get(sym, Decimal(1)),
+                    contract_size=(contract_sizes or {}).get(sym, Decimal(1))
+                    if sym is not None
+                    else Decimal(1),
                 )
             )
         except ParseError as exc:

@@ -722,7 +722,7 @@ def audit_run(settings: Settings) -> dict[str, Any]:
         record_run(store, settings.topic_prefix, int(result.get("records", 0)))
     finally:
         store.close()
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def default_run_id(opts: BacktestOptions) -> str:

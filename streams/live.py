@@ -387,7 +387,8 @@ def _worker_status(settings: Settings) -> dict[str, Any] | None:
     from streams.worker import status_path
 
     try:
-        return json.loads(status_path(settings).read_text())
+        status: dict[str, Any] = json.loads(status_path(settings).read_text())
+        return status
     except (OSError, ValueError):
         return None
 
@@ -467,8 +468,8 @@ async def run_live(
                 # the paper venue charges the strategy's own fee table (one table for both)
                 strategy = load_strategy_config(opts.strategy_config)
                 paper = PaperConfig(
-                    fees=strategy.fees,  # type: ignore[attr-defined]
-                    max_quote_age_ms=strategy.feeds.ticker_ttl_ms,  # type: ignore[attr-defined]
+                    fees=strategy.fees,
+                    max_quote_age_ms=strategy.feeds.ticker_ttl_ms,
                 )
                 tasks.append(asyncio.create_task(run_paper_venue(settings, paper)))
             for conn in connectors:

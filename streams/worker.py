@@ -55,7 +55,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -193,7 +193,8 @@ class EngineWorker:
         # every output sent before it)
         self.releasing = asyncio.Lock()
         self.delivering = asyncio.Lock()
-        self.sequencer: Sequencer[tuple[Any, Event]] = Sequencer(ENGINE_INPUTS)
+        # (record, event, asset, ack, origin) per held record
+        self.sequencer: Sequencer[tuple[Any, Event, str, Any, Any]] = Sequencer(ENGINE_INPUTS)
         self.state: eng.EngineState | None = None
         self.applied: dict[str, dict[str, int]] = {}
         self.seen_next: dict[tuple[str, int], int] = {}
@@ -305,7 +306,7 @@ class EngineWorker:
             record.offset,
             event.event_time,
             (record, event, asset, ack, origin),
-        )  # type: ignore[arg-type]
+        )
         await self.release()
 
     def _push_gated(
@@ -407,7 +408,7 @@ class EngineWorker:
         if self.gate is not None:
             await self._release_gated()
             return
-        for item in self.sequencer.release(self.caught_up):  # type: ignore[misc]
+        for item in self.sequencer.release(self.caught_up):
             record, event, asset, ack, origin = item
             name = self.catalog[record.topic]
             if name in MARKET_INPUTS:
@@ -689,7 +690,7 @@ class BrokerWatch:
     """
 
     def __init__(
-        self, base_s: float = 0.5, cap_s: float = 10.0, clock: Any = time.monotonic
+        self, base_s: float = 0.5, cap_s: float = 10.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.base_s, self.cap_s, self.clock = base_s, cap_s, clock
         self.down_since: float | None = None
@@ -790,7 +791,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         producer_acks=-1,
         table_cleanup_interval=3600.0,
     )
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     engine_inputs = GATED_INPUTS if backtest_clock else ENGINE_INPUTS
     inputs = app.topic(*[settings.topic(n) for n in engine_inputs], **raw)
     risk_inputs = app.topic(settings.topic("acct.balances"), settings.topic("md.tickers"), **raw)
@@ -977,7 +978,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
 
     if backtest_clock:
 
-        @app.task
+        @app.task  # type: ignore[untyped-decorator]  # faust's App.task is unannotated
         async def read_clock() -> None:
             """The venue's heartbeats (every worker reads all of them: no consumer group)."""
             consumer = AIOKafkaConsumer(
@@ -1029,7 +1030,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
 
     flushed = {"at": 0.0}
 
-    @app.timer(interval=settings.worker_tick_s)
+    @app.timer(interval=settings.worker_tick_s)  # type: ignore[untyped-decorator]  # faust's App.timer is unannotated
     async def tick() -> None:
         if worker.sequencer.size or not worker.ends:
             await refresh_ends_guarded()
@@ -1044,7 +1045,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         except SnapshotWriteError as exc:
             not_durable(exc)
 
-    @app.timer(interval=1.0)
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust's App.timer is unannotated
     async def write_status() -> None:
         await refresh_ends_guarded()
         path = status_path(settings)
@@ -1054,7 +1055,8 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         tmp.replace(path)
         worker_metrics.publish(worker, settings)  # Prometheus /metrics (streams/metrics.py)
 
-    @app.on_partitions_revoked.connect
+    # faust's handler type takes *args; it sends the revoked set as the one positional
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # named `revoked` for reading
     async def on_revoked(app_: Any, revoked: Any, **kw: Any) -> None:
         # unacked records come back to whoever gets the partition; rebuild from the table
         worker.sequencer.drop(sorted({tp.partition for tp in revoked}))
