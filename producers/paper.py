@@ -40,7 +40,7 @@ import decimal
 import uuid
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from projections.funding import MS_PER_HOUR, funding_payment, venue_fees
 from projections.stand_in import stand_in_quote
@@ -69,6 +69,9 @@ from schemas.types import (
     is_inverse,
     is_spot,
 )
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
 
 PAPER_NS = uuid.UUID("2b7e9c4d-5a1f-4e3b-8d6c-1f0e9a8b7c6d")
 BPS = Decimal("0.0001")
@@ -510,7 +513,7 @@ class PaperVenue:
 
 
 async def run_paper_venue(
-    settings: object, config: PaperConfig | None = None, *, drain_ms: int | None = None
+    settings: Settings, config: PaperConfig | None = None, *, drain_ms: int | None = None
 ) -> dict[str, int]:
     """The paper venue as a Kafka service (``fundarb paper``, ``fundarb live --paper``).
 
@@ -534,14 +537,14 @@ async def run_paper_venue(
     venue = PaperVenue(config)
     placed: dict[str, tuple[PlaceOrder, Decimal | None]] = {}  # client id → (cmd, reference)
     serializer = Serializer()
-    topics = [settings.topic(n) for n in ("md.tickers", "md.funding", "orders.commands")]  # type: ignore[attr-defined]
+    topics = [settings.topic(n) for n in ("md.tickers", "md.funding", "orders.commands")]
     counts = {"inputs": 0, "outputs": 0}
-    async with EventProducer(settings, serializer=serializer) as producer:  # type: ignore[arg-type]
+    async with EventProducer(settings, serializer=serializer) as producer:
         consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=settings.bootstrap_servers or settings.bootstrap,  # type: ignore[attr-defined]
+            bootstrap_servers=settings.bootstrap_servers or settings.bootstrap,
             auto_offset_reset="earliest",
-            group_id=f"fundarb-paper-{settings.topic_prefix or 'default'}",  # type: ignore[attr-defined]
+            group_id=f"fundarb-paper-{settings.topic_prefix or 'default'}",
         )
         await start_consumer(consumer)
         try:

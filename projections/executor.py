@@ -165,7 +165,7 @@ class ExecutorState:
             object.__setattr__(
                 self, "_active", next((a for a in self.arbs.values() if a.active), None)
             )
-        return d["_active"]  # type: ignore[no-any-return]
+        return d["_active"]  # type: ignore[no-any-return]  # cached in __dict__ above
 
     def __getstate__(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != "_active"}
@@ -268,7 +268,7 @@ def _on_exit(state: ExecutorState, x: ExitRequested) -> ExecutorState:
 
 
 def _on_order_event(ex: ArbExecution, e: Event) -> ArbExecution:
-    cid = e.client_order_id  # type: ignore[attr-defined]
+    cid = e.client_order_id  # type: ignore[attr-defined]  # callers pass order events only
     order = ex.orders[cid]
     if isinstance(e, FillExecuted):
         fill_key = f"{e.venue}:{e.fill_id}"

@@ -27,9 +27,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import BaseModel, ConfigDict
 
 from infra import kafka_local
 from infra.kafka_io import EventProducer, create_topics, read_topics, topic_partitions
@@ -48,7 +49,7 @@ from schemas.events import (
     TickerObserved,
 )
 from schemas.serde import Serializer
-from schemas.types import base_asset
+from schemas.types import Dec, base_asset
 from streams.simulation import Simulation
 
 DIGEST_TOPICS = ("strategy.intents", "orders.commands", "acct.fills")
@@ -69,6 +70,57 @@ class BacktestOptions:
     half_spread: Decimal = Decimal("0.0001")
     audit: bool = True
     config_path: Path | None = None  # the strategy file the config came from (for the record)
+
+
+class BacktestSummary(BaseModel):
+    """What :func:`run_backtest` returns: ``summary.json`` with its headline typed (money
+    exact, ``total = funding + price − fees − borrow``); every other key of the file
+    (``window``, ``arbs_closed``, ``data_quality``, ``cost_attribution``, ``inputs``, …) is
+    kept as is in ``model_extra``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    run: str  # the topic prefix without its dot: the `run` column of the audit tables
+    run_id: str
+    events_in: int  # replayed to the market topics
+    events_consumed: int  # read back and simulated
+    intents: int
+    orders: int
+    fills: int
+    arbs_opened: int
+    total_pnl_usd: Dec
+    funding_pnl_usd: Dec
+    price_pnl_usd: Dec
+    fees_usd: Dec
+    borrow_usd: Dec
+    apr_on_capital: Dec  # a fraction per year
+    wall_seconds: float
+    events_per_second: float
+    output_digest: str  # SHA-256 hex over the run's decisions (module docstring)
+    digest_records: dict[str, int]  # records per topic the digest covers
+
+    #: the one JSON line ``fundarb backtest`` prints, in this order
+    HEADLINE: ClassVar[tuple[str, ...]] = (
+        "run",
+        "events_in",
+        "intents",
+        "orders",
+        "fills",
+        "arbs_opened",
+        "total_pnl_usd",
+        "funding_pnl_usd",
+        "price_pnl_usd",
+        "fees_usd",
+        "apr_on_capital",
+        "wall_seconds",
+        "events_per_second",
+        "output_digest",
+    )
+
+    def headline(self) -> dict[str, Any]:
+        """The :attr:`HEADLINE` fields, JSON-ready (money as exact plain-notation strings)."""
+        data = self.model_dump(mode="json", include=set(self.HEADLINE))
+        return {k: data[k] for k in self.HEADLINE}
 
 
 @dataclass
@@ -676,8 +728,9 @@ def run_backtest(
     opts: BacktestOptions,
     progress: Progress | None = None,
     prepared: Prepared | None = None,
-) -> dict[str, Any]:
-    """Run a backtest end to end; writes ``summary.json`` and ``report.html`` to ``out_dir``.
+) -> BacktestSummary:
+    """Run a backtest end to end; writes ``summary.json`` and ``report.html`` to ``out_dir``
+    and returns the summary.
 
     The data is checked first (:func:`prepare`, unless ``prepared`` is given), so a selection
     that cannot run fails before any broker starts. Then starts (and afterwards stops) the
@@ -706,7 +759,7 @@ def run_backtest(
     from consumers.report import write_report
 
     write_report(opts.out_dir, result["summary"], data)
-    return result["summary"]  # type: ignore[no-any-return]
+    return BacktestSummary.model_validate(result["summary"])
 
 
 def audit_run(settings: Settings) -> dict[str, Any]:

@@ -503,8 +503,9 @@ async def run_live(
             while opts.duration_s is None or time.monotonic() - started < opts.duration_s:
                 await asyncio.sleep(min(opts.status_s, opts.duration_s or opts.status_s))
                 for t in tasks:
-                    if t.done() and t.exception() is not None:
-                        raise t.exception()  # type: ignore[misc]
+                    failure = t.exception() if t.done() else None
+                    if failure is not None:
+                        raise failure
                 line = status_line(connectors, _worker_status(settings) if opts.worker else None)
                 report.status_lines.append(line)
                 on_status(line)

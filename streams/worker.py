@@ -842,7 +842,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         gated=backtest_clock,
         publish_clock=publish_clock,
     )
-    app.fundarb_worker = worker  # type: ignore[attr-defined]
+    app.fundarb_worker = worker  # type: ignore[attr-defined]  # our handle on faust's App
     offsets: dict[str, Any] = {}
 
     watch = BrokerWatch()
