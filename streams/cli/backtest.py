@@ -68,7 +68,12 @@ def backtest_cmd(
         ),
     ] = "sim",
     workers: Annotated[
-        int, typer.Option("--workers", metavar="N", help="Worker processes (--engine worker: 1).")
+        int,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help="Worker processes in one consumer group (--engine worker: 1..4).",
+        ),
     ] = 1,
 ) -> None:
     """Replay recorded data through the engine and the paper venue; write summary and report."""
@@ -123,10 +128,11 @@ def backtest_cmd(
     if engine not in ("sim", "worker"):
         raise fail(f"--engine must be sim or worker, not {engine!r}")
     if engine == "worker":
+        from schemas.catalog import ASSET_PARTITIONS
         from streams.worker_backtest import run_backtest_on_workers
 
-        if workers != 1:  # the backtest clock merges every partition in one process
-            raise fail("--engine worker runs one worker for now (--workers 1)")
+        if not 1 <= workers <= ASSET_PARTITIONS:  # one consumer group over the partitions
+            raise fail(f"--workers must be 1..{ASSET_PARTITIONS} (one per asset partition at most)")
 
         try:
             worker_summary = run_backtest_on_workers(settings, opts, prepared, workers=workers)
