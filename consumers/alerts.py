@@ -63,6 +63,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from consumers.funding_recon import FundingReconciler, Settlement
@@ -697,13 +698,29 @@ class Dispatcher:
         await self.client.aclose()
 
 
+class AlertsResult(BaseModel):
+    """What :func:`run_alerts` did: alerts raised (by rule), rate-limited, and the sinks'
+    delivery counts; the deepest drawdown of equity marked to market it saw."""
+
+    model_config = ConfigDict(frozen=True)
+
+    alerts: int
+    by_rule: dict[str, int]
+    suppressed: int  # rate-limited (dedup_ms)
+    max_drawdown_usd: Decimal
+    sink_delivered: int
+    sink_failures: int
+    sink_dropped: int  # on a full sink queue
+    sink_undelivered: int  # still queued at shutdown
+
+
 async def run_alerts(
     settings: Any,
     config: AlertsConfig,
     *,
     drain_ms: int | None = None,
     delivery: DeliveryPolicy | None = None,
-) -> dict[str, Any]:
+) -> AlertsResult:
     """Consume the run's topics, raise alerts to the ``alerts`` topic and the sinks.
 
     ``drain_ms``: stop after that long without records (tests, batch use); else run until
@@ -804,13 +821,13 @@ async def run_alerts(
             # shutdown grace, so a hanging sink cannot hold the commit back
             await consumer.stop()
             await producer.flush()
-    return {
-        "alerts": raised,
-        "by_rule": dict(sorted(engine.counts.items())),
-        "suppressed": engine.suppressed,
-        "max_drawdown_usd": engine.max_drawdown_usd,
-        "sink_delivered": dispatcher.delivered,
-        "sink_failures": dispatcher.failures,
-        "sink_dropped": dispatcher.dropped,
-        "sink_undelivered": dispatcher.undelivered,
-    }
+    return AlertsResult(
+        alerts=raised,
+        by_rule=dict(sorted(engine.counts.items())),
+        suppressed=engine.suppressed,
+        max_drawdown_usd=engine.max_drawdown_usd,
+        sink_delivered=dispatcher.delivered,
+        sink_failures=dispatcher.failures,
+        sink_dropped=dispatcher.dropped,
+        sink_undelivered=dispatcher.undelivered,
+    )

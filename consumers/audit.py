@@ -42,6 +42,7 @@ from typing import Any
 import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ConfigDict
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from infra.clickhouse import ClickHouseStore, open_store
@@ -977,6 +978,20 @@ async def _dead_letter(batch: AuditBatch, dead_letters: Any) -> None:
     await dead_letters.producer.flush()  # delivered before the offsets are committed
 
 
+class AuditResult(BaseModel):
+    """What :func:`audit_topics` did: records consumed and dead-lettered now, and the rows
+    ``events_raw`` holds across all runs of the store."""
+
+    model_config = ConfigDict(frozen=True)
+
+    records: int  # consumed by this call
+    dead_lettered: int  # sent to the run's dead-letter topic by this call
+    raw_rows: int | None = None  # events_raw rows, all runs (None: crashed before counting)
+    database: str | None = None
+    backend: str | None = None  # chdb or server
+    crashed: bool = False  # stopped by ``stop_after`` without committing the last batch
+
+
 async def audit_topics(
     settings: Settings,
     *,
@@ -986,7 +1001,7 @@ async def audit_topics(
     store: ClickHouseStore | None = None,
     stop_after: int | None = None,
     on_batch: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
+) -> AuditResult:
     """Consume every catalog topic of the run (its prefix) into ClickHouse.
 
     ``drain`` stops once the end offsets seen at start are reached (backtests); otherwise
@@ -1052,11 +1067,9 @@ async def audit_topics(
                     total += batch.write(store)
                     await _dead_letter(batch, dead_letters)
                     if crash:
-                        return {
-                            "records": total,
-                            "crashed": True,
-                            "dead_lettered": dead_letters.count,
-                        }
+                        return AuditResult(
+                            records=total, crashed=True, dead_lettered=dead_letters.count
+                        )
                     await _commit(consumer)  # only after the rows are written
                     if on_batch:
                         on_batch(total)
@@ -1067,13 +1080,13 @@ async def audit_topics(
             await consumer.stop()
             await producer.__aexit__()
         rows = store.query("SELECT count() FROM events_raw FINAL").scalar()
-        return {
-            "records": total,
-            "dead_lettered": dead_letters.count,
-            "raw_rows": int(rows),
-            "database": store.database,
-            "backend": store.backend,
-        }
+        return AuditResult(
+            records=total,
+            dead_lettered=dead_letters.count,
+            raw_rows=int(rows),
+            database=store.database,
+            backend=store.backend,
+        )
     finally:
         if own:
             store.close()

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel, ConfigDict
@@ -51,6 +51,9 @@ from schemas.events import (
 from schemas.serde import Serializer
 from schemas.types import Dec, base_asset
 from streams.simulation import Simulation
+
+if TYPE_CHECKING:
+    from consumers.audit import AuditResult
 
 DIGEST_TOPICS = ("strategy.intents", "orders.commands", "acct.fills")
 MARKET_TOPICS = ("md.tickers", "md.funding")
@@ -759,7 +762,8 @@ def run_backtest(
         result = asyncio.run(_run(settings, opts, progress, prepared))
         if opts.audit:
             progress.on_phase("audit to ClickHouse")
-            result["summary"]["audit"] = audit_run(settings)
+            # summary.json's audit table: the counts (crashed only when it did)
+            result["summary"]["audit"] = audit_run(settings).model_dump(exclude_defaults=True)
     result["summary"]["run"] = settings.topic_prefix.rstrip(".")  # its one name (SQL `run`)
     result["summary"]["inputs"] = run_inputs(opts, prepared)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
@@ -772,7 +776,7 @@ def run_backtest(
     return BacktestSummary.model_validate(result["summary"])
 
 
-def audit_run(settings: Settings) -> dict[str, Any]:
+def audit_run(settings: Settings) -> AuditResult:
     """Consume every topic of the run into the ClickHouse store (see consumers.audit) and
     record it as the latest run audited (``fundarb sql --run latest``)."""
     from consumers.audit import audit_topics
@@ -782,7 +786,7 @@ def audit_run(settings: Settings) -> dict[str, Any]:
     store = open_store(settings)
     try:
         result = asyncio.run(audit_topics(settings, drain=True, store=store))
-        record_run(store, settings.topic_prefix, int(result.get("records", 0)))
+        record_run(store, settings.topic_prefix, result.records)
     finally:
         store.close()
     return result
