@@ -42,6 +42,7 @@ from typing import Any
 import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ConfigDict
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from infra.clickhouse import ClickHouseStore, open_store
@@ -84,7 +85,8 @@ def apply_ddl(store: ClickHouseStore) -> list[str]:
     done = {r[0] for r in store.query("SELECT version FROM schema_migrations FINAL").rows}
     applied = []
     files = sorted(
-        p for p in resources.files("infra").joinpath("sql").iterdir() if p.name.endswith(".sql")
+        (p for p in resources.files("infra").joinpath("sql").iterdir() if p.name.endswith(".sql")),
+        key=lambda p: p.name,
     )
     for f in files:
         version = f.name.split("_", 1)[0]
@@ -658,6 +660,8 @@ class _Plan:
                 self.texts.append((field, limits[0]))
         typed = AUDIT_ROWS.get(self.name)
         #: the typed table and row builder (types without one are in ``events_raw`` only)
+        self.table: str
+        self.row: RowBuilder | None
         self.table, self.row = (typed[0].name, typed[1]) if typed else ("", None)
         #: a model whose own validator rewrites its input (EventRejected fills in a v1 dead
         #: letter's size and digest): its records are validated, as the processors see them
@@ -974,6 +978,20 @@ async def _dead_letter(batch: AuditBatch, dead_letters: Any) -> None:
     await dead_letters.producer.flush()  # delivered before the offsets are committed
 
 
+class AuditResult(BaseModel):
+    """What :func:`audit_topics` did: records consumed and dead-lettered now, and the rows
+    ``events_raw`` holds across all runs of the store."""
+
+    model_config = ConfigDict(frozen=True)
+
+    records: int  # consumed by this call
+    dead_lettered: int  # sent to the run's dead-letter topic by this call
+    raw_rows: int | None = None  # events_raw rows, all runs (None: crashed before counting)
+    database: str | None = None
+    backend: str | None = None  # chdb or server
+    crashed: bool = False  # stopped by ``stop_after`` without committing the last batch
+
+
 async def audit_topics(
     settings: Settings,
     *,
@@ -983,7 +1001,7 @@ async def audit_topics(
     store: ClickHouseStore | None = None,
     stop_after: int | None = None,
     on_batch: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
+) -> AuditResult:
     """Consume every catalog topic of the run (its prefix) into ClickHouse.
 
     ``drain`` stops once the end offsets seen at start are reached (backtests); otherwise
@@ -1049,11 +1067,9 @@ async def audit_topics(
                     total += batch.write(store)
                     await _dead_letter(batch, dead_letters)
                     if crash:
-                        return {
-                            "records": total,
-                            "crashed": True,
-                            "dead_lettered": dead_letters.count,
-                        }
+                        return AuditResult(
+                            records=total, crashed=True, dead_lettered=dead_letters.count
+                        )
                     await _commit(consumer)  # only after the rows are written
                     if on_batch:
                         on_batch(total)
@@ -1064,13 +1080,13 @@ async def audit_topics(
             await consumer.stop()
             await producer.__aexit__()
         rows = store.query("SELECT count() FROM events_raw FINAL").scalar()
-        return {
-            "records": total,
-            "dead_lettered": dead_letters.count,
-            "raw_rows": int(rows),
-            "database": store.database,
-            "backend": store.backend,
-        }
+        return AuditResult(
+            records=total,
+            dead_lettered=dead_letters.count,
+            raw_rows=int(rows),
+            database=store.database,
+            backend=store.backend,
+        )
     finally:
         if own:
             store.close()

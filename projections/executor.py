@@ -171,7 +171,7 @@ class ExecutorState:
             object.__setattr__(
                 self, "_active", next((a for a in self.arbs.values() if a.active), None)
             )
-        return d["_active"]  # type: ignore[no-any-return]
+        return d["_active"]  # type: ignore[no-any-return]  # cached in __dict__ above
 
     def active_for(self, strategy_id: str) -> ArbExecution | None:
         """The active execution of ``strategy_id``'s target on this asset, if any."""

@@ -143,7 +143,7 @@ def canonical_decimal(value: Any, *, bound: Decimal = MAX_MAGNITUDE) -> Decimal:
     exponent = dec.as_tuple().exponent
     if exponent > 0:  # type: ignore[operator]  # finite: exponent is an int
         return Decimal(format(dec, "f"))
-    if exponent < -MAX_PLACES:  # type: ignore[operator]
+    if exponent < -MAX_PLACES:  # type: ignore[operator]  # finite: exponent is an int
         dec = dec.quantize(_QUANTUM, context=_ROUND)
         return dec if dec else _ZERO
     return dec

@@ -27,9 +27,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import BaseModel, ConfigDict
 
 from infra import kafka_local
 from infra.kafka_io import EventProducer, create_topics, read_topics, topic_partitions
@@ -48,8 +49,11 @@ from schemas.events import (
     TickerObserved,
 )
 from schemas.serde import Serializer
-from schemas.types import base_asset
+from schemas.types import Dec, base_asset
 from streams.simulation import Simulation
+
+if TYPE_CHECKING:
+    from consumers.audit import AuditResult
 
 DIGEST_TOPICS = ("strategy.intents", "orders.commands", "acct.fills")
 MARKET_TOPICS = ("md.tickers", "md.funding")
@@ -69,6 +73,57 @@ class BacktestOptions:
     half_spread: Decimal = Decimal("0.0001")
     audit: bool = True
     config_path: Path | None = None  # the strategy file the config came from (for the record)
+
+
+class BacktestSummary(BaseModel):
+    """What :func:`run_backtest` returns: ``summary.json`` with its headline typed (money
+    exact, ``total = funding + price − fees − borrow``); every other key of the file
+    (``window``, ``arbs_closed``, ``data_quality``, ``cost_attribution``, ``inputs``, …) is
+    kept as is in ``model_extra``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    run: str  # the topic prefix without its dot: the `run` column of the audit tables
+    run_id: str
+    events_in: int  # replayed to the market topics
+    events_consumed: int  # read back and simulated
+    intents: int
+    orders: int
+    fills: int
+    arbs_opened: int
+    total_pnl_usd: Dec
+    funding_pnl_usd: Dec
+    price_pnl_usd: Dec
+    fees_usd: Dec
+    borrow_usd: Dec
+    apr_on_capital: Dec  # a fraction per year
+    wall_seconds: float
+    events_per_second: float
+    output_digest: str  # SHA-256 hex over the run's decisions (module docstring)
+    digest_records: dict[str, int]  # records per topic the digest covers
+
+    #: the one JSON line ``fundarb backtest`` prints, in this order
+    HEADLINE: ClassVar[tuple[str, ...]] = (
+        "run",
+        "events_in",
+        "intents",
+        "orders",
+        "fills",
+        "arbs_opened",
+        "total_pnl_usd",
+        "funding_pnl_usd",
+        "price_pnl_usd",
+        "fees_usd",
+        "apr_on_capital",
+        "wall_seconds",
+        "events_per_second",
+        "output_digest",
+    )
+
+    def headline(self) -> dict[str, Any]:
+        """The :attr:`HEADLINE` fields, JSON-ready (money as exact plain-notation strings)."""
+        data = self.model_dump(mode="json", include=set(self.HEADLINE))
+        return {k: data[k] for k in self.HEADLINE}
 
 
 @dataclass
@@ -686,8 +741,9 @@ def run_backtest(
     opts: BacktestOptions,
     progress: Progress | None = None,
     prepared: Prepared | None = None,
-) -> dict[str, Any]:
-    """Run a backtest end to end; writes ``summary.json`` and ``report.html`` to ``out_dir``.
+) -> BacktestSummary:
+    """Run a backtest end to end; writes ``summary.json`` and ``report.html`` to ``out_dir``
+    and returns the summary.
 
     The data is checked first (:func:`prepare`, unless ``prepared`` is given), so a selection
     that cannot run fails before any broker starts. Then starts (and afterwards stops) the
@@ -706,7 +762,8 @@ def run_backtest(
         result = asyncio.run(_run(settings, opts, progress, prepared))
         if opts.audit:
             progress.on_phase("audit to ClickHouse")
-            result["summary"]["audit"] = audit_run(settings)
+            # summary.json's audit table: the counts (crashed only when it did)
+            result["summary"]["audit"] = audit_run(settings).model_dump(exclude_defaults=True)
     result["summary"]["run"] = settings.topic_prefix.rstrip(".")  # its one name (SQL `run`)
     result["summary"]["inputs"] = run_inputs(opts, prepared)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
@@ -716,10 +773,10 @@ def run_backtest(
     from consumers.report import write_report
 
     write_report(opts.out_dir, result["summary"], data)
-    return result["summary"]  # type: ignore[no-any-return]
+    return BacktestSummary.model_validate(result["summary"])
 
 
-def audit_run(settings: Settings) -> dict[str, Any]:
+def audit_run(settings: Settings) -> AuditResult:
     """Consume every topic of the run into the ClickHouse store (see consumers.audit) and
     record it as the latest run audited (``fundarb sql --run latest``)."""
     from consumers.audit import audit_topics
@@ -729,10 +786,10 @@ def audit_run(settings: Settings) -> dict[str, Any]:
     store = open_store(settings)
     try:
         result = asyncio.run(audit_topics(settings, drain=True, store=store))
-        record_run(store, settings.topic_prefix, int(result.get("records", 0)))
+        record_run(store, settings.topic_prefix, result.records)
     finally:
         store.close()
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def default_run_id(opts: BacktestOptions) -> str:

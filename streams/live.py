@@ -388,7 +388,8 @@ def _worker_status(settings: Settings) -> dict[str, Any] | None:
     from streams.worker import status_path
 
     try:
-        return json.loads(status_path(settings).read_text())
+        status: dict[str, Any] = json.loads(status_path(settings).read_text())
+        return status
     except (OSError, ValueError):
         return None
 
@@ -468,8 +469,8 @@ async def run_live(
                 # the paper venue charges the strategy's own fee table (one table for both)
                 strategy = load_strategy_config(opts.strategy_config)
                 paper = PaperConfig(
-                    fees=strategy.fees,  # type: ignore[attr-defined]
-                    max_quote_age_ms=strategy.feeds.ticker_ttl_ms,  # type: ignore[attr-defined]
+                    fees=strategy.fees,
+                    max_quote_age_ms=strategy.feeds.ticker_ttl_ms,
                 )
                 tasks.append(asyncio.create_task(run_paper_venue(settings, paper)))
             for conn in connectors:
@@ -503,8 +504,9 @@ async def run_live(
             while opts.duration_s is None or time.monotonic() - started < opts.duration_s:
                 await asyncio.sleep(min(opts.status_s, opts.duration_s or opts.status_s))
                 for t in tasks:
-                    if t.done() and t.exception() is not None:
-                        raise t.exception()  # type: ignore[misc]
+                    failure = t.exception() if t.done() else None
+                    if failure is not None:
+                        raise failure
                 line = status_line(connectors, _worker_status(settings) if opts.worker else None)
                 report.status_lines.append(line)
                 on_status(line)

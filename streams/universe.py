@@ -141,7 +141,14 @@ async def venue_liquidity(
                     continue
                 bid, ask = _dec(t.get("bid")), _dec(t.get("ask"))
                 bid_q, ask_q = _dec(t.get("bidVolume")), _dec(t.get("askVolume"))
-                depth = bid * bid_q + ask * ask_q if None not in (bid, ask, bid_q, ask_q) else None
+                depth = (
+                    bid * bid_q + ask * ask_q
+                    if bid is not None
+                    and ask is not None
+                    and bid_q is not None
+                    and ask_q is not None
+                    else None
+                )
                 out[(venue, asset.upper())] = (_dec(t.get("quoteVolume")), depth)
         finally:
             with contextlib.suppress(Exception):

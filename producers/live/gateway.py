@@ -203,7 +203,7 @@ class OrderGateway:
                 foreign.append(oid)
                 continue
             order.order_id, order.done = oid, False
-            self.by_order_id[oid] = cid  # type: ignore[index]
+            self.by_order_id[oid] = order.cmd.client_order_id  # the key it is held under
         if foreign:
             log.warning("%s: open orders not placed by us, left alone: %s", self.spec.id, foreign)
         return foreign
@@ -350,7 +350,8 @@ class OrderGateway:
                     if found is not None:
                         return found  # the earlier, ambiguous submit did land
                 try:
-                    return await self.exchange.create_order(*args)
+                    placed: dict[str, Any] = await self.exchange.create_order(*args)
+                    return placed
                 except REFUSED:
                     raise  # refused: nothing placed, send again as is
                 except AMBIGUOUS:
@@ -372,7 +373,10 @@ class OrderGateway:
     async def _lookup(self, cid: str, symbol: str) -> dict[str, Any] | None:
         """The venue's order with client order id ``cid``, or ``None`` when it has none."""
         try:
-            return await self.exchange.fetch_order(None, symbol, {"clientOrderId": cid})
+            found: dict[str, Any] = await self.exchange.fetch_order(
+                None, symbol, {"clientOrderId": cid}
+            )
+            return found
         except ccxt.OrderNotFound:
             return None
         except ccxt.ArgumentsRequired:  # a venue that cannot look up by client id

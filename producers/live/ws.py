@@ -50,7 +50,7 @@ Emit = Callable[[list[Event]], Awaitable[None]]
 MAX_FRAME_CHARS = 8_000  # of a refused frame kept in its dead letter (EventRejected cuts too)
 
 
-class StreamIdle(ccxt.NetworkError):  # type: ignore[misc]
+class StreamIdle(ccxt.NetworkError):  # type: ignore[misc]  # ccxt is untyped
     """No update for ``idle_s``: treated like a dropped connection (reconnect)."""
 
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from producers.paper.venue import PaperConfig, PaperVenue
 from schemas.events import Event, FillExecuted, OrderRejected, PlaceOrder
 
+if TYPE_CHECKING:
+    from infra.settings import Settings
+
 
 async def run_paper_venue(
-    settings: object, config: PaperConfig | None = None, *, drain_ms: int | None = None
+    settings: Settings, config: PaperConfig | None = None, *, drain_ms: int | None = None
 ) -> dict[str, int]:
     """The paper venue as a Kafka service (``fundarb paper``, ``fundarb live --paper``).
 
@@ -37,14 +40,14 @@ async def run_paper_venue(
     venue = PaperVenue(config)
     placed: dict[str, tuple[PlaceOrder, Decimal | None]] = {}  # client id → (cmd, reference)
     serializer = Serializer()
-    topics = [settings.topic(n) for n in ("md.tickers", "md.funding", "orders.commands")]  # type: ignore[attr-defined]
+    topics = [settings.topic(n) for n in ("md.tickers", "md.funding", "orders.commands")]
     counts = {"inputs": 0, "outputs": 0}
-    async with EventProducer(settings, serializer=serializer) as producer:  # type: ignore[arg-type]
+    async with EventProducer(settings, serializer=serializer) as producer:
         consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=settings.bootstrap_servers or settings.bootstrap,  # type: ignore[attr-defined]
+            bootstrap_servers=settings.bootstrap_servers or settings.bootstrap,
             auto_offset_reset="earliest",
-            group_id=f"fundarb-paper-{settings.topic_prefix or 'default'}",  # type: ignore[attr-defined]
+            group_id=f"fundarb-paper-{settings.topic_prefix or 'default'}",
         )
         await start_consumer(consumer)
         try:

@@ -282,7 +282,7 @@ class PaperVenue:
                 return []  # the same command again (replay/restart): already answered
             return [
                 OrderRejected(
-                    **self._env(cmd, t, "dup"),  # type: ignore[arg-type]
+                    **self._env(cmd, t, "dup"),
                     client_order_id=cmd.client_order_id,
                     reject_reason=RejectReason.duplicate_client_order_id,
                     message="client order id already used",
@@ -296,7 +296,7 @@ class PaperVenue:
         def reject(reason: RejectReason, message: str) -> list[Event]:
             return [
                 OrderRejected(
-                    **self._env(cmd, t, "rejected"),  # type: ignore[arg-type]
+                    **self._env(cmd, t, "rejected"),
                     client_order_id=cmd.client_order_id,
                     reject_reason=reason,
                     message=message,
@@ -333,7 +333,7 @@ class PaperVenue:
         order_id = "paper-" + self._id("order", cmd.client_order_id)[:18]
         out: list[Event] = [
             OrderAccepted(
-                **self._env(cmd, t, "accepted"),  # type: ignore[arg-type]
+                **self._env(cmd, t, "accepted"),
                 client_order_id=cmd.client_order_id,
                 order_id=order_id,
             )
@@ -344,7 +344,7 @@ class PaperVenue:
                 return out
             out.append(
                 OrderExpired(
-                    **self._env(cmd, t, "expired"),  # type: ignore[arg-type]
+                    **self._env(cmd, t, "expired"),
                     client_order_id=cmd.client_order_id,
                     order_id=order_id,
                     filled_qty=ZERO,
@@ -365,7 +365,7 @@ class PaperVenue:
             else:
                 out.append(
                     OrderExpired(
-                        **self._env(cmd, t, "expired"),  # type: ignore[arg-type]
+                        **self._env(cmd, t, "expired"),
                         client_order_id=cmd.client_order_id,
                         order_id=order_id,
                         filled_qty=qty,
@@ -421,7 +421,7 @@ class PaperVenue:
         self.fills += 1
         return [
             FillExecuted(
-                **self._env(cmd, t, "fill", self.fills),  # type: ignore[arg-type]
+                **self._env(cmd, t, "fill", self.fills),
                 fill_id=f"pf-{self._id('fill', cmd.client_order_id, self.fills)[:20]}",
                 order_id=order_id,
                 client_order_id=cmd.client_order_id,
@@ -443,7 +443,7 @@ class PaperVenue:
         t = self.latency_model.arrival_ms(cmd)
         return [
             OrderCanceled(
-                **self._env(rest.cmd, t, "canceled"),  # type: ignore[arg-type]
+                **self._env(rest.cmd, t, "canceled"),
                 client_order_id=cmd.client_order_id,
                 order_id=rest.order_id,
                 filled_qty=rest.filled,
