@@ -18,7 +18,8 @@ Model (units in names):
   against the stand-in of :mod:`projections.stand_in` (the other venues' fresh median mid), the
   same quote the executor priced the order on;
 * a GTC limit that does not cross rests and fills (maker, at its limit) when a later quote
-  trades through it; post-only (PO) orders that would cross are rejected;
+  trades through it; post-only (PO) orders that would cross are rejected (the maker fill
+  model and its queue-position caveats: :mod:`producers.paper_maker`);
 * fees from the same fee table as the strategy (``FeeConfig``): taker for crossing fills, maker
   for resting ones, charged in the settle/quote currency;
 * funding: at each settled ``FundingRateObserved`` every open position on that market receives
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from producers.paper_maker import trades_through, would_take
 from projections.funding import MS_PER_HOUR, funding_payment, venue_fees
 from projections.stand_in import stand_in_quote
 from schemas.config import FeeConfig
@@ -192,8 +194,7 @@ class PaperVenue:
             cmd = rest.cmd
             if (cmd.venue, cmd.instrument) != key or cmd.limit_price is None:
                 continue
-            through = e.ask <= cmd.limit_price if cmd.side is Side.buy else e.bid >= cmd.limit_price
-            if through:
+            if trades_through(cmd.side, cmd.limit_price, e.bid, e.ask):
                 qty = cmd.qty - rest.filled
                 out += self._fill(
                     cmd, rest.order_id, qty, cmd.limit_price, Liquidity.maker, e.event_time
@@ -312,11 +313,7 @@ class PaperVenue:
             return reject(RejectReason.invalid_order, str(exc))
         crosses = cmd.order_type is OrderType.market or (
             cmd.limit_price is not None
-            and (
-                cmd.limit_price >= quote.ask
-                if cmd.side is Side.buy
-                else cmd.limit_price <= quote.bid
-            )
+            and would_take(cmd.side, cmd.limit_price, quote.bid, quote.ask)
         )
         if cmd.time_in_force is TimeInForce.PO and crosses:
             return reject(

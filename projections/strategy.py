@@ -43,7 +43,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
-from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
+from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR, venue_fees
 from projections.ids import uuid5_str
 from projections.policy import (
     ForecastQuote,
@@ -467,9 +467,17 @@ def _size(
     return qty, qty * price
 
 
-def _first_leg(q: PairQuote) -> FeedKey:
-    """Spot first (the perp hedges it); otherwise the thinner venue first, the deeper hedges."""
+def _first_leg(q: PairQuote, config: StrategyConfig) -> FeedKey:
+    """With ``execution.maker_first``: the leg on the venue with the cheaper maker fee (it
+    rests post-only, the other hedges as taker; seeds/002 "maker/taker assignment"). Else, or
+    on equal maker fees: spot first (the perp hedges it); otherwise the thinner venue first,
+    the deeper hedges."""
     assert q.long_leg is not None and q.short_leg is not None
+    if config.execution.maker_first:
+        long_fee = venue_fees(config.fees, q.long[0]).maker
+        short_fee = venue_fees(config.fees, q.short[0]).maker
+        if long_fee != short_fee:
+            return q.long if long_fee < short_fee else q.short
     if q.long_leg.spot != q.short_leg.spot:
         return q.long if q.long_leg.spot else q.short
     lv, sv = q.long_leg.quote_volume_24h, q.short_leg.quote_volume_24h
@@ -660,7 +668,7 @@ def decide(
     qty, notional = _size(best, state, config, asset)
     if qty <= 0:
         return state, intents
-    first = _first_leg(best)
+    first = _first_leg(best, config)
     second = best.short if first == best.long else best.long
     arb_id = _arb_id(asset, best.long, best.short, now)
     spot_short = config.entry.allow_spot_short
