@@ -217,11 +217,21 @@ class ReplayProcess:
 
 
 async def output_digest(settings: Settings) -> tuple[str, Counter[str]]:
-    """SHA-256 of the digest topics' record values in (topic, partition, offset) order."""
+    """SHA-256 of the digest topics' record values in (topic, partition, offset) order.
+
+    A record byte-identical to an earlier one of its topic partition is left out: a worker
+    that restarted (or took over a partition) re-sends the outputs it cannot know were
+    delivered, with the same ids and bytes (at least once, idempotent; docs/reliability.md),
+    and consumers drop them. Without a restart there is no such record."""
     digest = hashlib.sha256()
     counts: Counter[str] = Counter()
     names = {settings.topic(n): n for n in DIGEST_TOPICS}
+    seen: set[tuple[str, int, bytes]] = set()
     async for topic, partition, record in read_topics(settings.bootstrap, list(names)):
+        key = (topic, partition, hashlib.sha256(record.value).digest())
+        if key in seen:
+            continue
+        seen.add(key)
         digest.update(f"{names[topic]}|{partition}|".encode() + record.value)
         counts[names[topic]] += 1
     return digest.hexdigest(), counts

@@ -21,6 +21,20 @@ Rules that make the run a pure function of the recorded inputs (the simulation's
 * a heartbeat counts only once the reader has consumed the sender's records up to the offsets
   it names (records on other topics are not ordered with the clock topic).
 
+Several workers (``fundarb backtest --engine worker --workers N``, one consumer group): a
+worker's heartbeat names the asset partitions it owns and its ``W`` bounds the commands of those
+partitions; the venue's ``W`` is the minimum over the newest claim for **each** partition
+(``ASSET_PARTITIONS`` of them), so it needs no notion of how many workers there are or which
+one owns what. A claim stays true after its partition moves to another worker (a crashed one,
+or a rebalance): decisions are a pure function of a partition's inputs (the capacity budget is
+split per partition, :mod:`projections.budget`), so the new owner re-sends, byte for byte,
+only commands the venue already has (it drops them by event id), and every new command is
+stamped at or after any ``W`` claimed for the partition. Commands of one arrival time are
+ordered by the ``fundarb-order`` header: the key of the input whose fold emitted them (a
+market batch: its time, then the asset's first record's replay key; an answer: its time and
+the venue's sequence number) and the output's index in that fold, the very order one worker
+emits them in, whatever the number of workers.
+
 Quiescence: when the venue's heartbeat was sent after it had consumed every command the
 worker has sent, the worker's bound is the venue's ``pending`` time, not ``V``; otherwise both
 sides would creep forward one latency per round trip between market events.
@@ -41,6 +55,8 @@ CLOCK_TOPIC = "backtest.clock"
 #: "never": a side with nothing left to emit (and a bound larger than any event time)
 DONE = 2**62
 SEQ_HEADER = "fundarb-seq"
+#: The worker's output order key (JSON list; module docstring)
+ORDER_HEADER = "fundarb-order"
 
 TP = tuple[str, int]
 
@@ -65,6 +81,8 @@ class Heartbeat:
     pending: int = DONE
     offsets: dict[str, int] = field(default_factory=dict)
     consumed: dict[str, int] = field(default_factory=dict)
+    #: a worker's asset partitions (the ones ``time`` speaks for); None: every partition
+    partitions: list[int] | None = None
 
     def encode(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True).encode()
@@ -76,6 +94,21 @@ class Heartbeat:
         if not isinstance(data, dict) or data.get("role") not in ("venue", "worker"):
             raise ValueError(f"not a heartbeat: {raw[:80]!r}")
         return cls(**data)
+
+
+def order_of(headers: Any) -> tuple[Any, ...] | None:
+    """The ``fundarb-order`` header of a record as a tuple (nested lists as tuples), or None."""
+    if not headers:
+        return None
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for k, v in items:
+        if k == ORDER_HEADER and v is not None:
+            return _tuples(json.loads(v))  # type: ignore[no-any-return]
+    return None
+
+
+def _tuples(v: Any) -> Any:
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
 
 
 def seq_of(headers: Any) -> int | None:
@@ -106,6 +139,7 @@ class GatedMerge:
         self.heartbeats: deque[Heartbeat] = deque()
         self.venue: Heartbeat | None = None  # the newest effective venue heartbeat
         self.released_time = 0
+        self.held: set[tuple[TP, int]] = set()  # (tp, offset) in the heap
 
     @property
     def size(self) -> int:
@@ -113,15 +147,25 @@ class GatedMerge:
 
     def push_market(
         self, tp: TP, offset: int, event_time: int, order: tuple[Any, ...], item: Any
-    ) -> None:
+    ) -> bool:
         """``order``: the replay's tie order at equal time (ticker before funding, venue,
-        instrument); partition and offset come last."""
+        instrument); partition and offset come last. A record already held (redelivered after
+        a seek back) is not pushed twice."""
+        if (tp, offset) in self.held:
+            return False
+        self.held.add((tp, offset))
         heapq.heappush(self.heap, ((event_time, 0, *order, tp[1], offset), (tp, item)))
         self.last_market[tp] = event_time
         self.buffered[tp] = self.buffered.get(tp, 0) + 1
+        return True
 
-    def push_answer(self, tp: TP, offset: int, event_time: int, seq: int, item: Any) -> None:
+    def push_answer(self, tp: TP, offset: int, event_time: int, seq: int, item: Any) -> bool:
+        """False (nothing pushed) for a record already held."""
+        if (tp, offset) in self.held:
+            return False
+        self.held.add((tp, offset))
         heapq.heappush(self.heap, ((event_time, 1, seq, tp[0], tp[1], offset), (tp, item)))
+        return True
 
     def on_heartbeat(self, hb: Heartbeat) -> None:
         if hb.role == "venue":
@@ -150,7 +194,8 @@ class GatedMerge:
                     return
                 batch = []
                 while self.heap and self.heap[0][0][:2] == (t, 0):
-                    _, (tp, item) = heapq.heappop(self.heap)
+                    (*_, offset), (tp, item) = heapq.heappop(self.heap)
+                    self.held.discard((tp, offset))
                     self.buffered[tp] -= 1
                     batch.append(item)
                 self.released_time = t
@@ -158,7 +203,8 @@ class GatedMerge:
             else:
                 if v <= t:
                     return
-                _, (_tp, item) = heapq.heappop(self.heap)
+                (*_, offset), (tp, item) = heapq.heappop(self.heap)
+                self.held.discard((tp, offset))
                 self.released_time = t
                 yield "answer", item
 
@@ -180,35 +226,43 @@ class GatedMerge:
 class VenueGate:
     """The paper venue's side: which worker heartbeats count, and how far it may go.
 
-    ``members``: how many workers send heartbeats (each covers the commands it sent);
-    ``start``: the first market event time (no command can be stamped before it).
+    ``partitions``: how many asset partitions the workers' claims must cover (each worker's
+    heartbeat covers its own partitions and the commands it sent; one without ``partitions``
+    covers all of them); ``start``: the first market event time (no command can be stamped
+    before it).
     """
 
     latency_ms: int
-    members: int = 1
+    partitions: int = 1
     start: int = 0
     waiting: deque[Heartbeat] = field(default_factory=deque)
-    workers: dict[str, Heartbeat] = field(default_factory=dict)
+    claims: dict[int, int] = field(default_factory=dict)  # partition → newest claimed W
 
     def on_heartbeat(self, hb: Heartbeat) -> None:
         if hb.role == "worker":
             self.waiting.append(hb)
 
     def refresh(self, consumed: Mapping[str, int]) -> None:
+        """Take, in order, the worker heartbeats whose commands have all been consumed (a
+        later one of the same worker cannot count before an earlier one)."""
         keep: deque[Heartbeat] = deque()
+        blocked: set[str] = set()
         for hb in self.waiting:
-            if covers(consumed, hb.offsets):
-                self.workers[hb.member] = hb
+            if hb.member not in blocked and covers(consumed, hb.offsets):
+                parts = hb.partitions if hb.partitions is not None else range(self.partitions)
+                for p in parts:
+                    self.claims[p] = hb.time
             else:
+                blocked.add(hb.member)
                 keep.append(hb)
         self.waiting = keep
 
     @property
     def w(self) -> int:
-        """The workers' watermark (``start`` until every member has sent one)."""
-        if len(self.workers) < self.members:
+        """The workers' watermark (``start`` until every partition has a claim)."""
+        if any(p not in self.claims for p in range(self.partitions)):
             return self.start
-        return max(self.start, min(hb.time for hb in self.workers.values()))
+        return max(self.start, min(self.claims[p] for p in range(self.partitions)))
 
     def may_take_market(self, t: int) -> bool:
         return t <= self.w + self.latency_ms

@@ -54,6 +54,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -66,12 +67,20 @@ from projections import risk as rk
 from schemas.catalog import ASSET_PARTITIONS, DEADLETTER, topic_for
 from schemas.config import StrategyConfig
 from schemas.events import BalanceObserved, Event, EventRejected, TickerObserved
+from schemas.partitioning import partition_of
 from schemas.serde import DecodeError, Serializer
 from schemas.types import Breaker, base_asset
 from streams import metrics as worker_metrics
 from streams.sequencer import Sequencer
 from streams.snapshot_codec import SnapshotVersionError, decode_snapshot, encode_snapshot
-from streams.watermark import CLOCK_TOPIC, SEQ_HEADER, GatedMerge, Heartbeat, seq_of
+from streams.watermark import (
+    CLOCK_TOPIC,
+    ORDER_HEADER,
+    SEQ_HEADER,
+    GatedMerge,
+    Heartbeat,
+    seq_of,
+)
 
 log = logging.getLogger("fundarb.worker")
 
@@ -184,6 +193,11 @@ class EngineWorker:
             )
         self.publish_clock = publish_clock
         self.member = member
+        # gated: the asset partitions this worker owns (None until the group assigns them)
+        self.owned: list[int] | None = None
+        # gated: the order key of the fold whose outputs are being sent (streams/watermark.py)
+        self.order_base: tuple[Any, ...] = ()
+        self.order_index: dict[str, int] = {}
         self.out_seq = 0  # outputs sent (the venue orders commands of one arrival time by it)
         self.sent: dict[str, int] = {}  # orders.commands "topic/partition" → next offset sent
         self.published: tuple[int, dict[str, int]] | None = None
@@ -261,6 +275,19 @@ class EngineWorker:
         pos = self.seen_next.get(tp, self.start.get(tp))
         return pos is not None and pos >= end
 
+    def assign(self, partitions: Iterable[int]) -> None:
+        """The group gave this worker ``partitions``: it restores only their assets'
+        snapshots (a table's local store may hold standby copies of others'); gated, the merge
+        waits for those partitions only (the venue's heartbeats are kept)."""
+        self.owned = sorted(set(partitions))
+        if self.gate is None:
+            return
+        gate = GatedMerge(
+            (self.settings.topic(t), p) for t in sorted(MARKET_INPUTS) for p in self.owned
+        )
+        gate.heartbeats, gate.venue = self.gate.heartbeats, self.gate.venue
+        self.gate = gate
+
     # -- records --
     async def on_record(self, record: Any, ack: Any, origin: Any = None) -> None:
         """One record from Faust (``record`` has topic/partition/offset/key/value/timestamp;
@@ -323,10 +350,12 @@ class EngineWorker:
         elif name in MARKET_INPUTS:
             rank = 0 if isinstance(event, TickerObserved) else 1  # the replay's own tie rule
             order = (rank, event.venue, event.instrument)
-            self.gate.push_market(tp, record.offset, event.event_time, order, item)
+            if not self.gate.push_market(tp, record.offset, event.event_time, order, item):
+                self.to_ack.append(ack)  # a second copy of a held record (redelivered)
         else:
             seq = seq_of(getattr(record, "headers", None))
-            self.gate.push_answer(tp, record.offset, event.event_time, seq or 0, item)
+            if not self.gate.push_answer(tp, record.offset, event.event_time, seq or 0, item):
+                self.to_ack.append(ack)
 
     def _gate_caught_up(self, tp: tuple[str, int]) -> bool:
         return self.caught_up(self.catalog[tp[0]], tp[1])
@@ -344,6 +373,7 @@ class EngineWorker:
                 await self._fold_batch(-1)
             else:
                 record, event, asset, ack, origin = payload
+                self._order(event.event_time, 1, seq_of(getattr(record, "headers", None)) or 0)
                 await self._fold(record, event, asset)
                 self.origin[asset] = origin
                 self.to_ack.append(ack)
@@ -359,9 +389,9 @@ class EngineWorker:
             return  # a fold is under way (its outputs are not all sent): the next tick says it
         self.gate.refresh(self.seen_next)
         w = self.gate.watermark(self._gate_caught_up, self.sent)
-        if w is None or (w, self.sent) == self.published:
+        if w is None or self.owned is None or (w, self.sent) == self.published:
             return
-        hb = Heartbeat("worker", self.member, w, w, dict(self.sent), {})
+        hb = Heartbeat("worker", self.member, w, w, dict(self.sent), {}, self.owned)
         await self.publish_clock(hb.encode())  # queued; ordered after the delivered outputs
         self.published = (w, dict(self.sent))
 
@@ -502,8 +532,30 @@ class EngineWorker:
             self.to_ack.append(ack)
         self.stats.folded += len(batch)
         self.stats.last_fold_s = time.time()
-        for out in dead + outputs:
+        for out in dead:
             await self._send(out)
+        if self.gate is not None:
+            # outputs come grouped by asset in order of first appearance in the batch
+            # (projections.engine.fold_market): key each asset by its first record's replay
+            # key, the same whichever worker folds it (streams/watermark.py)
+            first: dict[str, tuple[Any, ...]] = {}
+            for record, event, asset, _, _ in batch:
+                if asset not in first:
+                    rank = 0 if isinstance(event, TickerObserved) else 1
+                    first[asset] = (
+                        rank,
+                        event.venue,
+                        event.instrument,
+                        record.partition,
+                        record.offset,
+                    )
+            t = batch[0][1].event_time
+            for out in outputs:
+                self._order(t, 0, first.get(base_asset(out.instrument), ()))
+                await self._send(out)
+        else:
+            for out in outputs:
+                await self._send(out)
         await self._maybe_crash()
 
     async def _fold(self, record: Any, event: Event, asset: str) -> None:
@@ -541,6 +593,19 @@ class EngineWorker:
         engine's own: delivered, and checked, at the next flush."""
         await self._send(event)
 
+    def _order(self, t: int, kind: int, key: Any) -> None:
+        """Gated: the fold about to send its outputs (``kind`` 0: a market batch at ``t``,
+        ``key`` the asset's first record's replay key; 1: an answer, ``key`` the venue's
+        sequence number)."""
+        base = (t, kind, key)
+        if base != self.order_base:
+            self.order_base, self.order_index = base, {}
+
+    def _order_key(self, event: Event) -> bytes:
+        n = self.order_index.get(event.key, 0)
+        self.order_index[event.key] = n + 1
+        return json.dumps([*self.order_base, n]).encode()
+
     async def _send(self, event: Event, topic: str | None = None) -> None:
         name = topic or self.settings.topic(topic_for(type(event)).name)
         self.out_seq += 1
@@ -551,7 +616,10 @@ class EngineWorker:
                     event.key.encode(),
                     self.serializer.encode(event),
                     event.event_time,
-                    [(SEQ_HEADER, str(self.out_seq).encode())],
+                    [
+                        (SEQ_HEADER, str(self.out_seq).encode()),
+                        (ORDER_HEADER, self._order_key(event)),
+                    ],
                 )
             else:
                 fut = await self.send(
@@ -840,7 +908,28 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         persist=persist,
         gated=backtest_clock,
         publish_clock=publish_clock,
+        member=f"{socket.gethostname()}-{os.getpid()}",
     )
+
+    def restore() -> None:
+        """Rebuild the state from the table's snapshots of the assets this worker owns."""
+        owned = worker.owned
+        try:
+            worker.restore(
+                v
+                for k, v in table.items()
+                if v and (owned is None or partition_of(bytes(k).decode()) in owned)
+            )
+        except SnapshotVersionError as exc:
+            # a crash loop would not help: say what to do and stop (EX_CONFIG)
+            log.error(
+                "cannot restore the engine's snapshots: %s. Run the worker that wrote "
+                "them, or bump APP_VERSION so that this one rebuilds by replay",
+                exc,
+            )
+            logging.shutdown()
+            os._exit(EXIT_INCOMPATIBLE)
+
     app.fundarb_worker = worker  # type: ignore[attr-defined]
     offsets: dict[str, Any] = {}
 
@@ -942,17 +1031,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         manual = stream.noack()
         async for event in manual.events():
             if worker.state is None:
-                try:
-                    worker.restore(v for v in table.values() if v)
-                except SnapshotVersionError as exc:
-                    # a crash loop would not help: say what to do and stop (EX_CONFIG)
-                    log.error(
-                        "cannot restore the engine's snapshots: %s. Run the worker that wrote "
-                        "them, or bump APP_VERSION so that this one rebuilds by replay",
-                        exc,
-                    )
-                    logging.shutdown()
-                    os._exit(EXIT_INCOMPATIBLE)
+                restore()
 
             async def ack(event: Any = event) -> None:
                 await manual.ack(event)
@@ -1033,6 +1112,16 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
     async def tick() -> None:
         if worker.sequencer.size or not worker.ends:
             await refresh_ends_guarded()
+        if (
+            worker.gate is not None
+            and worker.state is None
+            and worker.owned is not None
+            and not app.rebalancing
+            and app.tables.recovery.completed.is_set()
+        ):
+            # a worker whose partitions hold no record yet must still speak for them (its
+            # claims gate the venue): restore now instead of on the first record
+            restore()
         try:
             if worker.state is not None:
                 await worker.release()
@@ -1054,6 +1143,10 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         tmp.replace(path)
         worker_metrics.publish(worker, settings)  # Prometheus /metrics (streams/metrics.py)
 
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app_: Any, assigned: Any, **kw: Any) -> None:
+        worker.assign(tp.partition for tp in assigned if tp.topic in worker.catalog)
+
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: Any, revoked: Any, **kw: Any) -> None:
         # unacked records come back to whoever gets the partition; rebuild from the table
@@ -1064,6 +1157,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         worker.dirty.clear()
         worker.seen_next.clear()
         worker.start.clear()
+        worker.owned = None  # no claims until the next assignment
         if worker.gate is not None:  # held records come back; the venue's heartbeats stay
             gate = GatedMerge(worker.gate.market_tps)
             gate.heartbeats, gate.venue = worker.gate.heartbeats, worker.gate.venue

@@ -40,7 +40,15 @@ from schemas.catalog import ASSET_PARTITIONS, topic_for
 from schemas.config import StrategyConfig
 from schemas.events import CancelOrder, Event, PlaceOrder
 from schemas.serde import Serializer
-from streams.watermark import CLOCK_TOPIC, DONE, SEQ_HEADER, Heartbeat, VenueGate, seq_of
+from streams.watermark import (
+    CLOCK_TOPIC,
+    DONE,
+    SEQ_HEADER,
+    Heartbeat,
+    VenueGate,
+    order_of,
+    seq_of,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,21 +72,28 @@ async def _lookahead(it: AsyncIterator[Event]) -> AsyncIterator[Event | None]:
 
 
 async def run_gated_venue(
-    settings: Settings, paper: PaperConfig, *, members: int = 1, timeout_s: float = 600.0
+    settings: Settings,
+    paper: PaperConfig,
+    *,
+    timeout_s: float = 600.0,
+    counts: dict[str, int] | None = None,
 ) -> dict[str, int]:
     """The paper venue service in lockstep with the workers: market events (the run's complete
     market topics, replay order) and commands (``orders.commands``, arrival = event time +
-    latency, ties by the worker's ``fundarb-seq``) are taken in the simulation's order as the
-    workers' watermark allows; answers are published with the venue's own sequence number, then
-    a venue heartbeat. Returns counts. Raises ``TimeoutError`` when the workers fall silent for
-    ``timeout_s`` (wall clock: supervision only, never a decision)."""
+    latency, ties by the worker's ``fundarb-order`` key) are taken in the simulation's order as
+    the workers' watermark allows (their claims for every asset partition, however many
+    workers make them); answers are published with the venue's own sequence number, then a
+    venue heartbeat. A command seen before (same event id: re-sent by a worker that restarted
+    or took over a partition) is dropped. Returns counts (``counts``, filled as the run goes,
+    when given). Raises ``TimeoutError`` when the workers fall silent for ``timeout_s`` (wall
+    clock: supervision only, never a decision)."""
     from streams.backtest import ordered_market_events
 
     venue = PaperVenue(paper)
     ser = Serializer()
     market = _lookahead(ordered_market_events(settings, ser))
     nxt = await anext(market)
-    gate = VenueGate(paper.latency_ms, members, start=nxt.event_time if nxt else DONE)
+    gate = VenueGate(paper.latency_ms, ASSET_PARTITIONS, start=nxt.event_time if nxt else DONE)
     cmd_topic = settings.topic("orders.commands")
     clock_topic = settings.topic(CLOCK_TOPIC)
     consumer = AIOKafkaConsumer(
@@ -89,11 +104,14 @@ async def run_gated_venue(
     clock_tp = TopicPartition(clock_topic, 0)
     consumer.assign([*tps, clock_tp])
     await consumer.seek_to_beginning(*tps, clock_tp)
-    pending: list[tuple[int, int, int, int, int, Event]] = []  # (arrival, 1, seq, p, off, cmd)
+    # (arrival, 1, order key, partition, offset, command)
+    pending: list[tuple[int, int, tuple[Any, ...], int, int, Event]] = []
+    taken: set[str] = set()  # event ids of the commands taken
     consumed: dict[str, int] = {}
     offsets: dict[str, int] = {}
     seq = 0
-    counts = {"market": 0, "commands": 0, "answers": 0, "heartbeats": 0}
+    counts = counts if counts is not None else {}
+    counts.update({"market": 0, "commands": 0, "duplicates": 0, "answers": 0, "heartbeats": 0})
     last_sent: tuple[int, int] | None = None
     quiet_since = time.monotonic()
     try:
@@ -121,13 +139,18 @@ async def run_gated_venue(
                         cmd = ser.decode(r.value)
                         if not isinstance(cmd, PlaceOrder | CancelOrder):
                             continue
-                        s = seq_of(r.headers)
+                        if cmd.event_id in taken:
+                            counts["duplicates"] += 1
+                            continue
+                        order = order_of(r.headers)
+                        if order is None:  # a worker without order keys: its own sequence
+                            order = (seq_of(r.headers) or 0,)
                         heapq.heappush(
                             pending,
                             (
                                 cmd.event_time + paper.latency_ms,
                                 1,
-                                s if s is not None else 0,
+                                order,
                                 tp.partition,
                                 r.offset,
                                 cmd,
@@ -144,6 +167,10 @@ async def run_gated_venue(
                         counts["market"] += 1
                     elif pending and gate.may_take_command(head):
                         event = heapq.heappop(pending)[-1]
+                        if event.event_id in taken:  # both copies were pending
+                            counts["duplicates"] += 1
+                            continue
+                        taken.add(event.event_id)
                         counts["commands"] += 1
                     else:
                         break
@@ -260,7 +287,7 @@ async def run_engine_worker(
     procs = start_workers(settings, config, home, workers)
     try:
         paper = replace(paper, fees=config.fees, max_quote_age_ms=config.feeds.ticker_ttl_ms)
-        venue = asyncio.ensure_future(run_gated_venue(settings, paper, members=workers))
+        venue = asyncio.ensure_future(run_gated_venue(settings, paper))
         while not venue.done():
             await asyncio.wait({venue}, timeout=1.0)
             dead = [p for p in procs if p.poll() is not None]

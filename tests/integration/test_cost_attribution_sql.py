@@ -146,7 +146,7 @@ def recompute(store: ClickHouseStore, run: str) -> dict[str, dict[str, object]]:
 def test_the_view_splits_each_arb_as_the_raw_rows_and_the_book_do(
     chdb_store: ClickHouseStore,
 ) -> None:
-    assert "004" in apply_ddl(chdb_store)
+    assert "005" in apply_ddl(chdb_store)
     loop = scenario()
     write(chdb_store, loop.events, "cost.")
     view = {

@@ -206,13 +206,19 @@ def test_exit_closes_both_legs_at_once_reduce_only() -> None:
 
 
 def test_client_order_ids_fit_each_venue() -> None:
-    assert len(ex.client_order_id("a", 0, 1, 0, 1, "okx")) == 32
-    assert ex.client_order_id("a", 0, 1, 0, 1, "okx").isalnum()
-    hl = ex.client_order_id("a", 0, 1, 0, 1, "hyperliquid")
+    assert len(ex.client_order_id("s", "a", 0, 1, 0, 1, "okx")) == 32
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "okx").isalnum()
+    hl = ex.client_order_id("s", "a", 0, 1, 0, 1, "hyperliquid")
     assert hl.startswith("0x") and len(hl) == 34 and int(hl, 16) >= 0
-    assert ex.client_order_id("a", 0, 1, 0, 1, "lighter").isdigit()
-    assert ex.client_order_id("a", 0, 1, 0, 1, "gate").startswith("t-")
-    assert ex.client_order_id("a", 0, 1, 0, 1, "x") != ex.client_order_id("a", 0, 1, 0, 2, "x")
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "lighter").isdigit()
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "gate").startswith("t-")
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "x") != ex.client_order_id(
+        "s", "a", 0, 1, 0, 2, "x"
+    )
+    # the strategy is part of the hash: two strategies' targets never share an order id
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "x") != ex.client_order_id(
+        "t", "a", 0, 1, 0, 1, "x"
+    )
 
 
 # ---- a switch that keeps the shared leg (issue 19) -----------------------------------------

@@ -8,9 +8,9 @@ import pytest
 
 from producers.paper import PaperConfig, PaperVenue
 from projections import board as bd
-from projections import policy
 from projections import positions as pos
-from projections import strategy as st
+from projections.strategies.funding_arb import policy
+from projections.strategies.funding_arb import strategy as st
 from schemas import events as ev
 from schemas.config import (
     CapacityConfig,

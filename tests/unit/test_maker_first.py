@@ -1,14 +1,14 @@
 """Maker-first execution (issue 19, seeds/002): the paper venue's maker fill model
-(producers/paper_maker.py), the executor's post-only first leg and the strategy's choice of the
+(producers/paper/maker.py), the executor's post-only first leg and the strategy's choice of the
 cheaper maker venue; then the whole entry through the real executor and paper venue."""
 
 from decimal import Decimal as D
 
 from producers.paper import PaperConfig, PaperVenue
-from producers.paper_maker import trades_through, would_take
+from producers.paper.maker import trades_through, would_take
 from projections import executor as ex
 from projections import positions as pos
-from projections import strategy as st
+from projections.strategies.funding_arb import strategy as st
 from schemas import events as ev
 from schemas.config import ExecutionConfig, FeeConfig, VenueFees
 from schemas.types import Side
@@ -136,3 +136,21 @@ def test_maker_first_entry_rests_fills_as_maker_and_is_hedged_as_taker() -> None
     )
     assert taker.is_hedge and loop.book.net_delta_base("arb-1") == 0
     assert maker.fee == (D("5") * D("100.05") * D("0.0001")).quantize(D("1e-8"))
+
+
+def test_an_entry_resting_for_hours_is_not_forgotten_while_the_executor_may_still_fill_it() -> None:
+    # three post-only attempts of 3 h each: the strategy waits 2 × 9 h before it calls the
+    # entry abandoned (a 30 min grace would forget an order still resting, then its fill)
+    execution = ExecutionConfig(maker_first=True, leg_timeout_ms=3 * 3_600_000)
+    cfg = STRATEGY.model_copy(update={"fees": FEES, "execution": execution})
+    assert st.entry_grace_ms(cfg) == 18 * 3_600_000
+    assert st.entry_grace_ms(STRATEGY) == st.ENTRY_GRACE_MS  # 3 × 60 s: the 30 min floor
+    board = board_of(two_venue_history())
+    now = T + 16 * 3_600_000
+    book = pos.PositionBook("BTC")
+    state, (target,) = st.decide("BTC", board, book, st.StrategyState(), cfg, now, None)
+    arb = target.arb_id  # type: ignore[attr-defined]
+    later, _ = st.decide("BTC", board, book, state, cfg, now + 3_600_000, None)
+    assert later.arbs[arb].status == "entering"
+    gone, _ = st.decide("BTC", board, book, state, cfg, now + 18 * 3_600_000 + 1, None)
+    assert gone.arbs[arb].status == "closed"

@@ -3,7 +3,7 @@
 from decimal import Decimal as D
 
 from projections import positions as pos
-from projections import strategy as st
+from projections.strategies.funding_arb import strategy as st
 from schemas.config import CapacityConfig, EntryConfig, ExitConfig, StrategyConfig
 from schemas.events import ExitReason, ExitRequested, TargetPositionSet
 from tests import stubs
@@ -372,3 +372,39 @@ def test_retired_interval_keys_name_their_replacement() -> None:
     ):
         with pytest.raises(ValidationError, match=f"exits.{old} is retired: use exits.{new}"):
             StrategyConfig.model_validate({"exits": {old: 8}})
+
+
+def test_open_arb_and_venue_limits_are_per_asset_partition() -> None:
+    """projections/budget.py: BTC and HYPE share partition 2, ETH is on 1. With one arb for
+    partition 2, BTC's live arb leaves HYPE no room while ETH (its own share) still enters;
+    the global limit (the shares' sum) holds whatever assets the partitions hold."""
+    state, btc = enter()  # BTC entering, 10,000 USD on binance and bybit
+    board = board_of(two_venue_history())
+
+    def entries(asset: str, weights: tuple[int, ...], **cap: object) -> int:
+        cfg = CFG.model_copy(
+            update={"capacity": CapacityConfig(partition_weights=weights, **cap)}  # type: ignore[arg-type]
+        )
+        _, intents = st.decide(asset, board, pos.PositionBook(asset), state, cfg, NOW, None)
+        return len(intents)
+
+    # 4 arbs in all: (0, 1, 1, 2) → partition 2 holds one
+    assert entries("HYPE", (0, 1, 1, 2), max_open_arbs=4) == 0
+    assert entries("HYPE", (0, 1, 2, 1), max_open_arbs=4) == 1
+    assert entries("ETH", (0, 1, 1, 2), max_open_arbs=4) == 1
+    # venue notional: partition 2 gets 15,000 of 30,000 per venue: 5,000 left beside BTC's
+    # 10,000 on the same venues (< one arb's 10,000, so a smaller arb); partition 1 has 15,000
+    small = entries("HYPE", (0, 1, 1, 0), max_notional_per_venue_usd=D("30000"))
+    assert small == 1
+    cfg = CFG.model_copy(
+        update={
+            "capacity": CapacityConfig(
+                partition_weights=(0, 1, 1, 0), max_notional_per_venue_usd=D("30000")
+            )
+        }
+    )
+    _, (hype,) = st.decide("HYPE", board, pos.PositionBook("HYPE"), state, cfg, NOW, None)
+    _, (eth,) = st.decide("ETH", board, pos.PositionBook("ETH"), state, cfg, NOW, None)
+    assert isinstance(hype, TargetPositionSet) and isinstance(eth, TargetPositionSet)
+    room = D("15000") - btc.target_notional_usd  # partition 2's share less BTC's arb
+    assert D("4999") < hype.target_notional_usd <= room < D("9999") <= eth.target_notional_usd

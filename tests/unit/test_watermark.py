@@ -95,7 +95,7 @@ def test_worker_watermark_uses_the_venues_pending_only_when_it_saw_every_command
 
 
 def test_venue_gate_takes_market_up_to_w_plus_latency_and_commands_strictly_before() -> None:
-    gate = VenueGate(latency_ms=50, members=1, start=1000)
+    gate = VenueGate(latency_ms=50, partitions=1, start=1000)
     assert gate.w == 1000  # no command can be stamped before the first market event
     assert gate.may_take_market(1050) and not gate.may_take_market(1051)
     assert gate.may_take_command(1049) and not gate.may_take_command(1050)

@@ -36,16 +36,17 @@ declarative targets (TargetPositionSet / ExitRequested) with deterministic ids; 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
+from projections.budget import budget_for_asset, same_partition
 from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR, venue_fees
-from projections.ids import uuid5_str
-from projections.policy import (
+from projections.positions import PositionBook
+from projections.strategies.base import Breakers
+from projections.strategies.funding_arb.policy import (
     ForecastQuote,
     forecast_eligible,
     forecast_pairs,
@@ -53,35 +54,21 @@ from projections.policy import (
     shared_leg,
     switch_cost_frac,
 )
-from projections.positions import PositionBook
 from schemas.config import StrategyConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     Event,
     ExitRequested,
     TargetLeg,
     TargetPositionSet,
 )
+from schemas.strategy_specs import FUNDING_ARB_ID
 from schemas.types import INTERNAL_VENUE, ExitReason, MarketType, is_spot
 
-INTENT_NS = uuid.UUID("3e9d6b1a-2c4f-4e8a-b7d5-9f0a1c2e3d4b")
 ZERO = Decimal(0)
 #: an entry with no fills this long after its intent is treated as abandoned
 ENTRY_GRACE_MS = 30 * 60_000
 Status = Literal["entering", "open", "exiting", "closed"]
-
-
-@dataclass(frozen=True)
-class Breakers:
-    """Open circuit breakers as the strategy sees them (from the risk agent)."""
-
-    pause_entries: frozenset[str] = frozenset()  # assets, or "*" for all
-    force_exit: frozenset[str] = frozenset()
-
-    def paused(self, asset: str) -> bool:
-        return asset in self.pause_entries or "*" in self.pause_entries or self.forced(asset)
-
-    def forced(self, asset: str) -> bool:
-        return asset in self.force_exit or "*" in self.force_exit
 
 
 @dataclass(frozen=True)
@@ -109,7 +96,7 @@ class ArbPlan:
     basis_against_since: int | None = None
     closed_at: int = 0
     # round-trip execution cost at entry as the venue charges it (fraction of notional):
-    # funding ≥ this × notional is the arb's break-even (forecast rule, projections/policy.py)
+    # funding ≥ this × notional is the arb's break-even (forecast rule, funding_arb/policy.py)
     entry_cost_frac: Decimal = ZERO
     # switches that kept a shared leg (re-targeted the other one) and when the latest was sent;
     # the pair before it until the book shows the new leg in place (or its failure)
@@ -146,6 +133,20 @@ class StrategyState:
     def live_for(self, asset: str) -> ArbPlan | None:
         return self._index()[1].get(asset)
 
+    # -- per-asset slices (projections.strategies.base.StrategyStateLike) --
+    def assets(self) -> set[str]:
+        return {a.asset for a in self.arbs.values()}
+
+    def for_asset(self, asset: str) -> StrategyState:
+        return StrategyState({k: a for k, a in self.arbs.items() if a.asset == asset})
+
+    @classmethod
+    def merged(cls, parts: list[StrategyState]) -> StrategyState:
+        arbs: dict[str, ArbPlan] = {}
+        for part in parts:
+            arbs.update(part.arbs)
+        return StrategyState(dict(sorted(arbs.items())))
+
 
 def _put(state: StrategyState, plan: ArbPlan) -> StrategyState:
     if state.arbs.get(plan.arb_id) is plan:
@@ -174,7 +175,7 @@ def _basis(
 
 
 def _intent_id(arb_id: str, revision: int, kind: str) -> str:
-    return uuid5_str(INTENT_NS, f"{arb_id}/{revision}/{kind}")
+    return IdNamespace.INTENT.id(arb_id, revision, kind)
 
 
 def _arb_id(asset: str, long: FeedKey, short: FeedKey, now: int) -> str:
@@ -194,7 +195,18 @@ def _leg(key: FeedKey, qty: Decimal, margin: bool) -> TargetLeg:
 
 
 # ---- lifecycle from the position book ------------------------------------------------------
-def _observe(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
+def entry_grace_ms(config: StrategyConfig) -> int:
+    """How long an entry (or a switch's new leg) may stay unfilled before the strategy treats
+    it as abandoned: ``ENTRY_GRACE_MS``, or twice every attempt's ``leg_timeout_ms`` when the
+    first leg may rest that long (a GTC or post-only first leg, ``execution.maker_first``):
+    the executor re-places an attempt only on the next event after its cancel, so a feed as
+    sparse as the timeout needs the margin. Shorter, the strategy would forget an order still
+    resting — and its fill later, with no exit ever sent."""
+    e = config.execution
+    return max(ENTRY_GRACE_MS, 2 * e.max_entry_attempts * e.leg_timeout_ms)
+
+
+def _observe(plan: ArbPlan, book: PositionBook, now: int, grace_ms: int) -> ArbPlan:
     """Move entering → open/closed and exiting → closed from what the book shows; settle a
     switch (the new leg in place, or back to the old pair when it never filled)."""
     keys = [plan.long, plan.short]
@@ -202,28 +214,28 @@ def _observe(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
         keys += [k for k in plan.switched_from if k not in keys]
     flat = all(book.leg(*k).qty == 0 for k in keys)
     if plan.switched_from is not None and plan.status == "open":
-        plan = _settle_switch(plan, book, now)
+        plan = _settle_switch(plan, book, now, grace_ms)
     if plan.status == "entering":
         ledger = book.arbs.get(plan.arb_id)
         if ledger is not None and ledger.fills and not flat:
             return replace(plan, status="open")
-        if now - plan.opened_at > ENTRY_GRACE_MS and flat:
+        if now - plan.opened_at > grace_ms and flat:
             return replace(plan, status="closed", closed_at=now)
     if plan.status == "exiting" and flat:
         return replace(plan, status="closed", closed_at=now)
     return plan
 
 
-def _settle_switch(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
+def _settle_switch(plan: ArbPlan, book: PositionBook, now: int, grace_ms: int) -> ArbPlan:
     """A switch is settled once the old changed leg is flat (the new one is in place); when
-    the new leg is still flat ``ENTRY_GRACE_MS`` after the switch while the old one is held,
-    the executor unwound it: the arb is the old pair again."""
+    the new leg is still flat ``grace_ms`` (:func:`entry_grace_ms`) after the switch while the
+    old one is held, the executor unwound it: the arb is the old pair again."""
     assert plan.switched_from is not None
     old = [k for k in plan.switched_from if k not in (plan.long, plan.short)]
     new = [k for k in (plan.long, plan.short) if k not in plan.switched_from]
     if all(book.leg(*k).qty == 0 for k in old):
         return replace(plan, switched_from=None)
-    if now - plan.switched_at > ENTRY_GRACE_MS and all(book.leg(*k).qty == 0 for k in new):
+    if now - plan.switched_at > grace_ms and all(book.leg(*k).qty == 0 for k in new):
         long, short = plan.switched_from
         return replace(plan, long=long, short=short, first=long, switched_from=None)
     return plan
@@ -377,7 +389,7 @@ def forecast_exit_reason(
        below the entry threshold, so an arb does not exit on the noise it entered on);
     7. ``better_opportunity``: another pair's forecast gain over the expected hold,
        ``(f_best − f_current) × expected_hold_h``, is at least ``exits.switch_cost_multiple``
-       × the switch cost (:func:`projections.policy.switch_cost_frac`).
+       × the switch cost (:func:`projections.strategies.funding_arb.policy.switch_cost_frac`).
     """
     ex = config.exits
     if breakers.forced(plan.asset):
@@ -455,9 +467,13 @@ def _size(
     live = state.live()
     used_asset = sum((a.notional_usd for a in live if a.asset == asset), ZERO)
     room = min(cap.notional_per_arb_usd, cap.max_notional_per_asset_usd - used_asset)
+    # the venue limit is split per asset partition (projections/budget.py): only this
+    # partition's arbs count, against its share
+    share = budget_for_asset(cap, asset).max_notional_per_venue_usd
+    mine = [a for a in live if same_partition(a.asset, asset)]
     for venue in {q.long[0], q.short[0]}:
-        used = sum((a.notional_usd for a in live if venue in (a.long[0], a.short[0])), ZERO)
-        room = min(room, cap.max_notional_per_venue_usd - used)
+        used = sum((a.notional_usd for a in mine if venue in (a.long[0], a.short[0])), ZERO)
+        room = min(room, share - used)
     assert q.long_leg is not None and q.short_leg is not None
     price = max(q.long_leg.ask, q.short_leg.ask)  # size on the dearer leg: never over notional
     if room <= 0:
@@ -498,6 +514,7 @@ def _retarget(
     cause: str | None,
     detail: str,
     expected_apr: Decimal,
+    strategy_id: str = FUNDING_ARB_ID,
 ) -> tuple[ArbPlan, TargetPositionSet] | None:
     """The switch of ``plan`` to ``best`` as a new revision of the same arb that keeps the
     leg both pairs share (issue 19): the target names the new leg at the arb's quantity, the
@@ -539,14 +556,12 @@ def _retarget(
     forecast = config.entry.decide_on == "forecast"
     current = quote_pair(board, plan.long, plan.short, config, now)
     cost = switch_cost_frac(current, best, config) if forecast and not current.blocked else ZERO
+    event_id = _intent_id(plan.arb_id, revision, "target")
     target = TargetPositionSet(
-        event_id=_intent_id(plan.arb_id, revision, "target"),
-        event_time=now,
-        ingest_time=now,
-        venue=INTERNAL_VENUE,
-        instrument=plan.asset,
-        correlation_id=plan.arb_id,
-        causation_id=cause,
+        **envelope(
+            event_id, now, INTERNAL_VENUE, plan.asset, caused_by=cause, correlation_id=plan.arb_id
+        ),
+        strategy_id=strategy_id,
         arb_id=plan.arb_id,
         revision=revision,
         legs=legs,
@@ -590,17 +605,19 @@ def decide(
     cause: str | None,
     breakers: Breakers | None = None,
     pairs: list[PairQuote] | None = None,
+    strategy_id: str = FUNDING_ARB_ID,
 ) -> tuple[StrategyState, list[Event]]:
     """Decide on ``asset`` at event time ``now``: exits first, then at most one entry.
 
     ``state`` covers every asset this decider owns (capacity limits count across them);
     ``cause`` is the ``event_id`` of the input that triggered the decision; ``pairs`` may be
-    the board's :func:`candidate_pairs` at ``now`` when the caller has them.
+    the board's :func:`candidate_pairs` at ``now`` when the caller has them;
+    ``strategy_id`` is stamped on every intent.
     """
     breakers = breakers or Breakers()
     intents: list[Event] = []
     for plan in [a for a in state.live() if a.asset == asset]:
-        state = _put(state, _observe(plan, book, now))
+        state = _put(state, _observe(plan, book, now, entry_grace_ms(config)))
 
     if pairs is None:  # callers that already ranked the board at ``now`` pass the pairs
         pairs = candidate_pairs(board, config, now)
@@ -632,7 +649,17 @@ def decide(
                 elif best is not None:
                     expected = fbest.net_edge_apr if fbest is not None else best.net_edge_apr
                     switch = _retarget(
-                        plan, best, board, book, state, config, now, cause, why[1], expected
+                        plan,
+                        best,
+                        board,
+                        book,
+                        state,
+                        config,
+                        now,
+                        cause,
+                        why[1],
+                        expected,
+                        strategy_id=strategy_id,
                     )
             if switch is not None:
                 plan, target = switch
@@ -641,15 +668,18 @@ def decide(
             elif why is not None:
                 reason, detail = why
                 revision = plan.revision + 1
+                event_id = _intent_id(plan.arb_id, revision, "exit")
                 intents.append(
                     ExitRequested(
-                        event_id=_intent_id(plan.arb_id, revision, "exit"),
-                        event_time=now,
-                        ingest_time=now,
-                        venue=INTERNAL_VENUE,
-                        instrument=asset,
-                        correlation_id=plan.arb_id,
-                        causation_id=cause,
+                        **envelope(
+                            event_id,
+                            now,
+                            INTERNAL_VENUE,
+                            asset,
+                            caused_by=cause,
+                            correlation_id=plan.arb_id,
+                        ),
+                        strategy_id=strategy_id,
                         arb_id=plan.arb_id,
                         revision=revision,
                         exit_reason=reason,
@@ -663,7 +693,12 @@ def decide(
 
     if breakers.paused(asset) or best is None:
         return state, intents
-    if len(state.live()) >= config.capacity.max_open_arbs or config.capacity.max_new_per_round < 1:
+    # the open-arb limit is split per asset partition (projections/budget.py)
+    open_here = sum(1 for a in state.live() if same_partition(a.asset, asset))
+    if (
+        open_here >= budget_for_asset(config.capacity, asset).max_open_arbs
+        or config.capacity.max_new_per_round < 1
+    ):
         return state, intents
     qty, notional = _size(best, state, config, asset)
     if qty <= 0:
@@ -687,15 +722,13 @@ def decide(
             f"{config.entry.expected_hold_h} h, cost {fbest.cost_frac:.6f}, "
             f"break-even {fbest.break_even_h:.1f} h"
         )
+    event_id = _intent_id(arb_id, 0, "target")
     intents.append(
         TargetPositionSet(
-            event_id=_intent_id(arb_id, 0, "target"),
-            event_time=now,
-            ingest_time=now,
-            venue=INTERNAL_VENUE,
-            instrument=asset,
-            correlation_id=arb_id,
-            causation_id=cause,
+            **envelope(
+                event_id, now, INTERNAL_VENUE, asset, caused_by=cause, correlation_id=arb_id
+            ),
+            strategy_id=strategy_id,
             arb_id=arb_id,
             revision=0,
             legs=legs,

@@ -12,7 +12,7 @@ fees and half-spreads only, ~2 bp less per round trip than the venue takes.
 
 A pair's forecast edge over the expected hold ``H`` (``entry.expected_hold_h``):
 ``net = f × H − cost`` with ``f`` the forecast spread per hour (short leg's forecast rate −
-long leg's, :mod:`projections.forecast`), ``net_edge_apr = net × 8760 / H``,
+long leg's, :mod:`projections.strategies.funding_arb.forecast`), ``net_edge_apr = net × 8760 / H``,
 ``break_even_h = cost / f``.
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from projections.board import AssetBoard, FeedKey, LegView, PairQuote, quote_pair
-from projections.forecast import forecast_rate_h
 from projections.funding import HOURS_PER_YEAR, effective_rate_h, slippage_frac, venue_fees
+from projections.strategies.funding_arb.forecast import forecast_rate_h
 from schemas.config import StrategyConfig
 
 ZERO = Decimal(0)

@@ -1,4 +1,4 @@
--- fundarb per-arb cost attribution view, version 4 (docs/sql.md; the summary's
+-- fundarb per-arb cost attribution view, version 5 (docs/sql.md; the summary's
 -- cost_attribution and the report's arb table are the same split from the position book).
 -- One row per (run, arb) that filled, from the raw fills and funding payments:
 --   funding_usd      perp funding received (> 0) by the arb's legs; borrow_usd spot borrow paid;
@@ -134,7 +134,7 @@ SELECT run, arb_id, asset, legs, outcome, switches, opened_at, last_fill_at, hel
           NULL) AS realised_net_apr
 FROM joined;
 
--- v_fill_causation, version 4: an arb has one TargetPositionSet per revision now (a switch
+-- v_fill_causation, version 5: an arb has one TargetPositionSet per revision now (a switch
 -- that keeps the shared leg is revision 1, 2, ... of the same arb), so each fill is traced to
 -- the latest target at or before its order, not to every target of the arb (one row per fill).
 CREATE OR REPLACE VIEW v_fill_causation AS
