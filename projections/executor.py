@@ -253,6 +253,7 @@ def _on_target(state: ExecutorState, t: TargetPositionSet) -> ExecutorState:
             start=tuple(ZERO for _ in legs),
             positions=tuple(ZERO for _ in legs),
             causation_id=t.event_id,
+            strategy_id=t.strategy_id,
         )
         return _put(state, ex)
     return _put(state, _retarget(current, legs, t))
