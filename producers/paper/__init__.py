@@ -3,6 +3,8 @@
 * :mod:`producers.paper.venue` — the venue itself, pure (``PaperVenue.on_event(event) ->
   [events]``), and its parameters (:class:`PaperConfig`);
 * :mod:`producers.paper.models` — the fill, fee, latency, borrow and margin models it takes;
+* :mod:`producers.paper.maker` — when a resting (GTC, post-only) order fills, and why that is
+  only an approximation of a queue;
 * :mod:`producers.paper.service` — the venue as a Kafka service (``fundarb paper``,
   ``fundarb live --paper``).
 """

@@ -20,7 +20,8 @@ Model (units in names; the default models of :mod:`producers.paper.models`, each
   against the stand-in of :mod:`projections.stand_in` (the other venues' fresh median mid), the
   same quote the executor priced the order on;
 * a GTC limit that does not cross rests and fills (maker, at its limit) when a later quote
-  trades through it; post-only (PO) orders that would cross are rejected;
+  trades through it; post-only (PO) orders that would cross are rejected (the maker fill
+  model and its queue-position caveats: :mod:`producers.paper.maker`);
 * fees from the same fee table as the strategy (``FeeConfig``): taker for crossing fills, maker
   for resting ones, charged in the settle/quote currency;
 * funding: at each settled ``FundingRateObserved`` every open position on that market receives
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
+from producers.paper.maker import would_take
 from producers.paper.models import (
     BorrowModel,
     FeeModel,
@@ -320,11 +322,7 @@ class PaperVenue:
             return reject(RejectReason.invalid_order, str(exc))
         crosses = cmd.order_type is OrderType.market or (
             cmd.limit_price is not None
-            and (
-                cmd.limit_price >= quote.ask
-                if cmd.side is Side.buy
-                else cmd.limit_price <= quote.bid
-            )
+            and would_take(cmd.side, cmd.limit_price, quote.bid, quote.ask)
         )
         if cmd.time_in_force is TimeInForce.PO and crosses:
             return reject(
