@@ -57,7 +57,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -70,10 +69,10 @@ from consumers.funding_recon import FundingReconciler, Settlement
 from projections import board as bd
 from schemas import events as ev
 from schemas.config import AlertRules, AlertsConfig, SinkConfig, StrategyConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.types import INTERNAL_VENUE, Severity, base_asset
 
 log = logging.getLogger("fundarb.alerts")
-ALERT_NS = uuid.UUID("1e5f3a7b-9c2d-4e8f-a6b4-3c2d1e0f9a8b")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -134,15 +133,17 @@ class AlertEngine:
         self.per_hour[(rule, hour)] = self.per_hour.get((rule, hour), 0) + 1
         subject = about or cause.instrument
         instrument = subject if "/" not in subject else base_asset(subject)
+        event_id = IdNamespace.ALERT.id(rule, key, cause.event_id)
         return [
             ev.AlertRaised(
-                event_id=str(uuid.uuid5(ALERT_NS, f"{rule}/{key}/{cause.event_id}")),
-                event_time=now,
-                ingest_time=now,
-                venue=INTERNAL_VENUE,
-                instrument=instrument,
-                correlation_id=cause.correlation_id,
-                causation_id=cause.event_id,
+                **envelope(
+                    event_id,
+                    now,
+                    INTERNAL_VENUE,
+                    instrument,
+                    caused_by=cause.event_id,
+                    correlation_id=cause.correlation_id,
+                ),
                 rule=rule,
                 severity=severity,
                 message=message,

@@ -25,6 +25,7 @@ redelivers).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import time
@@ -32,6 +33,7 @@ import types
 import typing
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Context, Decimal
 from enum import Enum
 from importlib import resources
@@ -150,8 +152,55 @@ RAW_COLUMNS = (
     "payload",
 )
 _MARKET = ("event_id", "event_time", "venue", "instrument")
-TYPED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "funding_observations": (
+Rec = dict[str, Any]
+#: an event type's typed row, from its Avro record (decimals already converted by its plan)
+RowBuilder = Callable[[Rec], tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class AuditTable:
+    """A typed audit table: its ``columns`` after (run, topic, partition, offset), in the order
+    of its ``CREATE TABLE`` in ``infra/sql/<ddl>`` (tests/unit/test_audit_registry.py checks
+    the two agree, and that every event type has a row builder)."""
+
+    name: str
+    ddl: str
+    columns: tuple[str, ...]
+
+
+#: table name → table; event type name → (table, row builder). Filled by :func:`audit_rows`.
+AUDIT_TABLES: dict[str, AuditTable] = {}
+AUDIT_ROWS: dict[str, tuple[AuditTable, RowBuilder]] = {}
+
+
+def audit_rows(
+    table: AuditTable, *event_types: type[ev.Event]
+) -> Callable[[Callable[[str, Rec], tuple[Any, ...]]], Callable[[str, Rec], tuple[Any, ...]]]:
+    """Register ``build(event_type_name, record) -> row`` as the typed row of ``event_types``
+    in ``table`` (one event type has one typed table)."""
+
+    def register(
+        build: Callable[[str, Rec], tuple[Any, ...]],
+    ) -> Callable[[str, Rec], tuple[Any, ...]]:
+        AUDIT_TABLES[table.name] = table
+        for t in event_types:
+            name = t.__name__
+            if name in AUDIT_ROWS:
+                raise ValueError(f"{name} already has an audit row ({AUDIT_ROWS[name][0].name})")
+            AUDIT_ROWS[name] = (table, functools.partial(build, name))
+        return build
+
+    return register
+
+
+def _market(r: Rec) -> tuple[Any, ...]:
+    return (r["event_id"], r["event_time"], r["venue"], r["instrument"])
+
+
+FUNDING_OBSERVATIONS = AuditTable(
+    "funding_observations",
+    "001_audit.sql",
+    (
         *_MARKET,
         "funding_rate",
         "funding_interval_h",
@@ -161,8 +210,37 @@ TYPED_COLUMNS: dict[str, tuple[str, ...]] = {
         "mark_price",
         "settled",
     ),
-    "tickers": (*_MARKET, "bid", "ask", "mark_price", "quote_volume_24h"),
-    "fills": (
+)
+
+
+@audit_rows(FUNDING_OBSERVATIONS, ev.FundingRateObserved)
+def _funding_row(_: str, r: Rec) -> tuple[Any, ...]:
+    return (
+        *_market(r),
+        r["funding_rate"],
+        r["funding_interval_h"],
+        r["funding_time"],
+        r["next_funding_time"],
+        r["predicted_rate"],
+        r["mark_price"],
+        r["settled"],
+    )
+
+
+TICKERS = AuditTable(
+    "tickers", "001_audit.sql", (*_MARKET, "bid", "ask", "mark_price", "quote_volume_24h")
+)
+
+
+@audit_rows(TICKERS, ev.TickerObserved)
+def _ticker_row(_: str, r: Rec) -> tuple[Any, ...]:
+    return (*_market(r), r["bid"], r["ask"], r["mark_price"], r["quote_volume_24h"])
+
+
+FILLS = AuditTable(
+    "fills",
+    "001_audit.sql",
+    (
         *_MARKET,
         "correlation_id",
         "causation_id",
@@ -177,7 +255,32 @@ TYPED_COLUMNS: dict[str, tuple[str, ...]] = {
         "liquidity",
         "is_hedge",
     ),
-    "funding_payments": (
+)
+
+
+@audit_rows(FILLS, ev.FillExecuted)
+def _fill_row(_: str, r: Rec) -> tuple[Any, ...]:
+    return (
+        *_market(r),
+        r["correlation_id"],
+        r["causation_id"],
+        r["fill_id"],
+        r["order_id"],
+        r["client_order_id"],
+        r["side"],
+        r["qty"],
+        r["price"],
+        r["fee"],
+        r["fee_currency"],
+        r["liquidity"],
+        r["is_hedge"],
+    )
+
+
+FUNDING_PAYMENTS = AuditTable(
+    "funding_payments",
+    "001_audit.sql",
+    (
         *_MARKET,
         "correlation_id",
         "funding_time",
@@ -187,7 +290,27 @@ TYPED_COLUMNS: dict[str, tuple[str, ...]] = {
         "amount",
         "amount_currency",
     ),
-    "orders": (
+)
+
+
+@audit_rows(FUNDING_PAYMENTS, ev.FundingPaid)
+def _payment_row(_: str, r: Rec) -> tuple[Any, ...]:
+    return (
+        *_market(r),
+        r["correlation_id"],
+        r["funding_time"],
+        r["position_qty"],
+        r["funding_rate"],
+        r["mark_price"],
+        r["amount"],
+        r["amount_currency"],
+    )
+
+
+ORDERS = AuditTable(
+    "orders",
+    "001_audit.sql",
+    (
         "event_type",
         "event_id",
         "event_time",
@@ -204,7 +327,43 @@ TYPED_COLUMNS: dict[str, tuple[str, ...]] = {
         "reason",
         "filled_qty",
     ),
-    "intents": (
+)
+
+
+@audit_rows(
+    ORDERS,
+    ev.PlaceOrder,
+    ev.CancelOrder,
+    ev.OrderAccepted,
+    ev.OrderRejected,
+    ev.OrderCanceled,
+    ev.OrderExpired,
+)
+def _order_row(name: str, r: Rec) -> tuple[Any, ...]:
+    place = name == "PlaceOrder"
+    return (
+        name,
+        r["event_id"],
+        r["event_time"],
+        r["venue"],
+        r["instrument"],
+        r["correlation_id"],
+        r["causation_id"],
+        r["client_order_id"],
+        r["side"] if place else None,
+        r["qty"] if place else None,
+        r["limit_price"] if place else None,
+        r["time_in_force"] if place else None,
+        r["is_hedge"] if place else None,
+        r.get("reject_reason") or r.get("detail") or None,
+        r.get("filled_qty"),
+    )
+
+
+INTENTS = AuditTable(
+    "intents",
+    "001_audit.sql",
+    (
         "event_type",
         "event_id",
         "event_time",
@@ -218,17 +377,64 @@ TYPED_COLUMNS: dict[str, tuple[str, ...]] = {
         "exit_reason",
         "legs",
     ),
-    "breakers": (
-        "event_type",
-        "event_id",
-        "event_time",
-        "instrument",
-        "breaker",
-        "action",
-        "detail",
-    ),
-    "alerts": ("event_id", "event_time", "rule", "severity", "message", "dedup_key"),
-    "positions": (
+)
+
+
+@audit_rows(INTENTS, ev.TargetPositionSet, ev.ExitRequested)
+def _intent_row(name: str, r: Rec) -> tuple[Any, ...]:
+    target = name == "TargetPositionSet"
+    return (
+        name,
+        r["event_id"],
+        r["event_time"],
+        r["instrument"],
+        r["correlation_id"],
+        r["causation_id"],
+        r["arb_id"],
+        r["revision"],
+        r["target_notional_usd"] if target else None,
+        r["expected_apr"] if target else None,
+        None if target else r["exit_reason"],
+        json.dumps(r["legs"]) if target else "[]",
+    )
+
+
+BREAKERS = AuditTable(
+    "breakers",
+    "001_audit.sql",
+    ("event_type", "event_id", "event_time", "instrument", "breaker", "action", "detail"),
+)
+
+
+@audit_rows(BREAKERS, ev.BreakerTripped, ev.BreakerReset)
+def _breaker_row(name: str, r: Rec) -> tuple[Any, ...]:
+    return (
+        name,
+        r["event_id"],
+        r["event_time"],
+        r["instrument"],
+        r["breaker"],
+        r["action"] if name == "BreakerTripped" else None,
+        r["detail"],
+    )
+
+
+ALERTS = AuditTable(
+    "alerts",
+    "001_audit.sql",
+    ("event_id", "event_time", "rule", "severity", "message", "dedup_key"),
+)
+
+
+@audit_rows(ALERTS, ev.AlertRaised)
+def _alert_row(_: str, r: Rec) -> tuple[Any, ...]:
+    return (r["event_id"], r["event_time"], r["rule"], r["severity"], r["message"], r["dedup_key"])
+
+
+POSITIONS = AuditTable(
+    "positions",
+    "001_audit.sql",
+    (
         *_MARKET,
         "correlation_id",
         "qty",
@@ -237,160 +443,128 @@ TYPED_COLUMNS: dict[str, tuple[str, ...]] = {
         "funding_usd",
         "net_delta_usd",
     ),
-}
-
-Rec = dict[str, Any]
+)
 
 
-def _market(r: Rec) -> tuple[Any, ...]:
-    return (r["event_id"], r["event_time"], r["venue"], r["instrument"])
+@audit_rows(POSITIONS, ev.PositionChanged)
+def _position_row(_: str, r: Rec) -> tuple[Any, ...]:
+    return (
+        *_market(r),
+        r["correlation_id"],
+        r["qty"],
+        r["realised_pnl_usd"],
+        r["fees_usd"],
+        r["funding_usd"],
+        r["net_delta_usd"],
+    )
 
 
-def _order_row(name: str) -> Callable[[Rec], tuple[str, tuple[Any, ...]]]:
-    place = name == "PlaceOrder"
-
-    def row(r: Rec) -> tuple[str, tuple[Any, ...]]:
-        return "orders", (
-            name,
-            r["event_id"],
-            r["event_time"],
-            r["venue"],
-            r["instrument"],
-            r["correlation_id"],
-            r["causation_id"],
-            r["client_order_id"],
-            r["side"] if place else None,
-            r["qty"] if place else None,
-            r["limit_price"] if place else None,
-            r["time_in_force"] if place else None,
-            r["is_hedge"] if place else None,
-            r.get("reject_reason") or r.get("detail") or None,
-            r.get("filled_qty"),
-        )
-
-    return row
-
-
-def _intent_row(name: str) -> Callable[[Rec], tuple[str, tuple[Any, ...]]]:
-    target = name == "TargetPositionSet"
-
-    def row(r: Rec) -> tuple[str, tuple[Any, ...]]:
-        return "intents", (
-            name,
-            r["event_id"],
-            r["event_time"],
-            r["instrument"],
-            r["correlation_id"],
-            r["causation_id"],
-            r["arb_id"],
-            r["revision"],
-            r["target_notional_usd"] if target else None,
-            r["expected_apr"] if target else None,
-            None if target else r["exit_reason"],
-            json.dumps(r["legs"]) if target else "[]",
-        )
-
-    return row
-
-
-def _breaker_row(name: str) -> Callable[[Rec], tuple[str, tuple[Any, ...]]]:
-    tripped = name == "BreakerTripped"
-
-    def row(r: Rec) -> tuple[str, tuple[Any, ...]]:
-        return "breakers", (
-            name,
-            r["event_id"],
-            r["event_time"],
-            r["instrument"],
-            r["breaker"],
-            r["action"] if tripped else None,
-            r["detail"],
-        )
-
-    return row
-
-
-#: (table, row tuple) of an event type's typed table, from its Avro record (decimals already
-#: converted by the type's plan); types without a typed table are in ``events_raw`` only.
-TYPED_ROWS: dict[str, Callable[[Rec], tuple[str, tuple[Any, ...]]]] = {
-    "FundingRateObserved": lambda r: (
-        "funding_observations",
-        (
-            *_market(r),
-            r["funding_rate"],
-            r["funding_interval_h"],
-            r["funding_time"],
-            r["next_funding_time"],
-            r["predicted_rate"],
-            r["mark_price"],
-            r["settled"],
-        ),
+BALANCES = AuditTable(
+    "balances",
+    "004_audit_balances_spreads_dead_letters.sql",
+    (
+        *_MARKET,
+        "correlation_id",
+        "currency",
+        "total",
+        "free",
+        "used",
+        "equity_usd",
+        "margin_ratio",
+        "position_qty",
+        "liquidation_price",
     ),
-    "TickerObserved": lambda r: (
-        "tickers",
-        (*_market(r), r["bid"], r["ask"], r["mark_price"], r["quote_volume_24h"]),
+)
+
+
+@audit_rows(BALANCES, ev.BalanceObserved)
+def _balance_row(_: str, r: Rec) -> tuple[Any, ...]:
+    return (
+        *_market(r),
+        r["correlation_id"],
+        r["currency"],
+        r["total"],
+        r["free"],
+        r["used"],
+        r["equity_usd"],
+        r["margin_ratio"],
+        r["position_qty"],
+        r["liquidation_price"],
+    )
+
+
+SPREADS = AuditTable(
+    "spreads",
+    "004_audit_balances_spreads_dead_letters.sql",
+    (
+        "event_id",
+        "event_time",
+        "instrument",
+        "causation_id",
+        "long_venue",
+        "long_instrument",
+        "short_venue",
+        "short_instrument",
+        "spread_apr",
+        "net_edge_apr",
+        "break_even_h",
+        "blocked_reason",
     ),
-    "FillExecuted": lambda r: (
-        "fills",
-        (
-            *_market(r),
-            r["correlation_id"],
-            r["causation_id"],
-            r["fill_id"],
-            r["order_id"],
-            r["client_order_id"],
-            r["side"],
-            r["qty"],
-            r["price"],
-            r["fee"],
-            r["fee_currency"],
-            r["liquidity"],
-            r["is_hedge"],
-        ),
+)
+
+
+@audit_rows(SPREADS, ev.SpreadUpdated)
+def _spread_row(_: str, r: Rec) -> tuple[Any, ...]:
+    return (
+        r["event_id"],
+        r["event_time"],
+        r["instrument"],
+        r["causation_id"],
+        r["long_venue"],
+        r["long_instrument"],
+        r["short_venue"],
+        r["short_instrument"],
+        r["spread_apr"],
+        r["net_edge_apr"],
+        r["break_even_h"],
+        r["blocked_reason"],
+    )
+
+
+DEAD_LETTERS = AuditTable(
+    "dead_letters",
+    "004_audit_balances_spreads_dead_letters.sql",
+    (
+        *_MARKET,
+        "causation_id",
+        "source_topic",
+        "source_partition",
+        "source_offset",
+        "error_type",
+        "reason",
+        "raw_size",
+        "raw_sha256",
     ),
-    "FundingPaid": lambda r: (
-        "funding_payments",
-        (
-            *_market(r),
-            r["correlation_id"],
-            r["funding_time"],
-            r["position_qty"],
-            r["funding_rate"],
-            r["mark_price"],
-            r["amount"],
-            r["amount_currency"],
-        ),
-    ),
-    **{
-        n: _order_row(n)
-        for n in (
-            "PlaceOrder",
-            "CancelOrder",
-            "OrderAccepted",
-            "OrderRejected",
-            "OrderCanceled",
-            "OrderExpired",
-        )
-    },
-    **{n: _intent_row(n) for n in ("TargetPositionSet", "ExitRequested")},
-    **{n: _breaker_row(n) for n in ("BreakerTripped", "BreakerReset")},
-    "AlertRaised": lambda r: (
-        "alerts",
-        (r["event_id"], r["event_time"], r["rule"], r["severity"], r["message"], r["dedup_key"]),
-    ),
-    "PositionChanged": lambda r: (
-        "positions",
-        (
-            *_market(r),
-            r["correlation_id"],
-            r["qty"],
-            r["realised_pnl_usd"],
-            r["fees_usd"],
-            r["funding_usd"],
-            r["net_delta_usd"],
-        ),
-    ),
-}
+)
+
+
+@audit_rows(DEAD_LETTERS, ev.EventRejected)
+def _dead_letter_row(_: str, r: Rec) -> tuple[Any, ...]:
+    return (
+        *_market(r),
+        r["causation_id"],
+        r["source_topic"],
+        r["source_partition"],
+        r["source_offset"],
+        r["error_type"],
+        r["reason"],
+        r["raw_size"],
+        r["raw_sha256"],
+    )
+
+
+#: the columns of each typed table, in order (a row is a tuple in this order)
+TYPED_COLUMNS: dict[str, tuple[str, ...]] = {t.name: t.columns for t in AUDIT_TABLES.values()}
 
 
 class _Refused(ValueError):
@@ -482,7 +656,9 @@ class _Plan:
             limits += [m.max_length for m in info.metadata if getattr(m, "max_length", None)]
             if limits and limits[0]:
                 self.texts.append((field, limits[0]))
-        self.typed = TYPED_ROWS.get(self.name)
+        typed = AUDIT_ROWS.get(self.name)
+        #: the typed table and row builder (types without one are in ``events_raw`` only)
+        self.table, self.row = (typed[0].name, typed[1]) if typed else ("", None)
         #: a model whose own validator rewrites its input (EventRejected fills in a v1 dead
         #: letter's size and digest): its records are validated, as the processors see them
         self.validate = rewrites_its_input(model)
@@ -556,6 +732,15 @@ _DEC_COLUMNS = {
     "fees_usd",
     "funding_usd",
     "net_delta_usd",
+    "total",
+    "free",
+    "used",
+    "equity_usd",
+    "margin_ratio",
+    "liquidation_price",
+    "spread_apr",
+    "net_edge_apr",
+    "break_even_h",
 }
 
 
@@ -566,8 +751,10 @@ def _arrow_type(name: str) -> pa.DataType | None:
         return DEC
     if name in ("partition", "funding_interval_h"):
         return pa.uint16()
-    if name == "offset":
+    if name in ("offset", "source_offset", "raw_size"):
         return pa.uint64()
+    if name == "source_partition":
+        return pa.uint32()
     if name == "revision":
         return pa.uint32()
     return None
@@ -668,7 +855,7 @@ class AuditBatch:
                     avro["causation_id"],
                     plan.payload(avro),
                 )
-                typed = plan.typed(values) if plan.typed is not None else None
+                typed = plan.row(values) if plan.row is not None else None
             except DecodeError as exc:  # its topic's processor dead-letters it (module docstring)
                 self._undecodable(record, where, key, exc, dead_letter=False)
                 continue
@@ -686,9 +873,8 @@ class AuditBatch:
             raw_rows.append(raw)
             raw_sources.append(record)
             if typed is not None:
-                table, row = typed
-                self.tables[table].append((*where, *row))
-                self.sources[table].append(record)
+                self.tables[plan.table].append((*where, *typed))
+                self.sources[plan.table].append(record)
             self.count += 1
 
     def _undecodable(

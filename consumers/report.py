@@ -107,7 +107,7 @@ def forecast_accuracy(
     horizons_h: tuple[int, ...] = (24, 168),
     step_h: int = 24,
 ) -> dict[str, Any]:
-    """How well the run's forecast (:func:`projections.forecast.forecast_rate_h` with
+    """How well the run's forecast (:func:`projections.strategies.funding_arb.forecast.forecast_rate_h` with
     ``params``) predicted the realised spread of every cross-venue perp pair.
 
     ``settlements``: per (venue, instrument) the settled (funding_time ms, rate per interval)
@@ -116,12 +116,12 @@ def forecast_accuracy(
     ``b − a`` per hour. Samples at every ``step_h`` multiple of UTC time ``t`` where both legs
     have a settlement at or before ``t`` and beyond ``t + H``. Forecast: from the settlements at
     or before ``t`` (no predicted rate: a replayed history has none), horizon ``H``;
-    realised: :func:`projections.forecast.realised_rate_h` over ``(t, t + H]``. Also the naive
+    realised: :func:`projections.strategies.funding_arb.forecast.realised_rate_h` over ``(t, t + H]``. Also the naive
     forecast, the latest settled rate per hour, as the baseline. Per horizon: samples, Pearson
     correlation, OLS slope of realised on forecast, sign hit rate (samples where both are
     non-zero). Statistics are floats (not money).
     """
-    from projections.forecast import forecast_rate_h, realised_rate_h
+    from projections.strategies.funding_arb.forecast import forecast_rate_h, realised_rate_h
 
     legs = {}
     for key, pts in sorted(settlements.items()):

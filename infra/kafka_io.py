@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,14 +21,12 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from infra.settings import Settings
 from schemas.catalog import DEADLETTER, TOPICS, TopicSpec, topic_for
+from schemas.envelope import IdNamespace, dead_letter
 from schemas.events import Event, EventRejected
 from schemas.serde import DecodeError, Serializer
-from schemas.types import INTERNAL_VENUE, MAX_MS, MIN_MS
+from schemas.types import MAX_MS, MIN_MS
 
 log = logging.getLogger(__name__)
-
-#: namespace of deterministic ids for dead letters (uuid5 of topic/partition/offset)
-DEADLETTER_NS = uuid.UUID("0c6a3d52-6f7e-4a0b-9f1d-2b8e7c4a5d11")
 
 
 async def start_consumer(consumer: AIOKafkaConsumer) -> None:
@@ -299,26 +296,19 @@ def rejected_event(record: Any, error: DecodeError, ingest_time_ms: int) -> Even
     broker timestamp when plausible.
     """
     key = record.key if isinstance(record.key, bytes) else None
-    asset = key.decode("ascii", "replace") if key else ""
-    instrument = asset if asset.isalnum() and len(asset) <= 32 else "UNKNOWN"
     ts = record.timestamp if isinstance(record.timestamp, int) else 0
-    event_time = ts if MIN_MS <= ts <= MAX_MS else ingest_time_ms
-    value = record.value if isinstance(record.value, bytes) else b""
-    return EventRejected(
-        event_id=str(
-            uuid.uuid5(DEADLETTER_NS, f"{record.topic}/{record.partition}/{record.offset}")
-        ),
-        event_time=event_time,
+    return dead_letter(
+        IdNamespace.DEADLETTER.id(record.topic, record.partition, record.offset),
+        at=ts if MIN_MS <= ts <= MAX_MS else ingest_time_ms,
         ingest_time=ingest_time_ms,
-        venue=INTERNAL_VENUE,
-        instrument=instrument,
-        source_topic=record.topic,
-        source_partition=record.partition,
-        source_offset=record.offset,
+        asset=key.decode("ascii", "replace") if key else "",
+        source=record.topic,
+        partition=record.partition,
+        offset=record.offset,
         raw_key=key,
-        raw_value=value,
+        raw_value=record.value if isinstance(record.value, bytes) else b"",
         error_type=error.error_type,
-        reason=error.reason[:2000],
+        reason=error.reason,
     )
 
 

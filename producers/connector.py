@@ -47,7 +47,6 @@ import hashlib
 import json
 import logging
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -75,6 +74,7 @@ from producers.parse import (
 from producers.venues import VenueSpec
 from producers.ws_channels import WsChannel
 from projections.funding import MS_PER_HOUR
+from schemas.envelope import IdNamespace, dead_letter, envelope
 from schemas.events import (
     BreakerReset,
     BreakerTripped,
@@ -88,7 +88,6 @@ from schemas.types import Breaker, BreakerAction, base_asset, is_spot
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
-CONNECTOR_NS = uuid.UUID("0c7d2e4f-9b1a-4f3e-8c5d-6a7b8c9d0e1f")
 
 
 # ---- credentials ---------------------------------------------------------------------------
@@ -258,18 +257,15 @@ class VenueConnector:
         )
         m.DEAD_LETTERS.labels(self.spec.id, stream).inc()
         log.warning("%s %s refused: %s", self.spec.id, method, err)
-        return EventRejected(
-            event_id=str(uuid.uuid5(CONNECTOR_NS, f"{self.spec.id}|{method}|{digest}")),
-            event_time=now,
-            ingest_time=now,
+        return dead_letter(
+            IdNamespace.CONNECTOR.id(self.spec.id, method, digest, sep="|"),
+            at=now,
             venue=self.spec.id,
-            instrument=asset if asset.isalnum() else "UNKNOWN",
-            source_topic=f"venue.{self.spec.id}.{method}",
-            source_partition=0,
-            source_offset=0,
+            asset=asset,
+            source=f"venue.{self.spec.id}.{method}",
             raw_value=raw,
             error_type=f"parse.{err.error_type}",
-            reason=err.reason[:2000],
+            reason=err.reason,
         )
 
     async def _settled(self, now: int) -> list[Event]:
@@ -580,14 +576,8 @@ class VenueConnector:
         self.status.stale = stale
         out: list[Event] = []
         for asset in self.assets:
-            env = {
-                "event_id": str(uuid.uuid5(CONNECTOR_NS, f"{self.spec.id}|{asset}|{stale}|{now}")),
-                "event_time": now,
-                "ingest_time": now,
-                "venue": self.spec.id,
-                "instrument": asset,
-                "breaker": Breaker.stale_feed,
-            }
+            event_id = IdNamespace.CONNECTOR.id(self.spec.id, asset, stale, now, sep="|")
+            env = envelope(event_id, now, self.spec.id, asset) | {"breaker": Breaker.stale_feed}
             if stale:
                 out.append(
                     BreakerTripped(

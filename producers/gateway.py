@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
@@ -71,6 +70,7 @@ from infra import metrics as m
 from producers.account import fetch_my_trades
 from producers.parse import ParseError, parse_fills
 from producers.venues import VenueSpec
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     CancelOrder,
     Event,
@@ -85,7 +85,6 @@ from schemas.events import (
 from schemas.types import MarketType, OrderType, RejectReason, TimeInForce
 
 log = logging.getLogger(__name__)
-GATEWAY_NS = uuid.UUID("5e1f0c2d-7a3b-4c9d-8e6f-2a1b3c4d5e6f")
 
 #: ccxt exception → rejection reason, most specific first (subclasses before their bases).
 REJECT_REASONS: tuple[tuple[type[BaseException], RejectReason], ...] = (
@@ -211,20 +210,21 @@ class OrderGateway:
 
     # ---- place -----------------------------------------------------------------------------
     def _event_id(self, cid: str, kind: str) -> str:
-        return str(uuid.uuid5(GATEWAY_NS, f"{self.spec.id}|{cid}|{kind}"))
+        return IdNamespace.GATEWAY.id(self.spec.id, cid, kind, sep="|")
 
     def _env(self, cmd: Event, cid: str, kind: str, t: int | None = None) -> dict[str, Any]:
         now = self.clock()
-        return {
-            "event_id": self._event_id(cid, kind),
-            "event_time": t or now,
-            "ingest_time": now,
-            "venue": self.spec.id,
-            "instrument": cmd.instrument,
-            "correlation_id": cmd.correlation_id,
-            "causation_id": cmd.event_id,
-            "client_order_id": cid,
-        }
+        event_id = self._event_id(cid, kind)
+        env = envelope(
+            event_id,
+            t or now,
+            self.spec.id,
+            cmd.instrument,
+            caused_by=cmd.event_id,
+            correlation_id=cmd.correlation_id,
+            ingest_time=now,
+        )
+        return env | {"client_order_id": cid}
 
     def _reject(self, cmd: PlaceOrder, reason: RejectReason, message: str) -> list[Event]:
         m.ORDER_FAILURES.labels(self.spec.id, reason.value).inc()

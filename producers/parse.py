@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +35,7 @@ from pydantic import ValidationError
 
 from producers.paper import settle_currency
 from projections.funding import MS_PER_HOUR
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     BalanceObserved,
     Event,
@@ -56,7 +56,6 @@ from schemas.types import (
 )
 from schemas.venues import FundingRowFields, VenueSpec
 
-LIVE_NS = uuid.UUID("8d3c1f2e-6b4a-4e5d-9c7b-0a1f2e3d4c5b")
 #: Anything beyond these is a unit or data error, not a market (prices in quote per base).
 MAX_PRICE = Decimal("1e12")
 MAX_ABS_RATE = MAX_ABS_FUNDING_RATE  # 100 % per interval: the event types refuse beyond it
@@ -158,20 +157,14 @@ def _time(item: Mapping[str, Any], ingest_time: int, key: str = "timestamp") -> 
 
 
 def _id(spec: VenueSpec, kind: str, *parts: object) -> str:
-    return str(uuid.uuid5(LIVE_NS, "|".join([spec.id, kind, *map(str, parts)])))
+    return IdNamespace.LIVE.id(spec.id, kind, *parts, sep="|")
 
 
 def _envelope(
     spec: VenueSpec, kind: str, key: tuple[object, ...], *, t: int, ingest: int, instrument: str
 ) -> dict[str, Any]:
     """The envelope of a venue event: id from (venue, kind, natural key), times, venue."""
-    return {
-        "event_id": _id(spec, kind, *key),
-        "event_time": t,
-        "ingest_time": ingest,
-        "venue": spec.id,
-        "instrument": instrument,
-    }
+    return envelope(_id(spec, kind, *key), t, spec.id, instrument, ingest_time=ingest)
 
 
 def _build(cls: type[E], **fields: Any) -> E:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,10 +20,8 @@ from infra.kafka_io import EventProducer
 from infra.settings import Settings
 from producers.history import RejectedRow, ReplayPlan, Window, as_dict, coverage_notes, merged
 from schemas.catalog import DEADLETTER
+from schemas.envelope import IdNamespace, dead_letter
 from schemas.events import Event, EventRejected
-from schemas.types import INTERNAL_VENUE
-
-DEADLETTER_NS = uuid.UUID("6f2d8a1b-4c3e-4f5a-9b8c-7d6e5f4a3b2c")
 
 
 @dataclass
@@ -48,16 +45,12 @@ class ReplayReport:
 
 def rejected_event(row: RejectedRow) -> EventRejected:
     """The dead letter for a refused row (deterministic id from its source and line)."""
-    return EventRejected(
-        event_id=str(uuid.uuid5(DEADLETTER_NS, f"{row.source}/{row.line}")),
-        event_time=row.event_time if row.event_time else 1_230_768_000_000,
-        ingest_time=row.event_time if row.event_time else 1_230_768_000_000,
-        venue=INTERNAL_VENUE,
-        instrument=row.key if row.key.isalnum() else "UNKNOWN",
-        source_topic=row.source,
-        source_partition=0,
-        source_offset=row.line,
-        raw_key=None,
+    return dead_letter(
+        IdNamespace.REPLAY_REJECT.id(row.source, row.line),
+        at=row.event_time if row.event_time else 1_230_768_000_000,
+        asset=row.key,
+        source=row.source,
+        offset=row.line,
         raw_value=row.raw,
         error_type=row.error_type,
         reason=row.reason,

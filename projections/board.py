@@ -57,7 +57,7 @@ class FundingFeed:
     mark_price: Decimal | None
     observed_at: int
     event_id: str
-    # settled (funding_time, funding_rate per interval), oldest first (projections/forecast.py)
+    # settled (funding_time, funding_rate per interval), oldest first (funding_arb/forecast.py)
     rates: tuple[tuple[int, Decimal], ...] = ()
     # the venue's estimate for the next settlement: its predicted rate, or the live (not yet
     # settled) rate of the latest observation; None when the latest observation was settled

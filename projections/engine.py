@@ -31,19 +31,21 @@ caller dead-letters the event (:func:`fold_market` does that itself for market b
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from projections import board as bd
 from projections import executor as ex
 from projections import positions as pos
 from projections import risk as rk
-from projections import strategy as st
-from projections.ids import uuid5_str
 from projections.stand_in import stand_in_quote
+from projections.strategies import registry
+from projections.strategies.base import Breakers, MarketView
+from projections.strategies.funding_arb import strategy as st
 from schemas.config import StrategyConfig
+from schemas.envelope import IdNamespace, dead_letter, envelope
 from schemas.events import (
     BreakerReset,
     BreakerTripped,
@@ -64,23 +66,32 @@ from schemas.events import (
 )
 from schemas.types import INTERNAL_VENUE, BreakerAction, base_asset
 
-DERIVED_NS = uuid.UUID("4d8e2f1a-7b3c-4a5d-9e6f-8a7b6c5d4e3f")
 APR_Q = Decimal("1e-10")
 
 
 @dataclass(frozen=True)
 class EngineState:
-    """Boards, books and executions per asset, one strategy state across them."""
+    """Boards, books and executions per asset; each strategy's state (by strategy id,
+    :class:`projections.strategies.base.StrategyStateLike`) across them."""
 
     boards: dict[str, bd.AssetBoard] = field(default_factory=dict)
     books: dict[str, pos.PositionBook] = field(default_factory=dict)
     execs: dict[str, ex.ExecutorState] = field(default_factory=dict)
-    strategy: st.StrategyState = field(default_factory=st.StrategyState)
-    breakers: st.Breakers = field(default_factory=st.Breakers)
+    strategies: dict[str, Any] = field(default_factory=dict)
+    breakers: Breakers = field(default_factory=Breakers)
     spreads: dict[str, tuple[object, ...]] = field(default_factory=dict)  # last SpreadUpdated
     risk: dict[str, rk.RiskState] = field(default_factory=dict)
     now: int = 0  # ms UTC, max over ``clocks``: reporting only, never a decision input
     clocks: dict[str, int] = field(default_factory=dict)  # asset → its event-time clock (ms)
+
+    @property
+    def strategy(self) -> st.StrategyState:
+        """The funding arbitrage's state (its arbs: what summaries, reports and the worker's
+        status count); empty when no funding arbitrage runs."""
+        return next(
+            (s for s in self.strategies.values() if isinstance(s, st.StrategyState)),
+            st.StrategyState(),
+        )
 
 
 def clock(state: EngineState, asset: str) -> int:
@@ -143,13 +154,9 @@ def _spread_event(
     sig = (q.long, q.short, q.spread_apr.quantize(Decimal("1e-4")))
     if sig == last:
         return None
+    event_id = IdNamespace.DERIVED.id("spread", asset, now, cause)
     return sig, SpreadUpdated(
-        event_id=uuid5_str(DERIVED_NS, f"spread/{asset}/{now}/{cause}"),
-        event_time=now,
-        ingest_time=now,
-        venue=INTERNAL_VENUE,
-        instrument=asset,
-        causation_id=cause,
+        **envelope(event_id, now, INTERNAL_VENUE, asset, caused_by=cause),
         long_venue=q.long[0],
         long_instrument=q.long[1],
         short_venue=q.short[0],
@@ -170,14 +177,9 @@ def _position_event(
 ) -> PositionChanged:
     leg = book.leg(venue, instrument)
     arb = leg.arb_id
+    event_id = IdNamespace.DERIVED.id("position", venue, instrument, cause)
     return PositionChanged(
-        event_id=uuid5_str(DERIVED_NS, f"position/{venue}/{instrument}/{cause}"),
-        event_time=now,
-        ingest_time=now,
-        venue=venue,
-        instrument=instrument,
-        correlation_id=arb,
-        causation_id=cause,
+        **envelope(event_id, now, venue, instrument, caused_by=cause, correlation_id=arb),
         qty=leg.qty,
         avg_entry_price=leg.avg_entry_price,
         realised_pnl_usd=leg.realised_pnl,
@@ -206,7 +208,7 @@ def observe(state: EngineState, event: FundingRateObserved | TickerObserved) -> 
         boards=_with(state.boards, asset, board),
         books=_with(state.books, asset, book),
         execs=state.execs,
-        strategy=state.strategy,
+        strategies=state.strategies,
         breakers=state.breakers,
         spreads=state.spreads,
         risk=state.risk,
@@ -270,63 +272,123 @@ def handle(
             config,
         )
     asset = base_asset(event.instrument)
-    now = max(clock(state, asset), event.event_time)
-    board = state.boards.get(asset) or bd.AssetBoard(asset)
-    book = state.books.get(asset) or pos.PositionBook(asset)
-    execs = state.execs.get(asset) or ex.ExecutorState(asset)
-    breakers = state.breakers
-    outputs: list[Event] = []
-    decide = False
-
-    if isinstance(event, FillExecuted | FundingPaid):
-        applied = pos.apply(book, event)
-        if applied is book:
-            return state, []  # a duplicate id: pos.apply returns the very same book
-        book = applied
-        outputs.append(_position_event(book, event.venue, event.instrument, now, event.event_id))
-        if isinstance(event, FillExecuted):
-            execs = ex.apply(execs, event)
-        decide = isinstance(event, FundingPaid)
-    elif isinstance(event, OrderAccepted | OrderRejected | OrderCanceled | OrderExpired):
-        execs = ex.apply(execs, event)
-    elif (
-        isinstance(event, BreakerTripped | BreakerReset)
-        and event.breaker in rk.LOCAL_BREAKERS
-        and event.venue == INTERNAL_VENUE
-    ):
-        pass  # our own breaker echoed back from risk.events: already applied when it tripped
-    elif isinstance(event, BreakerTripped):
-        target = "*" if asset == "ALL" else asset
-        if event.action is BreakerAction.force_exit:
-            breakers = replace(breakers, force_exit=breakers.force_exit | {target})
-        else:
-            breakers = replace(breakers, pause_entries=breakers.pause_entries | {target})
-        decide = True
-    elif isinstance(event, BreakerReset):
-        target = "*" if asset == "ALL" else asset
-        breakers = replace(
-            breakers,
-            force_exit=breakers.force_exit - {target},
-            pause_entries=breakers.pause_entries - {target},
-        )
-    elif isinstance(event, TargetPositionSet | ExitRequested):
-        execs = ex.apply(execs, event)  # intents from an external strategy (live split agents)
+    step = _Step(
+        asset=asset,
+        now=max(clock(state, asset), event.event_time),
+        book=state.books.get(asset) or pos.PositionBook(asset),
+        execs=state.execs.get(asset) or ex.ExecutorState(asset),
+        breakers=state.breakers,
+    )
+    fold = _FOLDS.get(type(event))
+    if fold is not None:
+        fold(step, event)
+        if step.duplicate:
+            return state, []
     return _conclude(
         state,
         asset,
-        now,
+        step.now,
         event.event_id,
         config,
-        board=board,
-        book=book,
-        execs=execs,
-        breakers=breakers,
+        board=state.boards.get(asset) or bd.AssetBoard(asset),
+        book=step.book,
+        execs=step.execs,
+        breakers=step.breakers,
         spreads=state.spreads,
-        outputs=outputs,
-        decide=decide,
+        outputs=step.outputs,
+        decide=step.decide,
         pairs=None,
-        rejected=isinstance(event, OrderRejected),
+        rejected=type(event) is OrderRejected,
     )
+
+
+@dataclass
+class _Step:
+    """What one input other than market data changes for its asset (:func:`handle`'s working
+    copy): the book, the executor, the breakers, the outputs, and whether to decide now."""
+
+    asset: str
+    now: int
+    book: pos.PositionBook
+    execs: ex.ExecutorState
+    breakers: Breakers
+    outputs: list[Event] = field(default_factory=list)
+    decide: bool = False
+    duplicate: bool = False  # a fill or payment already applied: no state change, no output
+
+
+#: event type → its fold in :func:`handle`; a type not listed changes nothing but the clock
+#: (event types are final pydantic models: the exact type is the key)
+_FOLDS: dict[type[Event], Callable[[_Step, Any], None]] = {}
+
+
+def _folds(
+    *types: type[Event],
+) -> Callable[[Callable[[_Step, Any], None]], Callable[[_Step, Any], None]]:
+    def register(fold: Callable[[_Step, Any], None]) -> Callable[[_Step, Any], None]:
+        _FOLDS.update(dict.fromkeys(types, fold))
+        return fold
+
+    return register
+
+
+def _booked(step: _Step, event: FillExecuted | FundingPaid) -> bool:
+    """Apply a fill or payment to the book with its PositionChanged; False for a duplicate."""
+    applied = pos.apply(step.book, event)
+    if applied is step.book:
+        step.duplicate = True  # a duplicate id: pos.apply returns the very same book
+        return False
+    step.book = applied
+    step.outputs.append(
+        _position_event(applied, event.venue, event.instrument, step.now, event.event_id)
+    )
+    return True
+
+
+@_folds(FillExecuted)
+def _on_fill(step: _Step, event: FillExecuted) -> None:
+    if _booked(step, event):
+        step.execs = ex.apply(step.execs, event)
+
+
+@_folds(FundingPaid)
+def _on_payment(step: _Step, event: FundingPaid) -> None:
+    step.decide = _booked(step, event)
+
+
+# order events; intents from an external strategy (live split agents)
+@_folds(OrderAccepted, OrderRejected, OrderCanceled, OrderExpired, TargetPositionSet, ExitRequested)
+def _on_execution(step: _Step, event: Event) -> None:
+    step.execs = ex.apply(step.execs, event)
+
+
+def _breaker_target(step: _Step, event: BreakerTripped | BreakerReset) -> str | None:
+    """The breakers' key an external breaker event applies to (``*`` for ``ALL``); None for
+    our own breaker echoed back from risk.events (already applied when it tripped)."""
+    if event.breaker in rk.LOCAL_BREAKERS and event.venue == INTERNAL_VENUE:
+        return None
+    return "*" if step.asset == "ALL" else step.asset
+
+
+@_folds(BreakerTripped)
+def _on_trip(step: _Step, event: BreakerTripped) -> None:
+    target, b = _breaker_target(step, event), step.breakers
+    if target is None:
+        return
+    if event.action is BreakerAction.force_exit:
+        step.breakers = replace(b, force_exit=b.force_exit | {target})
+    else:
+        step.breakers = replace(b, pause_entries=b.pause_entries | {target})
+    step.decide = True
+
+
+@_folds(BreakerReset)
+def _on_reset(step: _Step, event: BreakerReset) -> None:
+    target, b = _breaker_target(step, event), step.breakers
+    if target is not None:
+        step.breakers = replace(
+            b, force_exit=b.force_exit - {target}, pause_entries=b.pause_entries - {target}
+        )
 
 
 def fold_market(
@@ -381,7 +443,7 @@ def fold_market(
             boards=boards,
             books=books,
             execs=state.execs,
-            strategy=state.strategy,
+            strategies=state.strategies,
             breakers=state.breakers,
             spreads=state.spreads,
             risk=state.risk,
@@ -432,17 +494,29 @@ def _conclude(
     board: bd.AssetBoard,
     book: pos.PositionBook,
     execs: ex.ExecutorState,
-    breakers: st.Breakers,
+    breakers: Breakers,
     spreads: dict[str, tuple[object, ...]],
     outputs: list[Event],
     decide: bool,
     pairs: list[bd.PairQuote] | None,
     rejected: bool,
 ) -> tuple[EngineState, list[Event]]:
-    """Asset-local risk, then (when ``decide``) the strategy, then the executor at ``now``."""
-    strategy = state.strategy
+    """Asset-local risk, then (when ``decide``) the strategies in ``[[strategies]]`` order,
+    then the executor at ``now`` (every strategy's active target on the asset)."""
+    plugins = registry.plugins(config)
+    strategies = state.strategies
+    market = MarketView(asset, board, pairs)
+    stale = None
+    for p in plugins:
+        own = strategies.get(p.id)
+        stale = p.stale(own if own is not None else p.initial_state(), market, now)
+        if stale is not None:
+            break
+    positions = tuple(o for o in outputs if isinstance(o, PositionChanged))
+    directional = registry.directional_ids(config)
+    if directional and positions:  # a grid's delta is its purpose, not one-legged exposure
+        positions = tuple(p for p in positions if not _owned_by(execs, p, directional))
     risk_state = state.risk.get(asset) or rk.RiskState()
-    plan = strategy.live_for(asset)
     risk_state, tripped = rk.assess(
         risk_state,
         asset,
@@ -450,8 +524,8 @@ def _conclude(
         cause=cause,
         config=config.risk,
         rejected=rejected,
-        positions=tuple(o for o in outputs if isinstance(o, PositionChanged)),
-        stale=st.stale_leg(plan, board, config, now) if plan is not None else None,
+        positions=positions,
+        stale=stale,
     )
     if tripped:
         outputs += tripped
@@ -466,12 +540,16 @@ def _conclude(
                 force_exit=breakers.force_exit
                 | ({asset} if risk_state.action(BreakerAction.force_exit) else set()),
             )
-        strategy, intents = st.decide(
-            asset, board, book, strategy, config, now, cause, effective, pairs
-        )
-        for intent in intents:
-            execs = ex.apply(execs, intent)
-        outputs += intents
+        for p in plugins:
+            own = strategies.get(p.id)
+            new, intents = p.decide(
+                own if own is not None else p.initial_state(), market, book, effective, now, cause
+            )
+            if new is not own:
+                strategies = _with(strategies, p.id, new)
+            for intent in intents:
+                execs = ex.apply(execs, intent)
+            outputs += intents
     if execs.active is not None:  # the quotes only matter to an active execution
         execs, commands = ex.reconcile(
             execs, quotes(board, now, config.feeds.ticker_ttl_ms), config.execution, now, cause
@@ -481,7 +559,7 @@ def _conclude(
         boards=_with(state.boards, asset, board),
         books=_with(state.books, asset, book),
         execs=_with(state.execs, asset, execs),
-        strategy=strategy,
+        strategies=strategies,
         breakers=breakers,
         spreads=spreads,
         risk=state.risk
@@ -492,7 +570,10 @@ def _conclude(
     ), outputs
 
 
-REJECT_NS = uuid.UUID("8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
+def _owned_by(execs: ex.ExecutorState, change: PositionChanged, ids: frozenset[str]) -> bool:
+    """Is ``change``'s position held by a target of one of the strategies ``ids``?"""
+    owner = execs.arbs.get(change.correlation_id or "")
+    return owner is not None and owner.strategy_id in ids
 
 
 def rejected(
@@ -505,22 +586,17 @@ def rejected(
     is the event as JSON; :class:`EventRejected` itself cuts it to fit the broker's message
     limit, keeping the full value's size and SHA-256 (an absurd Decimal is ~1 MB of digits).
     """
-    raw = event.model_dump_json().encode()
-    reason = str(exc) or type(exc).__name__
-    return EventRejected(
-        event_id=str(uuid.uuid5(REJECT_NS, event.event_id)),
-        event_time=event.event_time,
-        ingest_time=event.event_time,
-        venue=INTERNAL_VENUE,
-        instrument=base_asset(event.instrument),
-        causation_id=event.event_id,
-        source_topic=source,
-        source_partition=partition,
-        source_offset=offset,
-        raw_key=None,
-        raw_value=raw,
+    return dead_letter(
+        IdNamespace.REJECT.id(event.event_id),
+        at=event.event_time,
+        asset=base_asset(event.instrument),
+        caused_by=event.event_id,
+        source=source,
+        partition=partition,
+        offset=offset,
+        raw_value=event.model_dump_json().encode(),
         error_type=type(exc).__name__,
-        reason=reason,
+        reason=str(exc) or type(exc).__name__,
     )
 
 
@@ -558,10 +634,8 @@ def slice_for(state: EngineState, asset: str) -> EngineState:
         boards=one(state.boards),
         books=one(state.books),
         execs=one(state.execs),
-        strategy=st.StrategyState(
-            {k: a for k, a in state.strategy.arbs.items() if a.asset == asset}
-        ),
-        breakers=st.Breakers(
+        strategies={k: s.for_asset(asset) for k, s in state.strategies.items()},
+        breakers=Breakers(
             pause_entries=state.breakers.pause_entries & {scope},
             force_exit=state.breakers.force_exit & {scope},
         ),
@@ -580,7 +654,7 @@ def merge(slices: list[EngineState]) -> EngineState:
     spreads: dict[str, tuple[object, ...]] = {}
     risk: dict[str, rk.RiskState] = {}
     clocks: dict[str, int] = {}
-    arbs: dict[str, st.ArbPlan] = {}
+    parts: dict[str, list[Any]] = {}
     pause: set[str] = set()
     force: set[str] = set()
     now = 0
@@ -591,7 +665,8 @@ def merge(slices: list[EngineState]) -> EngineState:
         spreads.update(s.spreads)
         risk.update(s.risk)
         clocks.update(s.clocks)
-        arbs.update(s.strategy.arbs)
+        for k, part in s.strategies.items():
+            parts.setdefault(k, []).append(part)
         pause |= s.breakers.pause_entries
         force |= s.breakers.force_exit
         now = max(now, s.now)
@@ -601,8 +676,8 @@ def merge(slices: list[EngineState]) -> EngineState:
         execs=dict(sorted(execs.items())),
         spreads=dict(sorted(spreads.items())),
         risk=dict(sorted(risk.items())),
-        strategy=st.StrategyState(dict(sorted(arbs.items()))),
-        breakers=st.Breakers(frozenset(pause), frozenset(force)),
+        strategies={k: type(ps[0]).merged(ps) for k, ps in sorted(parts.items())},
+        breakers=Breakers(frozenset(pause), frozenset(force)),
         now=now,
         clocks=dict(sorted(clocks.items())),
     )
@@ -611,7 +686,8 @@ def merge(slices: list[EngineState]) -> EngineState:
 def assets_of(state: EngineState) -> set[str]:
     """Every asset ``state`` holds something for (plus ``ALL`` when a global breaker is open)."""
     assets = set(state.boards) | set(state.books) | set(state.execs) | set(state.risk)
-    assets |= {a.asset for a in state.strategy.arbs.values()}
+    for s in state.strategies.values():
+        assets |= s.assets()
     if "*" in state.breakers.pause_entries | state.breakers.force_exit:
         assets.add("ALL")
     return assets

@@ -17,24 +17,25 @@ Pure (DESIGN §6 item 4, seeds/000 "target-state", seeds/002 "atomic execution")
   after that the arb is **unwound**: every leg back to where this revision started.
 * **Exits** and unwinds work all legs at once (a failure on one leg never blocks another),
   with reduce-only perp orders.
-* One entry/exit in flight per asset: an intent for another arb while one works is refused.
+* One entry/exit in flight per (strategy, asset): an intent for another target of the same
+  strategy while one works is refused; targets of different strategies (``strategy_id``) work
+  side by side, each reconciled on its own.
 
-Client order ids are a hash of (arb, revision, step, leg, seq), shaped per venue
+Client order ids are a hash of (strategy, arb, revision, step, leg, seq), shaped per venue
 (the venue's :class:`schemas.venues.ClientIdRule`), so a replay or restart produces the same ids.
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from producers.venues import VENUES
-from projections.ids import uuid5_str
 from schemas.config import ExecutionConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     CancelOrder,
     Event,
@@ -47,11 +48,11 @@ from schemas.events import (
     PlaceOrder,
     TargetPositionSet,
 )
+from schemas.strategy_specs import FUNDING_ARB_ID
 from schemas.types import INTERNAL_VENUE, MarketType, OrderType, Side, TimeInForce
 from schemas.venues import DEFAULT_CLIENT_ID
 
 ZERO = Decimal(0)
-COMMAND_NS = uuid.UUID("7a1f0e4c-3b2d-4f6a-8e9c-1d2b3a4c5e6f")
 
 OrderStatus = Literal["pending", "accepted", "filled", "rejected", "canceled", "expired"]
 OPEN: frozenset[str] = frozenset({"pending", "accepted"})
@@ -60,14 +61,17 @@ Command = PlaceOrder | CancelOrder
 
 
 # ---- client order ids ----------------------------------------------------------------------
-def client_order_id(arb_id: str, revision: int, step: int, leg: int, seq: int, venue: str) -> str:
+def client_order_id(
+    strategy_id: str, arb_id: str, revision: int, step: int, leg: int, seq: int, venue: str
+) -> str:
     """Deterministic client order id of one order, shaped by ``venue``'s rule.
 
-    SHA-256 of ``arb|revision|step|leg|seq``, shaped by the venue package's
+    SHA-256 of ``strategy|arb|revision|step|leg|seq``, shaped by the venue package's
     :class:`schemas.venues.ClientIdRule` (``producers/venues/<venue>/``: prefix and hex
     digits, or a decimal integer for Lighter); a venue with no package gets ``fa`` + 30 hex.
     """
-    digest = hashlib.sha256(f"{arb_id}|{revision}|{step}|{leg}|{seq}".encode()).hexdigest()
+    key = f"{strategy_id}|{arb_id}|{revision}|{step}|{leg}|{seq}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     spec = VENUES.get(venue)
     return (spec.client_id if spec else DEFAULT_CLIENT_ID).shape(digest)
 
@@ -136,6 +140,7 @@ class ArbExecution:
     fills: frozenset[str] = frozenset()
     causation_id: str | None = None
     detail: str = ""
+    strategy_id: str = FUNDING_ARB_ID  # the strategy whose target this is
 
     @property
     def active(self) -> bool:
@@ -150,7 +155,8 @@ class ArbExecution:
 
 @dataclass(frozen=True)
 class ExecutorState:
-    """All executions of one asset; at most one is active (one in flight per asset)."""
+    """All executions of one asset; at most one active per strategy (one in flight per
+    (strategy, asset)). ``active`` is the first active one in arb-id order, if any."""
 
     asset: str
     arbs: Mapping[str, ArbExecution] = field(default_factory=dict)
@@ -166,6 +172,12 @@ class ExecutorState:
                 self, "_active", next((a for a in self.arbs.values() if a.active), None)
             )
         return d["_active"]  # type: ignore[no-any-return]
+
+    def active_for(self, strategy_id: str) -> ArbExecution | None:
+        """The active execution of ``strategy_id``'s target on this asset, if any."""
+        return next(
+            (a for a in self.arbs.values() if a.active and a.strategy_id == strategy_id), None
+        )
 
     def __getstate__(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != "_active"}
@@ -195,19 +207,17 @@ def _put_order(ex: ArbExecution, order: OrderState) -> ArbExecution:
 
 # ---- folding events ------------------------------------------------------------------------
 def apply(state: ExecutorState, event: Event) -> ExecutorState:
-    """Fold an intent, fill or order event into the executor state (no commands)."""
-    if isinstance(event, TargetPositionSet):
-        return _on_target(state, event)
-    if isinstance(event, ExitRequested):
-        return _on_exit(state, event)
-    if isinstance(
-        event, FillExecuted | OrderAccepted | OrderRejected | OrderCanceled | OrderExpired
-    ):
-        ex = _owner(state, event.client_order_id, event.correlation_id)
-        if ex is None:
-            return state  # not ours (another strategy, or a manual order)
-        return _put(state, _on_order_event(ex, event))
-    return state
+    """Fold an intent, fill or order event into the executor state (no commands); any other
+    event leaves it as it is."""
+    fold = _APPLY.get(type(event))
+    return state if fold is None else fold(state, event)
+
+
+def _on_order(state: ExecutorState, e: FillExecuted | OrderEvent) -> ExecutorState:
+    ex = _owner(state, e.client_order_id, e.correlation_id)
+    if ex is None:
+        return state  # not ours (another strategy, or a manual order)
+    return _put(state, _ORDER_EVENTS[type(e)](ex, ex.orders[e.client_order_id], e))
 
 
 def _owner(state: ExecutorState, cid: str, arb_id: str | None) -> ArbExecution | None:
@@ -220,34 +230,79 @@ def _on_target(state: ExecutorState, t: TargetPositionSet) -> ExecutorState:
     current = state.arbs.get(t.arb_id)
     if current is not None and current.revision >= t.revision:
         return state  # duplicate or stale intent: idempotent
-    active = state.active
+    if current is not None and current.strategy_id != t.strategy_id:
+        return replace(state, refused=(*state.refused, t.event_id))  # another strategy's id
+    active = state.active_for(t.strategy_id)
     if active is not None and active.arb_id != t.arb_id:
-        return replace(state, refused=(*state.refused, t.event_id))  # one in flight per asset
+        # one in flight per (strategy, asset)
+        return replace(state, refused=(*state.refused, t.event_id))
     legs = tuple(
         LegTarget(leg.venue, leg.instrument, leg.market_type, leg.target_qty, leg.margin)
         for leg in t.legs
     )
-    positions = current.positions if current is not None else tuple(ZERO for _ in legs)
-    if current is not None and len(current.legs) != len(legs):
-        return replace(state, refused=(*state.refused, t.event_id))
-    ex = ArbExecution(
+    if len({(leg.venue, leg.instrument) for leg in legs}) != len(legs):
+        return replace(state, refused=(*state.refused, t.event_id))  # a leg named twice
+    if current is None:
+        ex = ArbExecution(
+            arb_id=t.arb_id,
+            asset=state.asset,
+            revision=t.revision,
+            kind="entry",
+            legs=legs,
+            start=tuple(ZERO for _ in legs),
+            positions=tuple(ZERO for _ in legs),
+            causation_id=t.event_id,
+            strategy_id=t.strategy_id,
+        )
+        return _put(state, ex)
+    return _put(state, _retarget(current, legs, t))
+
+
+def _retarget(
+    current: ArbExecution, legs: tuple[LegTarget, ...], t: TargetPositionSet
+) -> ArbExecution:
+    """A new revision of an arb already trading: the target-state diff, leg by leg.
+
+    Legs are matched on (venue, instrument); a leg the arb holds that the target does not
+    name is targeted at 0 (the target is the whole arb). Legs whose target differs from the
+    position come first, in the target's order (leg 0 trades first, leg 1 hedges it: a switch
+    that keeps a shared leg opens the new leg and buys back the old one as it fills), then the
+    legs already on target — the shared leg of a switch, which no order touches. Order states
+    keep their leg by (venue, instrument) (their index is remapped)."""
+    key = {i: (leg.venue, leg.instrument) for i, leg in enumerate(current.legs)}
+    held = {key[i]: p for i, p in enumerate(current.positions)}
+    named = {(leg.venue, leg.instrument) for leg in legs}
+    dropped = [replace(leg, target_qty=ZERO) for i, leg in enumerate(current.legs)]
+    wanted = [*legs, *(leg for i, leg in enumerate(dropped) if key[i] not in named)]
+
+    def on_target(leg: LegTarget) -> bool:
+        return leg.target_qty == held.get((leg.venue, leg.instrument), ZERO)
+
+    ordered = (
+        *(leg for leg in wanted if not on_target(leg)),
+        *(leg for leg in wanted if on_target(leg)),
+    )
+    index = {(leg.venue, leg.instrument): i for i, leg in enumerate(ordered)}
+    positions = tuple(held.get((leg.venue, leg.instrument), ZERO) for leg in ordered)
+    orders = {cid: replace(o, leg=index[key[o.leg]]) for cid, o in current.orders.items()}
+    return ArbExecution(
         arb_id=t.arb_id,
-        asset=state.asset,
+        asset=current.asset,
         revision=t.revision,
         kind="entry",
-        legs=legs,
+        legs=ordered,
         start=positions,
         positions=positions,
-        orders=current.orders if current else {},
-        fills=current.fills if current else frozenset(),
+        orders=orders,
+        fills=current.fills,
         causation_id=t.event_id,
+        strategy_id=t.strategy_id,
     )
-    return _put(state, ex)
 
 
 def _on_exit(state: ExecutorState, x: ExitRequested) -> ExecutorState:
     current = state.arbs.get(x.arb_id)
-    if current is None or current.revision >= x.revision:
+    if current is None or current.revision >= x.revision or current.strategy_id != x.strategy_id:
         return state
     legs = tuple(replace(leg, target_qty=ZERO) for leg in current.legs)
     ex = replace(
@@ -267,33 +322,49 @@ def _on_exit(state: ExecutorState, x: ExitRequested) -> ExecutorState:
     return _put(state, ex)
 
 
-def _on_order_event(ex: ArbExecution, e: Event) -> ArbExecution:
-    cid = e.client_order_id  # type: ignore[attr-defined]
-    order = ex.orders[cid]
-    if isinstance(e, FillExecuted):
-        fill_key = f"{e.venue}:{e.fill_id}"
-        if fill_key in ex.fills:
+def _on_fill(ex: ArbExecution, order: OrderState, e: FillExecuted) -> ArbExecution:
+    fill_key = f"{e.venue}:{e.fill_id}"
+    if fill_key in ex.fills:
+        return ex
+    filled = order.filled + e.qty
+    status: OrderStatus = "filled" if filled >= order.qty else order.status
+    signed = e.qty if e.side is Side.buy else -e.qty
+    positions = tuple(p + signed if i == order.leg else p for i, p in enumerate(ex.positions))
+    ex = replace(ex, positions=positions, fills=ex.fills | {fill_key})
+    return _put_order(ex, replace(order, filled=filled, status=status))
+
+
+def _on_status(status: OrderStatus) -> Callable[[ArbExecution, OrderState, Event], ArbExecution]:
+    """The fold of an order event that moves an open order to ``status``; terminal states do
+    not regress (events may arrive in any order). A rejection, or a cancel / expiry before the
+    order filled, counts as a failure; the venue's filled_qty on a cancel is informational:
+    positions move only on fills (no double count)."""
+
+    def fold(ex: ArbExecution, order: OrderState, e: Event) -> ArbExecution:
+        if not order.open:
             return ex
-        filled = order.filled + e.qty
-        status: OrderStatus = "filled" if filled >= order.qty else order.status
-        signed = e.qty if e.side is Side.buy else -e.qty
-        positions = tuple(p + signed if i == order.leg else p for i, p in enumerate(ex.positions))
-        ex = replace(ex, positions=positions, fills=ex.fills | {fill_key})
-        return _put_order(ex, replace(order, filled=filled, status=status))
-    if not order.open:
-        return ex  # terminal states do not regress (events may arrive in any order)
-    if isinstance(e, OrderAccepted):
-        return _put_order(ex, replace(order, status="accepted"))
-    if isinstance(e, OrderRejected):
-        ex = _count_failure(ex, order)
-        return _put_order(ex, replace(order, status="rejected"))
-    if isinstance(e, OrderCanceled | OrderExpired):
-        # the venue's filled_qty is informational: positions move only on fills (no double count)
-        status = "canceled" if isinstance(e, OrderCanceled) else "expired"
-        if order.filled < order.qty:
+        if status == "rejected" or (status != "accepted" and order.filled < order.qty):
             ex = _count_failure(ex, order)
         return _put_order(ex, replace(order, status=status))
-    return ex
+
+    return fold
+
+
+OrderEvent = OrderAccepted | OrderRejected | OrderCanceled | OrderExpired
+#: order-event type → how it moves its order (and the arb's positions, for fills)
+_ORDER_EVENTS: dict[type[Event], Callable[[ArbExecution, OrderState, Any], ArbExecution]] = {
+    FillExecuted: _on_fill,
+    OrderAccepted: _on_status("accepted"),
+    OrderRejected: _on_status("rejected"),
+    OrderCanceled: _on_status("canceled"),
+    OrderExpired: _on_status("expired"),
+}
+#: event type → its fold in :func:`apply` (event types are final: the exact type is the key)
+_APPLY: dict[type[Event], Callable[[ExecutorState, Any], ExecutorState]] = {
+    TargetPositionSet: _on_target,
+    ExitRequested: _on_exit,
+    **dict.fromkeys(_ORDER_EVENTS, _on_order),
+}
 
 
 def _count_failure(ex: ArbExecution, order: OrderState) -> ArbExecution:
@@ -353,17 +424,19 @@ def _place(
         tif = TimeInForce.IOC
     price = _tick_round(raw, quote.ask if side is Side.buy else quote.bid, up=side is Side.buy)
     seq = ex.seq + 1
-    cid = client_order_id(ex.arb_id, ex.revision, ex.step, leg, seq, target.venue)
+    cid = client_order_id(ex.strategy_id, ex.arb_id, ex.revision, ex.step, leg, seq, target.venue)
     is_hedge = not first_leg
     spot = target.market_type is MarketType.spot
+    event_id = IdNamespace.COMMAND.id("place", cid)
     cmd = PlaceOrder(
-        event_id=uuid5_str(COMMAND_NS, f"place/{cid}"),
-        event_time=now,
-        ingest_time=now,
-        venue=target.venue,
-        instrument=target.instrument,
-        correlation_id=ex.arb_id,
-        causation_id=cause,
+        **envelope(
+            event_id,
+            now,
+            target.venue,
+            target.instrument,
+            caused_by=cause,
+            correlation_id=ex.arb_id,
+        ),
         client_order_id=cid,
         arb_id=ex.arb_id,
         step=ex.step,
@@ -396,14 +469,16 @@ def _cancel(
     ex: ArbExecution, order: OrderState, now: int, cause: str | None, why: str
 ) -> tuple[ArbExecution, CancelOrder]:
     venue_leg = ex.legs[order.leg]
+    event_id = IdNamespace.COMMAND.id("cancel", order.client_order_id)
     cmd = CancelOrder(
-        event_id=uuid5_str(COMMAND_NS, f"cancel/{order.client_order_id}"),
-        event_time=now,
-        ingest_time=now,
-        venue=venue_leg.venue,
-        instrument=venue_leg.instrument,
-        correlation_id=ex.arb_id,
-        causation_id=cause,
+        **envelope(
+            event_id,
+            now,
+            venue_leg.venue,
+            venue_leg.instrument,
+            caused_by=cause,
+            correlation_id=ex.arb_id,
+        ),
         client_order_id=order.client_order_id,
         arb_id=ex.arb_id,
         detail=why,
@@ -422,14 +497,28 @@ def reconcile(
     now: int,
     cause: str | None = None,
 ) -> tuple[ExecutorState, list[Command]]:
-    """Commands that move the active arb toward its target at event time ``now``.
+    """Commands that move each active target (one per strategy) toward its target at event
+    time ``now``, in arb-id order.
 
     ``quotes`` maps (venue, instrument) to the current top of book; a leg without a quote
     waits. ``cause`` becomes each command's ``causation_id``.
     """
-    ex = state.active
-    if ex is None:
-        return state, []
+    commands: list[Command] = []
+    for ex in [a for a in state.arbs.values() if a.active]:
+        state, cmds = _reconcile_one(state, ex, quotes, config, now, cause)
+        commands += cmds
+    return state, commands
+
+
+def _reconcile_one(
+    state: ExecutorState,
+    ex: ArbExecution,
+    quotes: Mapping[tuple[str, str], Quote],
+    config: ExecutionConfig,
+    now: int,
+    cause: str | None,
+) -> tuple[ExecutorState, list[Command]]:
+    """:func:`reconcile` for one active execution ``ex`` of ``state``."""
     commands: list[Command] = []
     step = config.qty_step
 
@@ -459,7 +548,9 @@ def reconcile(
             attempts_left=(ex.unwind_attempts < 2 * config.max_hedge_attempts),
         )
         commands += cmds
-    elif ex.kind == "exit" or len(ex.legs) == 1:
+    elif ex.kind == "exit" or len(ex.legs) == 1 or _legs_to_move(ex) > 2:
+        # exits, and a re-target moving more than two legs (no one leg to hedge from): all
+        # legs at once
         ex, cmds = _work_parallel(
             ex,
             tuple(leg.target_qty for leg in ex.legs),
@@ -474,6 +565,11 @@ def reconcile(
         ex, cmds = _work_entry(ex, quotes, config, now, cause, step)
         commands += cmds
     return _put(state, ex), commands
+
+
+def _legs_to_move(ex: ArbExecution) -> int:
+    """How many legs this revision moves (target ≠ where the revision started)."""
+    return sum(1 for leg, s in zip(ex.legs, ex.start, strict=True) if leg.target_qty != s)
 
 
 def _work_parallel(

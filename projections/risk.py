@@ -31,16 +31,14 @@ the same events. No clock, no randomness: ``now`` is always an input's event tim
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from schemas.config import RiskConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import BalanceObserved, BreakerReset, BreakerTripped, Event, PositionChanged
 from schemas.types import INTERNAL_VENUE, Breaker, BreakerAction, base_asset
-
-RISK_NS = uuid.UUID("2b7c9d1e-3f4a-4b5c-8d6e-7f8091a2b3c4")
 
 #: Breakers the engine trips itself; it ignores their echo on ``risk.events``.
 LOCAL_BREAKERS = frozenset(
@@ -65,13 +63,9 @@ class RiskState:
 def _trip(
     scope: str, breaker: Breaker, action: BreakerAction, now: int, cause: str, **kw: object
 ) -> BreakerTripped:
+    event_id = IdNamespace.RISK.id("trip", breaker, scope, cause)
     return BreakerTripped(
-        event_id=str(uuid.uuid5(RISK_NS, f"trip/{breaker}/{scope}/{cause}")),
-        event_time=now,
-        ingest_time=now,
-        venue=INTERNAL_VENUE,
-        instrument=scope,
-        causation_id=cause,
+        **envelope(event_id, now, INTERNAL_VENUE, scope, caused_by=cause),
         breaker=breaker,
         action=action,
         **kw,
@@ -79,13 +73,9 @@ def _trip(
 
 
 def _reset(scope: str, breaker: Breaker, now: int, cause: str, detail: str) -> BreakerReset:
+    event_id = IdNamespace.RISK.id("reset", breaker, scope, cause)
     return BreakerReset(
-        event_id=str(uuid.uuid5(RISK_NS, f"reset/{breaker}/{scope}/{cause}")),
-        event_time=now,
-        ingest_time=now,
-        venue=INTERNAL_VENUE,
-        instrument=scope,
-        causation_id=cause,
+        **envelope(event_id, now, INTERNAL_VENUE, scope, caused_by=cause),
         breaker=breaker,
         detail=detail,
     )

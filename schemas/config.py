@@ -29,6 +29,7 @@ from pydantic import (
 
 from producers.venues import VENUES
 from schemas.catalog import ASSET_PARTITIONS
+from schemas.strategy_specs import StrategySpec, check_strategies, default_strategies
 from schemas.types import Dec, NonNegativeDec, PositiveDec
 from schemas.venues import VenueFees as VenueFees  # the model lives beside the venue specs
 
@@ -113,7 +114,7 @@ class EntryConfig(_Frozen):
     borrow_rate_h: NonNegativeDec = Field(  # margin borrow cost, fraction/hour
         default=Decimal("0.000005"), le=MAX_BORROW_RATE_H
     )
-    # ---- forecast-based entry (projections/policy.py); "current" keeps the rule above
+    # ---- forecast-based entry (strategies/funding_arb/policy.py); "current" keeps the rule above
     decide_on: Literal["current", "forecast"] = "current"
     expected_hold_h: PositiveDec = Decimal("72")  # hold the forecast net edge is judged over
     # execution cost as the paper venue charges it, beyond taker fee and half-spread, per
@@ -176,7 +177,7 @@ class ExitConfig(_Frozen):
     basis_stop_frac: PositiveDec = Field(default=Decimal("0.02"), le=1)
     basis_stop_h: PositiveDec = Decimal("16")
     take_profit_frac: PositiveDec | None = None
-    # ---- forecast-based holding (entry.decide_on = "forecast"; projections/policy.py)
+    # ---- forecast-based holding (entry.decide_on = "forecast"; funding_arb/policy.py)
     exit_apr: Dec = Decimal("0.05")  # after break-even: exit when forecast spread APR < this
     flip_apr: NonNegativeDec = Decimal("0.30")  # before it: exit only below −flip_apr
     min_hold_break_even: bool = True  # hold until funding has paid the round trip
@@ -197,7 +198,8 @@ class ExitConfig(_Frozen):
 
 
 class ForecastConfig(_Frozen):
-    """The funding forecast (:mod:`projections.forecast`): expected rate per hour of one leg.
+    """The funding forecast (:mod:`projections.strategies.funding_arb.forecast`): expected
+    rate per hour of one leg.
 
     ``half_life_h``: EWMA half-life over the leg's settlements in hours (0 = plain trailing
     mean); ``window_h``: settlements older than this (from the leg's latest) are ignored;
@@ -280,9 +282,14 @@ class StrategyConfig(_Frozen):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     capital_usd: PositiveDec = Decimal("100000")
+    # the strategies run side by side, in this order ([[strategies]]; schemas/strategy_specs.py)
+    strategies: list[StrategySpec] = Field(
+        default_factory=default_strategies, min_length=1, max_length=32
+    )
 
     @model_validator(mode="after")
     def _capacity_consistent(self) -> StrategyConfig:
+        check_strategies(self.strategies, set(self.fees.venues))
         if self.capacity.notional_per_arb_usd > self.capacity.max_notional_per_asset_usd:
             raise ValueError("notional_per_arb_usd exceeds max_notional_per_asset_usd")
         if self.entry.decide_on == "forecast" and self.exits.exit_apr >= self.entry.min_net_apr:

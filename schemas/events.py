@@ -268,26 +268,43 @@ class TargetLeg(BaseModel):
 
 
 class TargetPositionSet(Event):
-    """Declarative target state for an arb (``correlation_id`` = ``arb_id``).
+    """Declarative target state of one strategy's target (``correlation_id`` = ``arb_id``).
 
-    The executor reconciles actual positions towards ``legs``; ``revision`` increases with
-    each new target for the same arb. ``target_notional_usd`` is per leg, in USD.
-    ``expected_apr`` is the fee-adjusted edge that justified the entry (fraction per year).
-    Legs are ordered: ``legs[0]`` is executed first, ``legs[1]`` hedges it.
+    ``strategy_id`` names the strategy that set it (``[[strategies]]`` id); ``arb_id`` is the
+    target's id within it (an arb for the funding arbitrage, a grid for a grid). The executor
+    reconciles actual positions towards ``legs``, one target in flight per (strategy, asset);
+    ``revision`` increases with each new target for the same id. ``target_notional_usd`` is
+    per leg, in USD. ``expected_apr`` is the fee-adjusted edge that justified an arb's entry
+    (fraction per year; ``None`` for strategies without one, such as a grid). Legs are
+    ordered: ``legs[0]`` is executed first, ``legs[1]`` hedges it.
+
+    Schema v2 added ``strategy_id`` and made ``expected_apr`` optional; v1 records (all of
+    them the funding arbitrage's) are upcast with ``strategy_id = "funding_arb"``
+    (:mod:`schemas.evolution`).
     """
 
+    SCHEMA_VERSION: ClassVar[int] = 2
+
+    strategy_id: Id
     arb_id: Id
     revision: int = Field(ge=0)
     legs: list[TargetLeg] = Field(min_length=1, max_length=4)
     target_notional_usd: NonNegativeDec
-    expected_apr: Dec
+    expected_apr: Dec | None = None
     entry_spread_apr: Dec | None = None
     reason: Text = ""
 
 
 class ExitRequested(Event):
-    """Close an arb: target every leg to zero, with the reason."""
+    """Close a strategy's target (``arb_id``): every leg to zero, with the reason.
 
+    Schema v2 added ``strategy_id`` (v1 records are the funding arbitrage's, upcast with
+    ``strategy_id = "funding_arb"``).
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+
+    strategy_id: Id
     arb_id: Id
     revision: int = Field(ge=0)
     exit_reason: ExitReason

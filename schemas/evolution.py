@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from schemas.strategy_specs import FUNDING_ARB_ID
+
 Record = dict[str, Any]
 Upcaster = Callable[[Record], Record]
 
@@ -166,3 +168,31 @@ def upcast(
             record = {k: v for k, v in filled.items() if k in keep}
         record["schema_version"] = version + 1
     return record
+
+
+# ---- registered upcasters ------------------------------------------------------------------
+#: every v1 intent was the funding arbitrage's (the only strategy before plug-ins)
+V1_STRATEGY_ID = FUNDING_ARB_ID
+
+
+def _with_strategy_id(record: Record) -> Record:
+    """``record`` with ``strategy_id`` placed before ``arb_id``, as in the v2 schema (a record
+    in schema order decodes to the same model, field order included, on every path)."""
+    out: Record = {}
+    for key, value in record.items():
+        if key == "arb_id":
+            out["strategy_id"] = V1_STRATEGY_ID
+        out[key] = value
+    return out
+
+
+@upcaster("TargetPositionSet", 1)
+def _target_v1_to_v2(record: Record) -> Record:
+    """v2 added ``strategy_id`` (required) and made ``expected_apr`` nullable."""
+    return _with_strategy_id(record)
+
+
+@upcaster("ExitRequested", 1)
+def _exit_v1_to_v2(record: Record) -> Record:
+    """v2 added ``strategy_id`` (required)."""
+    return _with_strategy_id(record)

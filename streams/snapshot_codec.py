@@ -34,13 +34,47 @@ from decimal import Decimal
 from typing import Any
 
 from projections.positions import AppliedIds
+from schemas.strategy_specs import FUNDING_ARB_ID
 
 MAGIC = b"FSNAP"
 FORMAT = "fundarb.snapshot"
-#: 1: pickled ``streams.worker.Snapshot`` (before this codec); 2: this JSON encoding
-STATE_VERSION = 2
+#: 1: pickled ``streams.worker.Snapshot`` (before this codec); 2: this JSON encoding;
+#: 3: strategies as plug-ins (``EngineState.strategies`` by strategy id, classes moved)
+STATE_VERSION = 3
 #: version → function turning a version-``n`` document into a version-``n + 1`` one
 UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+#: classes that moved when the funding arbitrage became a plug-in (version 2 → 3)
+_FUNDING_ARB = "projections.strategies.funding_arb.strategy"
+MOVED_IN_V3 = {
+    "projections.strategy:StrategyState": f"{_FUNDING_ARB}:StrategyState",
+    "projections.strategy:ArbPlan": f"{_FUNDING_ARB}:ArbPlan",
+    "projections.strategy:Breakers": "projections.strategies.base:Breakers",
+}
+
+
+def _renamed(x: Any, moved: Mapping[str, str]) -> Any:
+    if isinstance(x, list):
+        return [_renamed(v, moved) for v in x]
+    if not isinstance(x, dict):
+        return x
+    out = {k: _renamed(v, moved) for k, v in x.items()}
+    if isinstance(out.get("$C"), str):
+        out["$C"] = moved.get(out["$C"], out["$C"])
+    return out
+
+
+def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 held one ``EngineState.strategy`` (the funding arbitrage's state, in
+    ``projections.strategy``); version 3 holds ``strategies`` by strategy id."""
+    doc = _renamed(doc, MOVED_IN_V3)
+    fields = doc["state"]["f"]
+    if "strategy" in fields:
+        fields["strategies"] = {"$M": [[FUNDING_ARB_ID, fields.pop("strategy")]]}
+    return doc
+
+
+UPCASTERS[2] = _v2_to_v3
 ALLOWED_PACKAGES = ("projections.", "schemas.")
 
 

@@ -6,9 +6,9 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections import forecast as fc
 from projections import positions as pos
-from projections import strategy as st_
+from projections.strategies.funding_arb import forecast as fc
+from projections.strategies.funding_arb import strategy as st_
 from schemas.config import EntryConfig, ExitConfig, ForecastConfig, StrategyConfig
 from tests.market import T0, H, board_of, funding, ticker
 

@@ -45,14 +45,14 @@ def test_a_value_that_cannot_be_converted_is_kept_raw_and_rejected_not_raised(
     # dead-letters it, and goes on
     ser = Serializer()
     plan = audit._plan(FundingRateObserved)
-    built = plan.typed
+    built = plan.row
 
-    def typed(values: dict[str, Any]) -> Any:
+    def row(values: dict[str, Any]) -> Any:
         if values["event_id"] == stubs.eid("bad"):
             raise ArithmeticError("cannot hold")
         return built(values)  # type: ignore[misc]
 
-    monkeypatch.setattr(plan, "typed", typed)
+    monkeypatch.setattr(plan, "row", row)
     good = ser.encode(stubs.funding_observed())
     bad = ser.encode(stubs.funding_observed(event_id=stubs.eid("bad")))
     batch = AuditBatch(ser, "p.")

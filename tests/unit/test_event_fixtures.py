@@ -9,7 +9,7 @@ import fastavro
 import pytest
 
 from schemas.avro import load_avsc
-from schemas.events import EVENT_TYPES
+from schemas.events import EVENT_TYPES, ExitRequested, TargetPositionSet
 from schemas.serde import FileSchemaRegistry, Serializer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
@@ -33,9 +33,29 @@ def test_fixture_decodes_with_the_current_reader(path: Path) -> None:
     fastavro.schemaless_writer(buf, writer, record)
 
     event = Serializer().decode(buf.getvalue())
+    assert Serializer().decode_trusted(buf.getvalue()) == event  # internal topics' path
 
     assert type(event).__name__ == type_name
     raw = json.loads(path.read_text())
     assert event.event_id == raw["event_id"]
     assert event.event_time == raw["event_time"]
     assert event.instrument == raw["instrument"]
+
+
+@pytest.mark.parametrize("type_name", ["TargetPositionSet", "ExitRequested"])
+def test_v1_intents_upcast_as_the_funding_arbitrages(type_name: str) -> None:
+    """Every v1 intent came from the only strategy there was: v2 names it."""
+    path = FIXTURES / type_name / "v1.json"
+    writer = fastavro.parse_schema(load_avsc(type_name, 1))
+    raw = json.loads(path.read_text())
+    record = next(iter(fastavro.json_reader(io.StringIO(json.dumps(raw)), writer)))
+    buf = io.BytesIO()
+    buf.write(struct.pack(">bI", 0, FileSchemaRegistry().id_for(type_name, 1)))
+    fastavro.schemaless_writer(buf, writer, record)
+    event = Serializer().decode(buf.getvalue())
+    assert isinstance(event, TargetPositionSet | ExitRequested)
+    assert event.schema_version == 2
+    assert event.strategy_id == "funding_arb"
+    assert event.arb_id == raw["arb_id"]
+    if isinstance(event, TargetPositionSet):
+        assert str(event.expected_apr) == raw["expected_apr"]

@@ -4,7 +4,8 @@ from decimal import Decimal as D
 
 from projections import executor as ex
 from schemas.config import ExecutionConfig
-from schemas.events import CancelOrder, PlaceOrder
+from schemas.events import CancelOrder, PlaceOrder, TargetLeg
+from schemas.types import MarketType
 from tests import stubs
 
 CFG = ExecutionConfig()
@@ -205,10 +206,109 @@ def test_exit_closes_both_legs_at_once_reduce_only() -> None:
 
 
 def test_client_order_ids_fit_each_venue() -> None:
-    assert len(ex.client_order_id("a", 0, 1, 0, 1, "okx")) == 32
-    assert ex.client_order_id("a", 0, 1, 0, 1, "okx").isalnum()
-    hl = ex.client_order_id("a", 0, 1, 0, 1, "hyperliquid")
+    assert len(ex.client_order_id("s", "a", 0, 1, 0, 1, "okx")) == 32
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "okx").isalnum()
+    hl = ex.client_order_id("s", "a", 0, 1, 0, 1, "hyperliquid")
     assert hl.startswith("0x") and len(hl) == 34 and int(hl, 16) >= 0
-    assert ex.client_order_id("a", 0, 1, 0, 1, "lighter").isdigit()
-    assert ex.client_order_id("a", 0, 1, 0, 1, "gate").startswith("t-")
-    assert ex.client_order_id("a", 0, 1, 0, 1, "x") != ex.client_order_id("a", 0, 1, 0, 2, "x")
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "lighter").isdigit()
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "gate").startswith("t-")
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "x") != ex.client_order_id(
+        "s", "a", 0, 1, 0, 2, "x"
+    )
+    # the strategy is part of the hash: two strategies' targets never share an order id
+    assert ex.client_order_id("s", "a", 0, 1, 0, 1, "x") != ex.client_order_id(
+        "t", "a", 0, 1, 0, 1, "x"
+    )
+
+
+# ---- a switch that keeps the shared leg (issue 19) -----------------------------------------
+OKX = ("okx", "BTC/USDT:USDT")
+SWITCH_QUOTES = {**QUOTES, OKX: ex.Quote(D("99.7"), D("99.9"))}
+
+
+def _leg(venue: str, qty: str) -> object:
+    return TargetLeg(
+        venue=venue,
+        instrument="BTC/USDT:USDT",
+        market_type=MarketType.perp,
+        target_qty=D(qty),
+    )
+
+
+def _switch_target(*legs: object) -> object:
+    return stubs.target_position_set(
+        arb_id="arb-1", revision=1, event_id=stubs.eid("switch"), legs=list(legs)
+    )
+
+
+def _entered() -> ex.ExecutorState:
+    state, (leg0,) = start()
+    state, (hedge,) = step(state, fill(leg0, "0.010", 1))
+    state, cmds = step(state, fill(hedge, "0.010", 2))
+    assert cmds == [] and state.arbs["arb-1"].phase == "done"
+    return state
+
+
+def _run_switch(state: ex.ExecutorState, target: object) -> tuple[ex.ExecutorState, list]:
+    """Apply ``target``, then fill every order the executor sends in full until it is done."""
+    sent: list = []
+    state = ex.apply(state, target)  # type: ignore[arg-type]
+    state, cmds = ex.reconcile(state, SWITCH_QUOTES, CFG, T + 200, "s")
+    for n in range(10, 20):
+        sent += cmds
+        if not cmds:
+            break
+        events = [fill(c, str(c.qty), n * 10 + i) for i, c in enumerate(cmds)]
+        state, cmds = step(state, *events, now=T + 300 + n)
+    return state, sent
+
+
+def test_a_switch_trades_only_the_changed_leg_new_leg_first() -> None:
+    state, sent = _run_switch(
+        _entered(),
+        _switch_target(_leg("okx", "-0.010"), _leg("binance", "0"), _leg("bybit", "0.010")),
+    )
+    # okx (new short) first as the entry leg, then binance (old short) bought back as the
+    # hedge of what okx executed, reduce-only; bybit (the shared long) never sees an order
+    assert [(c.venue, c.side.value, c.qty, c.is_hedge, c.reduce_only) for c in sent] == [
+        ("okx", "sell", D("0.010"), False, False),
+        ("binance", "buy", D("0.010"), True, True),
+    ]
+    arb = state.arbs["arb-1"]
+    assert arb.phase == "done" and arb.revision == 1
+    held = {leg.venue: p for leg, p in zip(arb.legs, arb.positions, strict=True)}
+    assert held == {"okx": D("-0.010"), "binance": D("0.000"), "bybit": D("0.010")}
+    assert ex.net_delta(arb) == 0
+
+
+def test_a_leg_the_target_leaves_out_is_targeted_at_zero() -> None:
+    # the target names only the new pair: the old short is closed all the same
+    state, sent = _run_switch(
+        _entered(), _switch_target(_leg("bybit", "0.010"), _leg("okx", "-0.010"))
+    )
+    assert [(c.venue, c.side.value) for c in sent] == [("okx", "sell"), ("binance", "buy")]
+    held = {
+        leg.venue: p
+        for leg, p in zip(state.arbs["arb-1"].legs, state.arbs["arb-1"].positions, strict=True)
+    }
+    assert held["binance"] == 0 and held["bybit"] == D("0.010")
+
+
+def test_a_switch_whose_new_leg_only_partly_fills_buys_back_only_that_much() -> None:
+    state = ex.apply(
+        _entered(),
+        _switch_target(_leg("okx", "-0.010"), _leg("binance", "0"), _leg("bybit", "0.010")),  # type: ignore[arg-type]
+    )
+    state, (new,) = ex.reconcile(state, SWITCH_QUOTES, CFG, T + 200, "s")
+    state, cmds = step(state, fill(new, "0.004", 30), expired(new, "0.004"), now=T + 300)
+    hedge = next(c for c in cmds if c.is_hedge)
+    assert (hedge.venue, hedge.side.value, hedge.qty) == ("binance", "buy", D("0.004"))
+    assert all(c.venue != "bybit" for c in cmds)
+
+
+def test_a_target_naming_a_leg_twice_is_refused() -> None:
+    state = ex.apply(
+        _entered(),
+        _switch_target(_leg("okx", "-0.010"), _leg("okx", "0")),  # type: ignore[arg-type]
+    )
+    assert state.refused == (stubs.eid("switch"),) and state.arbs["arb-1"].revision == 0

@@ -10,17 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as hs
 
 from projections import board as bd
-from projections import engine as eng
 from projections import executor as ex
-from projections import strategy as st
-from projections.ids import uuid5_str
 from projections.positions import AppliedIds, PositionBook, _applied_with
+from projections.strategies.funding_arb import strategy as st
 from schemas.config import EntryConfig, StrategyConfig
+from schemas.envelope import IdNamespace, uuid5_str
 from tests.market import board_of, two_venue_history
 
 CFG = StrategyConfig(entry=EntryConfig(max_break_even_h=Decimal("96")))
 
-NAMESPACES = [uuid.UUID(int=0), eng.DERIVED_NS, st.INTENT_NS, ex.COMMAND_NS]
+NAMESPACES = [uuid.UUID(int=0), *(ns.value for ns in IdNamespace)]
 
 
 @given(hs.sampled_from(NAMESPACES), hs.text(max_size=200))

@@ -1,4 +1,4 @@
-"""The funding forecast (projections/forecast.py): trailing mean / EWMA, shrinkage, the venue's
+"""The funding forecast (projections/strategies/funding_arb/forecast.py): trailing mean / EWMA, shrinkage, the venue's
 predicted rate, realised funding; expected values worked by hand in each test."""
 
 from decimal import Decimal as D
@@ -6,7 +6,7 @@ from decimal import Decimal as D
 import pytest
 
 from projections import board as bd
-from projections import forecast as fc
+from projections.strategies.funding_arb import forecast as fc
 from schemas.config import ForecastConfig
 from tests import stubs
 from tests.market import T0, H, board_of, funding

@@ -8,9 +8,9 @@ import pytest
 
 from producers.paper import PaperConfig, PaperVenue
 from projections import board as bd
-from projections import policy
 from projections import positions as pos
-from projections import strategy as st
+from projections.strategies.funding_arb import policy
+from projections.strategies.funding_arb import strategy as st
 from schemas import events as ev
 from schemas.config import (
     CapacityConfig,
@@ -191,13 +191,41 @@ def test_switch_only_when_the_gain_beats_the_multiple_of_the_switch_cost() -> No
         _, out = st.decide("BTC", b, book, state, CFG, t, None)
         return out
 
-    # switch cost: exit binance+bybit, enter okx+bybit = 7.05+7.55+7.05+7.55 bp = 0.00292;
-    # gain over 168 h = (f_okx − f_binance) × 168 must be ≥ 2 × 0.00292 = 0.00584
-    # okx 0.0005/8h: gain (0.0005 − 0.0003)/8 × 168 = 0.0042 < 0.00584 → stay
-    assert with_okx("0.0005") == []
-    # okx 0.0006/8h: gain 0.0063 ≥ 0.00584 → switch (exit, the better pair enters next)
-    out = with_okx("0.0006")
-    assert len(out) == 1 and out[0].exit_reason is ev.ExitReason.better_opportunity  # type: ignore[union-attr]
+    # binance/bybit → okx/bybit keeps the bybit long: the switch cost is the changed leg's
+    # round trip only, close binance + open okx = 7.05 + 7.05 bp = 0.00141 (a full exit and
+    # entry would be 0.00292); gain over 168 h = (f_okx − f_binance) × 168 ≥ 2 × 0.00141
+    # okx 0.00043/8h: gain 0.00013/8 × 168 = 0.00273 < 0.00282 → stay
+    assert with_okx("0.00043") == []
+    # okx 0.00044/8h: gain 0.00294 ≥ 0.00282 → switch: a re-target of the same arb
+    out = with_okx("0.00044")
+    assert len(out) == 1 and isinstance(out[0], ev.TargetPositionSet)
+    assert out[0].arb_id == arb_id and out[0].revision == 1
+    assert {leg.venue: leg.target_qty for leg in out[0].legs}["binance"] == 0
+
+
+def test_switch_cost_counts_only_the_changed_leg_when_a_leg_is_shared() -> None:
+    events = history(["0.0003"] * 3)
+    for i in range(3):
+        events += [
+            funding("okx", "0.0003", T0 + i * 8 * H),
+            ticker("okx", "99.99", "100.01", T0 + i * 8 * H),
+        ]
+    b = board_of(sorted(events, key=lambda e: e.event_time))
+    now = T0 + 16 * H
+    binance, bybit, okx = (
+        ("binance", "BTC/USDT:USDT"),
+        ("bybit", "BTC/USDT:USDT"),
+        ("okx", "BTC/USDT:USDT"),
+    )
+    current = bd.quote_pair(b, bybit, binance, CFG, now)  # long bybit, short binance
+    # taker + half-spread 1 bp + slippage 1 bp + impact 0.05 bp: binance/okx 7.05, bybit 7.55
+    shared = bd.quote_pair(b, bybit, okx, CFG, now)
+    assert policy.switch_cost_frac(current, shared, CFG) == D("0.000705") * 2
+    assert policy.shared_leg((bybit, binance), (bybit, okx)) == (bybit, binance, okx)
+    # the same venues the other way round share no leg (bybit long → short): four trades
+    reversed_ = bd.quote_pair(b, binance, okx, CFG, now)
+    assert policy.shared_leg((bybit, binance), (binance, okx)) is None
+    assert policy.switch_cost_frac(current, reversed_, CFG) == D("0.000705") * 3 + D("0.000755")
 
 
 def test_hysteresis_is_enforced_by_the_config() -> None:

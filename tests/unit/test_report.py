@@ -5,7 +5,7 @@ import re
 from decimal import Decimal
 
 from consumers import report
-from projections.strategy import ArbPlan
+from projections.strategies.funding_arb.strategy import ArbPlan
 from schemas.types import ExitReason
 from streams.backtest import outcome
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from projections import engine as eng
+from projections.strategies.base import Breakers
 from streams import snapshot_codec as codec
 from streams.simulation import Simulation
 from streams.worker import EngineWorker, Snapshot
@@ -76,7 +78,7 @@ def test_a_newer_version_or_a_removed_field_is_refused_naming_it() -> None:
     with pytest.raises(codec.SnapshotVersionError, match="newer than this worker"):
         codec.decode_snapshot(_blob(newer))
     # a field the code no longer has (a layout written by other code)
-    doc["state"]["f"]["strategy"]["f"]["retired_field"] = 1
+    doc["state"]["f"]["strategies"]["$M"][0][1]["f"]["retired_field"] = 1
     with pytest.raises(
         codec.SnapshotVersionError, match="StrategyState has no field retired_field"
     ):
@@ -111,3 +113,23 @@ def test_a_field_added_since_takes_its_default_and_an_upcaster_moves_versions(
     monkeypatch.setitem(codec.UPCASTERS, codec.STATE_VERSION - 1, up)
     _, got, _, _ = codec.decode_snapshot(_blob(doc))
     assert got == piece
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "snapshots"
+
+
+def test_a_version_2_snapshot_written_before_plug_ins_restores_as_the_funding_arbs_state() -> None:
+    """``v2_BTC.snap`` was written by the worker of commit 4977df0 (one ``strategy`` field,
+    classes in ``projections.strategy``); version 3 keys strategy states by id."""
+    blob = (FIXTURES / "v2_BTC.snap").read_bytes()
+    assert json.loads(blob[len(codec.MAGIC) :])["version"] == 2
+    asset, got, applied, jump = codec.decode_snapshot(blob)
+    assert (asset, applied, jump) == ("BTC", {"md.tickers/0": 7}, None)
+    assert list(got.strategies) == ["funding_arb"]
+    plans = list(got.strategy.arbs.values())
+    assert len(plans) == 1 and plans[0].asset == "BTC" and plans[0].arb_id.startswith("BTC-")
+    assert isinstance(got.breakers, Breakers)
+    assert got.books["BTC"].legs and got.execs["BTC"].arbs  # the rest came through untouched
+    again = codec.encode_snapshot(asset, got, applied, jump)
+    assert json.loads(again[len(codec.MAGIC) :])["version"] == codec.STATE_VERSION == 3
+    assert codec.decode_snapshot(again)[1] == got

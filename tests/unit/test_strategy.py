@@ -3,7 +3,7 @@
 from decimal import Decimal as D
 
 from projections import positions as pos
-from projections import strategy as st
+from projections.strategies.funding_arb import strategy as st
 from schemas.config import CapacityConfig, EntryConfig, ExitConfig, StrategyConfig
 from schemas.events import ExitReason, ExitRequested, TargetPositionSet
 from tests import stubs
@@ -196,13 +196,10 @@ def test_entry_with_no_fills_is_abandoned_after_the_grace_period() -> None:
     assert state.arbs[intent.arb_id].status == "closed"
 
 
-def test_better_opportunity_switches_a_still_earning_arb() -> None:
-    state, intent = enter()
-    book = filled_book(intent)
-    events = two_venue_history()
-    t = NOW + 8 * H
-    # binance/bybit still earns a little; okx now pays far more on the short side
-    events += [
+def _okx_pays_more(t: int) -> list:
+    """binance/bybit still earns a little at ``t``; okx now pays far more on the short side."""
+    return [
+        *two_venue_history(),
         funding("binance", "0.00006", t),
         funding("bybit", "0.00005", t),
         funding("okx", "0.002", t - 8 * H),
@@ -211,9 +208,100 @@ def test_better_opportunity_switches_a_still_earning_arb() -> None:
         ticker("bybit", "99.99", "100.01", t),
         ticker("okx", "99.99", "100.01", t),
     ]
-    _, out = st.decide("BTC", board_of(events), book, state, CFG, t, None)
+
+
+def test_better_opportunity_sharing_a_leg_retargets_only_the_changed_leg() -> None:
+    state, intent = enter()  # short binance, long bybit
+    t = NOW + 8 * H
+    state, out = st.decide(
+        "BTC", board_of(_okx_pays_more(t)), filled_book(intent), state, CFG, t, "c"
+    )
+    # okx short beats binance short; bybit long is shared: a new revision of the same arb
+    (switch,) = out
+    assert isinstance(switch, TargetPositionSet)
+    assert (switch.arb_id, switch.revision) == (intent.arb_id, 1)
+    qty = D("99.990000")
+    assert [(leg.venue, leg.target_qty) for leg in switch.legs] == [
+        ("okx", -qty),  # the new leg, traded first
+        ("binance", D(0)),  # the replaced leg, closed as the new one fills
+        ("bybit", qty),  # the shared leg at its current quantity: nothing to trade
+    ]
+    assert switch.reason.startswith("switch keeping bybit")
+    plan = state.arbs[intent.arb_id]
+    assert (plan.short[0], plan.long[0], plan.status, plan.switches) == ("okx", "bybit", "open", 1)
+    assert plan.switched_from is not None and plan.switched_from[1][0] == "binance"
+
+
+def test_better_opportunity_exits_when_the_legs_are_not_in_place() -> None:
+    state, intent = enter()
+    half = pos.apply(  # the bybit hedge only half done: no clean re-target, exit and re-enter
+        filled_book(intent),
+        stubs.fill_executed(
+            fill_id="sold-half",
+            venue="bybit",
+            side="sell",
+            qty="49.995",
+            price="100",
+            fee="0",
+            correlation_id=intent.arb_id,
+            event_time=NOW + 2,
+        ),
+    )
+    t = NOW + 8 * H
+    _, out = st.decide("BTC", board_of(_okx_pays_more(t)), half, state, CFG, t, None)
     assert out[0].exit_reason is ExitReason.better_opportunity  # type: ignore[union-attr]
     assert "okx" in out[0].detail  # type: ignore[union-attr]
+
+
+def _switched() -> tuple[st.StrategyState, TargetPositionSet, TargetPositionSet, int]:
+    state, intent = enter()
+    t = NOW + 8 * H
+    state, (switch,) = st.decide(
+        "BTC", board_of(_okx_pays_more(t)), filled_book(intent), state, CFG, t, None
+    )
+    assert isinstance(switch, TargetPositionSet)
+    return state, intent, switch, t
+
+
+def test_a_switch_settles_when_the_old_leg_is_flat_and_reverts_when_the_new_never_fills() -> None:
+    state, intent, _, t = _switched()
+    board = board_of(_okx_pays_more(t))
+    # the executor sold okx and bought binance back: the switch is settled, bybit untouched
+    done = pos.apply(filled_book(intent), _fill("okx", "sell", intent.arb_id, t + 1))
+    done = pos.apply(done, _fill("binance", "buy", intent.arb_id, t + 2))
+    settled, _ = st.decide("BTC", board, done, state, CFG, t + 3, None)
+    plan = settled.arbs[intent.arb_id]
+    assert plan.switched_from is None and plan.short[0] == "okx" and plan.status == "open"
+    # okx never filled (the executor unwound it): after the grace the arb is binance/bybit again
+    later = t + st.ENTRY_GRACE_MS + 1
+    board = board_of(
+        [
+            *_okx_pays_more(t),
+            ticker("binance", "99.99", "100.01", later),
+            ticker("bybit", "99.99", "100.01", later),
+            ticker("okx", "99.99", "100.01", later),
+        ]
+    )
+    stay = CFG.model_copy(
+        update={"exits": CFG.exits.model_copy(update={"better_opportunity": False})}
+    )
+    reverted, out = st.decide("BTC", board, filled_book(intent), state, stay, later, None)
+    assert out == []
+    plan = reverted.arbs[intent.arb_id]
+    assert plan.switched_from is None and plan.short[0] == "binance"
+
+
+def _fill(venue: str, side: str, arb_id: str, at: int) -> object:
+    return stubs.fill_executed(
+        fill_id=f"sw-{venue}",
+        venue=venue,
+        side=side,
+        qty="99.990000",
+        price="100",
+        fee="0",
+        correlation_id=arb_id,
+        event_time=at,
+    )
 
 
 def test_a_leg_whose_prices_stop_forces_an_exit() -> None:

@@ -76,7 +76,7 @@ def test_the_bundled_configs_fee_table_matches_the_packages() -> None:
 def test_client_order_ids_are_ones_the_venue_accepts(venue: str) -> None:
     spec = registry.VENUES[venue]
     assert spec.client_id.field, f"{venue}: no venue field for the client order id"
-    ids = {executor.client_order_id(f"arb-{i}", 0, 1, i % 2, i, venue) for i in range(200)}
+    ids = {executor.client_order_id("s", f"arb-{i}", 0, 1, i % 2, i, venue) for i in range(200)}
     assert len(ids) == 200  # distinct per order
     for cid in ids:
         assert spec.accepts_client_id(cid), f"{venue} would refuse our id {cid!r}"
@@ -84,15 +84,17 @@ def test_client_order_ids_are_ones_the_venue_accepts(venue: str) -> None:
 
 
 def test_the_client_id_rules_of_the_venues_that_differ() -> None:
-    digest = hashlib.sha256(b"a|0|1|0|1").hexdigest()
-    cid = executor.client_order_id("a", 0, 1, 0, 1, "lighter")  # an integer < 2^48
+    digest = hashlib.sha256(b"s|a|0|1|0|1").hexdigest()
+    cid = executor.client_order_id("s", "a", 0, 1, 0, 1, "lighter")  # an integer < 2^48
     assert cid == str(int(digest[:12], 16))
-    assert executor.client_order_id("a", 0, 1, 0, 1, "hyperliquid") == "0x" + digest[:32]
-    assert executor.client_order_id("a", 0, 1, 0, 1, "gate") == "t-" + digest[:26]
-    assert executor.client_order_id("a", 0, 1, 0, 1, "dydx") == str(int(digest[:8], 16))  # uint32
-    assert executor.client_order_id("a", 0, 1, 0, 1, "binance") == "fa" + digest[:30]
+    assert executor.client_order_id("s", "a", 0, 1, 0, 1, "hyperliquid") == "0x" + digest[:32]
+    assert executor.client_order_id("s", "a", 0, 1, 0, 1, "gate") == "t-" + digest[:26]
+    assert executor.client_order_id("s", "a", 0, 1, 0, 1, "dydx") == str(
+        int(digest[:8], 16)
+    )  # uint32
+    assert executor.client_order_id("s", "a", 0, 1, 0, 1, "binance") == "fa" + digest[:30]
     # a venue id with no package (tests, unnamed backtest venues) gets the default rule
-    assert executor.client_order_id("a", 0, 1, 0, 1, "nowhere") == "fa" + digest[:30]
+    assert executor.client_order_id("s", "a", 0, 1, 0, 1, "nowhere") == "fa" + digest[:30]
     assert DEFAULT_CLIENT_ID.accepts("fa" + digest[:30])
 
 

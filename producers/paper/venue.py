@@ -7,7 +7,9 @@ real venue would send (DESIGN §7).
 ``BalanceObserved``. Same inputs in the same order → same outputs, byte for byte (ids are
 uuid5 of the client order id; times are event times, never the wall clock).
 
-Model (units in names):
+Model (units in names; the default models of :mod:`producers.paper.models`, each swappable —
+``PaperVenue(config, fill=…, fee=…, latency=…, borrow=…, margin=…)``; the Kafka service is
+:mod:`producers.paper.service`):
 
 * a command placed at ``t`` reaches the venue at ``t + latency_ms``; responses carry that time;
 * market/IOC/FOK orders fill against the current quote: buys at ``ask × (1 + slip)``, sells at
@@ -36,15 +38,27 @@ Model (units in names):
 
 from __future__ import annotations
 
-import decimal
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
-from projections.funding import MS_PER_HOUR, funding_payment, venue_fees
+from producers.paper.models import (
+    BorrowModel,
+    FeeModel,
+    FeeTable,
+    FillModel,
+    FixedLatency,
+    FlatBorrow,
+    IsolatedMargin,
+    LatencyModel,
+    MarginModel,
+    SlippageFill,
+)
+from projections.funding import MS_PER_HOUR, funding_payment
 from projections.stand_in import stand_in_quote
 from schemas.config import FeeConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     BalanceObserved,
     CancelOrder,
@@ -70,8 +84,6 @@ from schemas.types import (
     is_spot,
 )
 
-PAPER_NS = uuid.UUID("2b7e9c4d-5a1f-4e3b-8d6c-1f0e9a8b7c6d")
-BPS = Decimal("0.0001")
 QTY_STEP = Decimal("0.00000001")
 ZERO = Decimal(0)
 
@@ -136,34 +148,52 @@ def settle_currency(instrument: str) -> str:
 
 
 class PaperVenue:
-    """A simulated venue for every ``venue`` id it sees (each with its own account)."""
+    """A simulated venue for every ``venue`` id it sees (each with its own account).
 
-    def __init__(self, config: PaperConfig | None = None) -> None:
-        self.config = config or PaperConfig()
-        self.fees = self.config.fees or FeeConfig()
+    The models (:mod:`producers.paper.models`) default to the ones ``config`` describes:
+    :class:`SlippageFill`, :class:`FeeTable`, :class:`FixedLatency`, :class:`FlatBorrow` and
+    :class:`IsolatedMargin`; pass one to swap that part alone.
+    """
+
+    def __init__(
+        self,
+        config: PaperConfig | None = None,
+        *,
+        fill: FillModel | None = None,
+        fee: FeeModel | None = None,
+        latency: LatencyModel | None = None,
+        borrow: BorrowModel | None = None,
+        margin: MarginModel | None = None,
+    ) -> None:
+        self.config = cfg = config or PaperConfig()
+        self.fill_model = fill or SlippageFill(cfg.slippage_bps, cfg.impact_bps_per_musd)
+        self.fee_model = fee or FeeTable(cfg.fees or FeeConfig())
+        self.latency_model = latency or FixedLatency(cfg.latency_ms)
+        self.borrow_model = borrow or FlatBorrow(cfg.borrow_rate_h)
+        self.margin_model = margin or IsolatedMargin(cfg.leverage, cfg.maintenance_margin_frac)
         self.quotes: dict[tuple[str, str], _Quote] = {}
         self.positions: dict[tuple[str, str], _Position] = {}
         self.accounts: dict[str, _Account] = {}
         self.resting: dict[str, _Resting] = {}
         self.commands: dict[str, str] = {}  # client order id → command event id
         self.fills = 0
+        #: input type → its handler (event types are final: the exact type is the key)
+        self._handlers: dict[type[Event], Callable[[Any], list[Event]]] = {
+            TickerObserved: self._on_quote,
+            FundingRateObserved: self._on_funding,
+            PlaceOrder: self._on_place,
+            CancelOrder: self._on_cancel,
+        }
 
     # -- dispatch --
     def on_event(self, event: Event) -> list[Event]:
         """The venue's answer to one input (possibly nothing)."""
-        if isinstance(event, TickerObserved):
-            return self._on_quote(event)
-        if isinstance(event, FundingRateObserved):
-            return self._on_funding(event)
-        if isinstance(event, PlaceOrder):
-            return self._on_place(event)
-        if isinstance(event, CancelOrder):
-            return self._on_cancel(event)
-        return []
+        handler = self._handlers.get(type(event))
+        return [] if handler is None else handler(event)
 
     # -- helpers --
     def _id(self, *parts: object) -> str:
-        return str(uuid.uuid5(PAPER_NS, "/".join(str(p) for p in parts)))
+        return IdNamespace.PAPER.id(*parts)
 
     def _account(self, venue: str) -> _Account:
         return self.accounts.setdefault(venue, _Account(self.config.starting_cash_usd))
@@ -172,15 +202,15 @@ class PaperVenue:
         return self.positions.setdefault(key, _Position())
 
     def _env(self, cmd: Event, t: int, kind: str, n: int = 0) -> dict[str, object]:
-        return {
-            "event_id": self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n),
-            "event_time": t,
-            "ingest_time": t,
-            "venue": cmd.venue,
-            "instrument": cmd.instrument,
-            "correlation_id": cmd.correlation_id,
-            "causation_id": cmd.event_id,
-        }
+        event_id = self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n)
+        return envelope(
+            event_id,
+            t,
+            cmd.venue,
+            cmd.instrument,
+            caused_by=cmd.event_id,
+            correlation_id=cmd.correlation_id,
+        )
 
     # -- market data --
     def _on_quote(self, e: TickerObserved) -> list[Event]:
@@ -192,8 +222,7 @@ class PaperVenue:
             cmd = rest.cmd
             if (cmd.venue, cmd.instrument) != key or cmd.limit_price is None:
                 continue
-            through = e.ask <= cmd.limit_price if cmd.side is Side.buy else e.bid >= cmd.limit_price
-            if through:
+            if self.fill_model.trades_through(cmd, e.bid, e.ask):
                 qty = cmd.qty - rest.filled
                 out += self._fill(
                     cmd, rest.order_id, qty, cmd.limit_price, Liquidity.maker, e.event_time
@@ -212,20 +241,16 @@ class PaperVenue:
         if hours <= 0:
             return []
         mark = self.quotes[key].mark
-        amount = -(abs(pos.qty) * mark * self.config.borrow_rate_h * hours)
+        amount, rate = self.borrow_model.charge(key[1], pos.qty, mark, hours)
         pos.borrow_accrued_to += hours * MS_PER_HOUR
         self._account(key[0]).cash += amount
+        event_id = self._id("borrow", key, pos.borrow_accrued_to)
         return [
             FundingPaid(
-                event_id=self._id("borrow", key, pos.borrow_accrued_to),
-                event_time=t,
-                ingest_time=t,
-                venue=key[0],
-                instrument=key[1],
-                correlation_id=pos.arb_id,
+                **envelope(event_id, t, key[0], key[1], correlation_id=pos.arb_id),
                 funding_time=t,
                 position_qty=pos.qty,
-                funding_rate=self.config.borrow_rate_h * hours,
+                funding_rate=rate,
                 mark_price=mark,
                 amount=amount,
                 amount_currency=settle_currency(key[1]),
@@ -245,15 +270,17 @@ class PaperVenue:
         amount = funding_payment(pos.qty, mark, e.funding_rate)
         self._account(e.venue).cash += amount
         t = e.funding_time
+        event_id = self._id("funding", key, t)
         return [
             FundingPaid(
-                event_id=self._id("funding", key, t),
-                event_time=t,
-                ingest_time=t,
-                venue=e.venue,
-                instrument=e.instrument,
-                correlation_id=pos.arb_id,
-                causation_id=e.event_id,
+                **envelope(
+                    event_id,
+                    t,
+                    e.venue,
+                    e.instrument,
+                    caused_by=e.event_id,
+                    correlation_id=pos.arb_id,
+                ),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=e.funding_rate,
@@ -267,7 +294,7 @@ class PaperVenue:
 
     # -- orders --
     def _on_place(self, cmd: PlaceOrder) -> list[Event]:
-        t = cmd.event_time + self.config.latency_ms
+        t = self.latency_model.arrival_ms(cmd)
         seen = self.commands.get(cmd.client_order_id)
         if seen is not None:
             if seen == cmd.event_id:
@@ -307,7 +334,7 @@ class PaperVenue:
         if fault is not None and fault.kind == "reject":
             return reject(fault.reason, "scripted rejection")
         try:
-            venue_fees(self.fees, cmd.venue)
+            self.fee_model.check(cmd.venue)
         except ValueError as exc:
             return reject(RejectReason.invalid_order, str(exc))
         crosses = cmd.order_type is OrderType.market or (
@@ -349,7 +376,8 @@ class PaperVenue:
         if cmd.time_in_force is TimeInForce.FOK and qty < cmd.qty:
             qty = ZERO
         if qty > 0:
-            out += self._fill(cmd, order_id, qty, self._taker_price(cmd, quote), Liquidity.taker, t)
+            price = self.fill_model.taker_price(cmd, quote.bid, quote.ask)
+            out += self._fill(cmd, order_id, qty, price, Liquidity.taker, t)
         if qty < cmd.qty:
             if cmd.time_in_force is TimeInForce.GTC:
                 self.resting[cmd.client_order_id] = _Resting(cmd, order_id, filled=qty)
@@ -379,19 +407,6 @@ class PaperVenue:
             return own
         return _Quote(bid, ask, (bid + ask) / 2, own.time)
 
-    def _taker_price(self, cmd: PlaceOrder, quote: _Quote) -> Decimal:
-        touch = quote.ask if cmd.side is Side.buy else quote.bid
-        notional = cmd.qty * touch
-        slip = (
-            self.config.slippage_bps + self.config.impact_bps_per_musd * notional / 1_000_000
-        ) * BPS
-        price = touch * (1 + slip) if cmd.side is Side.buy else touch * (1 - slip)
-        if cmd.limit_price is not None:
-            price = (
-                min(price, cmd.limit_price) if cmd.side is Side.buy else max(price, cmd.limit_price)
-            )
-        return price.quantize(Decimal("1e-8"), ROUND_HALF_EVEN)
-
     def _fill(
         self,
         cmd: PlaceOrder,
@@ -401,9 +416,7 @@ class PaperVenue:
         liquidity: Liquidity,
         t: int,
     ) -> list[Event]:
-        fees = venue_fees(self.fees, cmd.venue)
-        rate = fees.maker if liquidity is Liquidity.maker else fees.taker
-        fee = (qty * price * rate).quantize(Decimal("1e-8"), ROUND_HALF_EVEN)
+        fee = self.fee_model.fee(cmd.venue, liquidity, qty, price)
         key = (cmd.venue, cmd.instrument)
         pos = self._position(key)
         signed = qty if cmd.side is Side.buy else -qty
@@ -446,7 +459,7 @@ class PaperVenue:
         rest = self.resting.pop(cmd.client_order_id, None)
         if rest is None:
             return []  # unknown or already done: nothing to cancel (a venue errors, we stay quiet)
-        t = cmd.event_time + self.config.latency_ms
+        t = self.latency_model.arrival_ms(cmd)
         return [
             OrderCanceled(
                 **self._env(rest.cmd, t, "canceled"),  # type: ignore[arg-type]
@@ -467,7 +480,7 @@ class PaperVenue:
         return total
 
     def _balance(self, venue: str, instrument: str, t: int, cause: Event | None) -> BalanceObserved:
-        mmr, lev = self.config.maintenance_margin_frac, self.config.leverage
+        margin = self.margin_model
         gross = sum(
             (
                 abs(p.qty) * self.quotes[k].mark
@@ -478,102 +491,25 @@ class PaperVenue:
         )
         equity = self.equity(venue)
         pos = self.positions.get((venue, instrument)) or _Position()
-        liq = None
-        if pos.qty > 0:
-            liq = pos.avg * (1 - 1 / lev + mmr)
-        elif pos.qty < 0:
-            liq = pos.avg * (1 + 1 / lev - mmr)
-        used = gross / lev
+        used = margin.used(gross)
+        event_id = self._id("balance", venue, instrument, t, self.fills)
         return BalanceObserved(
-            event_id=self._id("balance", venue, instrument, t, self.fills),
-            event_time=t,
-            ingest_time=t,
-            venue=venue,
-            instrument=instrument,
-            correlation_id=cause.correlation_id if cause else pos.arb_id,
-            causation_id=cause.event_id if cause else None,
+            **envelope(
+                event_id,
+                t,
+                venue,
+                instrument,
+                caused_by=cause.event_id if cause else None,
+                correlation_id=cause.correlation_id if cause else pos.arb_id,
+            ),
             currency=settle_currency(instrument),
             total=equity,
             free=equity - used,
             used=used,
             equity_usd=equity,
-            margin_ratio=(gross * mmr / equity).quantize(Decimal("1e-10"), ROUND_HALF_EVEN)
-            if equity > 0
-            else None,
+            margin_ratio=margin.margin_ratio(gross, equity),
             position_qty=pos.qty,
             entry_price=pos.avg if pos.qty else None,
-            liquidation_price=liq.quantize(Decimal("1e-8"), ROUND_HALF_EVEN)
-            if liq is not None and liq > 0
-            else None,
-            leverage=lev,
+            liquidation_price=margin.liquidation_price(pos.qty, pos.avg),
+            leverage=margin.leverage,
         )
-
-
-async def run_paper_venue(
-    settings: object, config: PaperConfig | None = None, *, drain_ms: int | None = None
-) -> dict[str, int]:
-    """The paper venue as a Kafka service (``fundarb paper``, ``fundarb live --paper``).
-
-    Consumes ``md.tickers``, ``md.funding`` and ``orders.commands`` of the run (prefix) and
-    publishes its answers to ``orders.events``, ``acct.fills``, ``acct.funding`` and
-    ``acct.balances``. Live, records are answered in arrival order against the latest quote
-    (what a real venue does); backtests use the deterministic in-process loop instead
-    (``streams/simulation.py``). Bad records go to the dead-letter topic.
-    """
-    # ccxt's number formatting sets the *current* decimal context to ROUND_HALF_UP and traps
-    # Underflow (ccxt/base/decimal_to_precision.py); in `fundarb live --paper` it shares the
-    # process, so this task keeps a fresh default context of its own (rounding half-even,
-    # as in a backtest: the same fills and fees, to the last digit)
-    decimal.setcontext(decimal.Context())
-    from aiokafka import AIOKafkaConsumer
-
-    from infra import metrics as m
-    from infra.kafka_io import DeadLetters, EventProducer, consume_events, start_consumer
-    from schemas.serde import Serializer
-
-    venue = PaperVenue(config)
-    placed: dict[str, tuple[PlaceOrder, Decimal | None]] = {}  # client id → (cmd, reference)
-    serializer = Serializer()
-    topics = [settings.topic(n) for n in ("md.tickers", "md.funding", "orders.commands")]  # type: ignore[attr-defined]
-    counts = {"inputs": 0, "outputs": 0}
-    async with EventProducer(settings, serializer=serializer) as producer:  # type: ignore[arg-type]
-        consumer = AIOKafkaConsumer(
-            *topics,
-            bootstrap_servers=settings.bootstrap_servers or settings.bootstrap,  # type: ignore[attr-defined]
-            auto_offset_reset="earliest",
-            group_id=f"fundarb-paper-{settings.topic_prefix or 'default'}",  # type: ignore[attr-defined]
-        )
-        await start_consumer(consumer)
-        try:
-            async for _record, event in consume_events(
-                consumer, serializer, DeadLetters(producer), idle_timeout_ms=drain_ms
-            ):
-                counts["inputs"] += 1
-                if isinstance(event, PlaceOrder):
-                    quote = venue.quotes.get((event.venue, event.instrument))
-                    mid = (quote.bid + quote.ask) / 2 if quote is not None else None
-                    placed[event.client_order_id] = (event, event.limit_price or mid)
-                    while len(placed) > 100_000:  # bounded: the oldest commands go first
-                        placed.pop(next(iter(placed)))
-                for answer in venue.on_event(event):
-                    observe_paper(m, answer, placed)
-                    await producer.send(answer)
-                    counts["outputs"] += 1
-        finally:
-            await consumer.stop()
-            await producer.flush()
-    return counts
-
-
-def observe_paper(
-    m: Any, answer: Event, placed: dict[str, tuple[PlaceOrder, Decimal | None]]
-) -> None:
-    """The paper venue's order metrics (the gateway's, :mod:`infra.metrics` ``m``): rejections
-    by reason, fills, and each fill's slippage and hedge latency against its command."""
-    if isinstance(answer, OrderRejected):
-        m.ORDER_FAILURES.labels(answer.venue, answer.reject_reason.value).inc()
-    elif isinstance(answer, FillExecuted):
-        m.FILLS.labels(answer.venue, "true" if answer.is_hedge else "false").inc()
-        cmd, reference = placed.get(answer.client_order_id or "", (None, None))
-        if cmd is not None:
-            m.observe_fill(answer.venue, cmd, answer.price, answer.event_time, reference)

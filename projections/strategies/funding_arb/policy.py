@@ -12,7 +12,7 @@ fees and half-spreads only, ~2 bp less per round trip than the venue takes.
 
 A pair's forecast edge over the expected hold ``H`` (``entry.expected_hold_h``):
 ``net = f × H − cost`` with ``f`` the forecast spread per hour (short leg's forecast rate −
-long leg's, :mod:`projections.forecast`), ``net_edge_apr = net × 8760 / H``,
+long leg's, :mod:`projections.strategies.funding_arb.forecast`), ``net_edge_apr = net × 8760 / H``,
 ``break_even_h = cost / f``.
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from projections.board import AssetBoard, FeedKey, LegView, PairQuote, quote_pair
-from projections.forecast import forecast_rate_h
 from projections.funding import HOURS_PER_YEAR, effective_rate_h, slippage_frac, venue_fees
+from projections.strategies.funding_arb.forecast import forecast_rate_h
 from schemas.config import StrategyConfig
 
 ZERO = Decimal(0)
@@ -174,17 +174,36 @@ def forecast_eligible(f: ForecastQuote, config: StrategyConfig) -> bool:
     return True
 
 
+def shared_leg(
+    old: tuple[FeedKey, FeedKey], new: tuple[FeedKey, FeedKey]
+) -> tuple[FeedKey, FeedKey, FeedKey] | None:
+    """The leg two (long, short) pairs share on the same side, as ``(shared, old_changed,
+    new_changed)``, or None when they share none or both (same pair). A leg held long in one
+    and short in the other is not shared: keeping it would mean reversing it."""
+    (ol, os_), (nl, ns) = old, new
+    if ol == nl and os_ != ns:
+        return ol, os_, ns
+    if os_ == ns and ol != nl:
+        return os_, ol, nl
+    return None
+
+
 def switch_cost_frac(current: PairQuote, best: PairQuote, config: StrategyConfig) -> Decimal:
-    """Cost of moving from ``current`` to ``best`` (fraction of one leg's notional): a full
-    exit of ``current`` and a full entry of ``best``, four trades. The executor has no
-    re-target of one leg yet (a switch is an exit, then an entry), so a leg the two pairs
-    share is traded twice and its cost is counted twice."""
+    """Cost of moving from ``current`` to ``best`` (fraction of one leg's notional), one taker
+    trade per leg traded (:func:`trade_cost_frac`).
+
+    When the pairs share a leg on the same side (:func:`shared_leg`) the switch keeps it (the
+    executor re-targets only the changed leg): two trades, the old changed leg closed and the
+    new one opened. Otherwise a full exit of ``current`` and a full entry of ``best``: four."""
     assert current.long_leg and current.short_leg and best.long_leg and best.short_leg
     n = config.capacity.notional_per_arb_usd
-    return sum(
-        (
-            trade_cost_frac(leg, config, n)
-            for leg in (current.long_leg, current.short_leg, best.long_leg, best.short_leg)
-        ),
-        ZERO,
-    )
+    shared = shared_leg((current.long, current.short), (best.long, best.short))
+    legs: tuple[LegView, ...]
+    if shared is None:
+        legs = (current.long_leg, current.short_leg, best.long_leg, best.short_leg)
+    else:
+        _, old_key, new_key = shared
+        old_leg = current.long_leg if current.long == old_key else current.short_leg
+        new_leg = best.long_leg if best.long == new_key else best.short_leg
+        legs = (old_leg, new_leg)
+    return sum((trade_cost_frac(leg, config, n) for leg in legs), ZERO)

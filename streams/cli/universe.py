@@ -1,5 +1,5 @@
-"""The ``fundarb universe`` command (registered in :mod:`streams.cli`; logic in
-:mod:`streams.universe`)."""
+"""``fundarb universe``: rank assets across venues and write the list ``fundarb live`` reads
+(logic in :mod:`streams.universe`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from streams.cli.common import DEFAULT_DATA, csv_set, fail, out, parse_time
 
 
 def universe_cmd(
@@ -75,7 +77,6 @@ def universe_cmd(
     from rich.table import Table
 
     from projections.universe import UniverseRules
-    from streams.cli import DEFAULT_DATA, _csv_set, _fail, out, parse_time
     from streams.universe import history, measure, select, write_asset_list
 
     rules = UniverseRules(
@@ -90,18 +91,18 @@ def universe_cmd(
             paths or list(DEFAULT_DATA),
             lookback_days=lookback_days,
             as_of=parse_time(as_of, 0) if as_of else None,
-            assets=_csv_set(assets),
-            venues=_csv_set(venues),
+            assets=csv_set(assets),
+            venues=csv_set(venues),
         )
     except history.HistoryError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if recorded is not None or live_tickers:
         import asyncio
 
         from streams.live import ccxt_exchange
         from streams.universe import recorded_tickers, venue_liquidity, with_liquidity
 
-        asked = sorted(_csv_set(venues) or {leg.venue for leg in legs})
+        asked = sorted(csv_set(venues) or {leg.venue for leg in legs})
         factory = recorded_tickers(recorded) if recorded is not None else ccxt_exchange
         liquidity = asyncio.run(venue_liquidity(asked, sorted({x.asset for x in legs}), factory))
         legs = with_liquidity(legs, liquidity)

@@ -38,7 +38,6 @@ import gzip
 import heapq
 import io
 import json
-import uuid
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from projections.funding import MS_PER_HOUR, interval_between, next_usual_interval_h
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import Event, FundingRateObserved, TickerObserved
 from schemas.types import (
     MAX_MAGNITUDE,
@@ -60,7 +60,6 @@ from schemas.types import (
     is_inverse,
 )
 
-REPLAY_NS = uuid.UUID("9b3c4e2a-1d5f-4a6b-8c7d-0e1f2a3b4c5d")
 DAY_MS = 24 * MS_PER_HOUR
 FUNDING_COLUMNS = ("venue", "symbol", "funding_time_ms", "funding_rate", "mark_price")
 CANDLE_COLUMNS = (
@@ -343,7 +342,7 @@ def _rows(run: Run) -> Iterator[tuple[int, bytes, list[str]]]:
 
 # ---- rows → events -------------------------------------------------------------------------
 def _event_id(*parts: object) -> str:
-    return str(uuid.uuid5(REPLAY_NS, "/".join(str(p) for p in parts)))
+    return IdNamespace.REPLAY.id(*parts)
 
 
 @dataclass(frozen=True)
@@ -404,17 +403,12 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
             return
         q.emitted += 1
         # every field was validated at the parse step (CONVENTIONS §4: convert once)
+        event_id = _event_id("funding", run.venue, run.symbol, t)
         yield (
             (t, FUNDING_RANK, run.venue, run.symbol),
             FundingRateObserved.model_construct(
-                event_id=_event_id("funding", run.venue, run.symbol, t),
-                event_time=t,
-                ingest_time=t,
-                venue=run.venue,
-                instrument=run.symbol,
+                **envelope(event_id, t, run.venue, run.symbol),
                 schema_version=1,
-                correlation_id=None,
-                causation_id=None,
                 funding_rate=rate,
                 funding_interval_h=0,
                 funding_time=t,
@@ -551,15 +545,9 @@ def ticker_events(
         yield (
             (t, TICKER_RANK, venue, symbol),
             TickerObserved.model_construct(
-                event_id=_event_id("ticker", venue, symbol, t),
-                event_time=t,
-                ingest_time=t,
-                venue=venue,
-                instrument=symbol,
+                **envelope(_event_id("ticker", venue, symbol, t), t, venue, symbol),
                 schema_version=1,
-                correlation_id=None,
                 # products/sums of plain decimals stay plain (exponents ≤ 0): no re-canonicalising
-                causation_id=None,
                 bid=close * (1 - half_spread),
                 ask=close * (1 + half_spread),
                 last=close,
@@ -586,14 +574,11 @@ def mark_ticker_events(
         if isinstance(item, FundingRateObserved) and item.mark_price is not None:
             q.emitted += 1
             mark = item.mark_price
+            event_id = _event_id("mark-ticker", run.venue, run.symbol, key[0])
             yield (
                 (key[0], TICKER_RANK, key[2], key[3]),
                 TickerObserved(
-                    event_id=_event_id("mark-ticker", run.venue, run.symbol, key[0]),
-                    event_time=key[0],
-                    ingest_time=key[0],
-                    venue=run.venue,
-                    instrument=run.symbol,
+                    **envelope(event_id, key[0], run.venue, run.symbol),
                     bid=mark * (1 - half_spread),
                     ask=mark * (1 + half_spread),
                     last=mark,

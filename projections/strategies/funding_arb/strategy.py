@@ -16,10 +16,15 @@ Exits, each with its reason, checked in this order:
 4. ``take_profit``    cumulative funding / notional ≥ ``exits.take_profit_frac``
 5. ``profit_erosion`` current / entry spread < ``exits.erosion_ratio`` for
                       ``exits.erosion_h`` hours
-6. ``time_limit``     held ≥ ``exits.max_hold_h``
+6. ``time_limit``     the pair held ≥ ``exits.max_hold_h`` (since the entry or the latest switch)
 7. ``better_opportunity`` while the current spread is still positive, another pair's net
                       edge beats it by ``exits.better_improvement_apr`` plus the current
                       pair's exit cost
+
+A better pair that shares a leg (same venue, instrument and side) is not an exit: the arb is
+re-targeted (a new revision of the same arb, :func:`_retarget`) so only the changed leg
+trades and the shared leg's position is untouched; the forecast rule then counts only the
+changed leg's two trades as the switch cost (:func:`projections.policy.switch_cost_frac`).
 
 Conditions are checked when a new funding settlement appears on either leg and held since the
 first settlement that showed them; their durations are in hours, so a pair of hourly venues
@@ -31,7 +36,6 @@ declarative targets (TargetPositionSet / ExitRequested) with deterministic ids; 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
@@ -40,43 +44,31 @@ from typing import Literal
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
 from projections.budget import budget_for_asset, same_partition
 from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
-from projections.ids import uuid5_str
-from projections.policy import (
+from projections.positions import PositionBook
+from projections.strategies.base import Breakers
+from projections.strategies.funding_arb.policy import (
     ForecastQuote,
     forecast_eligible,
     forecast_pairs,
     forecast_quote,
+    shared_leg,
     switch_cost_frac,
 )
-from projections.positions import PositionBook
 from schemas.config import StrategyConfig
+from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
     Event,
     ExitRequested,
     TargetLeg,
     TargetPositionSet,
 )
+from schemas.strategy_specs import FUNDING_ARB_ID
 from schemas.types import INTERNAL_VENUE, ExitReason, MarketType, is_spot
 
-INTENT_NS = uuid.UUID("3e9d6b1a-2c4f-4e8a-b7d5-9f0a1c2e3d4b")
 ZERO = Decimal(0)
 #: an entry with no fills this long after its intent is treated as abandoned
 ENTRY_GRACE_MS = 30 * 60_000
 Status = Literal["entering", "open", "exiting", "closed"]
-
-
-@dataclass(frozen=True)
-class Breakers:
-    """Open circuit breakers as the strategy sees them (from the risk agent)."""
-
-    pause_entries: frozenset[str] = frozenset()  # assets, or "*" for all
-    force_exit: frozenset[str] = frozenset()
-
-    def paused(self, asset: str) -> bool:
-        return asset in self.pause_entries or "*" in self.pause_entries or self.forced(asset)
-
-    def forced(self, asset: str) -> bool:
-        return asset in self.force_exit or "*" in self.force_exit
 
 
 @dataclass(frozen=True)
@@ -104,8 +96,13 @@ class ArbPlan:
     basis_against_since: int | None = None
     closed_at: int = 0
     # round-trip execution cost at entry as the venue charges it (fraction of notional):
-    # funding ≥ this × notional is the arb's break-even (forecast rule, projections/policy.py)
+    # funding ≥ this × notional is the arb's break-even (forecast rule, funding_arb/policy.py)
     entry_cost_frac: Decimal = ZERO
+    # switches that kept a shared leg (re-targeted the other one) and when the latest was sent;
+    # the pair before it until the book shows the new leg in place (or its failure)
+    switches: int = 0
+    switched_from: tuple[FeedKey, FeedKey] | None = None
+    switched_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,6 +133,20 @@ class StrategyState:
     def live_for(self, asset: str) -> ArbPlan | None:
         return self._index()[1].get(asset)
 
+    # -- per-asset slices (projections.strategies.base.StrategyStateLike) --
+    def assets(self) -> set[str]:
+        return {a.asset for a in self.arbs.values()}
+
+    def for_asset(self, asset: str) -> StrategyState:
+        return StrategyState({k: a for k, a in self.arbs.items() if a.asset == asset})
+
+    @classmethod
+    def merged(cls, parts: list[StrategyState]) -> StrategyState:
+        arbs: dict[str, ArbPlan] = {}
+        for part in parts:
+            arbs.update(part.arbs)
+        return StrategyState(dict(sorted(arbs.items())))
+
 
 def _put(state: StrategyState, plan: ArbPlan) -> StrategyState:
     if state.arbs.get(plan.arb_id) is plan:
@@ -164,7 +175,7 @@ def _basis(
 
 
 def _intent_id(arb_id: str, revision: int, kind: str) -> str:
-    return uuid5_str(INTENT_NS, f"{arb_id}/{revision}/{kind}")
+    return IdNamespace.INTENT.id(arb_id, revision, kind)
 
 
 def _arb_id(asset: str, long: FeedKey, short: FeedKey, now: int) -> str:
@@ -185,9 +196,14 @@ def _leg(key: FeedKey, qty: Decimal, margin: bool) -> TargetLeg:
 
 # ---- lifecycle from the position book ------------------------------------------------------
 def _observe(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
-    """Move entering → open/closed and exiting → closed from what the book shows."""
-    legs = [book.leg(*plan.long), book.leg(*plan.short)]
-    flat = all(leg.qty == 0 for leg in legs)
+    """Move entering → open/closed and exiting → closed from what the book shows; settle a
+    switch (the new leg in place, or back to the old pair when it never filled)."""
+    keys = [plan.long, plan.short]
+    if plan.switched_from is not None:  # a switched arb may still hold its old leg
+        keys += [k for k in plan.switched_from if k not in keys]
+    flat = all(book.leg(*k).qty == 0 for k in keys)
+    if plan.switched_from is not None and plan.status == "open":
+        plan = _settle_switch(plan, book, now)
     if plan.status == "entering":
         ledger = book.arbs.get(plan.arb_id)
         if ledger is not None and ledger.fills and not flat:
@@ -196,6 +212,21 @@ def _observe(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
             return replace(plan, status="closed", closed_at=now)
     if plan.status == "exiting" and flat:
         return replace(plan, status="closed", closed_at=now)
+    return plan
+
+
+def _settle_switch(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
+    """A switch is settled once the old changed leg is flat (the new one is in place); when
+    the new leg is still flat ``ENTRY_GRACE_MS`` after the switch while the old one is held,
+    the executor unwound it: the arb is the old pair again."""
+    assert plan.switched_from is not None
+    old = [k for k in plan.switched_from if k not in (plan.long, plan.short)]
+    new = [k for k in (plan.long, plan.short) if k not in plan.switched_from]
+    if all(book.leg(*k).qty == 0 for k in old):
+        return replace(plan, switched_from=None)
+    if now - plan.switched_at > ENTRY_GRACE_MS and all(book.leg(*k).qty == 0 for k in new):
+        long, short = plan.switched_from
+        return replace(plan, long=long, short=short, first=long, switched_from=None)
     return plan
 
 
@@ -242,6 +273,13 @@ def _held_h(since: int | None, now: int, limit_h: Decimal) -> Decimal | None:
         return None
     held = Decimal(now - since) / MS_PER_HOUR
     return held if held >= limit_h else None
+
+
+def _pair_since(plan: ArbPlan) -> int:
+    """When the arb's current pair was entered: its opening, or its latest switch. The time
+    limit re-judges a pair; a switch is such a judgement (an exit and a new entry would have
+    restarted the clock too)."""
+    return max(plan.opened_at, plan.switched_at)
 
 
 def stale_leg(plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int) -> str | None:
@@ -299,8 +337,8 @@ def exit_reason(
             ExitReason.profit_erosion,
             f"spread below {ex.erosion_ratio} of entry for {held:.1f} h",
         )
-    if Decimal(now - plan.opened_at) >= ex.max_hold_h * MS_PER_HOUR:
-        return ExitReason.time_limit, f"held {(now - plan.opened_at) // MS_PER_HOUR} h"
+    if Decimal(now - _pair_since(plan)) >= ex.max_hold_h * MS_PER_HOUR:
+        return ExitReason.time_limit, f"held {(now - _pair_since(plan)) // MS_PER_HOUR} h"
     # switching applies to an arb that still earns; a negative spread is the flip rule's call
     if (
         ex.better_opportunity
@@ -331,7 +369,8 @@ def forecast_exit_reason(
     1. ``risk_breaker`` (forced exits, stale feed) and ``basis_stop``, as :func:`exit_reason`;
     2. ``funding_flip``: the forecast spread is below ``−exits.flip_apr`` (a hard threshold:
        it binds before break-even too);
-    3. ``time_limit``: held ≥ ``exits.max_hold_h`` (a risk limit, binds before break-even);
+    3. ``time_limit``: the pair held ≥ ``exits.max_hold_h`` since entry or switch (a risk
+       limit, binds before break-even);
     4. nothing else before break-even (``exits.min_hold_break_even``): the arb's funding has
        not yet paid its round trip (``entry_cost_frac × notional``);
     5. ``take_profit`` as :func:`exit_reason`;
@@ -339,7 +378,7 @@ def forecast_exit_reason(
        below the entry threshold, so an arb does not exit on the noise it entered on);
     7. ``better_opportunity``: another pair's forecast gain over the expected hold,
        ``(f_best − f_current) × expected_hold_h``, is at least ``exits.switch_cost_multiple``
-       × the switch cost (:func:`projections.policy.switch_cost_frac`).
+       × the switch cost (:func:`projections.strategies.funding_arb.policy.switch_cost_frac`).
     """
     ex = config.exits
     if breakers.forced(plan.asset):
@@ -356,8 +395,8 @@ def forecast_exit_reason(
             ExitReason.funding_flip,
             f"forecast spread {fcur.spread_apr:.4f} APR < -{ex.flip_apr}",
         )
-    if Decimal(now - plan.opened_at) >= ex.max_hold_h * MS_PER_HOUR:
-        return ExitReason.time_limit, f"held {(now - plan.opened_at) // MS_PER_HOUR} h"
+    if Decimal(now - _pair_since(plan)) >= ex.max_hold_h * MS_PER_HOUR:
+        return ExitReason.time_limit, f"held {(now - _pair_since(plan)) // MS_PER_HOUR} h"
     ledger = book.arbs.get(plan.arb_id)
     funding = ledger.funding if ledger is not None else ZERO
     if ex.min_hold_break_even and funding < plan.entry_cost_frac * plan.notional_usd:
@@ -444,6 +483,98 @@ def _first_leg(q: PairQuote) -> FeedKey:
     return q.short
 
 
+# ---- switching with a shared leg -----------------------------------------------------------
+def _retarget(
+    plan: ArbPlan,
+    best: PairQuote,
+    board: AssetBoard,
+    book: PositionBook,
+    state: StrategyState,
+    config: StrategyConfig,
+    now: int,
+    cause: str | None,
+    detail: str,
+    expected_apr: Decimal,
+    strategy_id: str = FUNDING_ARB_ID,
+) -> tuple[ArbPlan, TargetPositionSet] | None:
+    """The switch of ``plan`` to ``best`` as a new revision of the same arb that keeps the
+    leg both pairs share (issue 19): the target names the new leg at the arb's quantity, the
+    replaced leg at 0 and the shared leg at its current quantity, so the executor trades only
+    the changed leg (the new leg first, the old one bought back as it fills) and sends no
+    order on the shared one. The arb keeps its id, ledger and age; its break-even cost grows
+    by the switch cost (forecast rule).
+
+    None (the caller exits, the better pair enters later) when the pairs share no leg, when
+    the book does not show the arb's legs exactly in place (a partial entry: a full re-entry
+    is cleaner), or when the new leg's venue has no room for the notional."""
+    shared = shared_leg((plan.long, plan.short), (best.long, best.short))
+    if shared is None:
+        return None
+    keep, old, new = shared
+    qty = plan.qty
+
+    def signed(key: FeedKey, long: FeedKey) -> Decimal:
+        return qty if key == long else -qty
+
+    if (
+        book.leg(*keep).qty != signed(keep, plan.long)
+        or book.leg(*old).qty != signed(old, plan.long)
+        or book.leg(*new).qty != 0
+    ):
+        return None
+    if new[0] not in (keep[0], old[0]):
+        others = [a for a in state.live() if a.arb_id != plan.arb_id]
+        used = sum((a.notional_usd for a in others if new[0] in (a.long[0], a.short[0])), ZERO)
+        if used + plan.notional_usd > config.capacity.max_notional_per_venue_usd:
+            return None
+    revision = plan.revision + 1
+    spot_short = config.entry.allow_spot_short
+    legs = [
+        _leg(new, signed(new, best.long), spot_short),
+        _leg(old, ZERO, spot_short),
+        _leg(keep, signed(keep, best.long), spot_short),
+    ]
+    forecast = config.entry.decide_on == "forecast"
+    current = quote_pair(board, plan.long, plan.short, config, now)
+    cost = switch_cost_frac(current, best, config) if forecast and not current.blocked else ZERO
+    event_id = _intent_id(plan.arb_id, revision, "target")
+    target = TargetPositionSet(
+        **envelope(
+            event_id, now, INTERNAL_VENUE, plan.asset, caused_by=cause, correlation_id=plan.arb_id
+        ),
+        strategy_id=strategy_id,
+        arb_id=plan.arb_id,
+        revision=revision,
+        legs=legs,
+        target_notional_usd=plan.notional_usd,
+        expected_apr=expected_apr.quantize(Decimal("1e-10")),
+        entry_spread_apr=best.spread_apr.quantize(Decimal("1e-10")),
+        reason=f"switch keeping {keep[0]} {keep[1]}: {detail}",
+    )
+    plan = replace(
+        plan,
+        long=best.long,
+        short=best.short,
+        first=new,
+        revision=revision,
+        entry_spread_h=best.spread_h,
+        entry_spread_apr=best.spread_apr,
+        entry_basis=_basis(board, best.long, best.short, config, now),
+        interval_time=max(
+            (f.funding_time for k, f in board.funding.items() if k in (best.long, best.short)),
+            default=0,
+        ),
+        adverse_since=None,
+        eroded_since=None,
+        basis_against_since=None,
+        entry_cost_frac=plan.entry_cost_frac + cost,
+        switches=plan.switches + 1,
+        switched_from=(plan.long, plan.short),
+        switched_at=now,
+    )
+    return plan, target
+
+
 # ---- decide --------------------------------------------------------------------------------
 def decide(
     asset: str,
@@ -455,12 +586,14 @@ def decide(
     cause: str | None,
     breakers: Breakers | None = None,
     pairs: list[PairQuote] | None = None,
+    strategy_id: str = FUNDING_ARB_ID,
 ) -> tuple[StrategyState, list[Event]]:
     """Decide on ``asset`` at event time ``now``: exits first, then at most one entry.
 
     ``state`` covers every asset this decider owns (capacity limits count across them);
     ``cause`` is the ``event_id`` of the input that triggered the decision; ``pairs`` may be
-    the board's :func:`candidate_pairs` at ``now`` when the caller has them.
+    the board's :func:`candidate_pairs` at ``now`` when the caller has them;
+    ``strategy_id`` is stamped on every intent.
     """
     breakers = breakers or Breakers()
     intents: list[Event] = []
@@ -490,18 +623,44 @@ def decide(
                 why = forecast_exit_reason(plan, board, book, config, now, breakers, fbest, current)
             else:
                 why = exit_reason(plan, board, book, config, now, breakers, best, current)
-            if why is not None:
+            switch = None
+            if why is not None and why[0] is ExitReason.better_opportunity:
+                if plan.switched_from is not None:
+                    why = None  # a switch is in flight: let it settle before judging another
+                elif best is not None:
+                    expected = fbest.net_edge_apr if fbest is not None else best.net_edge_apr
+                    switch = _retarget(
+                        plan,
+                        best,
+                        board,
+                        book,
+                        state,
+                        config,
+                        now,
+                        cause,
+                        why[1],
+                        expected,
+                        strategy_id=strategy_id,
+                    )
+            if switch is not None:
+                plan, target = switch
+                intents.append(target)
+                state = _put(state, plan)
+            elif why is not None:
                 reason, detail = why
                 revision = plan.revision + 1
+                event_id = _intent_id(plan.arb_id, revision, "exit")
                 intents.append(
                     ExitRequested(
-                        event_id=_intent_id(plan.arb_id, revision, "exit"),
-                        event_time=now,
-                        ingest_time=now,
-                        venue=INTERNAL_VENUE,
-                        instrument=asset,
-                        correlation_id=plan.arb_id,
-                        causation_id=cause,
+                        **envelope(
+                            event_id,
+                            now,
+                            INTERNAL_VENUE,
+                            asset,
+                            caused_by=cause,
+                            correlation_id=plan.arb_id,
+                        ),
+                        strategy_id=strategy_id,
                         arb_id=plan.arb_id,
                         revision=revision,
                         exit_reason=reason,
@@ -544,15 +703,13 @@ def decide(
             f"{config.entry.expected_hold_h} h, cost {fbest.cost_frac:.6f}, "
             f"break-even {fbest.break_even_h:.1f} h"
         )
+    event_id = _intent_id(arb_id, 0, "target")
     intents.append(
         TargetPositionSet(
-            event_id=_intent_id(arb_id, 0, "target"),
-            event_time=now,
-            ingest_time=now,
-            venue=INTERNAL_VENUE,
-            instrument=asset,
-            correlation_id=arb_id,
-            causation_id=cause,
+            **envelope(
+                event_id, now, INTERNAL_VENUE, asset, caused_by=cause, correlation_id=arb_id
+            ),
+            strategy_id=strategy_id,
             arb_id=arb_id,
             revision=0,
             legs=legs,

@@ -1,0 +1,1 @@
+"""Strategy plug-ins (see docs/adding-a-strategy.md)."""
