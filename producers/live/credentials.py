@@ -37,7 +37,7 @@ class VenueCredentials(BaseSettings):
 
     @classmethod
     def for_venue(cls, venue: str) -> VenueCredentials:
-        return cls(_env_prefix=f"FUNDARB_{venue.upper()}_")  # type: ignore[call-arg]
+        return cls(_env_prefix=f"FUNDARB_{venue.upper()}_")
 
     def ccxt_config(self) -> dict[str, str]:
         """The ccxt constructor credentials that are set (secrets revealed only here)."""
