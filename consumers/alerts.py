@@ -138,12 +138,7 @@ class AlertEngine:
         return [
             ev.AlertRaised(
                 **envelope(
-                    event_id,
-                    now,
-                    INTERNAL_VENUE,
-                    instrument,
-                    caused_by=cause.event_id,
-                    correlation_id=cause.correlation_id,
+                    event_id, now, INTERNAL_VENUE, instrument, cause.event_id, cause.correlation_id
                 ),
                 rule=rule,
                 severity=severity,

@@ -1091,6 +1091,7 @@ def _forecast_and_costs(summary: dict[str, Any]) -> str:
             + table(
                 [
                     "closed trades",
+                    "switches keeping a leg",
                     "funding ≥ fees",
                     "funding USD",
                     "fees USD",
@@ -1101,6 +1102,7 @@ def _forecast_and_costs(summary: dict[str, Any]) -> str:
                 [
                     [
                         cost["closed_trades"],
+                        cost.get("switches_keeping_a_leg", 0),
                         f"{cost['funding_covered_fees']} ({pct(Decimal(share)) if share else '—'})",
                         cost["funding_usd"],
                         cost["fees_usd"],

@@ -33,7 +33,6 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from producers.paper import settle_currency
 from projections.funding import MS_PER_HOUR
 from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
@@ -53,6 +52,7 @@ from schemas.types import (
     Side,
     base_asset,
     is_spot,
+    settle_currency,
 )
 from schemas.venues import FundingRowFields, VenueSpec
 

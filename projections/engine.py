@@ -156,7 +156,7 @@ def _spread_event(
         return None
     event_id = IdNamespace.DERIVED.id("spread", asset, now, cause)
     return sig, SpreadUpdated(
-        **envelope(event_id, now, INTERNAL_VENUE, asset, caused_by=cause),
+        **envelope(event_id, now, INTERNAL_VENUE, asset, cause),
         long_venue=q.long[0],
         long_instrument=q.long[1],
         short_venue=q.short[0],
@@ -179,7 +179,7 @@ def _position_event(
     arb = leg.arb_id
     event_id = IdNamespace.DERIVED.id("position", venue, instrument, cause)
     return PositionChanged(
-        **envelope(event_id, now, venue, instrument, caused_by=cause, correlation_id=arb),
+        **envelope(event_id, now, venue, instrument, cause, arb),
         qty=leg.qty,
         avg_entry_price=leg.avg_entry_price,
         realised_pnl_usd=leg.realised_pnl,

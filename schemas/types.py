@@ -343,6 +343,13 @@ def is_inverse(instrument: str) -> bool:
     return settle == base_asset(instrument)
 
 
+def settle_currency(instrument: str) -> str:
+    """Currency fees and funding are paid in: the settle currency, or the quote for spot
+    (``BTC/USDT:USDT`` → ``USDT``, ``BTC/USDC`` → ``USDC``)."""
+    quote = instrument.split("/", 1)[1]
+    return quote.split(":", 1)[1] if ":" in quote else quote
+
+
 class Side(StrEnum):
     """Order/fill side."""
 

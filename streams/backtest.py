@@ -642,6 +642,7 @@ def arb_rows(sim: Simulation, rec: Recorder | None = None) -> list[dict[str, Any
                 "status": plan.status,
                 "outcome": outcome(plan),
                 "exit_reason": plan.exit_reason.value if plan.exit_reason else "",
+                "switches": plan.switches,  # re-targets that kept a shared leg
                 "entry_spread_apr": plan.entry_spread_apr,
                 "qty": plan.qty,
                 "notional_usd": plan.notional_usd,
@@ -660,7 +661,8 @@ def arb_rows(sim: Simulation, rec: Recorder | None = None) -> list[dict[str, Any
 def cost_attribution(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Run totals of the per-arb cost attribution (``summary.json`` ``cost_attribution``).
 
-    ``closed_trades``: arbs closed with an exit reason (their entry filled);
+    ``closed_trades``: arbs closed with an exit reason (their entry filled; an arb that
+    switched keeping a shared leg is one trade); ``switches_keeping_a_leg``: those switches;
     ``funding_covered_fees``: of those, how many earned at least their fees in funding;
     ``spread_slippage_usd``: paid over the mid by every fill (a part of price PnL);
     ``failed_entry_churn_usd``: the total PnL of arbs whose entry never completed
@@ -671,6 +673,7 @@ def cost_attribution(rows: list[dict[str, Any]]) -> dict[str, Any]:
     covered = sum(1 for r in closed if r["funding_usd"] >= r["fees_usd"])
     return {
         "closed_trades": len(closed),
+        "switches_keeping_a_leg": sum(r.get("switches", 0) for r in rows),
         "funding_covered_fees": covered,
         "funding_covered_fees_share": _money(
             (Decimal(covered) / len(closed)).quantize(Decimal("1e-6"))

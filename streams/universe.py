@@ -123,7 +123,7 @@ async def venue_liquidity(
     × bid + ask size × ask, USD) from its ticker now (``fetch_ticker`` through
     ``factory(spec, credentials, private=False)``: the live ccxt class, or recorded replies).
     A venue or market that fails, or a reply for another symbol, is left out (no figure)."""
-    from producers.connector import VenueCredentials
+    from producers.live.credentials import VenueCredentials
     from producers.venues import venue_spec
 
     out: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}

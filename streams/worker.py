@@ -858,6 +858,13 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         broker_rebalance_timeout=20.0,
         producer_acks=-1,
         table_cleanup_interval=3600.0,
+        # on a rebalance, do not wait for every record taken to be acked: the worker holds
+        # records unacked until it may fold them (the sequencer; with the backtest clock,
+        # until the venue's watermark passes them, which may wait on the partitions being
+        # moved: the rebalance never ended). Held records are dropped on revocation and come
+        # back to the new owner from the committed offset (see rewind below); the acked ones
+        # are committed either way.
+        stream_wait_empty=False,
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     engine_inputs = GATED_INPUTS if backtest_clock else ENGINE_INPUTS
@@ -1143,6 +1150,29 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         tmp.write_text(json.dumps({**worker.status(), "pid": os.getpid()}))
         tmp.replace(path)
         worker_metrics.publish(worker, settings)  # Prometheus /metrics (streams/metrics.py)
+
+    # faust types the handler with a keyword-only `signal`; it is passed in **kw here
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def rewind(app_: Any, **kw: Any) -> None:
+        """Records fetched before a rebalance and dropped by it come back from the committed
+        offset, or from the start when the group has committed none (faust_compat)."""
+        topics = {*worker.catalog, settings.topic("acct.balances")}  # the risk agent's too
+        try:
+            admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+            await admin.start()
+            try:
+                group = await admin.list_consumer_group_offsets(app.conf.id)
+            finally:
+                await admin.close()
+            committed = {
+                (tp.topic, tp.partition): m.offset for tp, m in group.items() if m.offset > 0
+            }
+            rewound = await faust_compat.rewind_uncommitted(app, topics, committed)
+        except Exception as exc:  # the broker went away mid-rebalance: the next one retries
+            log.warning("could not rewind uncommitted partitions: %s: %s", _name(exc), exc)
+            return
+        if rewound:
+            log.info("rewound %d partitions without a committed offset", len(rewound))
 
     # faust's handler type takes *args; it sends the partition set as the one positional
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # named `assigned` for reading

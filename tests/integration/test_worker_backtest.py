@@ -21,11 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 START, END = "2026-01-05", "2026-01-19"
 
 
-def _opts(out: Path) -> BacktestOptions:
+def _opts(out: Path, start: str = START, end: str = END) -> BacktestOptions:
     paths = list(DEFAULT_DATA)
     return BacktestOptions(
         paths=paths,
-        window=history.Window(parse_time(START, 0), parse_time(END, 0)),
+        window=history.Window(parse_time(start, 0), parse_time(end, 0)),
         out_dir=out,
         run_id="slice",
         config=load_strategy_config(REPO / "config" / "strategy.toml"),  # type: ignore[arg-type]

@@ -64,7 +64,7 @@ def test_a_switch_never_touches_the_shared_leg_and_the_ledger_adds_up(
     partial: D | None,
 ) -> None:
     # the new leg's first order (revision 1, step 1, leg 0, seq 1) may fill only in part
-    first_new = ex.client_order_id("arb-1", 1, 1, 0, 1, "okx")
+    first_new = ex.client_order_id("funding_arb", "arb-1", 1, 1, 0, 1, "okx")
     faults = {first_new: Fault("partial", partial)} if partial is not None else {}
     venue = PaperVenue(PaperConfig(faults=faults))
     loop = Loop(venue, CFG)

@@ -32,7 +32,7 @@ reconciliation succeeds) every ``PlaceOrder`` is rejected as ``network`` without
 While the venue stays unreachable the lookups fail too, so nothing is sent twice; the command
 is then rejected as ``network`` after ``RetryPolicy.attempts``. Should the first submit have
 landed after all, its fills still carry our client order id where the venue reports it, and
-restart reconciliation (:mod:`producers.connector`) lists the venue's open orders.
+restart reconciliation (:mod:`producers.live.connector`) lists the venue's open orders.
 
 ccxt's own throttle (``enableRateLimit``, the venue's documented weights) spaces requests.
 
@@ -67,7 +67,7 @@ from tenacity import (
 )
 
 from infra import metrics as m
-from producers.account import fetch_my_trades
+from producers.live.account import fetch_my_trades
 from producers.parse import ParseError, parse_fills
 from producers.venues import VenueSpec
 from schemas.envelope import IdNamespace, envelope
@@ -214,14 +214,14 @@ class OrderGateway:
 
     def _env(self, cmd: Event, cid: str, kind: str, t: int | None = None) -> dict[str, Any]:
         now = self.clock()
-        event_id = self._event_id(cid, kind)
+        eid = self._event_id(cid, kind)
         env = envelope(
-            event_id,
+            eid,
             t or now,
             self.spec.id,
             cmd.instrument,
-            caused_by=cmd.event_id,
-            correlation_id=cmd.correlation_id,
+            cmd.event_id,
+            cmd.correlation_id,
             ingest_time=now,
         )
         return env | {"client_order_id": cid}
