@@ -27,10 +27,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 from infra import kafka_local
 from infra.kafka_io import EventProducer, create_topics, read_topics, topic_partitions
@@ -49,7 +49,7 @@ from schemas.events import (
     TickerObserved,
 )
 from schemas.serde import Serializer
-from schemas.types import Dec, base_asset
+from schemas.types import base_asset
 from streams.simulation import Simulation
 
 if TYPE_CHECKING:
@@ -75,6 +75,13 @@ class BacktestOptions:
     config_path: Path | None = None  # the strategy file the config came from (for the record)
 
 
+#: money as summary.json writes it (``format(x, "f")``), read back and written out digit for
+#: digit: not schemas.types.Dec, which canonicalises (``0.00000000`` would print as ``0``)
+SummaryMoney = Annotated[
+    Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")
+]
+
+
 class BacktestSummary(BaseModel):
     """What :func:`run_backtest` returns: ``summary.json`` with its headline typed (money
     exact, ``total = funding + price − fees − borrow``); every other key of the file
@@ -91,12 +98,12 @@ class BacktestSummary(BaseModel):
     orders: int
     fills: int
     arbs_opened: int
-    total_pnl_usd: Dec
-    funding_pnl_usd: Dec
-    price_pnl_usd: Dec
-    fees_usd: Dec
-    borrow_usd: Dec
-    apr_on_capital: Dec  # a fraction per year
+    total_pnl_usd: SummaryMoney
+    funding_pnl_usd: SummaryMoney
+    price_pnl_usd: SummaryMoney
+    fees_usd: SummaryMoney
+    borrow_usd: SummaryMoney
+    apr_on_capital: SummaryMoney  # a fraction per year
     wall_seconds: float
     events_per_second: float
     output_digest: str  # SHA-256 hex over the run's decisions (module docstring)

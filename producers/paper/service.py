@@ -8,6 +8,8 @@ import decimal
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict
+
 from producers.paper.venue import PaperConfig, PaperVenue
 from schemas.events import Event, FillExecuted, OrderRejected, PlaceOrder
 
@@ -15,9 +17,18 @@ if TYPE_CHECKING:
     from infra.settings import Settings
 
 
+class PaperRunCounts(BaseModel):
+    """What :func:`run_paper_venue` did: records consumed, and venue events published."""
+
+    model_config = ConfigDict(frozen=True)
+
+    inputs: int  # md.tickers, md.funding and orders.commands records answered
+    outputs: int  # orders.events, acct.fills, acct.funding and acct.balances events sent
+
+
 async def run_paper_venue(
     settings: Settings, config: PaperConfig | None = None, *, drain_ms: int | None = None
-) -> dict[str, int]:
+) -> PaperRunCounts:
     """The paper venue as a Kafka service (``fundarb paper``, ``fundarb live --paper``).
 
     Consumes ``md.tickers``, ``md.funding`` and ``orders.commands`` of the run (prefix) and
@@ -68,7 +79,7 @@ async def run_paper_venue(
         finally:
             await consumer.stop()
             await producer.flush()
-    return counts
+    return PaperRunCounts(**counts)
 
 
 def observe_paper(

@@ -79,7 +79,7 @@ def paper_cmd(
         raise fail(
             f"cannot run the paper venue against Kafka at {settings.bootstrap}: {exc}"
         ) from exc
-    out.print(f"paper venue: {counts['inputs']} inputs answered with {counts['outputs']} events")
+    out.print(f"paper venue: {counts.inputs} inputs answered with {counts.outputs} events")
 
 
 def live_cmd(
