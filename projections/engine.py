@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from projections import board as bd
 from projections import executor as ex
@@ -88,7 +88,7 @@ def _trusted(model: type[_E], fields: dict[str, Any], decimals: tuple[str, ...])
         if value is not None:
             fields[name] = canonical_decimal(value)
     fields["schema_version"] = model.SCHEMA_VERSION
-    return model.model_construct(**fields)
+    return cast(_E, model.model_construct(**fields))
 
 
 @dataclass(frozen=True)
