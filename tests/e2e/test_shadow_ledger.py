@@ -38,6 +38,7 @@ import io
 import itertools
 import json
 import os
+import re
 import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -136,13 +137,14 @@ def shadow_config(tmp: Path) -> Path:
     (~10 arbs); the forecast rule of the defaults opens 2 here, both on hourly legs. Fees and
     [forecast] are the file's own."""
     text = CONFIG.read_text()
-    for old, new in (
-        ('decide_on = "forecast"', 'decide_on = "current"'),
-        ('min_net_apr = "0.10"', 'min_net_apr = "0.20"'),
-        ('max_break_even_h = "720"', 'max_break_even_h = "72"'),
+    # the keys, whatever values the sweep chose for the defaults
+    for key, new in (
+        ("decide_on", '"current"'),
+        ("min_net_apr", '"0.20"'),
+        ("max_break_even_h", '"72"'),
     ):
-        assert old in text, old
-        text = text.replace(old, new)
+        text, n = re.subn(rf'^{key} = "[^"]*"', f"{key} = {new}", text, count=1, flags=re.M)
+        assert n == 1, key
     path = tmp / "strategy.toml"
     path.write_text(text)
     return path
