@@ -591,12 +591,12 @@ def _views(
         c = _LEGS.get((k, short))
         if (
             c is not None
-            and now <= c[4]  # type: ignore[operator]
+            and now <= c[4]  # type: ignore[operator]  # cache slot 4: valid-until ms
             and c[0] is config
             and tickers.get(k) is c[2]
             and (c[1] is None or funding.get(k) is c[1])
         ):
-            views[k] = c[3]  # type: ignore[assignment]
+            views[k] = c[3]  # type: ignore[assignment]  # cache slot 3: the view
         else:
             views[k] = leg_view(board, k, short, config, now)
     return views
