@@ -8,6 +8,7 @@ from importlib import resources
 
 from consumers.audit import ddl_version_clashes
 
+
 def test_the_shipped_ddl_files_have_distinct_versions() -> None:
     names = [p.name for p in resources.files("infra").joinpath("sql").iterdir()]
     sql = [n for n in names if n.endswith(".sql")]
