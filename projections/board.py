@@ -169,7 +169,7 @@ def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> A
     )
     return AssetBoard(  # not dataclasses.replace: this runs on every market event
         board.asset,
-        _with(board.funding, key, feed),  # type: ignore[arg-type]
+        _with(board.funding, key, feed),  # type: ignore[arg-type]  # feed is a funding feed here
         board.tickers,
         max(board.event_time, e.event_time),
     )
@@ -195,7 +195,7 @@ def _apply_ticker(board: AssetBoard, key: FeedKey, e: TickerObserved) -> AssetBo
     return AssetBoard(
         board.asset,
         board.funding,
-        _with(board.tickers, key, feed),  # type: ignore[arg-type]
+        _with(board.tickers, key, feed),  # type: ignore[arg-type]  # feed is a ticker feed here
         max(board.event_time, e.event_time),
     )
 
@@ -307,15 +307,15 @@ def _funding_view(
         return interval
     ttl = c[3]
     age = now - feed.observed_at
-    if age > ttl:  # type: ignore[operator]
+    if age > ttl:  # type: ignore[operator]  # cache slot 3: the ttl (int)
         return (
             f"stale funding on {key[0]} {key[1]}: "
-            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"  # type: ignore[call-overload]
+            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"  # type: ignore[call-overload]  # cache slot 3: the ttl
         )
     rate = c[4]
     if rate is None:
-        rate = c[4] = rate_per_hour(feed.funding_rate, interval)  # type: ignore[arg-type]
-    return rate, interval, feed.funding_time  # type: ignore[return-value]
+        rate = c[4] = rate_per_hour(feed.funding_rate, interval)  # type: ignore[arg-type]  # slot 2 is an int here
+    return rate, interval, feed.funding_time  # type: ignore[return-value]  # untyped cache slots
 
 
 def _ticker_view(
@@ -344,13 +344,13 @@ def leg_view(
     c = _LEGS.get((key, short))
     if (
         c is not None
-        and now <= c[4]  # type: ignore[operator]
+        and now <= c[4]  # type: ignore[operator]  # cache slot 4: valid-until ms
         and c[0] is config
         and board.tickers.get(key) is c[2]
         and (c[1] is None or board.funding.get(key) is c[1])
     ):
         # the same feeds, neither stale at ``now``: the slow path below would return this view
-        return c[3]  # type: ignore[return-value]
+        return c[3]  # type: ignore[return-value]  # cache slot 3: the view
     spot = is_spot(key[1])
     if spot:
         fv: tuple[Decimal, int, int] | str = (Decimal(0), 0, 0)
@@ -367,10 +367,10 @@ def leg_view(
     until = tv.observed_at + config.feeds.ticker_ttl_ms
     if funding is not None:
         ttl = _FUNDING_STATIC[key][3]
-        until = min(until, funding.observed_at + int(ttl))  # type: ignore[call-overload]
+        until = min(until, funding.observed_at + int(ttl))  # type: ignore[call-overload]  # cache slot 3: the ttl
     if c is not None and c[0] is config and c[1] is funding and c[2] is tv:
         _LEGS[(key, short)] = (config, funding, tv, c[3], until)
-        return c[3]  # type: ignore[return-value]
+        return c[3]  # type: ignore[return-value]  # cache slot 3: the view
     rate_h, interval, ftime = cast(tuple[Decimal, int, int], fv)  # a str returned above
     rate_h = effective_rate_h(
         rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
@@ -470,7 +470,7 @@ def _ranked(
         and (c[1] is lv or (lv.__class__ is str and c[1] == lv))
         and (c[2] is sv or (sv.__class__ is str and c[2] == sv))
     ):
-        return c[3], c[4]  # type: ignore[return-value]
+        return c[3], c[4]  # type: ignore[return-value]  # untyped cache slots
     q = _quote(long, short, lv, sv, config)
     rank = (q.blocked is not None, -q.net_edge_apr, q.long, q.short)
     _QUOTES[(long, short)] = (config, lv, sv, rank, q)
@@ -484,7 +484,8 @@ def _first(item: tuple[tuple[object, ...], PairQuote]) -> tuple[object, ...]:
 _KEYS: dict[str, tuple[object, ...]] = {}  # asset → (funding keys, ticker keys, keys, perps, spots)
 
 
-_LAST: dict[str, tuple[object, ...]] = {}  # asset → (board, now, config, ranked, unsorted)
+#: asset → (board, now, config, ranked, unsorted (sort key, quote)s, legs, long views, short views)
+_LAST: dict[str, tuple[object, ...]] = {}
 
 
 def _legs_of(board: AssetBoard) -> tuple[list[FeedKey], list[FeedKey], list[FeedKey]]:
@@ -492,7 +493,7 @@ def _legs_of(board: AssetBoard) -> tuple[list[FeedKey], list[FeedKey], list[Feed
     are the same: a new feed is rare, an update of a known one is every event)."""
     c = _KEYS.get(board.asset)
     if c is not None and board.funding.keys() == c[0] and board.tickers.keys() == c[1]:
-        return c[2], c[3], c[4]  # type: ignore[return-value]
+        return c[2], c[3], c[4]  # type: ignore[return-value]  # untyped cache slots
     keys = sorted(set(board.funding) | set(board.tickers))
     perps = [k for k in keys if not is_spot(k[1])]
     spots = [k for k in keys if is_spot(k[1])]
@@ -512,18 +513,35 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     if last is not None and last[0] is board and last[1] == now and last[2] is config:
         return list(cast(list[PairQuote], last[3]))  # same board, same time: same pairs
     keys, perps, spots = _legs_of(board)
-    as_long = {k: leg_view(board, k, False, config, now) for k in keys}
+    as_long = _views(board, keys, False, config, now)
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
     as_short = as_long
     if spots:
         as_short = dict(as_long)
-        for k in spots:
-            as_short[k] = leg_view(board, k, True, config, now)
+        as_short.update(_views(board, spots, True, config, now))
+    # the legs whose view is another object than at the last call (same legs, same config):
+    # a pair of two unchanged legs has the same quote as then, at the same place in the list
+    # (the loops below enumerate the same legs in the same order)
+    before: list[tuple[tuple[object, ...], PairQuote]] | None = None
+    changed: set[FeedKey] = set()
+    if last is not None and last[2] is config and last[5] is keys:
+        before = cast(list[tuple[tuple[object, ...], PairQuote]], last[4])
+        was_long = cast(dict[FeedKey, object], last[6])
+        was_short = cast(dict[FeedKey, object], last[7])
+        changed = {
+            k for k in keys if as_long[k] is not was_long[k] or as_short[k] is not was_short[k]
+        }
+        if not changed:  # every leg the same view: the same quotes, the same ranking
+            _LAST[board.asset] = (board, now, *last[2:])
+            return list(cast(list[PairQuote], last[3]))
     quotes: list[tuple[tuple[object, ...], PairQuote]] = []
     if config.entry.perp_perp:
         for i, a in enumerate(perps):
             for b in perps[i + 1 :]:
                 if a[0] == b[0]:
+                    continue
+                if before is not None and a not in changed and b not in changed:
+                    quotes.append(before[len(quotes)])
                     continue
                 va, vb = as_long[a], as_long[b]
                 if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
@@ -534,6 +552,11 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
         for s in spots:
             for p in perps:
                 if p[0] != s[0]:
+                    continue
+                if before is not None and s not in changed and p not in changed:
+                    quotes.append(before[len(quotes)])
+                    if config.entry.allow_spot_short:
+                        quotes.append(before[len(quotes)])
                     continue
                 quotes.append(_ranked(s, p, as_long[s], as_short[p], config))
                 if config.entry.allow_spot_short:
@@ -553,5 +576,27 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
         quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
         ranked = [q for _, q in quotes]
         quotes = unsorted
-    _LAST[board.asset] = (board, now, config, ranked, quotes)
+    _LAST[board.asset] = (board, now, config, ranked, quotes, keys, as_long, as_short)
     return list(ranked)
+
+
+def _views(
+    board: AssetBoard, keys: list[FeedKey], short: bool, config: StrategyConfig, now: int
+) -> dict[FeedKey, LegView | str]:
+    """:func:`leg_view` of each key, its cache hit inlined (this runs for every leg of the
+    asset on every reaction): the same checks in the same order as :func:`leg_view`'s."""
+    views: dict[FeedKey, LegView | str] = {}
+    tickers, funding = board.tickers, board.funding
+    for k in keys:
+        c = _LEGS.get((k, short))
+        if (
+            c is not None
+            and now <= c[4]  # type: ignore[operator]
+            and c[0] is config
+            and tickers.get(k) is c[2]
+            and (c[1] is None or funding.get(k) is c[1])
+        ):
+            views[k] = c[3]  # type: ignore[assignment]
+        else:
+            views[k] = leg_view(board, k, short, config, now)
+    return views

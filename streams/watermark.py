@@ -103,7 +103,7 @@ def order_of(headers: Any) -> tuple[Any, ...] | None:
     items = headers.items() if isinstance(headers, Mapping) else headers
     for k, v in items:
         if k == ORDER_HEADER and v is not None:
-            return _tuples(json.loads(v))  # type: ignore[no-any-return]
+            return _tuples(json.loads(v))  # type: ignore[no-any-return]  # a JSON list: a tuple
     return None
 
 

@@ -27,11 +27,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import BaseModel, ConfigDict
 
 from infra.kafka_io import EventProducer, create_topics
 from infra.settings import Settings
@@ -49,6 +50,9 @@ from streams.watermark import (
     order_of,
     seq_of,
 )
+
+if TYPE_CHECKING:
+    from streams.backtest import BacktestOptions, Prepared
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -327,9 +331,32 @@ def write_summary(out_dir: Path, summary: dict[str, Any]) -> Path:
     return path
 
 
+class WorkerBacktestSummary(BaseModel):
+    """What :func:`run_backtest_on_workers` returns: its ``summary.json`` (the digest and the
+    venue's counts; the decisions' figures are the simulation's, same digest)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    engine: str  # "worker"
+    output_digest: str  # SHA-256 hex, as streams.backtest.output_digest
+    digest_records: dict[str, int]  # records per topic the digest covers
+    venue: dict[str, int]  # the paper venue's counts
+    workers: int
+    wall_seconds: float
+    run: str  # the topic prefix without its dot
+    topic_prefix: str
+    inputs: dict[str, Any]  # data files, window, config (streams.backtest.run_inputs)
+
+
 def run_backtest_on_workers(
-    settings: Settings, opts: Any, prepared: Any, *, workers: int = 1, chaos: Any = None
-) -> dict[str, Any]:
+    settings: Settings,
+    opts: BacktestOptions,
+    prepared: Prepared,
+    *,
+    workers: int = 1,
+    chaos: Any = None,
+) -> WorkerBacktestSummary:
     """``fundarb backtest --engine worker``: like :func:`streams.backtest.run_backtest` (the
     local broker started and stopped when none runs), but the decisions are taken by real
     worker processes; writes ``summary.json`` (digest, digest records, venue counts, inputs)
@@ -366,4 +393,4 @@ def run_backtest_on_workers(
         "inputs": run_inputs(opts, prepared),
     }
     write_summary(opts.out_dir, summary)
-    return summary
+    return WorkerBacktestSummary.model_validate(summary)

@@ -42,11 +42,11 @@ def test_one_worker_gives_the_in_process_simulations_output_digest(
     sim = run_backtest(
         kafka_settings.model_copy(update={"topic_prefix": prefix + "sim."}), sim_opts
     )
-    assert sim["digest_records"]["acct.fills"] > 0  # the slice trades: the digest means something
+    assert sim.digest_records["acct.fills"] > 0  # the slice trades: the digest means something
 
     opts = _opts(tmp_path / "worker")
     summary = run_backtest_on_workers(
         kafka_settings.model_copy(update={"topic_prefix": prefix + "wk."}), opts, prepare(opts)
     )
-    assert summary["digest_records"] == sim["digest_records"]
-    assert summary["output_digest"] == sim["output_digest"]
+    assert summary.digest_records == sim.digest_records
+    assert summary.output_digest == sim.output_digest

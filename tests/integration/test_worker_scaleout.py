@@ -17,7 +17,7 @@ from infra.settings import Settings
 from schemas import events as ev
 from schemas.types import base_asset
 from streams.backtest import prepare
-from streams.worker_backtest import run_backtest_on_workers, start_worker
+from streams.worker_backtest import WorkerBacktestSummary, run_backtest_on_workers, start_worker
 from tests.integration.test_worker_backtest import _opts
 from tests.worker_proc import events
 
@@ -25,7 +25,7 @@ from tests.worker_proc import events
 START, END = "2026-01-05", "2026-01-08"
 
 
-def _run(settings: Settings, out: Path, workers: int, chaos: Any = None) -> dict[str, Any]:
+def _run(settings: Settings, out: Path, workers: int, chaos: Any = None) -> WorkerBacktestSummary:
     opts = _opts(out, START, END)
     return run_backtest_on_workers(settings, opts, prepare(opts), workers=workers, chaos=chaos)
 
@@ -38,7 +38,7 @@ def test_two_workers_one_killed_and_restarted_decide_as_one(
     one = _run(
         kafka_settings.model_copy(update={"topic_prefix": prefix + "one."}), tmp_path / "1", 1
     )
-    assert one["digest_records"]["orders.commands"] > 0  # the slice trades
+    assert one.digest_records["orders.commands"] > 0  # the slice trades
 
     home = tmp_path / "2" / "workers"
     killed: list[int] = []
@@ -55,8 +55,8 @@ def test_two_workers_one_killed_and_restarted_decide_as_one(
     two_settings = kafka_settings.model_copy(update={"topic_prefix": prefix + "two."})
     two = _run(two_settings, tmp_path / "2", 2, chaos)
     assert killed == [-signal.SIGKILL]
-    assert two["digest_records"] == one["digest_records"]
-    assert two["output_digest"] == one["output_digest"]
+    assert two.digest_records == one.digest_records
+    assert two.output_digest == one.output_digest
 
     places = [e for e in asyncio.run(events(two_settings, "orders.commands"))]
     by_cid: dict[str, set[str]] = defaultdict(set)
