@@ -26,8 +26,8 @@ lint: $(STAMP) ## ruff + import contracts (DESIGN §3 dependency rule)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 
-typecheck: $(STAMP) ## mypy (strict on schemas/ and projections/)
-	$(BIN)/mypy schemas projections infra
+typecheck: $(STAMP) ## mypy on every package (strict on schemas/ and projections/)
+	$(BIN)/mypy schemas projections infra producers consumers streams
 
 test: $(STAMP) ## the whole suite (starts a local broker if FUNDARB_BOOTSTRAP is unset)
 	$(BIN)/pytest

@@ -69,7 +69,7 @@ async def main(bootstrap: str) -> None:
             apply_ddl(db)
             start = time.perf_counter()
             result = await audit_topics(settings, store=db, drain=True)
-            sink_rates.append(result["records"] / (time.perf_counter() - start))
+            sink_rates.append(result.records / (time.perf_counter() - start))
 
             # baseline: the same raw rows, built beforehand, one Arrow insert
             batch = AuditBatch(ser, settings.topic_prefix)

@@ -66,7 +66,7 @@ def main(bootstrap: str, runs: int) -> None:
             summary = run_backtest(settings, opts, Progress(on_phase=phase))
             walls.append(time.perf_counter() - start)
             phases.append(marks["digest"] - marks["replay + simulate"])
-            events = int(summary["events_in"])
+            events = summary.events_in
         # stage alone: replay into fresh topics
         settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"bb-{uuid.uuid4().hex[:6]}.")
         plan = h.plan(list(DEFAULT_DATA), window, reference_prices=REFS)

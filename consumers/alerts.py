@@ -63,6 +63,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from consumers.funding_recon import FundingReconciler, Settlement
@@ -137,12 +138,7 @@ class AlertEngine:
         return [
             ev.AlertRaised(
                 **envelope(
-                    event_id,
-                    now,
-                    INTERNAL_VENUE,
-                    instrument,
-                    caused_by=cause.event_id,
-                    correlation_id=cause.correlation_id,
+                    event_id, now, INTERNAL_VENUE, instrument, cause.event_id, cause.correlation_id
                 ),
                 rule=rule,
                 severity=severity,
@@ -210,7 +206,9 @@ class AlertEngine:
                 )
         return out
 
-    def _stale_feeds(self, event: ev.FundingRateObserved | ev.TickerObserved) -> list:
+    def _stale_feeds(
+        self, event: ev.FundingRateObserved | ev.TickerObserved
+    ) -> list[ev.AlertRaised]:
         """A feed is stale when silent for ``stale_feed_intervals`` of its own interval (the
         venue's funding interval, else the shortest gap seen between its events), and at least
         ``stale_feed_ms``, while another feed of the same asset and kind moves on. One alert
@@ -250,17 +248,17 @@ class AlertEngine:
                 self.stale_feeds.add(k)
                 found.setdefault((k[0], k[2]), []).append((k[1], seen, self.feed_gap.get(k, 0)))
         out: list[ev.AlertRaised] = []
-        for (venue, k), items in sorted(found.items()):
+        for (venue, feed_kind), items in sorted(found.items()):
             since = min(seen for _, seen, _ in items)
             gap = max(g for _, _, g in items)
             names = ", ".join(i for i, _, _ in items)
             out += self._alert(
                 "stale_feed",
                 Severity.warning,
-                f"no {k} from {venue} {names} since {_iso(since)} UTC "
+                f"no {feed_kind} from {venue} {names} since {_iso(since)} UTC "
                 f"({(now - since) / 3_600_000:.1f} h"
                 + (f"; its interval is {gap / 3_600_000:g} h)" if gap else ")"),
-                f"{venue}:{k}",  # one alert per venue and kind within dedup_ms
+                f"{venue}:{feed_kind}",  # one alert per venue and kind within dedup_ms
                 event,
             )
         return out
@@ -695,13 +693,29 @@ class Dispatcher:
         await self.client.aclose()
 
 
+class AlertsResult(BaseModel):
+    """What :func:`run_alerts` did: alerts raised (by rule), rate-limited, and the sinks'
+    delivery counts; the deepest drawdown of equity marked to market it saw."""
+
+    model_config = ConfigDict(frozen=True)
+
+    alerts: int
+    by_rule: dict[str, int]
+    suppressed: int  # rate-limited (dedup_ms)
+    max_drawdown_usd: Decimal
+    sink_delivered: int
+    sink_failures: int
+    sink_dropped: int  # on a full sink queue
+    sink_undelivered: int  # still queued at shutdown
+
+
 async def run_alerts(
     settings: Any,
     config: AlertsConfig,
     *,
     drain_ms: int | None = None,
     delivery: DeliveryPolicy | None = None,
-) -> dict[str, Any]:
+) -> AlertsResult:
     """Consume the run's topics, raise alerts to the ``alerts`` topic and the sinks.
 
     ``drain_ms``: stop after that long without records (tests, batch use); else run until
@@ -802,13 +816,13 @@ async def run_alerts(
             # shutdown grace, so a hanging sink cannot hold the commit back
             await consumer.stop()
             await producer.flush()
-    return {
-        "alerts": raised,
-        "by_rule": dict(sorted(engine.counts.items())),
-        "suppressed": engine.suppressed,
-        "max_drawdown_usd": engine.max_drawdown_usd,
-        "sink_delivered": dispatcher.delivered,
-        "sink_failures": dispatcher.failures,
-        "sink_dropped": dispatcher.dropped,
-        "sink_undelivered": dispatcher.undelivered,
-    }
+    return AlertsResult(
+        alerts=raised,
+        by_rule=dict(sorted(engine.counts.items())),
+        suppressed=engine.suppressed,
+        max_drawdown_usd=engine.max_drawdown_usd,
+        sink_delivered=dispatcher.delivered,
+        sink_failures=dispatcher.failures,
+        sink_dropped=dispatcher.dropped,
+        sink_undelivered=dispatcher.undelivered,
+    )

@@ -42,6 +42,7 @@ from typing import Any
 import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ConfigDict
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from infra.clickhouse import ClickHouseStore, open_store
@@ -75,7 +76,11 @@ Q18 = Decimal("1e-18")
 
 # ---- DDL -----------------------------------------------------------------------------------
 def apply_ddl(store: ClickHouseStore) -> list[str]:
-    """Apply the versioned DDL files not yet applied; returns the versions applied now."""
+    """Apply the versioned DDL files not yet applied; returns the versions applied now.
+
+    A file's version is its name up to the first ``_`` (``004_….sql`` → ``004``). Raises
+    ``ValueError`` when two files share a version: the second would be skipped silently as
+    "already applied" (two branches each adding their own ``004``)."""
     store.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version String, applied_at DateTime64(3, 'UTC') "
@@ -84,8 +89,12 @@ def apply_ddl(store: ClickHouseStore) -> list[str]:
     done = {r[0] for r in store.query("SELECT version FROM schema_migrations FINAL").rows}
     applied = []
     files = sorted(
-        p for p in resources.files("infra").joinpath("sql").iterdir() if p.name.endswith(".sql")
+        (p for p in resources.files("infra").joinpath("sql").iterdir() if p.name.endswith(".sql")),
+        key=lambda p: p.name,
     )
+    clash = ddl_version_clashes([f.name for f in files])
+    if clash:
+        raise ValueError(f"DDL files share a version: {', '.join(clash)} (renumber one)")
     for f in files:
         version = f.name.split("_", 1)[0]
         if version in done:
@@ -95,6 +104,14 @@ def apply_ddl(store: ClickHouseStore) -> list[str]:
         store.insert_arrow("schema_migrations", pa.table({"version": [version]}))
         applied.append(version)
     return applied
+
+
+def ddl_version_clashes(names: list[str]) -> list[str]:
+    """The DDL file names whose version (name up to the first ``_``) another file has too."""
+    by_version: dict[str, list[str]] = {}
+    for name in names:
+        by_version.setdefault(name.split("_", 1)[0], []).append(name)
+    return sorted(n for group in by_version.values() if len(group) > 1 for n in group)
 
 
 def _statements(sql: str) -> list[str]:
@@ -658,6 +675,8 @@ class _Plan:
                 self.texts.append((field, limits[0]))
         typed = AUDIT_ROWS.get(self.name)
         #: the typed table and row builder (types without one are in ``events_raw`` only)
+        self.table: str
+        self.row: RowBuilder | None
         self.table, self.row = (typed[0].name, typed[1]) if typed else ("", None)
         #: a model whose own validator rewrites its input (EventRejected fills in a v1 dead
         #: letter's size and digest): its records are validated, as the processors see them
@@ -974,6 +993,20 @@ async def _dead_letter(batch: AuditBatch, dead_letters: Any) -> None:
     await dead_letters.producer.flush()  # delivered before the offsets are committed
 
 
+class AuditResult(BaseModel):
+    """What :func:`audit_topics` did: records consumed and dead-lettered now, and the rows
+    ``events_raw`` holds across all runs of the store."""
+
+    model_config = ConfigDict(frozen=True)
+
+    records: int  # consumed by this call
+    dead_lettered: int  # sent to the run's dead-letter topic by this call
+    raw_rows: int | None = None  # events_raw rows, all runs (None: crashed before counting)
+    database: str | None = None
+    backend: str | None = None  # chdb or server
+    crashed: bool = False  # stopped by ``stop_after`` without committing the last batch
+
+
 async def audit_topics(
     settings: Settings,
     *,
@@ -983,7 +1016,7 @@ async def audit_topics(
     store: ClickHouseStore | None = None,
     stop_after: int | None = None,
     on_batch: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
+) -> AuditResult:
     """Consume every catalog topic of the run (its prefix) into ClickHouse.
 
     ``drain`` stops once the end offsets seen at start are reached (backtests); otherwise
@@ -1049,11 +1082,9 @@ async def audit_topics(
                     total += batch.write(store)
                     await _dead_letter(batch, dead_letters)
                     if crash:
-                        return {
-                            "records": total,
-                            "crashed": True,
-                            "dead_lettered": dead_letters.count,
-                        }
+                        return AuditResult(
+                            records=total, crashed=True, dead_lettered=dead_letters.count
+                        )
                     await _commit(consumer)  # only after the rows are written
                     if on_batch:
                         on_batch(total)
@@ -1064,13 +1095,13 @@ async def audit_topics(
             await consumer.stop()
             await producer.__aexit__()
         rows = store.query("SELECT count() FROM events_raw FINAL").scalar()
-        return {
-            "records": total,
-            "dead_lettered": dead_letters.count,
-            "raw_rows": int(rows),
-            "database": store.database,
-            "backend": store.backend,
-        }
+        return AuditResult(
+            records=total,
+            dead_lettered=dead_letters.count,
+            raw_rows=int(rows),
+            database=store.database,
+            backend=store.backend,
+        )
     finally:
         if own:
             store.close()

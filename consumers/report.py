@@ -230,22 +230,25 @@ def hours(h: float | None) -> str:
 
 # ---- metrics (plain code; tests recompute them independently) ------------------------------
 def hold_hours(arb: dict[str, Any], end_ms: int) -> float:
-    close = arb["closed_at"] or end_ms
-    return max(close - arb["opened_at"], 0) / MS_PER_HOUR
+    close: int = arb["closed_at"] or end_ms
+    opened: int = arb["opened_at"]
+    return max(close - opened, 0) / MS_PER_HOUR
 
 
 def is_trade(arb: dict[str, Any]) -> bool:
     """An arb that ended with money moved (see the module docstring)."""
     if arb["status"] != "closed":
         return False
-    return arb["outcome"] != "entry_failed" or arb["total_usd"] != 0
+    return bool(arb["outcome"] != "entry_failed" or arb["total_usd"] != 0)
 
 
 def realised_apr(arb: dict[str, Any], end_ms: int) -> Decimal | None:
     h = hold_hours(arb, end_ms)
     if not arb["notional_usd"] or h <= 0:
         return None
-    return arb["total_usd"] / arb["notional_usd"] * Decimal(8760) / Decimal(str(h))
+    total_usd: Decimal = arb["total_usd"]
+    notional_usd: Decimal = arb["notional_usd"]
+    return total_usd / notional_usd * Decimal(8760) / Decimal(str(h))
 
 
 def drawdown(equity: list[dict[str, Any]]) -> dict[str, Any]:
@@ -317,7 +320,9 @@ def period_pnl(equity: list[dict[str, Any]], period: str) -> list[dict[str, Any]
     return rows
 
 
-def ratios(daily: list[Decimal], capital: Decimal, apr: Decimal, max_dd: Decimal) -> dict:
+def ratios(
+    daily: list[Decimal], capital: Decimal, apr: Decimal, max_dd: Decimal
+) -> dict[str, float | None]:
     """Sharpe, Sortino, Calmar on daily returns (floats: they are ratios, not money)."""
     r = [float(x / capital) for x in daily]
     out: dict[str, float | None] = {"sharpe": None, "sortino": None, "calmar": None}
@@ -372,7 +377,9 @@ def metrics(summary: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
-def group(arbs: list[dict[str, Any]], key: Callable[[dict[str, Any]], str], end: int) -> list:
+def group(
+    arbs: list[dict[str, Any]], key: Callable[[dict[str, Any]], str], end: int
+) -> list[dict[str, Any]]:
     """Per group: arbs, trades, win rate, PnL parts, average PnL and hold (over trades)."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for a in arbs:
@@ -634,7 +641,7 @@ def delta_figure(equity: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
-def spread_figure(arbs: list[dict[str, Any]], spreads: dict[str, list]) -> go.Figure:
+def spread_figure(arbs: list[dict[str, Any]], spreads: dict[str, list[Any]]) -> go.Figure:
     fig = go.Figure()
     seen: set[str] = set()
     palette = [
@@ -787,12 +794,13 @@ def funding_fees_figure(daily: list[dict[str, Any]]) -> go.Figure:
 
 
 def _div(fig: go.Figure, div_id: str) -> str:
-    return fig.to_html(
+    html: str = fig.to_html(
         full_html=False,
         include_plotlyjs=False,
         div_id=div_id,
         config={"displaylogo": False, "responsive": True},
     )
+    return html
 
 
 # ---- the page ------------------------------------------------------------------------------
@@ -1083,6 +1091,7 @@ def _forecast_and_costs(summary: dict[str, Any]) -> str:
             + table(
                 [
                     "closed trades",
+                    "switches keeping a leg",
                     "funding ≥ fees",
                     "funding USD",
                     "fees USD",
@@ -1093,6 +1102,7 @@ def _forecast_and_costs(summary: dict[str, Any]) -> str:
                 [
                     [
                         cost["closed_trades"],
+                        cost.get("switches_keeping_a_leg", 0),
                         f"{cost['funding_covered_fees']} ({pct(Decimal(share)) if share else '—'})",
                         cost["funding_usd"],
                         cost["fees_usd"],

@@ -83,7 +83,7 @@ async def serve_queries(store: Store, folder: Path) -> AsyncIterator[int]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    port = int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]  # started: it has a server
     path = endpoint_path(folder)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -33,7 +33,6 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from producers.paper import settle_currency
 from projections.funding import MS_PER_HOUR
 from schemas.envelope import IdNamespace, envelope
 from schemas.events import (
@@ -53,6 +52,7 @@ from schemas.types import (
     Side,
     base_asset,
     is_spot,
+    settle_currency,
 )
 from schemas.venues import FundingRowFields, VenueSpec
 
@@ -586,7 +586,9 @@ def parse_fills(
                     row,
                     ingest_time=ingest_time,
                     client_order_id=(client_ids or {}).get(str(row.get("order"))),
-                    contract_size=(contract_sizes or {}).get(sym, Decimal(1)),
+                    contract_size=(contract_sizes or {}).get(sym, Decimal(1))
+                    if sym is not None
+                    else Decimal(1),
                 )
             )
         except ParseError as exc:
@@ -729,10 +731,10 @@ def parse_balance(spec: VenueSpec, item: Any, *, ingest_time: int) -> list[Balan
         if free is None and used is None:
             free, used = total, Decimal(0)
         elif free is None:
-            free = total - used  # type: ignore[operator]
+            free = total - used  # type: ignore[operator]  # used is set: both None handled
         elif used is None:
             used = total - free
-        if free + used != total:  # type: ignore[operator]
+        if free + used != total:  # type: ignore[operator]  # both set by now
             raise ParseError("value", f"{code}: free {free} + used {used} != total {total}")
         out.append(
             _build(

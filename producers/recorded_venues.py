@@ -22,7 +22,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 
-from producers.connector import VenueCredentials
+from producers.live.credentials import VenueCredentials
 from producers.recorded import RecordedHttp, load_market_rows, offline_exchange
 from producers.venues import VenueSpec
 

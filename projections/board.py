@@ -169,7 +169,7 @@ def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> A
     )
     return AssetBoard(  # not dataclasses.replace: this runs on every market event
         board.asset,
-        _with(board.funding, key, feed),  # type: ignore[arg-type]
+        _with(board.funding, key, feed),  # type: ignore[arg-type]  # feed is a funding feed here
         board.tickers,
         max(board.event_time, e.event_time),
     )
@@ -195,7 +195,7 @@ def _apply_ticker(board: AssetBoard, key: FeedKey, e: TickerObserved) -> AssetBo
     return AssetBoard(
         board.asset,
         board.funding,
-        _with(board.tickers, key, feed),  # type: ignore[arg-type]
+        _with(board.tickers, key, feed),  # type: ignore[arg-type]  # feed is a ticker feed here
         max(board.event_time, e.event_time),
     )
 
@@ -307,15 +307,15 @@ def _funding_view(
         return interval
     ttl = c[3]
     age = now - feed.observed_at
-    if age > ttl:  # type: ignore[operator]
+    if age > ttl:  # type: ignore[operator]  # cache slot 3: the ttl (int)
         return (
             f"stale funding on {key[0]} {key[1]}: "
-            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"  # type: ignore[call-overload]
+            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"  # type: ignore[call-overload]  # cache slot 3: the ttl
         )
     rate = c[4]
     if rate is None:
-        rate = c[4] = rate_per_hour(feed.funding_rate, interval)  # type: ignore[arg-type]
-    return rate, interval, feed.funding_time  # type: ignore[return-value]
+        rate = c[4] = rate_per_hour(feed.funding_rate, interval)  # type: ignore[arg-type]  # slot 2 is an int here
+    return rate, interval, feed.funding_time  # type: ignore[return-value]  # untyped cache slots
 
 
 def _ticker_view(
@@ -344,13 +344,13 @@ def leg_view(
     c = _LEGS.get((key, short))
     if (
         c is not None
-        and now <= c[4]  # type: ignore[operator]
+        and now <= c[4]  # type: ignore[operator]  # cache slot 4: valid-until ms
         and c[0] is config
         and board.tickers.get(key) is c[2]
         and (c[1] is None or board.funding.get(key) is c[1])
     ):
         # the same feeds, neither stale at ``now``: the slow path below would return this view
-        return c[3]  # type: ignore[return-value]
+        return c[3]  # type: ignore[return-value]  # cache slot 3: the view
     spot = is_spot(key[1])
     if spot:
         fv: tuple[Decimal, int, int] | str = (Decimal(0), 0, 0)
@@ -367,10 +367,10 @@ def leg_view(
     until = tv.observed_at + config.feeds.ticker_ttl_ms
     if funding is not None:
         ttl = _FUNDING_STATIC[key][3]
-        until = min(until, funding.observed_at + int(ttl))  # type: ignore[call-overload]
+        until = min(until, funding.observed_at + int(ttl))  # type: ignore[call-overload]  # cache slot 3: the ttl
     if c is not None and c[0] is config and c[1] is funding and c[2] is tv:
         _LEGS[(key, short)] = (config, funding, tv, c[3], until)
-        return c[3]  # type: ignore[return-value]
+        return c[3]  # type: ignore[return-value]  # cache slot 3: the view
     rate_h, interval, ftime = cast(tuple[Decimal, int, int], fv)  # a str returned above
     rate_h = effective_rate_h(
         rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
@@ -470,7 +470,7 @@ def _ranked(
         and (c[1] is lv or (lv.__class__ is str and c[1] == lv))
         and (c[2] is sv or (sv.__class__ is str and c[2] == sv))
     ):
-        return c[3], c[4]  # type: ignore[return-value]
+        return c[3], c[4]  # type: ignore[return-value]  # untyped cache slots
     q = _quote(long, short, lv, sv, config)
     rank = (q.blocked is not None, -q.net_edge_apr, q.long, q.short)
     _QUOTES[(long, short)] = (config, lv, sv, rank, q)
@@ -492,7 +492,7 @@ def _legs_of(board: AssetBoard) -> tuple[list[FeedKey], list[FeedKey], list[Feed
     are the same: a new feed is rare, an update of a known one is every event)."""
     c = _KEYS.get(board.asset)
     if c is not None and board.funding.keys() == c[0] and board.tickers.keys() == c[1]:
-        return c[2], c[3], c[4]  # type: ignore[return-value]
+        return c[2], c[3], c[4]  # type: ignore[return-value]  # untyped cache slots
     keys = sorted(set(board.funding) | set(board.tickers))
     perps = [k for k in keys if not is_spot(k[1])]
     spots = [k for k in keys if is_spot(k[1])]

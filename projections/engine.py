@@ -177,7 +177,7 @@ def _spread_event(
     if sig == last:
         return None
     event_id = IdNamespace.DERIVED.id("spread", asset, now, cause)
-    fields = envelope(event_id, now, INTERNAL_VENUE, asset, caused_by=cause)
+    fields = envelope(event_id, now, INTERNAL_VENUE, asset, cause)
     fields["long_venue"] = q.long[0]
     fields["long_instrument"] = q.long[1]
     fields["short_venue"] = q.short[0]
@@ -220,7 +220,7 @@ def _position_event(
     event_id = IdNamespace.DERIVED.id("position", venue, instrument, cause)
     if leg.avg_entry_price < 0:  # NonNegativeDec's check, kept on the trusted path
         raise ValueError(f"avg_entry_price must be >= 0, got {leg.avg_entry_price}")
-    fields = envelope(event_id, now, venue, instrument, caused_by=cause, correlation_id=arb)
+    fields = envelope(event_id, now, venue, instrument, cause, arb)
     fields["qty"] = leg.qty
     fields["avg_entry_price"] = leg.avg_entry_price
     fields["realised_pnl_usd"] = leg.realised_pnl

@@ -8,7 +8,8 @@ Pure (DESIGN §6 item 4, seeds/000 "target-state", seeds/002 "atomic execution")
   emits nothing new; calling it twice on the *same* input state emits the same commands with
   the same client order ids (a venue or gateway drops the duplicate). Both are tested.
 * **Entry** is sequential: leg 0 first (IOC limit at ``limit_offset_frac`` from the opposite
-  touch, or a GTC limit with a timeout), then leg 1 is sized from leg 0's **executed**
+  touch, a GTC limit with a timeout, or with ``maker_first`` a post-only limit at its own
+  touch with a timeout), then leg 1 is sized from leg 0's **executed**
   quantity as partial fills arrive: ``need1 = start1 + (pos0 − start0) × (target1 − start1) /
   (target0 − start0)``, rounded toward ``start1`` to ``qty_step`` so a hedge never exceeds
   what leg 0 executed. An unfilled remainder of leg 0 is retried as a new step up to
@@ -171,7 +172,7 @@ class ExecutorState:
             object.__setattr__(
                 self, "_active", next((a for a in self.arbs.values() if a.active), None)
             )
-        return d["_active"]  # type: ignore[no-any-return]
+        return d["_active"]  # type: ignore[no-any-return]  # cached in __dict__ above
 
     def active_for(self, strategy_id: str) -> ArbExecution | None:
         """The active execution of ``strategy_id``'s target on this asset, if any."""
@@ -414,7 +415,11 @@ def _place(
     if quote is None:
         return ex, None  # no price yet: wait for a ticker (reconcile runs again then)
     side = Side.buy if signed_qty > 0 else Side.sell
-    if first_leg:
+    passive = first_leg and config.maker_first
+    if passive:  # post-only at our own touch: it rests, and fills as maker or not at all
+        raw = quote.bid if side is Side.buy else quote.ask
+        tif = TimeInForce.PO
+    elif first_leg:
         off = config.limit_offset_frac
         raw = quote.ask * (1 - off) if side is Side.buy else quote.bid * (1 + off)
         tif = TimeInForce.IOC if config.first_leg == "ioc" else TimeInForce.GTC
@@ -422,21 +427,16 @@ def _place(
         cross = config.hedge_cross_frac
         raw = quote.ask * (1 + cross) if side is Side.buy else quote.bid * (1 - cross)
         tif = TimeInForce.IOC
-    price = _tick_round(raw, quote.ask if side is Side.buy else quote.bid, up=side is Side.buy)
+    # round away from the book when passive (never into a cross), toward it otherwise
+    up = (side is Side.sell) if passive else (side is Side.buy)
+    price = _tick_round(raw, quote.ask if side is Side.buy else quote.bid, up=up)
     seq = ex.seq + 1
     cid = client_order_id(ex.strategy_id, ex.arb_id, ex.revision, ex.step, leg, seq, target.venue)
     is_hedge = not first_leg
     spot = target.market_type is MarketType.spot
     event_id = IdNamespace.COMMAND.id("place", cid)
     cmd = PlaceOrder(
-        **envelope(
-            event_id,
-            now,
-            target.venue,
-            target.instrument,
-            caused_by=cause,
-            correlation_id=ex.arb_id,
-        ),
+        **envelope(event_id, now, target.venue, target.instrument, cause, ex.arb_id),
         client_order_id=cid,
         arb_id=ex.arb_id,
         step=ex.step,
@@ -471,14 +471,7 @@ def _cancel(
     venue_leg = ex.legs[order.leg]
     event_id = IdNamespace.COMMAND.id("cancel", order.client_order_id)
     cmd = CancelOrder(
-        **envelope(
-            event_id,
-            now,
-            venue_leg.venue,
-            venue_leg.instrument,
-            caused_by=cause,
-            correlation_id=ex.arb_id,
-        ),
+        **envelope(event_id, now, venue_leg.venue, venue_leg.instrument, cause, ex.arb_id),
         client_order_id=order.client_order_id,
         arb_id=ex.arb_id,
         detail=why,

@@ -65,7 +65,7 @@ def _trip(
 ) -> BreakerTripped:
     event_id = IdNamespace.RISK.id("trip", breaker, scope, cause)
     return BreakerTripped(
-        **envelope(event_id, now, INTERNAL_VENUE, scope, caused_by=cause),
+        **envelope(event_id, now, INTERNAL_VENUE, scope, cause),
         breaker=breaker,
         action=action,
         **kw,
@@ -75,7 +75,7 @@ def _trip(
 def _reset(scope: str, breaker: Breaker, now: int, cause: str, detail: str) -> BreakerReset:
     event_id = IdNamespace.RISK.id("reset", breaker, scope, cause)
     return BreakerReset(
-        **envelope(event_id, now, INTERNAL_VENUE, scope, caused_by=cause),
+        **envelope(event_id, now, INTERNAL_VENUE, scope, cause),
         breaker=breaker,
         detail=detail,
     )

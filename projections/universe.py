@@ -117,7 +117,7 @@ def _best_pair(legs: list[LegStats]) -> tuple[Decimal, LegStats, LegStats] | Non
                 continue
             assert a.mean_rate_h is not None and b.mean_rate_h is not None  # eligible
             long, short = (a, b) if a.mean_rate_h <= b.mean_rate_h else (b, a)
-            edge = (short.mean_rate_h - long.mean_rate_h) * HOURS_PER_YEAR  # type: ignore[operator]
+            edge = (short.mean_rate_h - long.mean_rate_h) * HOURS_PER_YEAR  # type: ignore[operator]  # both asserted not None above
             if best is None or edge > best[0]:
                 best = (edge, long, short)
     return best

@@ -44,7 +44,7 @@ class TopicSpec:
 
 
 def _asset(name: str, types: tuple[type[ev.Event], ...], doc: str, **kw: object) -> TopicSpec:
-    return TopicSpec(name, types, "base asset", ASSET_PARTITIONS, FOREVER, doc=doc, **kw)  # type: ignore[arg-type]
+    return TopicSpec(name, types, "base asset", ASSET_PARTITIONS, FOREVER, doc=doc, **kw)  # type: ignore[arg-type]  # kw: TopicSpec's own keywords
 
 
 TOPICS: tuple[TopicSpec, ...] = (

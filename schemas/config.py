@@ -234,13 +234,18 @@ class ExecutionConfig(_Frozen):
     ``first_leg``: ``ioc`` (limit IOC at the offset) or ``limit`` (GTC limit, canceled after
     ``leg_timeout_ms``). ``limit_offset_frac`` is measured from the opposite touch (ask for
     buys, bid for sells): positive rests inside/behind it, negative crosses by that much.
-    Hedges are IOC limits crossing by ``hedge_cross_frac``. ``qty_step`` rounds quantities
-    down (base units). Bounds: ``limit_offset_frac`` in ``[-MAX_PRICE_FRAC, MAX_PRICE_FRAC]``,
-    ``hedge_cross_frac`` in ``[0, MAX_PRICE_FRAC]`` (5 %); a pydantic ``ValidationError``
-    names the key otherwise.
+    Hedges are IOC limits crossing by ``hedge_cross_frac``. ``maker_first`` (off by default;
+    issue 19, seeds/002): the first leg is a post-only limit at its own touch (bid for buys,
+    ask for sells) on the venue with the cheaper maker fee, canceled after ``leg_timeout_ms``
+    and re-placed up to ``max_entry_attempts`` times; the other leg is hedged as taker as it
+    fills (``first_leg`` and ``limit_offset_frac`` then do not apply to the first leg).
+    ``qty_step`` rounds quantities down (base units). Bounds: ``limit_offset_frac`` in
+    ``[-MAX_PRICE_FRAC, MAX_PRICE_FRAC]``, ``hedge_cross_frac`` in ``[0, MAX_PRICE_FRAC]``
+    (5 %); a pydantic ``ValidationError`` names the key otherwise.
     """
 
     first_leg: Literal["ioc", "limit"] = "ioc"
+    maker_first: bool = False
     limit_offset_frac: Dec = Field(
         default=Decimal("-0.0005"), ge=-MAX_PRICE_FRAC, le=MAX_PRICE_FRAC
     )

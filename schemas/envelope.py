@@ -84,21 +84,22 @@ def envelope(
     at: int,
     venue: str,
     instrument: str,
-    /,
-    *,
     caused_by: str | None = None,
     correlation_id: str | None = None,
+    /,
+    *,
     ingest_time: int | None = None,
 ) -> dict[str, Any]:
     """The envelope fields of an event (``schemas.events`` module docstring), as keywords.
 
-    ``envelope(event_id, at, venue, instrument, caused_by=…, correlation_id=…)``: the four
-    fields every event has are positional, so a call fits on one line. ``event_id`` comes
-    from :meth:`IdNamespace.id`; ``at`` is the event time (ms UTC: the
+    ``envelope(event_id, at, venue, instrument, caused_by, correlation_id)``, positional (in
+    the order of the envelope itself), so a call is one line and reads the same everywhere.
+    ``event_id`` comes from :meth:`IdNamespace.id`; ``at`` is the event time (ms UTC: the
     venue's time, or for our own decisions the event time of the input that caused it, never
-    the wall clock); ``ingest_time`` defaults to ``at`` (events we derive are seen when they
-    happen); ``caused_by`` is the causing event's id (``causation_id``); ``correlation_id``
-    the arb or workflow it belongs to. Validation is the event constructor's.
+    the wall clock); ``caused_by`` is the causing event's id (``causation_id``; ``None`` for
+    market data); ``correlation_id`` the arb or workflow it belongs to; ``ingest_time``
+    defaults to ``at`` (events we derive are seen when they happen). Validation is the event
+    constructor's.
     """
     return {
         "event_id": event_id,
@@ -140,7 +141,7 @@ def dead_letter(
     """
     key = asset if asset.isascii() and asset.isalnum() and len(asset) <= 32 else "UNKNOWN"
     return EventRejected(
-        **envelope(event_id, at, venue, key, caused_by=caused_by, ingest_time=ingest_time),
+        **envelope(event_id, at, venue, key, caused_by, ingest_time=ingest_time),
         source_topic=source,
         source_partition=partition,
         source_offset=offset,

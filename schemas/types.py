@@ -143,7 +143,7 @@ def canonical_decimal(value: Any, *, bound: Decimal = MAX_MAGNITUDE) -> Decimal:
     exponent = dec.as_tuple().exponent
     if exponent > 0:  # type: ignore[operator]  # finite: exponent is an int
         return Decimal(format(dec, "f"))
-    if exponent < -MAX_PLACES:  # type: ignore[operator]
+    if exponent < -MAX_PLACES:  # type: ignore[operator]  # finite: exponent is an int
         dec = dec.quantize(_QUANTUM, context=_ROUND)
         return dec if dec else _ZERO
     return dec
@@ -341,6 +341,13 @@ def is_inverse(instrument: str) -> bool:
         return False
     settle = instrument.rsplit(":", 1)[1].split("-", 1)[0]  # drop a future's expiry
     return settle == base_asset(instrument)
+
+
+def settle_currency(instrument: str) -> str:
+    """Currency fees and funding are paid in: the settle currency, or the quote for spot
+    (``BTC/USDT:USDT`` → ``USDT``, ``BTC/USDC`` → ``USDC``)."""
+    quote = instrument.split("/", 1)[1]
+    return quote.split(":", 1)[1] if ":" in quote else quote
 
 
 class Side(StrEnum):

@@ -200,7 +200,7 @@ class VenueSpec:
     account_endpoints
         Where our fills and funding payments are read: ``ccxt`` (the unified
         ``fetchMyTrades``/``fetchFundingHistory``) or ``dydx_indexer`` (ccxt's implicit
-        ``indexerGetFills``/``indexerGetFundingPayments``, :mod:`producers.account`).
+        ``indexerGetFills``/``indexerGetFundingPayments``, :mod:`producers.live.account`).
     private_trading
         ``False`` when ccxt's class cannot report our fills or funding payments (no
         ``fetchMyTrades``/``fetchFundingHistory``): ``fundarb live`` trades it on paper only.

@@ -27,9 +27,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 from infra import kafka_local
 from infra.kafka_io import EventProducer, create_topics, read_topics, topic_partitions
@@ -51,6 +52,9 @@ from schemas.serde import Serializer
 from schemas.types import base_asset
 from streams.simulation import Simulation
 
+if TYPE_CHECKING:
+    from consumers.audit import AuditResult
+
 DIGEST_TOPICS = ("strategy.intents", "orders.commands", "acct.fills")
 MARKET_TOPICS = ("md.tickers", "md.funding")
 
@@ -69,6 +73,64 @@ class BacktestOptions:
     half_spread: Decimal = Decimal("0.0001")
     audit: bool = True
     config_path: Path | None = None  # the strategy file the config came from (for the record)
+
+
+#: money as summary.json writes it (``format(x, "f")``), read back and written out digit for
+#: digit: not schemas.types.Dec, which canonicalises (``0.00000000`` would print as ``0``)
+SummaryMoney = Annotated[
+    Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")
+]
+
+
+class BacktestSummary(BaseModel):
+    """What :func:`run_backtest` returns: ``summary.json`` with its headline typed (money
+    exact, ``total = funding + price − fees − borrow``); every other key of the file
+    (``window``, ``arbs_closed``, ``data_quality``, ``cost_attribution``, ``inputs``, …) is
+    kept as is in ``model_extra``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    run: str  # the topic prefix without its dot: the `run` column of the audit tables
+    run_id: str
+    events_in: int  # replayed to the market topics
+    events_consumed: int  # read back and simulated
+    intents: int
+    orders: int
+    fills: int
+    arbs_opened: int
+    total_pnl_usd: SummaryMoney
+    funding_pnl_usd: SummaryMoney
+    price_pnl_usd: SummaryMoney
+    fees_usd: SummaryMoney
+    borrow_usd: SummaryMoney
+    apr_on_capital: SummaryMoney  # a fraction per year
+    wall_seconds: float
+    events_per_second: float
+    output_digest: str  # SHA-256 hex over the run's decisions (module docstring)
+    digest_records: dict[str, int]  # records per topic the digest covers
+
+    #: the one JSON line ``fundarb backtest`` prints, in this order
+    HEADLINE: ClassVar[tuple[str, ...]] = (
+        "run",
+        "events_in",
+        "intents",
+        "orders",
+        "fills",
+        "arbs_opened",
+        "total_pnl_usd",
+        "funding_pnl_usd",
+        "price_pnl_usd",
+        "fees_usd",
+        "apr_on_capital",
+        "wall_seconds",
+        "events_per_second",
+        "output_digest",
+    )
+
+    def headline(self) -> dict[str, Any]:
+        """The :attr:`HEADLINE` fields, JSON-ready (money as exact plain-notation strings)."""
+        data = self.model_dump(mode="json", include=set(self.HEADLINE))
+        return {k: data[k] for k in self.HEADLINE}
 
 
 @dataclass
@@ -580,6 +642,7 @@ def arb_rows(sim: Simulation, rec: Recorder | None = None) -> list[dict[str, Any
                 "status": plan.status,
                 "outcome": outcome(plan),
                 "exit_reason": plan.exit_reason.value if plan.exit_reason else "",
+                "switches": plan.switches,  # re-targets that kept a shared leg
                 "entry_spread_apr": plan.entry_spread_apr,
                 "qty": plan.qty,
                 "notional_usd": plan.notional_usd,
@@ -598,7 +661,8 @@ def arb_rows(sim: Simulation, rec: Recorder | None = None) -> list[dict[str, Any
 def cost_attribution(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Run totals of the per-arb cost attribution (``summary.json`` ``cost_attribution``).
 
-    ``closed_trades``: arbs closed with an exit reason (their entry filled);
+    ``closed_trades``: arbs closed with an exit reason (their entry filled; an arb that
+    switched keeping a shared leg is one trade); ``switches_keeping_a_leg``: those switches;
     ``funding_covered_fees``: of those, how many earned at least their fees in funding;
     ``spread_slippage_usd``: paid over the mid by every fill (a part of price PnL);
     ``failed_entry_churn_usd``: the total PnL of arbs whose entry never completed
@@ -609,6 +673,7 @@ def cost_attribution(rows: list[dict[str, Any]]) -> dict[str, Any]:
     covered = sum(1 for r in closed if r["funding_usd"] >= r["fees_usd"])
     return {
         "closed_trades": len(closed),
+        "switches_keeping_a_leg": sum(r.get("switches", 0) for r in rows),
         "funding_covered_fees": covered,
         "funding_covered_fees_share": _money(
             (Decimal(covered) / len(closed)).quantize(Decimal("1e-6"))
@@ -686,8 +751,9 @@ def run_backtest(
     opts: BacktestOptions,
     progress: Progress | None = None,
     prepared: Prepared | None = None,
-) -> dict[str, Any]:
-    """Run a backtest end to end; writes ``summary.json`` and ``report.html`` to ``out_dir``.
+) -> BacktestSummary:
+    """Run a backtest end to end; writes ``summary.json`` and ``report.html`` to ``out_dir``
+    and returns the summary.
 
     The data is checked first (:func:`prepare`, unless ``prepared`` is given), so a selection
     that cannot run fails before any broker starts. Then starts (and afterwards stops) the
@@ -706,7 +772,8 @@ def run_backtest(
         result = asyncio.run(_run(settings, opts, progress, prepared))
         if opts.audit:
             progress.on_phase("audit to ClickHouse")
-            result["summary"]["audit"] = audit_run(settings)
+            # summary.json's audit table: the counts (crashed only when it did)
+            result["summary"]["audit"] = audit_run(settings).model_dump(exclude_defaults=True)
     result["summary"]["run"] = settings.topic_prefix.rstrip(".")  # its one name (SQL `run`)
     result["summary"]["inputs"] = run_inputs(opts, prepared)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
@@ -716,10 +783,10 @@ def run_backtest(
     from consumers.report import write_report
 
     write_report(opts.out_dir, result["summary"], data)
-    return result["summary"]  # type: ignore[no-any-return]
+    return BacktestSummary.model_validate(result["summary"])
 
 
-def audit_run(settings: Settings) -> dict[str, Any]:
+def audit_run(settings: Settings) -> AuditResult:
     """Consume every topic of the run into the ClickHouse store (see consumers.audit) and
     record it as the latest run audited (``fundarb sql --run latest``)."""
     from consumers.audit import audit_topics
@@ -729,10 +796,10 @@ def audit_run(settings: Settings) -> dict[str, Any]:
     store = open_store(settings)
     try:
         result = asyncio.run(audit_topics(settings, drain=True, store=store))
-        record_run(store, settings.topic_prefix, int(result.get("records", 0)))
+        record_run(store, settings.topic_prefix, result.records)
     finally:
         store.close()
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def default_run_id(opts: BacktestOptions) -> str:

@@ -9,7 +9,9 @@ files a key under the partition of the event *being processed*, which at flush t
 * :func:`send_changelog` sends the changelog record itself (``Table._on_changelog_sent`` keeps
   the rocksdb store's persisted offsets) and returns the delivery;
 * :func:`write_local` writes the local store as if ``origin`` (the asset's latest input event)
-  were being processed (``faust.streams._current_event``, a ContextVar of weakrefs).
+  were being processed (``faust.streams._current_event``, a ContextVar of weakrefs);
+* :func:`rewind_uncommitted` repairs Faust's seek back after a rebalance for partitions the
+  group has committed nothing (or offset 0) for (docs/reliability.md, "Restart stall").
 """
 
 from __future__ import annotations
@@ -59,3 +61,28 @@ def write_local(table: Any, key: bytes, value: bytes, origin: Any) -> None:
     finally:
         if token is not None:
             _current_event.reset(token)
+
+
+async def rewind_uncommitted(app: Any, topics: set[str], committed: dict[Any, int]) -> list[Any]:
+    """Seek every assigned partition of ``topics`` whose committed offset (``committed``: the
+    group's, from the admin API; missing = none) is none or 0 back to its first offset.
+
+    Why: on a rebalance Faust stops the flow, clears the agents' buffers (records already
+    fetched, so past the consumer's position) and, once the tables are recovered, calls
+    ``Consumer.perform_seek`` → aiokafka ``seek_to_committed``, which seeks only partitions
+    whose committed offset is ``> 0``. A partition with no commit yet keeps its position after
+    the dropped records: they are never delivered (a restarted worker that logged "Worker
+    ready" and then received nothing). Called from ``app.on_rebalance_complete``, which Faust
+    sends just before ``perform_seek``, so partitions with a commit are left to it. Returns the
+    partitions rewound. Public Faust calls (``assignment``, ``earliest_offsets``,
+    ``seek_wait``); here because it works around a Faust behaviour of the pinned version."""
+    tps = [
+        tp
+        for tp in app.consumer.assignment()
+        if tp.topic in topics and not committed.get((tp.topic, tp.partition))
+    ]
+    if not tps:
+        return []
+    earliest = await app.consumer.earliest_offsets(*tps)
+    await app.consumer.seek_wait({tp: earliest[tp] or 0 for tp in tps})
+    return tps

@@ -2,17 +2,17 @@
 
 One process wires the live pipeline (DESIGN §2, §7):
 
-* one :class:`producers.connector.VenueConnector` per venue polls funding rates, tickers and
+* one :class:`producers.live.connector.VenueConnector` per venue polls funding rates, tickers and
   (live) the account, publishing to ``md.*`` / ``acct.*``; refused rows go to ``deadletter``;
   a stale or failing feed trips ``stale_feed`` on ``risk.events``;
-* ``websocket``: venues with a websocket funding channel (:mod:`producers.ws_channels`) also
-  stream through ccxt.pro (:class:`producers.ws.WsFeed`: pushed updates between polls, a
+* ``websocket``: venues with a websocket funding channel (:mod:`producers.live.ws_channels`) also
+  stream through ccxt.pro (:class:`producers.live.ws.WsFeed`: pushed updates between polls, a
   REST poll and a reconnect with backoff when the stream drops); the poll keeps running;
 * the Faust worker (``fundarb worker``, a child process) folds them and emits intents and
   orders;
 * ``--paper``: the paper venue answers ``orders.commands`` against the live tickers (a dry run:
   no keys needed, public market data only). Otherwise one
-  :class:`producers.gateway.OrderGateway` per venue places the orders through ccxt; on start
+  :class:`producers.live.gateway.OrderGateway` per venue places the orders through ccxt; on start
   it restores its orders from the log and reconciles fills and positions with the venue. A
   venue whose reconciliation fails (unreachable, timing out) does not stop the others: its
   feed is held stale (``stale_feed`` tripped on its assets), its gateway rejects orders, and
@@ -53,11 +53,12 @@ from infra.kafka_io import DeadLetters, EventProducer, consume_events, create_to
 from infra.query_endpoint import serve_queries
 from infra.runs import record_run
 from infra.settings import Settings
-from producers.connector import VenueConnector, VenueCredentials, short_error
-from producers.gateway import OrderGateway
+from producers.live.connector import VenueConnector, short_error
+from producers.live.credentials import VenueCredentials
+from producers.live.gateway import OrderGateway
+from producers.live.ws import WsFeed
+from producers.live.ws_channels import REST_ONLY, ws_channel
 from producers.venues import VenueSpec, venue_spec
-from producers.ws import WsFeed
-from producers.ws_channels import REST_ONLY, ws_channel
 from schemas.catalog import DEADLETTER
 from schemas.events import EventRejected, TickerObserved
 from schemas.serde import Serializer
@@ -206,7 +207,7 @@ def status_line(connectors: list[VenueConnector], worker_status: dict[str, Any] 
 def _publisher(
     producer: EventProducer, dead_topic: str, report: LiveReport
 ) -> Callable[[list[Any]], Any]:
-    """An ``emit`` for :class:`producers.ws.WsFeed`: events to their topics, refusals to the
+    """An ``emit`` for :class:`producers.live.ws.WsFeed`: events to their topics, refusals to the
     dead-letter topic, counted in ``report``."""
 
     async def emit(events: list[Any]) -> None:
@@ -387,7 +388,8 @@ def _worker_status(settings: Settings) -> dict[str, Any] | None:
     from streams.worker import status_path
 
     try:
-        return json.loads(status_path(settings).read_text())
+        status: dict[str, Any] = json.loads(status_path(settings).read_text())
+        return status
     except (OSError, ValueError):
         return None
 
@@ -467,8 +469,8 @@ async def run_live(
                 # the paper venue charges the strategy's own fee table (one table for both)
                 strategy = load_strategy_config(opts.strategy_config)
                 paper = PaperConfig(
-                    fees=strategy.fees,  # type: ignore[attr-defined]
-                    max_quote_age_ms=strategy.feeds.ticker_ttl_ms,  # type: ignore[attr-defined]
+                    fees=strategy.fees,
+                    max_quote_age_ms=strategy.feeds.ticker_ttl_ms,
                 )
                 tasks.append(asyncio.create_task(run_paper_venue(settings, paper)))
             for conn in connectors:
@@ -502,8 +504,9 @@ async def run_live(
             while opts.duration_s is None or time.monotonic() - started < opts.duration_s:
                 await asyncio.sleep(min(opts.status_s, opts.duration_s or opts.status_s))
                 for t in tasks:
-                    if t.done() and t.exception() is not None:
-                        raise t.exception()  # type: ignore[misc]
+                    failure = t.exception() if t.done() else None
+                    if failure is not None:
+                        raise failure
                 line = status_line(connectors, _worker_status(settings) if opts.worker else None)
                 report.status_lines.append(line)
                 on_status(line)

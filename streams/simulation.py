@@ -101,7 +101,7 @@ class Simulation:
         self._drain(batch[0].event_time - 1)
         for event in batch:
             self._to_venue(event)
-        self.state, outputs, refused = eng.fold_market(self.state, batch, self.config)  # type: ignore[arg-type]
+        self.state, outputs, refused = eng.fold_market(self.state, batch, self.config)  # type: ignore[arg-type]  # feed() takes market events only
         for event, exc in refused:
             self._reject(event, exc)
         self._outputs(outputs)

@@ -92,7 +92,7 @@ _FIELDS: dict[type, tuple[str, ...]] = {}
 def _fields(cls: type) -> tuple[str, ...]:
     names = _FIELDS.get(cls)
     if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
     return names
 
 
@@ -162,7 +162,8 @@ def _dec(x: Any) -> Any:
         return _cls(x["$E"])(x["v"])
     if "$C" in x:
         cls = _cls(x["$C"])
-        if not dataclasses.is_dataclass(cls):
+        # a class, not an instance: is_dataclass alone would narrow to either
+        if not isinstance(cls, type) or not dataclasses.is_dataclass(cls):
             raise SnapshotVersionError(f"{x['$C']} is no longer a dataclass")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values = x["f"]

@@ -123,7 +123,7 @@ async def venue_liquidity(
     × bid + ask size × ask, USD) from its ticker now (``fetch_ticker`` through
     ``factory(spec, credentials, private=False)``: the live ccxt class, or recorded replies).
     A venue or market that fails, or a reply for another symbol, is left out (no figure)."""
-    from producers.connector import VenueCredentials
+    from producers.live.credentials import VenueCredentials
     from producers.venues import venue_spec
 
     out: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
@@ -141,7 +141,14 @@ async def venue_liquidity(
                     continue
                 bid, ask = _dec(t.get("bid")), _dec(t.get("ask"))
                 bid_q, ask_q = _dec(t.get("bidVolume")), _dec(t.get("askVolume"))
-                depth = bid * bid_q + ask * ask_q if None not in (bid, ask, bid_q, ask_q) else None
+                depth = (
+                    bid * bid_q + ask * ask_q
+                    if bid is not None
+                    and ask is not None
+                    and bid_q is not None
+                    and ask_q is not None
+                    else None
+                )
                 out[(venue, asset.upper())] = (_dec(t.get("quoteVolume")), depth)
         finally:
             with contextlib.suppress(Exception):

@@ -103,7 +103,7 @@ def order_of(headers: Any) -> tuple[Any, ...] | None:
     items = headers.items() if isinstance(headers, Mapping) else headers
     for k, v in items:
         if k == ORDER_HEADER and v is not None:
-            return _tuples(json.loads(v))  # type: ignore[no-any-return]
+            return _tuples(json.loads(v))  # type: ignore[no-any-return]  # a JSON list: a tuple
     return None
 
 
@@ -133,6 +133,7 @@ class GatedMerge:
 
     def __init__(self, market_tps: Iterable[TP]) -> None:
         self.market_tps = sorted(market_tps)
+        self.partitions = {p for _, p in self.market_tps}
         self.heap: list[tuple[tuple[Any, ...], Any]] = []
         self.last_market: dict[TP, int] = {}  # last pushed event time per market tp
         self.buffered: dict[TP, int] = {}  # buffered count per market tp
@@ -175,8 +176,12 @@ class GatedMerge:
         """Take the newest venue heartbeat whose answers have all been consumed (``seen``:
         next offset per topic partition)."""
         have = {tp_name(tp): off for tp, off in seen.items()}
-        while self.heartbeats and covers(have, self.heartbeats[0].offsets):
+        while self.heartbeats and covers(have, self._mine(self.heartbeats[0].offsets)):
             self.venue = self.heartbeats.popleft()
+
+    def _mine(self, offsets: Mapping[str, int]) -> dict[str, int]:
+        """The offsets of the partitions this merge reads (another worker reads the rest)."""
+        return {k: v for k, v in offsets.items() if int(k.rsplit("/", 1)[1]) in self.partitions}
 
     def _market_complete(self, t: int, caught_up: Callable[[TP], bool]) -> bool:
         """Every market record stamped ≤ ``t`` has been pushed."""

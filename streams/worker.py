@@ -56,7 +56,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -207,7 +207,8 @@ class EngineWorker:
         # every output sent before it)
         self.releasing = asyncio.Lock()
         self.delivering = asyncio.Lock()
-        self.sequencer: Sequencer[tuple[Any, Event]] = Sequencer(ENGINE_INPUTS)
+        # (record, event, asset, ack, origin) per held record
+        self.sequencer: Sequencer[tuple[Any, Event, str, Any, Any]] = Sequencer(ENGINE_INPUTS)
         self.state: eng.EngineState | None = None
         self.applied: dict[str, dict[str, int]] = {}
         self.seen_next: dict[tuple[str, int], int] = {}
@@ -332,7 +333,7 @@ class EngineWorker:
             record.offset,
             event.event_time,
             (record, event, asset, ack, origin),
-        )  # type: ignore[arg-type]
+        )
         await self.release()
 
     def _push_gated(
@@ -437,7 +438,7 @@ class EngineWorker:
         if self.gate is not None:
             await self._release_gated()
             return
-        for item in self.sequencer.release(self.caught_up):  # type: ignore[misc]
+        for item in self.sequencer.release(self.caught_up):
             record, event, asset, ack, origin = item
             name = self.catalog[record.topic]
             if name in MARKET_INPUTS:
@@ -757,7 +758,7 @@ class BrokerWatch:
     """
 
     def __init__(
-        self, base_s: float = 0.5, cap_s: float = 10.0, clock: Any = time.monotonic
+        self, base_s: float = 0.5, cap_s: float = 10.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.base_s, self.cap_s, self.clock = base_s, cap_s, clock
         self.down_since: float | None = None
@@ -857,8 +858,15 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         broker_rebalance_timeout=20.0,
         producer_acks=-1,
         table_cleanup_interval=3600.0,
+        # on a rebalance, do not wait for every record taken to be acked: the worker holds
+        # records unacked until it may fold them (the sequencer; with the backtest clock,
+        # until the venue's watermark passes them, which may wait on the partitions being
+        # moved: the rebalance never ended). Held records are dropped on revocation and come
+        # back to the new owner from the committed offset (see rewind below); the acked ones
+        # are committed either way.
+        stream_wait_empty=False,
     )
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     engine_inputs = GATED_INPUTS if backtest_clock else ENGINE_INPUTS
     inputs = app.topic(*[settings.topic(n) for n in engine_inputs], **raw)
     risk_inputs = app.topic(settings.topic("acct.balances"), settings.topic("md.tickers"), **raw)
@@ -930,7 +938,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             logging.shutdown()
             os._exit(EXIT_INCOMPATIBLE)
 
-    app.fundarb_worker = worker  # type: ignore[attr-defined]
+    app.fundarb_worker = worker  # type: ignore[attr-defined]  # our handle on faust's App
     offsets: dict[str, Any] = {}
 
     watch = BrokerWatch()
@@ -1056,7 +1064,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
 
     if backtest_clock:
 
-        @app.task
+        @app.task  # type: ignore[untyped-decorator]  # faust's App.task is unannotated
         async def read_clock() -> None:
             """The venue's heartbeats (every worker reads all of them: no consumer group)."""
             consumer = AIOKafkaConsumer(
@@ -1108,7 +1116,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
 
     flushed = {"at": 0.0}
 
-    @app.timer(interval=settings.worker_tick_s)
+    @app.timer(interval=settings.worker_tick_s)  # type: ignore[untyped-decorator]  # faust's App.timer is unannotated
     async def tick() -> None:
         if worker.sequencer.size or not worker.ends:
             await refresh_ends_guarded()
@@ -1117,7 +1125,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             and worker.state is None
             and worker.owned is not None
             and not app.rebalancing
-            and app.tables.recovery.completed.is_set()
+            and app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]  # faust's TableManager has it, TableManagerT does not say so
         ):
             # a worker whose partitions hold no record yet must still speak for them (its
             # claims gate the venue): restore now instead of on the first record
@@ -1133,7 +1141,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         except SnapshotWriteError as exc:
             not_durable(exc)
 
-    @app.timer(interval=1.0)
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust's App.timer is unannotated
     async def write_status() -> None:
         await refresh_ends_guarded()
         path = status_path(settings)
@@ -1143,11 +1151,35 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         tmp.replace(path)
         worker_metrics.publish(worker, settings)  # Prometheus /metrics (streams/metrics.py)
 
-    @app.on_partitions_assigned.connect
+    # faust types the handler with a keyword-only `signal`; it is passed in **kw here
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def rewind(app_: Any, **kw: Any) -> None:
+        """Records fetched before a rebalance and dropped by it come back from the committed
+        offset, or from the start when the group has committed none (faust_compat)."""
+        topics = {*worker.catalog, settings.topic("acct.balances")}  # the risk agent's too
+        try:
+            admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+            await admin.start()
+            try:
+                group = await admin.list_consumer_group_offsets(app.conf.id)
+            finally:
+                await admin.close()
+            committed = {
+                (tp.topic, tp.partition): m.offset for tp, m in group.items() if m.offset > 0
+            }
+            rewound = await faust_compat.rewind_uncommitted(app, topics, committed)
+        except Exception as exc:  # the broker went away mid-rebalance: the next one retries
+            log.warning("could not rewind uncommitted partitions: %s: %s", _name(exc), exc)
+            return
+        if rewound:
+            log.info("rewound %d partitions without a committed offset", len(rewound))
+
+    # faust's handler type takes *args; it sends the partition set as the one positional
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # named `assigned` for reading
     async def on_assigned(app_: Any, assigned: Any, **kw: Any) -> None:
         worker.assign(tp.partition for tp in assigned if tp.topic in worker.catalog)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # named `revoked` for reading
     async def on_revoked(app_: Any, revoked: Any, **kw: Any) -> None:
         # unacked records come back to whoever gets the partition; rebuild from the table
         worker.sequencer.drop(sorted({tp.partition for tp in revoked}))

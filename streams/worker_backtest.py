@@ -27,11 +27,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import BaseModel, ConfigDict
 
 from infra.kafka_io import EventProducer, create_topics
 from infra.settings import Settings
@@ -49,6 +50,9 @@ from streams.watermark import (
     order_of,
     seq_of,
 )
+
+if TYPE_CHECKING:
+    from streams.backtest import BacktestOptions, Prepared
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,33 +226,34 @@ def _worker_cmd(settings: Settings, config_file: Path) -> list[str]:
     ]
 
 
-def start_workers(
-    settings: Settings, config: StrategyConfig, home: Path, n: int
-) -> list[subprocess.Popen[bytes]]:
-    """``n`` ``fundarb worker --backtest-clock`` subprocesses for the run (logs under ``home``)."""
-    home.mkdir(parents=True, exist_ok=True)
-    cfg = home / "strategy.json"
-    cfg.write_text(config.model_dump_json())
+def start_worker(settings: Settings, home: Path, i: int) -> subprocess.Popen[bytes]:
+    """Worker ``i`` of the run (``home/strategy.json`` written by :func:`start_workers`; its
+    log is appended to ``home/worker-<i>.log``, so a restarted worker keeps one log)."""
     env = {
         **os.environ,
         "FUNDARB_BOOTSTRAP": settings.bootstrap,
-        "FUNDARB_STATE_DIR": str(home / "state"),
+        "FUNDARB_STATE_DIR": str(home / f"state-{i}"),
         "FUNDARB_WORKER_TICK_S": "0.01",
         "PYTHONPATH": str(REPO),
     }
-    procs = []
-    for i in range(n):
-        log = (home / f"worker-{i}.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                _worker_cmd(settings, cfg),
-                cwd=REPO,
-                env={**env, "FUNDARB_STATE_DIR": str(home / f"state-{i}")},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    return procs
+    log = (home / f"worker-{i}.log").open("ab")
+    return subprocess.Popen(
+        _worker_cmd(settings, home / "strategy.json"),
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def start_workers(
+    settings: Settings, config: StrategyConfig, home: Path, n: int
+) -> list[subprocess.Popen[bytes]]:
+    """``n`` ``fundarb worker --backtest-clock`` subprocesses for the run (logs under ``home``),
+    one consumer group over the asset partitions."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "strategy.json").write_text(config.model_dump_json())
+    return [start_worker(settings, home, i) for i in range(n)]
 
 
 def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -272,10 +277,15 @@ async def run_engine_worker(
     workers: int = 1,
     replay_plan: Any = None,
     window: Any = None,
+    chaos: Any = None,
 ) -> dict[str, Any]:
     """Replay (when a plan is given), run the venue and ``workers`` worker processes to the end
     of the input, then digest the run's topics. Returns ``output_digest``, ``digest_records``,
-    the venue's counts and the wall time."""
+    the venue's counts and the wall time.
+
+    ``chaos(procs, counts)`` (tests): called about every second with the worker processes (a
+    list it may change: kill one, put its restart in its place) and the venue's counts so
+    far; a worker found dead after it returns fails the run."""
     from producers.replay import replay
     from streams.backtest import output_digest
 
@@ -287,9 +297,12 @@ async def run_engine_worker(
     procs = start_workers(settings, config, home, workers)
     try:
         paper = replace(paper, fees=config.fees, max_quote_age_ms=config.feeds.ticker_ttl_ms)
-        venue = asyncio.ensure_future(run_gated_venue(settings, paper))
+        counts: dict[str, int] = {}
+        venue = asyncio.ensure_future(run_gated_venue(settings, paper, counts=counts))
         while not venue.done():
             await asyncio.wait({venue}, timeout=1.0)
+            if chaos is not None and not venue.done():
+                await asyncio.to_thread(chaos, procs, counts)
             dead = [p for p in procs if p.poll() is not None]
             if dead and not venue.done():
                 venue.cancel()
@@ -298,7 +311,7 @@ async def run_engine_worker(
                     for i in range(workers)
                 )
                 raise RuntimeError(f"a worker exited with {dead[0].returncode}:\n{logs}")
-        counts = venue.result()
+        venue.result()
     finally:
         stop_workers(procs)
     digest, digest_counts = await output_digest(settings)
@@ -318,13 +331,37 @@ def write_summary(out_dir: Path, summary: dict[str, Any]) -> Path:
     return path
 
 
+class WorkerBacktestSummary(BaseModel):
+    """What :func:`run_backtest_on_workers` returns: its ``summary.json`` (the digest and the
+    venue's counts; the decisions' figures are the simulation's, same digest)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    engine: str  # "worker"
+    output_digest: str  # SHA-256 hex, as streams.backtest.output_digest
+    digest_records: dict[str, int]  # records per topic the digest covers
+    venue: dict[str, int]  # the paper venue's counts
+    workers: int
+    wall_seconds: float
+    run: str  # the topic prefix without its dot
+    topic_prefix: str
+    inputs: dict[str, Any]  # data files, window, config (streams.backtest.run_inputs)
+
+
 def run_backtest_on_workers(
-    settings: Settings, opts: Any, prepared: Any, *, workers: int = 1
-) -> dict[str, Any]:
+    settings: Settings,
+    opts: BacktestOptions,
+    prepared: Prepared,
+    *,
+    workers: int = 1,
+    chaos: Any = None,
+) -> WorkerBacktestSummary:
     """``fundarb backtest --engine worker``: like :func:`streams.backtest.run_backtest` (the
     local broker started and stopped when none runs), but the decisions are taken by real
     worker processes; writes ``summary.json`` (digest, digest records, venue counts, inputs)
-    to ``opts.out_dir``. Raises ``kafka_local.BrokerError`` when no broker could be started."""
+    to ``opts.out_dir``. Raises ``kafka_local.BrokerError`` when no broker could be started.
+    ``chaos``: see :func:`run_engine_worker` (tests)."""
     from infra import kafka_local
     from streams.backtest import run_inputs
 
@@ -341,6 +378,7 @@ def run_backtest_on_workers(
                 workers=workers,
                 replay_plan=prepared.plan,
                 window=opts.window,
+                chaos=chaos,
             )
         )
     finally:
@@ -355,4 +393,4 @@ def run_backtest_on_workers(
         "inputs": run_inputs(opts, prepared),
     }
     write_summary(opts.out_dir, summary)
-    return summary
+    return WorkerBacktestSummary.model_validate(summary)

@@ -3,6 +3,8 @@
 * :mod:`producers.paper.venue` — the venue itself, pure (``PaperVenue.on_event(event) ->
   [events]``), and its parameters (:class:`PaperConfig`);
 * :mod:`producers.paper.models` — the fill, fee, latency, borrow and margin models it takes;
+* :mod:`producers.paper.maker` — when a resting (GTC, post-only) order fills, and why that is
+  only an approximation of a queue;
 * :mod:`producers.paper.service` — the venue as a Kafka service (``fundarb paper``,
   ``fundarb live --paper``).
 """
@@ -20,7 +22,8 @@ from producers.paper.models import (
     SlippageFill,
 )
 from producers.paper.service import observe_paper, run_paper_venue
-from producers.paper.venue import Fault, PaperConfig, PaperVenue, settle_currency
+from producers.paper.venue import Fault, PaperConfig, PaperVenue
+from schemas.types import settle_currency  # its home since the parser needs it too
 
 __all__ = [
     "BorrowModel",

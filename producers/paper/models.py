@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Protocol
 
+from producers.paper.maker import trades_through
 from projections.funding import venue_fees
 from schemas.config import FeeConfig
 from schemas.events import CancelOrder, PlaceOrder
@@ -108,9 +109,10 @@ class SlippageFill:
         return price.quantize(PRICE_STEP, ROUND_HALF_EVEN)
 
     def trades_through(self, cmd: PlaceOrder, bid: Decimal, ask: Decimal) -> bool:
+        """The maker fill model of :mod:`producers.paper.maker` (its queue caveats)."""
         if cmd.limit_price is None:
             return False
-        return ask <= cmd.limit_price if cmd.side is Side.buy else bid >= cmd.limit_price
+        return trades_through(cmd.side, cmd.limit_price, bid, ask)
 
 
 @dataclass(frozen=True)

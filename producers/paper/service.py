@@ -6,15 +6,29 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
 
 from producers.paper.venue import PaperConfig, PaperVenue
 from schemas.events import Event, FillExecuted, OrderRejected, PlaceOrder
 
+if TYPE_CHECKING:
+    from infra.settings import Settings
+
+
+class PaperRunCounts(BaseModel):
+    """What :func:`run_paper_venue` did: records consumed, and venue events published."""
+
+    model_config = ConfigDict(frozen=True)
+
+    inputs: int  # md.tickers, md.funding and orders.commands records answered
+    outputs: int  # orders.events, acct.fills, acct.funding and acct.balances events sent
+
 
 async def run_paper_venue(
-    settings: object, config: PaperConfig | None = None, *, drain_ms: int | None = None
-) -> dict[str, int]:
+    settings: Settings, config: PaperConfig | None = None, *, drain_ms: int | None = None
+) -> PaperRunCounts:
     """The paper venue as a Kafka service (``fundarb paper``, ``fundarb live --paper``).
 
     Consumes ``md.tickers``, ``md.funding`` and ``orders.commands`` of the run (prefix) and
@@ -37,14 +51,14 @@ async def run_paper_venue(
     venue = PaperVenue(config)
     placed: dict[str, tuple[PlaceOrder, Decimal | None]] = {}  # client id → (cmd, reference)
     serializer = Serializer()
-    topics = [settings.topic(n) for n in ("md.tickers", "md.funding", "orders.commands")]  # type: ignore[attr-defined]
+    topics = [settings.topic(n) for n in ("md.tickers", "md.funding", "orders.commands")]
     counts = {"inputs": 0, "outputs": 0}
-    async with EventProducer(settings, serializer=serializer) as producer:  # type: ignore[arg-type]
+    async with EventProducer(settings, serializer=serializer) as producer:
         consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=settings.bootstrap_servers or settings.bootstrap,  # type: ignore[attr-defined]
+            bootstrap_servers=settings.bootstrap_servers or settings.bootstrap,
             auto_offset_reset="earliest",
-            group_id=f"fundarb-paper-{settings.topic_prefix or 'default'}",  # type: ignore[attr-defined]
+            group_id=f"fundarb-paper-{settings.topic_prefix or 'default'}",
         )
         await start_consumer(consumer)
         try:
@@ -65,7 +79,7 @@ async def run_paper_venue(
         finally:
             await consumer.stop()
             await producer.flush()
-    return counts
+    return PaperRunCounts(**counts)
 
 
 def observe_paper(

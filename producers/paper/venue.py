@@ -20,7 +20,8 @@ Model (units in names; the default models of :mod:`producers.paper.models`, each
   against the stand-in of :mod:`projections.stand_in` (the other venues' fresh median mid), the
   same quote the executor priced the order on;
 * a GTC limit that does not cross rests and fills (maker, at its limit) when a later quote
-  trades through it; post-only (PO) orders that would cross are rejected;
+  trades through it; post-only (PO) orders that would cross are rejected (the maker fill
+  model and its queue-position caveats: :mod:`producers.paper.maker`);
 * fees from the same fee table as the strategy (``FeeConfig``): taker for crossing fills, maker
   for resting ones, charged in the settle/quote currency;
 * funding: at each settled ``FundingRateObserved`` every open position on that market receives
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
+from producers.paper.maker import would_take
 from producers.paper.models import (
     BorrowModel,
     FeeModel,
@@ -82,6 +84,7 @@ from schemas.types import (
     TimeInForce,
     is_inverse,
     is_spot,
+    settle_currency,
 )
 
 QTY_STEP = Decimal("0.00000001")
@@ -141,12 +144,6 @@ class _Account:
     cash: Decimal  # USD: starting cash + realised − fees + funding − borrow
 
 
-def settle_currency(instrument: str) -> str:
-    """Currency fees and funding are paid in: the settle currency, or the quote for spot."""
-    quote = instrument.split("/", 1)[1]
-    return quote.split(":", 1)[1] if ":" in quote else quote
-
-
 class PaperVenue:
     """A simulated venue for every ``venue`` id it sees (each with its own account).
 
@@ -203,14 +200,7 @@ class PaperVenue:
 
     def _env(self, cmd: Event, t: int, kind: str, n: int = 0) -> dict[str, object]:
         event_id = self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n)
-        return envelope(
-            event_id,
-            t,
-            cmd.venue,
-            cmd.instrument,
-            caused_by=cmd.event_id,
-            correlation_id=cmd.correlation_id,
-        )
+        return envelope(event_id, t, cmd.venue, cmd.instrument, cmd.event_id, cmd.correlation_id)
 
     # -- market data --
     def _on_quote(self, e: TickerObserved) -> list[Event]:
@@ -247,7 +237,7 @@ class PaperVenue:
         event_id = self._id("borrow", key, pos.borrow_accrued_to)
         return [
             FundingPaid(
-                **envelope(event_id, t, key[0], key[1], correlation_id=pos.arb_id),
+                **envelope(event_id, t, key[0], key[1], None, pos.arb_id),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=rate,
@@ -273,14 +263,7 @@ class PaperVenue:
         event_id = self._id("funding", key, t)
         return [
             FundingPaid(
-                **envelope(
-                    event_id,
-                    t,
-                    e.venue,
-                    e.instrument,
-                    caused_by=e.event_id,
-                    correlation_id=pos.arb_id,
-                ),
+                **envelope(event_id, t, e.venue, e.instrument, e.event_id, pos.arb_id),
                 funding_time=t,
                 position_qty=pos.qty,
                 funding_rate=e.funding_rate,
@@ -301,7 +284,7 @@ class PaperVenue:
                 return []  # the same command again (replay/restart): already answered
             return [
                 OrderRejected(
-                    **self._env(cmd, t, "dup"),  # type: ignore[arg-type]
+                    **self._env(cmd, t, "dup"),
                     client_order_id=cmd.client_order_id,
                     reject_reason=RejectReason.duplicate_client_order_id,
                     message="client order id already used",
@@ -315,7 +298,7 @@ class PaperVenue:
         def reject(reason: RejectReason, message: str) -> list[Event]:
             return [
                 OrderRejected(
-                    **self._env(cmd, t, "rejected"),  # type: ignore[arg-type]
+                    **self._env(cmd, t, "rejected"),
                     client_order_id=cmd.client_order_id,
                     reject_reason=reason,
                     message=message,
@@ -339,11 +322,7 @@ class PaperVenue:
             return reject(RejectReason.invalid_order, str(exc))
         crosses = cmd.order_type is OrderType.market or (
             cmd.limit_price is not None
-            and (
-                cmd.limit_price >= quote.ask
-                if cmd.side is Side.buy
-                else cmd.limit_price <= quote.bid
-            )
+            and would_take(cmd.side, cmd.limit_price, quote.bid, quote.ask)
         )
         if cmd.time_in_force is TimeInForce.PO and crosses:
             return reject(
@@ -352,7 +331,7 @@ class PaperVenue:
         order_id = "paper-" + self._id("order", cmd.client_order_id)[:18]
         out: list[Event] = [
             OrderAccepted(
-                **self._env(cmd, t, "accepted"),  # type: ignore[arg-type]
+                **self._env(cmd, t, "accepted"),
                 client_order_id=cmd.client_order_id,
                 order_id=order_id,
             )
@@ -363,7 +342,7 @@ class PaperVenue:
                 return out
             out.append(
                 OrderExpired(
-                    **self._env(cmd, t, "expired"),  # type: ignore[arg-type]
+                    **self._env(cmd, t, "expired"),
                     client_order_id=cmd.client_order_id,
                     order_id=order_id,
                     filled_qty=ZERO,
@@ -384,7 +363,7 @@ class PaperVenue:
             else:
                 out.append(
                     OrderExpired(
-                        **self._env(cmd, t, "expired"),  # type: ignore[arg-type]
+                        **self._env(cmd, t, "expired"),
                         client_order_id=cmd.client_order_id,
                         order_id=order_id,
                         filled_qty=qty,
@@ -440,7 +419,7 @@ class PaperVenue:
         self.fills += 1
         return [
             FillExecuted(
-                **self._env(cmd, t, "fill", self.fills),  # type: ignore[arg-type]
+                **self._env(cmd, t, "fill", self.fills),
                 fill_id=f"pf-{self._id('fill', cmd.client_order_id, self.fills)[:20]}",
                 order_id=order_id,
                 client_order_id=cmd.client_order_id,
@@ -462,7 +441,7 @@ class PaperVenue:
         t = self.latency_model.arrival_ms(cmd)
         return [
             OrderCanceled(
-                **self._env(rest.cmd, t, "canceled"),  # type: ignore[arg-type]
+                **self._env(rest.cmd, t, "canceled"),
                 client_order_id=cmd.client_order_id,
                 order_id=rest.order_id,
                 filled_qty=rest.filled,
@@ -493,15 +472,9 @@ class PaperVenue:
         pos = self.positions.get((venue, instrument)) or _Position()
         used = margin.used(gross)
         event_id = self._id("balance", venue, instrument, t, self.fills)
+        cause_id, arb_id = (cause.event_id, cause.correlation_id) if cause else (None, pos.arb_id)
         return BalanceObserved(
-            **envelope(
-                event_id,
-                t,
-                venue,
-                instrument,
-                caused_by=cause.event_id if cause else None,
-                correlation_id=cause.correlation_id if cause else pos.arb_id,
-            ),
+            **envelope(event_id, t, venue, instrument, cause_id, arb_id),
             currency=settle_currency(instrument),
             total=equity,
             free=equity - used,

@@ -125,7 +125,7 @@ def audit_cmd(
         ).scalar()
         from infra.runs import record_run
 
-        record_run(store, run, int(result["records"]))
+        record_run(store, run, result.records)
     except StoreError as exc:
         raise fail(exc) from exc
     except Exception as exc:  # broker unreachable and the like: one line, no traceback
@@ -133,8 +133,8 @@ def audit_cmd(
     finally:
         store.close()
     out.print(
-        f"audited {result['records']} records; events_raw holds {int(run_rows)} rows of run "
-        f"{run} ({result.get('raw_rows')} rows across all runs)",
+        f"audited {result.records} records; events_raw holds {int(run_rows)} rows of run "
+        f"{run} ({result.raw_rows} rows across all runs)",
         soft_wrap=True,
     )
 
@@ -169,10 +169,10 @@ def alerts_cmd(
         result = asyncio.run(run_alerts(settings, alerts_config, drain_ms=idle_ms))
     except Exception as exc:
         raise fail(f"cannot run alerts against Kafka at {settings.bootstrap}: {exc}") from exc
-    by_rule = ", ".join(f"{k} {v}" for k, v in result.get("by_rule", {}).items()) or "none"
+    by_rule = ", ".join(f"{k} {v}" for k, v in result.by_rule.items()) or "none"
     out.print(
-        f"raised {result['alerts']} alerts ({by_rule}; {result['suppressed']} rate-limited, "
-        f"{result['sink_failures']} sink failures, {result['sink_dropped']} dropped on a full "
-        f"sink queue, {result['sink_undelivered']} undelivered at shutdown)"
+        f"raised {result.alerts} alerts ({by_rule}; {result.suppressed} rate-limited, "
+        f"{result.sink_failures} sink failures, {result.sink_dropped} dropped on a full "
+        f"sink queue, {result.sink_undelivered} undelivered at shutdown)"
     )
-    out.print(f"max drawdown seen {result['max_drawdown_usd']:.2f} USD (equity marked to market)")
+    out.print(f"max drawdown seen {result.max_drawdown_usd:.2f} USD (equity marked to market)")

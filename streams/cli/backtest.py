@@ -135,11 +135,11 @@ def backtest_cmd(
             raise fail(f"--workers must be 1..{ASSET_PARTITIONS} (one per asset partition at most)")
 
         try:
-            summary = run_backtest_on_workers(settings, opts, prepared, workers=workers)
+            worker_summary = run_backtest_on_workers(settings, opts, prepared, workers=workers)
         except kafka_local.BrokerError as exc:
             raise fail(exc) from exc
         out.print(f"summary: {opts.out_dir / 'summary.json'}")
-        out.print(f"output_digest {summary['output_digest']}")
+        out.print(f"output_digest {worker_summary.output_digest}")
         return
     import time as _time
 
@@ -176,26 +176,7 @@ def backtest_cmd(
             highlight=False,
             markup=False,
         )
-    line = {
-        k: summary[k]
-        for k in (
-            "run",
-            "events_in",
-            "intents",
-            "orders",
-            "fills",
-            "arbs_opened",
-            "total_pnl_usd",
-            "funding_pnl_usd",
-            "price_pnl_usd",
-            "fees_usd",
-            "apr_on_capital",
-            "wall_seconds",
-            "events_per_second",
-            "output_digest",
-        )
-    }
-    print(json.dumps(line), flush=True)  # one line, never wrapped
+    print(json.dumps(summary.headline()), flush=True)  # one line, never wrapped
 
 
 def sweep_cmd(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Annotated
+from typing import Annotated
 
 import typer
 
@@ -134,15 +134,6 @@ def topics_describe(prefix: PrefixOpt = None) -> None:
     out.print(table)
 
 
-def _open_text(path: Path) -> IO[str]:
-    """``path`` opened to write text, gzip-compressed when its name ends in ``.gz``."""
-    import gzip
-
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "wt")
-    return open(path, "w")
-
-
 @topics_app.command("dump")
 def topics_dump(
     out_file: Annotated[
@@ -155,29 +146,18 @@ def topics_dump(
 ) -> None:
     """Record a run's topics to a file `fundarb replay` can read back (JSON lines, base64)."""
     import asyncio
-    import base64
-    import json
 
     from infra.kafka_io import read_topics
+    from producers.history.dump import DumpWriter
 
     settings = cli_settings(topic_prefix=prefix)
 
     async def dump() -> int:
         wanted = {settings.topic(t.strip()): t.strip() for t in names.split(",") if t.strip()}
-        n = 0
-        with _open_text(out_file) as f:
+        with DumpWriter(out_file) as writer:
             async for topic, partition, r in read_topics(settings.bootstrap, list(wanted)):
-                record = {
-                    "topic": wanted[topic],
-                    "partition": partition,
-                    "offset": r.offset,
-                    "timestamp": r.timestamp,
-                    "key": base64.b64encode(r.key or b"").decode(),
-                    "value": base64.b64encode(r.value or b"").decode(),
-                }
-                f.write(json.dumps(record) + "\n")
-                n += 1
-        return n
+                writer.write(wanted[topic], partition, r.offset, r.timestamp, r.key, r.value)
+        return writer.records
 
     try:
         count = asyncio.run(dump())

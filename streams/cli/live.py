@@ -79,7 +79,7 @@ def paper_cmd(
         raise fail(
             f"cannot run the paper venue against Kafka at {settings.bootstrap}: {exc}"
         ) from exc
-    out.print(f"paper venue: {counts['inputs']} inputs answered with {counts['outputs']} events")
+    out.print(f"paper venue: {counts.inputs} inputs answered with {counts.outputs} events")
 
 
 def live_cmd(
@@ -163,6 +163,7 @@ def live_cmd(
     )
     from producers.venues import UnknownVenueError, venue_spec
     from streams.live import (
+        ExchangeFactory,
         KafkaUnreachableError,
         LiveOptions,
         MissingCredentialsError,
@@ -198,7 +199,7 @@ def live_cmd(
         worker_metrics_port=metrics_port + 1 if metrics_port else None,
         websocket=ws if ws is not None else bool(sel.websocket),
     )
-    factory = ccxt_exchange
+    factory: ExchangeFactory = ccxt_exchange
     if recorded is not None:
         try:
             check_recordings(recorded, opts.venues)

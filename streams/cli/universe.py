@@ -76,8 +76,9 @@ def universe_cmd(
     forecast edge (trailing-mean spread); write the asset list `fundarb live` reads."""
     from rich.table import Table
 
+    from producers import history
     from projections.universe import UniverseRules
-    from streams.universe import history, measure, select, write_asset_list
+    from streams.universe import measure, select, write_asset_list
 
     rules = UniverseRules(
         min_quote_volume_24h_usd=Decimal(str(min_volume)),

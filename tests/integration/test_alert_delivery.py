@@ -114,7 +114,9 @@ def test_a_hanging_webhook_neither_blocks_consuming_nor_duplicates_alerts(
 
     def run() -> None:
         try:
-            result.update(asyncio.run(run_alerts(kafka_settings, config, drain_ms=3000)))
+            result.update(
+                asyncio.run(run_alerts(kafka_settings, config, drain_ms=3000)).model_dump()
+            )
         except BaseException as exc:  # surfaced by the assertions below
             result["error"] = exc
 
@@ -173,7 +175,7 @@ async def _dead_letters(settings: Settings) -> list[Any]:
 def test_a_poison_record_is_dead_lettered_and_the_alerts_go_on(kafka_settings: Settings) -> None:
     asyncio.run(_produce_with_poison(kafka_settings))
     result = asyncio.run(run_alerts(kafka_settings, AlertsConfig(), drain_ms=3000))
-    assert result["alerts"] == 1  # the valid breaker behind the two bad records
+    assert result.alerts == 1  # the valid breaker behind the two bad records
     dead = asyncio.run(_dead_letters(kafka_settings))
     # b"\x00garb..." reads as schema id 0x67617262: unknown; the tombstone has no value
     assert sorted(d.error_type for d in dead) == ["empty", "unknown_schema_id"], dead

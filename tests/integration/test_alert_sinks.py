@@ -117,7 +117,7 @@ def test_alerts_through_the_broker_leave_no_secret_in_logs_topics_or_clickhouse(
     asyncio.run(_scripted(kafka_settings))
     with caplog.at_level(logging.DEBUG):
         result = asyncio.run(run_alerts(kafka_settings, config, drain_ms=3000, delivery=FAST))
-    assert result["alerts"] == 2 and result["sink_failures"] == 2  # the "down" sink fails
+    assert result.alerts == 2 and result.sink_failures == 2  # the "down" sink fails
     # topics are consumed in arrival order: compare the delivered alerts as a set
     assert sorted(b["text"].split(":")[0] for _, b in Recorder.received) == [
         "[critical] breaker_tripped",

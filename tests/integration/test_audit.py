@@ -38,7 +38,7 @@ def test_every_event_lands_once_even_after_a_crash_between_write_and_commit(
     crashed = asyncio.run(
         audit_topics(kafka_settings, store=chdb_store, max_rows=50, stop_after=120)
     )
-    assert crashed["crashed"] is True  # rows written, offsets of the last batch not committed
+    assert crashed.crashed is True  # rows written, offsets of the last batch not committed
     result = asyncio.run(audit_topics(kafka_settings, store=chdb_store, drain=True, max_rows=50))
 
     run = kafka_settings.topic_prefix.rstrip(".")
@@ -47,7 +47,7 @@ def test_every_event_lands_once_even_after_a_crash_between_write_and_commit(
         {"r": run},
     ).rows
     assert rows == [(len(events), len(events))]
-    assert result["records"] > 0
+    assert result.records > 0
     per_type = dict(
         chdb_store.query(
             "SELECT event_type, count() FROM events_raw FINAL WHERE run = {r:String} GROUP BY event_type",
@@ -134,4 +134,4 @@ def test_one_value_beyond_decimal_38_18_is_kept_raw_and_the_rest_is_audited(
     assert "funding_rate" in kept[0][1]  # with the decoder's reason
     # the decoder's bounds refuse it; md.funding's processor (the worker) dead-letters it, the
     # audit does not send a second dead letter for the same record
-    assert result["dead_lettered"] == 0 and letters == []
+    assert result.dead_lettered == 0 and letters == []

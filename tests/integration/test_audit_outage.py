@@ -9,9 +9,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
-from consumers.audit import apply_ddl, audit_topics
+from consumers.audit import AuditResult, apply_ddl, audit_topics
 from infra import kafka_local
 from infra.clickhouse import ClickHouseStore
 from infra.kafka_io import create_topics
@@ -27,7 +26,7 @@ class SinkThread(threading.Thread):
         super().__init__(daemon=True)
         self.settings, self.store = settings, store
         self.error: BaseException | None = None
-        self.result: dict[str, Any] | None = None
+        self.result: AuditResult | None = None
         self._stop_requested = threading.Event()
 
     def run(self) -> None:

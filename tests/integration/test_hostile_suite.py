@@ -126,4 +126,4 @@ def test_every_poison_is_dead_lettered_once_and_valid_outputs_match_a_clean_run(
         {"r": hostile.topic_prefix.rstrip(".")},
     ).scalar()
     assert rows == on_topics
-    assert result["dead_lettered"] == 0  # the worker owns its topics' dead letters
+    assert result.dead_lettered == 0  # the worker owns its topics' dead letters

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from infra.kafka_io import read_topics
 from infra.settings import Settings
-from producers.connector import VenueCredentials
+from producers.live.credentials import VenueCredentials
 from producers.recorded import RecordedHttp, offline_exchange
 from producers.venues import VenueSpec
 from schemas.serde import Serializer

@@ -13,13 +13,13 @@ import pytest
 
 from infra.kafka_io import read_topics
 from infra.settings import Settings
-from producers.connector import VenueCredentials
+from producers.live.credentials import VenueCredentials
 from producers.recorded import RecordedHttp
-from producers.recorded_ws import RecordedWs, offline_pro_exchange
 from producers.venues import VenueSpec
 from schemas.serde import Serializer
 from streams.live import LiveOptions, run_live
 from tests import venues as rv
+from tests.recorded_ws import RecordedWs, offline_pro_exchange
 from tests.unit.test_connector import routed
 
 pytestmark = pytest.mark.integration

@@ -37,7 +37,7 @@ async def _scenario(settings: Settings) -> list[ev.Event]:
         )
     config = PaperConfig(faults={"rej-1": Fault("reject")})
     counts = await run_paper_venue(settings, config, drain_ms=2000)
-    assert counts["inputs"] == 3
+    assert counts.inputs == 3
     consumer = AIOKafkaConsumer(
         settings.topic("acct.fills"),
         settings.topic("orders.events"),

@@ -21,11 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 START, END = "2026-01-05", "2026-01-19"
 
 
-def _opts(out: Path) -> BacktestOptions:
+def _opts(out: Path, start: str = START, end: str = END) -> BacktestOptions:
     paths = list(DEFAULT_DATA)
     return BacktestOptions(
         paths=paths,
-        window=history.Window(parse_time(START, 0), parse_time(END, 0)),
+        window=history.Window(parse_time(start, 0), parse_time(end, 0)),
         out_dir=out,
         run_id="slice",
         config=load_strategy_config(REPO / "config" / "strategy.toml"),  # type: ignore[arg-type]
@@ -42,11 +42,11 @@ def test_one_worker_gives_the_in_process_simulations_output_digest(
     sim = run_backtest(
         kafka_settings.model_copy(update={"topic_prefix": prefix + "sim."}), sim_opts
     )
-    assert sim["digest_records"]["acct.fills"] > 0  # the slice trades: the digest means something
+    assert sim.digest_records["acct.fills"] > 0  # the slice trades: the digest means something
 
     opts = _opts(tmp_path / "worker")
     summary = run_backtest_on_workers(
         kafka_settings.model_copy(update={"topic_prefix": prefix + "wk."}), opts, prepare(opts)
     )
-    assert summary["digest_records"] == sim["digest_records"]
-    assert summary["output_digest"] == sim["output_digest"]
+    assert summary.digest_records == sim.digest_records
+    assert summary.output_digest == sim.output_digest

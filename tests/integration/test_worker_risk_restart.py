@@ -48,7 +48,10 @@ def test_a_margin_breaker_tripped_before_a_kill_is_honoured_and_reset_after_the_
             # binance's margin ratio 0.9 ≥ max_margin_ratio 0.8: force exits everywhere
             await publish(kafka_settings, [_balance("hot", "0.9", T0 - H)])
             (trip,) = await wait_for(
-                lambda: _breakers(kafka_settings, ev.BreakerTripped), 90, "the margin trip"
+                lambda: _breakers(kafka_settings, ev.BreakerTripped),
+                90,
+                "the margin trip",
+                log=worker.log,
             )
             assert trip.instrument == "ALL"
             # the engine folded the trip: the worker's fold of risk.events is idle

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.connector import VenueConnector
+from producers.live.connector import VenueConnector
+from producers.live.ws_channels import ws_channel
 from producers.venues import venue_spec
-from producers.ws_channels import ws_channel
 from schemas import events as ev
 from tests.property.test_hostile_venue_payloads import HOSTILE
 from tests.unit.test_ws_feeds import ASSET, markets, messages

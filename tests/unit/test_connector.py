@@ -11,7 +11,8 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from producers.connector import VenueConnector, VenueCredentials, missing_fills
+from producers.live.connector import VenueConnector, missing_fills
+from producers.live.credentials import VenueCredentials
 from producers.recorded import RecordedHttp, offline_exchange
 from producers.venues import venue_spec
 from schemas import events as ev

@@ -52,7 +52,7 @@ def test_ids_are_the_standard_uuid5(ns: IdNamespace, parts: list[object]) -> Non
 
 
 def test_envelope_defaults_ingest_time_to_event_time() -> None:
-    env = envelope("e1", 5, "okx", "BTC", caused_by="c")
+    env = envelope("e1", 5, "okx", "BTC", "c")
     assert env == {
         "event_id": "e1",
         "event_time": 5,

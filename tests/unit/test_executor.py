@@ -312,3 +312,17 @@ def test_a_target_naming_a_leg_twice_is_refused() -> None:
         _switch_target(_leg("okx", "-0.010"), _leg("okx", "0")),  # type: ignore[arg-type]
     )
     assert state.refused == (stubs.eid("switch"),) and state.arbs["arb-1"].revision == 0
+
+
+def test_a_retarget_moving_three_legs_works_them_all_at_once() -> None:
+    # no single leg to hedge from: like an exit, every leg toward its target together
+    state = ex.apply(
+        _entered(),
+        _switch_target(_leg("okx", "-0.010"), _leg("binance", "0"), _leg("bybit", "0.020")),  # type: ignore[arg-type]
+    )
+    _, cmds = ex.reconcile(state, SWITCH_QUOTES, CFG, T + 200, "s")
+    assert sorted((c.venue, c.side.value, c.qty) for c in cmds) == [
+        ("binance", "buy", D("0.010")),
+        ("bybit", "buy", D("0.010")),
+        ("okx", "sell", D("0.010")),
+    ]

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import ccxt.async_support as ccxt
 import pytest
 
-from producers.gateway import OrderGateway, RetryPolicy, reject_reason
+from producers.live.gateway import OrderGateway, RetryPolicy, reject_reason
 from producers.recorded import Reply
 from producers.venues import venue_spec
 from schemas import events as ev

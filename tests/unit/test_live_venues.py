@@ -17,7 +17,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from producers import parse as p
-from producers.connector import VenueConnector
+from producers.live.connector import VenueConnector
 from producers.recorded import RecordedHttp, offline_exchange
 from producers.venues import venue_spec
 from schemas import events as ev
@@ -282,7 +282,7 @@ def test_dydx_indexer_funding_payment_with_a_bad_side_is_refused() -> None:
 
 
 def test_dydx_connector_and_gateway_read_the_indexer_through_ccxts_dydx_class() -> None:
-    from producers.gateway import OrderGateway
+    from producers.live.gateway import OrderGateway
 
     acct = dydx_account()
     markets = rv.case("dydx", "fetchMarkets")["httpResponse"]

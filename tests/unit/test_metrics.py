@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from infra import metrics as m
-from producers.connector import VenueConnector
-from producers.gateway import OrderGateway, RetryPolicy
+from producers.live.connector import VenueConnector
+from producers.live.gateway import OrderGateway, RetryPolicy
 from producers.recorded import Reply, offline_exchange
 from producers.venues import venue_spec
 from schemas import events as ev

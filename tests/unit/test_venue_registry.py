@@ -21,7 +21,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 import producers.venues as registry
-from producers import ws_channels
+from producers.live import ws_channels
 from projections import executor
 from schemas.config import DEFAULT_FEES, MAX_FEE_FRAC, FeeConfig
 from schemas.types import base_asset, is_spot
@@ -121,7 +121,7 @@ def test_ccxt_class_and_credentials(venue: str) -> None:
     spec = registry.VENUES[venue]
     assert hasattr(ccxt_async, spec.exchange_id), f"ccxt has no {spec.exchange_id} class"
     assert spec.credentials and set(spec.credentials) <= CREDENTIAL_NAMES
-    # every venue names its websocket channel, or why it has none (producers/ws_channels.py)
+    # every venue names its websocket channel, or why it has none (producers/live/ws_channels.py)
     channel = ws_channels.ws_channel(venue)
     assert (channel is None) != (venue not in ws_channels.REST_ONLY)
     if channel is not None:

@@ -3,6 +3,8 @@ the venue may take when, and the watermarks they tell each other."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from streams.watermark import DONE, GatedMerge, Heartbeat, VenueGate, covers, seq_of
@@ -107,3 +109,58 @@ def test_venue_gate_takes_market_up_to_w_plus_latency_and_commands_strictly_befo
     gate.on_heartbeat(Heartbeat("worker", "w", DONE, DONE, {}, {}))
     gate.refresh({"p.orders.commands/0": 1})
     assert gate.w == DONE
+
+
+def test_venue_gate_takes_the_minimum_over_every_partitions_newest_claim() -> None:
+    """Two workers, two partitions each: W is the smallest claim, and only once every partition
+    has one; a partition that moves keeps the newest claim made for it, whoever made it."""
+    gate = VenueGate(latency_ms=50, partitions=4, start=1000)
+    gate.on_heartbeat(Heartbeat("worker", "a", 3000, 3000, {}, {}, [0, 1]))
+    gate.refresh({})
+    assert gate.w == 1000  # partitions 2 and 3 have no claim yet
+    gate.on_heartbeat(Heartbeat("worker", "b", 2000, 2000, {}, {}, [2, 3]))
+    gate.refresh({})
+    assert gate.w == 2000
+    # b died; a took partitions 2 and 3 over and claims them (lower: it re-folds from the
+    # last commit; b's claim was true of the same deterministic commands)
+    gate.on_heartbeat(Heartbeat("worker", "a", 1500, 1500, {}, {}, [0, 1, 2, 3]))
+    gate.refresh({})
+    assert gate.w == 1500
+    # a heartbeat whose commands are not consumed holds back the later ones of its member
+    gate.on_heartbeat(Heartbeat("worker", "a", 4000, 4000, {"p.orders.commands/2": 5}, {}, [2]))
+    gate.on_heartbeat(Heartbeat("worker", "a", 5000, 5000, {}, {}, [0, 1, 2, 3]))
+    gate.refresh({"p.orders.commands/2": 4})
+    assert gate.w == 1500
+    gate.refresh({"p.orders.commands/2": 5})
+    assert gate.w == 5000
+
+
+def test_order_header_round_trips_as_tuples() -> None:
+    from streams.watermark import ORDER_HEADER, order_of
+
+    key = [1000, 0, [0, "binance", "BTC/USDT:USDT", 2, 7], 1]
+    assert order_of([(ORDER_HEADER, json.dumps(key).encode())]) == (
+        1000,
+        0,
+        (0, "binance", "BTC/USDT:USDT", 2, 7),
+        1,
+    )
+    assert order_of([]) is None and order_of([("other", b"1")]) is None
+
+
+def test_a_redelivered_record_is_held_once() -> None:
+    m = GatedMerge([("p.md.tickers", 0)])
+    assert m.push_market(("p.md.tickers", 0), 3, 1000, (0, "v", "i"), "x")
+    assert not m.push_market(("p.md.tickers", 0), 3, 1000, (0, "v", "i"), "x")
+    assert m.push_answer(("p.orders.events", 0), 1, 900, 1, "a")
+    assert not m.push_answer(("p.orders.events", 0), 1, 900, 1, "a")
+    assert m.size == 2
+
+
+def test_a_worker_waits_only_for_the_venues_answers_on_its_own_partitions() -> None:
+    m = GatedMerge([("p.md.tickers", 1)])  # this worker owns partition 1 only
+    m.on_heartbeat(_venue(500, offsets={"p.acct.fills/0": 4, "p.acct.fills/1": 2}))
+    m.refresh({("p.acct.fills", 1): 1})
+    assert m.venue is None  # its own answer at offset 1 is not in yet
+    m.refresh({("p.acct.fills", 1): 2})
+    assert m.venue is not None and m.venue.time == 500  # partition 0's are another's

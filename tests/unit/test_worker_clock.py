@@ -69,6 +69,8 @@ class Harness:
             self.settings, CFG, send=send, persist=persist, gated=True, publish_clock=publish
         )
         self.worker.restore([])
+        # one worker: the group assigns it every asset partition (Faust calls assign)
+        self.worker.assign(range(ASSET_PARTITIONS))
 
     def inputs_end(self, counts: dict[str, int]) -> None:
         """Every input partition's start and end offsets (all records written beforehand)."""

@@ -1,9 +1,9 @@
-"""Websocket feeds on ccxt.pro's real classes, offline (producers/recorded_ws.py): ccxt builds the
+"""Websocket feeds on ccxt.pro's real classes, offline (tests/recorded_ws.py): ccxt builds the
 subscriptions and parses the messages with the venue's own websocket code; only the socket is
 replaced. Messages: tests/resources/<venue>/ws.json (the documented messages ccxt's handlers
 are written against; each file's ``_source`` says where, and what was changed for the test).
 
-Every venue runs through a real :class:`producers.ws.WsFeed` (its stream loop, REST fallback,
+Every venue runs through a real :class:`producers.live.ws.WsFeed` (its stream loop, REST fallback,
 reconnect with backoff and frame guard), fed frame by frame."""
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import pytest
 from aiohttp import WSMessage, WSMsgType
 from prometheus_client import REGISTRY
 
-from producers.connector import VenueConnector
+from producers.live.connector import VenueConnector
+from producers.live.ws import WsFeed
+from producers.live.ws_channels import CHANNELS, REST_ONLY, ws_channel
 from producers.recorded import RecordedHttp, market_rows
-from producers.recorded_ws import RecordedSocket, RecordedWs, offline_pro_exchange
 from producers.venues import VENUES, venue_spec
-from producers.ws import WsFeed
-from producers.ws_channels import CHANNELS, REST_ONLY, ws_channel
 from schemas import events as ev
 from tests import venues as rv
+from tests.recorded_ws import RecordedSocket, RecordedWs, offline_pro_exchange
 from tests.unit.test_connector import Clock, routed
 
 pytestmark = pytest.mark.unit

@@ -17,7 +17,7 @@ ccxt's symbol (``perp_symbol``).
 * It has no ``fetchMyTrades`` and no ``fetchFundingHistory`` either: our fills and funding
   payments are read from the indexer's ``GET /v4/fills`` and ``GET /v4/fundingPayments``
   through ccxt's implicit ``indexerGetFills`` / ``indexerGetFundingPayments``
-  (``account_endpoints="dydx_indexer"``, :mod:`producers.account`). A fill carries dYdX's
+  (``account_endpoints="dydx_indexer"``, :mod:`producers.live.account`). A fill carries dYdX's
   ``orderId``, not the ``clientId``: the gateway maps order id → our client order id.
   Funding ``payment`` > 0 is USDC received (``funding_history_sign=1``): the indexer writes
   ``payment = - size × oraclePrice × rate`` with ``size`` the signed net position

@@ -147,7 +147,7 @@ def forecast_pairs(
         if f is None:
             continue
         both_perp = q.long_leg is not None and q.short_leg is not None
-        both_perp = both_perp and not q.long_leg.spot and not q.short_leg.spot  # type: ignore[union-attr]
+        both_perp = both_perp and not q.long_leg.spot and not q.short_leg.spot  # type: ignore[union-attr]  # checked not None above
         if f.spread_h < 0 and both_perp:
             flipped = forecast_quote(board, quote_pair(board, q.short, q.long, config, now), config)
             if flipped is not None:

@@ -43,7 +43,7 @@ from typing import Literal
 
 from projections.board import AssetBoard, FeedKey, PairQuote, candidate_pairs, quote_pair
 from projections.budget import budget_for_asset, same_partition
-from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR
+from projections.funding import HOURS_PER_YEAR, MS_PER_HOUR, venue_fees
 from projections.positions import PositionBook
 from projections.strategies.base import Breakers
 from projections.strategies.funding_arb.policy import (
@@ -195,7 +195,18 @@ def _leg(key: FeedKey, qty: Decimal, margin: bool) -> TargetLeg:
 
 
 # ---- lifecycle from the position book ------------------------------------------------------
-def _observe(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
+def entry_grace_ms(config: StrategyConfig) -> int:
+    """How long an entry (or a switch's new leg) may stay unfilled before the strategy treats
+    it as abandoned: ``ENTRY_GRACE_MS``, or twice every attempt's ``leg_timeout_ms`` when the
+    first leg may rest that long (a GTC or post-only first leg, ``execution.maker_first``):
+    the executor re-places an attempt only on the next event after its cancel, so a feed as
+    sparse as the timeout needs the margin. Shorter, the strategy would forget an order still
+    resting — and its fill later, with no exit ever sent."""
+    e = config.execution
+    return max(ENTRY_GRACE_MS, 2 * e.max_entry_attempts * e.leg_timeout_ms)
+
+
+def _observe(plan: ArbPlan, book: PositionBook, now: int, grace_ms: int) -> ArbPlan:
     """Move entering → open/closed and exiting → closed from what the book shows; settle a
     switch (the new leg in place, or back to the old pair when it never filled)."""
     keys = [plan.long, plan.short]
@@ -203,28 +214,28 @@ def _observe(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
         keys += [k for k in plan.switched_from if k not in keys]
     flat = all(book.leg(*k).qty == 0 for k in keys)
     if plan.switched_from is not None and plan.status == "open":
-        plan = _settle_switch(plan, book, now)
+        plan = _settle_switch(plan, book, now, grace_ms)
     if plan.status == "entering":
         ledger = book.arbs.get(plan.arb_id)
         if ledger is not None and ledger.fills and not flat:
             return replace(plan, status="open")
-        if now - plan.opened_at > ENTRY_GRACE_MS and flat:
+        if now - plan.opened_at > grace_ms and flat:
             return replace(plan, status="closed", closed_at=now)
     if plan.status == "exiting" and flat:
         return replace(plan, status="closed", closed_at=now)
     return plan
 
 
-def _settle_switch(plan: ArbPlan, book: PositionBook, now: int) -> ArbPlan:
+def _settle_switch(plan: ArbPlan, book: PositionBook, now: int, grace_ms: int) -> ArbPlan:
     """A switch is settled once the old changed leg is flat (the new one is in place); when
-    the new leg is still flat ``ENTRY_GRACE_MS`` after the switch while the old one is held,
-    the executor unwound it: the arb is the old pair again."""
+    the new leg is still flat ``grace_ms`` (:func:`entry_grace_ms`) after the switch while the
+    old one is held, the executor unwound it: the arb is the old pair again."""
     assert plan.switched_from is not None
     old = [k for k in plan.switched_from if k not in (plan.long, plan.short)]
     new = [k for k in (plan.long, plan.short) if k not in plan.switched_from]
     if all(book.leg(*k).qty == 0 for k in old):
         return replace(plan, switched_from=None)
-    if now - plan.switched_at > ENTRY_GRACE_MS and all(book.leg(*k).qty == 0 for k in new):
+    if now - plan.switched_at > grace_ms and all(book.leg(*k).qty == 0 for k in new):
         long, short = plan.switched_from
         return replace(plan, long=long, short=short, first=long, switched_from=None)
     return plan
@@ -472,9 +483,17 @@ def _size(
     return qty, qty * price
 
 
-def _first_leg(q: PairQuote) -> FeedKey:
-    """Spot first (the perp hedges it); otherwise the thinner venue first, the deeper hedges."""
+def _first_leg(q: PairQuote, config: StrategyConfig) -> FeedKey:
+    """With ``execution.maker_first``: the leg on the venue with the cheaper maker fee (it
+    rests post-only, the other hedges as taker; seeds/002 "maker/taker assignment"). Else, or
+    on equal maker fees: spot first (the perp hedges it); otherwise the thinner venue first,
+    the deeper hedges."""
     assert q.long_leg is not None and q.short_leg is not None
+    if config.execution.maker_first:
+        long_fee = venue_fees(config.fees, q.long[0]).maker
+        short_fee = venue_fees(config.fees, q.short[0]).maker
+        if long_fee != short_fee:
+            return q.long if long_fee < short_fee else q.short
     if q.long_leg.spot != q.short_leg.spot:
         return q.long if q.long_leg.spot else q.short
     lv, sv = q.long_leg.quote_volume_24h, q.short_leg.quote_volume_24h
@@ -539,9 +558,7 @@ def _retarget(
     cost = switch_cost_frac(current, best, config) if forecast and not current.blocked else ZERO
     event_id = _intent_id(plan.arb_id, revision, "target")
     target = TargetPositionSet(
-        **envelope(
-            event_id, now, INTERNAL_VENUE, plan.asset, caused_by=cause, correlation_id=plan.arb_id
-        ),
+        **envelope(event_id, now, INTERNAL_VENUE, plan.asset, cause, plan.arb_id),
         strategy_id=strategy_id,
         arb_id=plan.arb_id,
         revision=revision,
@@ -598,7 +615,7 @@ def decide(
     breakers = breakers or Breakers()
     intents: list[Event] = []
     for plan in [a for a in state.live() if a.asset == asset]:
-        state = _put(state, _observe(plan, book, now))
+        state = _put(state, _observe(plan, book, now, entry_grace_ms(config)))
 
     if pairs is None:  # callers that already ranked the board at ``now`` pass the pairs
         pairs = candidate_pairs(board, config, now)
@@ -652,14 +669,7 @@ def decide(
                 event_id = _intent_id(plan.arb_id, revision, "exit")
                 intents.append(
                     ExitRequested(
-                        **envelope(
-                            event_id,
-                            now,
-                            INTERNAL_VENUE,
-                            asset,
-                            caused_by=cause,
-                            correlation_id=plan.arb_id,
-                        ),
+                        **envelope(event_id, now, INTERNAL_VENUE, asset, cause, plan.arb_id),
                         strategy_id=strategy_id,
                         arb_id=plan.arb_id,
                         revision=revision,
@@ -684,7 +694,7 @@ def decide(
     qty, notional = _size(best, state, config, asset)
     if qty <= 0:
         return state, intents
-    first = _first_leg(best)
+    first = _first_leg(best, config)
     second = best.short if first == best.long else best.long
     arb_id = _arb_id(asset, best.long, best.short, now)
     spot_short = config.entry.allow_spot_short
@@ -706,9 +716,7 @@ def decide(
     event_id = _intent_id(arb_id, 0, "target")
     intents.append(
         TargetPositionSet(
-            **envelope(
-                event_id, now, INTERNAL_VENUE, asset, caused_by=cause, correlation_id=arb_id
-            ),
+            **envelope(event_id, now, INTERNAL_VENUE, asset, cause, arb_id),
             strategy_id=strategy_id,
             arb_id=arb_id,
             revision=0,

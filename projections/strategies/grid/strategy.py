@@ -157,14 +157,7 @@ class Grid:
         target = spec.qty_per_level * new_level
         event_id = IdNamespace.GRID.id(spec.id, state.grid_id, revision)
         intent = TargetPositionSet(
-            **envelope(
-                event_id,
-                now,
-                INTERNAL_VENUE,
-                self.asset,
-                caused_by=cause,
-                correlation_id=state.grid_id,
-            ),
+            **envelope(event_id, now, INTERNAL_VENUE, self.asset, cause, state.grid_id),
             strategy_id=spec.id,
             arb_id=state.grid_id,
             revision=revision,

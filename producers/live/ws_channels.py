@@ -3,8 +3,8 @@
 One :class:`WsChannel` per venue id in :data:`CHANNELS`: the ccxt.pro method that subscribes
 to the channel, what it returns, which raw fields carry the funding rate, its settlement time
 and the venue's event time, and whether the stream's tickers have a top of book. The
-connector (:meth:`producers.connector.VenueConnector.on_stream`) and the feed
-(:class:`producers.ws.WsFeed`) read nothing else about a venue's websocket.
+connector (:meth:`producers.live.connector.VenueConnector.on_stream`) and the feed
+(:class:`producers.live.ws.WsFeed`) read nothing else about a venue's websocket.
 
 Each entry was checked against ccxt.pro's own handler for the channel
 (``ccxt/pro/<venue>.py``, whose comments carry the venue's documented message) and the

@@ -1,9 +1,9 @@
 """Websocket feeds through ccxt.pro: funding (and, where the stream has them, tickers) pushed.
 
-:class:`WsFeed` runs one venue's stream next to its :class:`producers.connector.VenueConnector`
+:class:`WsFeed` runs one venue's stream next to its :class:`producers.live.connector.VenueConnector`
 (which parses, dedupes, counts health and metrics for both paths):
 
-* it awaits ``exchange.<channel.method>`` (:mod:`producers.ws_channels`: Binance
+* it awaits ``exchange.<channel.method>`` (:mod:`producers.live.ws_channels`: Binance
   ``watch_mark_prices``; Bybit, Gate, Bitget, Lighter, Kraken ``watch_tickers``; OKX, Paradex
   ``watch_funding_rates``; Hyperliquid ``watch_ticker`` once per perp) in a loop and hands each
   update to :meth:`VenueConnector.on_stream`;
@@ -19,7 +19,7 @@
   keeps being read. Without this guard ccxt's receive loop stops at the first such frame
   (the exception escapes its done-callback before the next read is scheduled): the stream
   would go silent with the connection open;
-* a venue without a channel (:func:`producers.ws_channels.ws_channel` is ``None``) is only
+* a venue without a channel (:func:`producers.live.ws_channels.ws_channel` is ``None``) is only
   polled.
 
 Staleness and lag per stream come from the connector (``fundarb_feed_staleness_seconds``,
@@ -40,9 +40,9 @@ import ccxt.async_support as ccxt
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from infra import metrics as m
-from producers.connector import VenueConnector, short_error
+from producers.live.connector import VenueConnector, short_error
+from producers.live.ws_channels import WsChannel, ws_channel
 from producers.parse import ParseError
-from producers.ws_channels import WsChannel, ws_channel
 from schemas.events import Event
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ Emit = Callable[[list[Event]], Awaitable[None]]
 MAX_FRAME_CHARS = 8_000  # of a refused frame kept in its dead letter (EventRejected cuts too)
 
 
-class StreamIdle(ccxt.NetworkError):  # type: ignore[misc]
+class StreamIdle(ccxt.NetworkError):  # type: ignore[misc]  # ccxt is untyped
     """No update for ``idle_s``: treated like a dropped connection (reconnect)."""
 
 
@@ -58,7 +58,7 @@ class StreamIdle(ccxt.NetworkError):  # type: ignore[misc]
 class WsFeed:
     """One venue's websocket feed (module docstring). ``connector.exchange`` must be a
     ``ccxt.pro`` instance (it serves REST too: the fallback poll). ``channel`` defaults to
-    the venue's entry in :data:`producers.ws_channels.CHANNELS`."""
+    the venue's entry in :data:`producers.live.ws_channels.CHANNELS`."""
 
     connector: VenueConnector
     min_backoff_s: float = 1.0

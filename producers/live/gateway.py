@@ -32,7 +32,7 @@ reconciliation succeeds) every ``PlaceOrder`` is rejected as ``network`` without
 While the venue stays unreachable the lookups fail too, so nothing is sent twice; the command
 is then rejected as ``network`` after ``RetryPolicy.attempts``. Should the first submit have
 landed after all, its fills still carry our client order id where the venue reports it, and
-restart reconciliation (:mod:`producers.connector`) lists the venue's open orders.
+restart reconciliation (:mod:`producers.live.connector`) lists the venue's open orders.
 
 ccxt's own throttle (``enableRateLimit``, the venue's documented weights) spaces requests.
 
@@ -67,7 +67,7 @@ from tenacity import (
 )
 
 from infra import metrics as m
-from producers.account import fetch_my_trades
+from producers.live.account import fetch_my_trades
 from producers.parse import ParseError, parse_fills
 from producers.venues import VenueSpec
 from schemas.envelope import IdNamespace, envelope
@@ -203,7 +203,7 @@ class OrderGateway:
                 foreign.append(oid)
                 continue
             order.order_id, order.done = oid, False
-            self.by_order_id[oid] = cid  # type: ignore[index]
+            self.by_order_id[oid] = order.cmd.client_order_id  # the key it is held under
         if foreign:
             log.warning("%s: open orders not placed by us, left alone: %s", self.spec.id, foreign)
         return foreign
@@ -214,14 +214,14 @@ class OrderGateway:
 
     def _env(self, cmd: Event, cid: str, kind: str, t: int | None = None) -> dict[str, Any]:
         now = self.clock()
-        event_id = self._event_id(cid, kind)
+        eid = self._event_id(cid, kind)
         env = envelope(
-            event_id,
+            eid,
             t or now,
             self.spec.id,
             cmd.instrument,
-            caused_by=cmd.event_id,
-            correlation_id=cmd.correlation_id,
+            cmd.event_id,
+            cmd.correlation_id,
             ingest_time=now,
         )
         return env | {"client_order_id": cid}
@@ -350,7 +350,8 @@ class OrderGateway:
                     if found is not None:
                         return found  # the earlier, ambiguous submit did land
                 try:
-                    return await self.exchange.create_order(*args)
+                    placed: dict[str, Any] = await self.exchange.create_order(*args)
+                    return placed
                 except REFUSED:
                     raise  # refused: nothing placed, send again as is
                 except AMBIGUOUS:
@@ -372,7 +373,10 @@ class OrderGateway:
     async def _lookup(self, cid: str, symbol: str) -> dict[str, Any] | None:
         """The venue's order with client order id ``cid``, or ``None`` when it has none."""
         try:
-            return await self.exchange.fetch_order(None, symbol, {"clientOrderId": cid})
+            found: dict[str, Any] = await self.exchange.fetch_order(
+                None, symbol, {"clientOrderId": cid}
+            )
+            return found
         except ccxt.OrderNotFound:
             return None
         except ccxt.ArgumentsRequired:  # a venue that cannot look up by client id

@@ -37,8 +37,8 @@ fetched from the venue; fills whose ids the log does not hold yet are published,
 that carry one of our client order ids are adopted by the gateway. While a venue's
 reconciliation has not succeeded, :meth:`hold` keeps its feed stale (``stale_feed`` tripped).
 
-Credentials come from the environment (:class:`VenueCredentials`), are held as
-``SecretStr`` and handed only to ccxt; they are never logged or published.
+Credentials come from the environment (:class:`producers.live.credentials.VenueCredentials`),
+are held as ``SecretStr`` and handed only to ccxt; they are never logged or published.
 """
 
 from __future__ import annotations
@@ -51,13 +51,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
-
-from pydantic import Json, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any, TypeVar
 
 from infra import metrics as m
-from producers.account import fetch_funding_history, fetch_my_trades, reads_funding
+from producers.live.account import fetch_funding_history, fetch_my_trades, reads_funding
+from producers.live.ws_channels import WsChannel
 from producers.parse import (
     LegView,
     ParseError,
@@ -72,7 +70,6 @@ from producers.parse import (
     spot_sentinel,
 )
 from producers.venues import VenueSpec
-from producers.ws_channels import WsChannel
 from projections.funding import MS_PER_HOUR
 from schemas.envelope import IdNamespace, dead_letter, envelope
 from schemas.events import (
@@ -88,55 +85,6 @@ from schemas.types import Breaker, BreakerAction, base_asset, is_spot
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
-
-
-# ---- credentials ---------------------------------------------------------------------------
-class VenueCredentials(BaseSettings):
-    """One venue's credentials from ``FUNDARB_<VENUE>_<NAME>`` environment variables.
-
-    ``API_KEY``, ``SECRET``, ``PASSWORD`` (OKX/Bitget passphrase), ``WALLET_ADDRESS``,
-    ``PRIVATE_KEY``, and ``OPTIONS`` (JSON merged into ccxt's options, e.g. Lighter's
-    ``accountIndex``). Secrets are ``SecretStr``: their repr is masked.
-    """
-
-    model_config = SettingsConfigDict(extra="ignore")
-
-    api_key: SecretStr | None = None
-    secret: SecretStr | None = None
-    password: SecretStr | None = None
-    wallet_address: str | None = None
-    private_key: SecretStr | None = None
-    options: Json[dict[str, Any]] | None = None
-
-    _CCXT: ClassVar[dict[str, str]] = {
-        "apiKey": "api_key",
-        "secret": "secret",
-        "password": "password",
-        "walletAddress": "wallet_address",
-        "privateKey": "private_key",
-    }
-
-    @classmethod
-    def for_venue(cls, venue: str) -> VenueCredentials:
-        return cls(_env_prefix=f"FUNDARB_{venue.upper()}_")  # type: ignore[call-arg]
-
-    def ccxt_config(self) -> dict[str, str]:
-        """The ccxt constructor credentials that are set (secrets revealed only here)."""
-        out = {}
-        for ccxt_name, ours in self._CCXT.items():
-            value = getattr(self, ours)
-            if value is not None:
-                out[ccxt_name] = value.get_secret_value() if isinstance(value, SecretStr) else value
-        return out
-
-    def missing(self, spec: VenueSpec) -> list[str]:
-        """Environment variables live trading at ``spec`` still needs."""
-        have = self.ccxt_config()
-        return [
-            f"FUNDARB_{spec.id.upper()}_{self._CCXT[name].upper()}"
-            for name in spec.credentials
-            if name not in have
-        ]
 
 
 # ---- status --------------------------------------------------------------------------------
@@ -179,7 +127,7 @@ class VenueConnector:
     #: where the stream carries no settlement time (Gate's ``futures.tickers``)
     schedule: dict[str, tuple[int, int]] = field(default_factory=dict)
     max_ahead_ms: int = 60_000  # a pushed event stamped further ahead of our clock is refused
-    #: the websocket streams a running :class:`producers.ws.WsFeed` feeds (their staleness
+    #: the websocket streams a running :class:`producers.live.ws.WsFeed` feeds (their staleness
     #: counts from the first attempt, so a stream that never delivers shows as stale)
     ws_streams: tuple[str, ...] = ()
     #: hours of settled rates each poll asks for where the venue lists them with the paying
@@ -359,7 +307,8 @@ class VenueConnector:
         return out
 
     def on_stream(self, update: Mapping[str, Any], channel: WsChannel) -> list[Event]:
-        """Events of one websocket update (:mod:`producers.ws`, :mod:`producers.ws_channels`).
+        """Events of one websocket update (:mod:`producers.live.ws`,
+        :mod:`producers.live.ws_channels`).
 
         ``update`` is what ccxt.pro's ``channel.method`` returned, by symbol: tickers whose raw
         ``info`` is renamed per ``channel.fields`` and parsed by the exchange's own REST
