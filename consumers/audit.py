@@ -76,7 +76,11 @@ Q18 = Decimal("1e-18")
 
 # ---- DDL -----------------------------------------------------------------------------------
 def apply_ddl(store: ClickHouseStore) -> list[str]:
-    """Apply the versioned DDL files not yet applied; returns the versions applied now."""
+    """Apply the versioned DDL files not yet applied; returns the versions applied now.
+
+    A file's version is its name up to the first ``_`` (``004_….sql`` → ``004``). Raises
+    ``ValueError`` when two files share a version: the second would be skipped silently as
+    "already applied" (two branches each adding their own ``004``)."""
     store.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version String, applied_at DateTime64(3, 'UTC') "
@@ -88,6 +92,9 @@ def apply_ddl(store: ClickHouseStore) -> list[str]:
         (p for p in resources.files("infra").joinpath("sql").iterdir() if p.name.endswith(".sql")),
         key=lambda p: p.name,
     )
+    clash = ddl_version_clashes([f.name for f in files])
+    if clash:
+        raise ValueError(f"DDL files share a version: {', '.join(clash)} (renumber one)")
     for f in files:
         version = f.name.split("_", 1)[0]
         if version in done:
@@ -97,6 +104,14 @@ def apply_ddl(store: ClickHouseStore) -> list[str]:
         store.insert_arrow("schema_migrations", pa.table({"version": [version]}))
         applied.append(version)
     return applied
+
+
+def ddl_version_clashes(names: list[str]) -> list[str]:
+    """The DDL file names whose version (name up to the first ``_``) another file has too."""
+    by_version: dict[str, list[str]] = {}
+    for name in names:
+        by_version.setdefault(name.split("_", 1)[0], []).append(name)
+    return sorted(n for group in by_version.values() if len(group) > 1 for n in group)
 
 
 def _statements(sql: str) -> list[str]:

@@ -484,8 +484,7 @@ def _first(item: tuple[tuple[object, ...], PairQuote]) -> tuple[object, ...]:
 _KEYS: dict[str, tuple[object, ...]] = {}  # asset → (funding keys, ticker keys, keys, perps, spots)
 
 
-#: asset → (board, now, config, ranked, unsorted (sort key, quote)s, legs, long views, short views)
-_LAST: dict[str, tuple[object, ...]] = {}
+_LAST: dict[str, tuple[object, ...]] = {}  # asset → (board, now, config, ranked, unsorted)
 
 
 def _legs_of(board: AssetBoard) -> tuple[list[FeedKey], list[FeedKey], list[FeedKey]]:
@@ -513,35 +512,18 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     if last is not None and last[0] is board and last[1] == now and last[2] is config:
         return list(cast(list[PairQuote], last[3]))  # same board, same time: same pairs
     keys, perps, spots = _legs_of(board)
-    as_long = _views(board, keys, False, config, now)
+    as_long = {k: leg_view(board, k, False, config, now) for k in keys}
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
     as_short = as_long
     if spots:
         as_short = dict(as_long)
-        as_short.update(_views(board, spots, True, config, now))
-    # the legs whose view is another object than at the last call (same legs, same config):
-    # a pair of two unchanged legs has the same quote as then, at the same place in the list
-    # (the loops below enumerate the same legs in the same order)
-    before: list[tuple[tuple[object, ...], PairQuote]] | None = None
-    changed: set[FeedKey] = set()
-    if last is not None and last[2] is config and last[5] is keys:
-        before = cast(list[tuple[tuple[object, ...], PairQuote]], last[4])
-        was_long = cast(dict[FeedKey, object], last[6])
-        was_short = cast(dict[FeedKey, object], last[7])
-        changed = {
-            k for k in keys if as_long[k] is not was_long[k] or as_short[k] is not was_short[k]
-        }
-        if not changed:  # every leg the same view: the same quotes, the same ranking
-            _LAST[board.asset] = (board, now, *last[2:])
-            return list(cast(list[PairQuote], last[3]))
+        for k in spots:
+            as_short[k] = leg_view(board, k, True, config, now)
     quotes: list[tuple[tuple[object, ...], PairQuote]] = []
     if config.entry.perp_perp:
         for i, a in enumerate(perps):
             for b in perps[i + 1 :]:
                 if a[0] == b[0]:
-                    continue
-                if before is not None and a not in changed and b not in changed:
-                    quotes.append(before[len(quotes)])
                     continue
                 va, vb = as_long[a], as_long[b]
                 if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
@@ -552,11 +534,6 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
         for s in spots:
             for p in perps:
                 if p[0] != s[0]:
-                    continue
-                if before is not None and s not in changed and p not in changed:
-                    quotes.append(before[len(quotes)])
-                    if config.entry.allow_spot_short:
-                        quotes.append(before[len(quotes)])
                     continue
                 quotes.append(_ranked(s, p, as_long[s], as_short[p], config))
                 if config.entry.allow_spot_short:
@@ -576,27 +553,5 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
         quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
         ranked = [q for _, q in quotes]
         quotes = unsorted
-    _LAST[board.asset] = (board, now, config, ranked, quotes, keys, as_long, as_short)
+    _LAST[board.asset] = (board, now, config, ranked, quotes)
     return list(ranked)
-
-
-def _views(
-    board: AssetBoard, keys: list[FeedKey], short: bool, config: StrategyConfig, now: int
-) -> dict[FeedKey, LegView | str]:
-    """:func:`leg_view` of each key, its cache hit inlined (this runs for every leg of the
-    asset on every reaction): the same checks in the same order as :func:`leg_view`'s."""
-    views: dict[FeedKey, LegView | str] = {}
-    tickers, funding = board.tickers, board.funding
-    for k in keys:
-        c = _LEGS.get((k, short))
-        if (
-            c is not None
-            and now <= c[4]  # type: ignore[operator]
-            and c[0] is config
-            and tickers.get(k) is c[2]
-            and (c[1] is None or funding.get(k) is c[1])
-        ):
-            views[k] = c[3]  # type: ignore[assignment]
-        else:
-            views[k] = leg_view(board, k, short, config, now)
-    return views

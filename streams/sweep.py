@@ -30,6 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from producers import history
 from producers.history import RejectedRow
 from producers.paper import PaperConfig
@@ -169,7 +171,46 @@ def run(
     return cands
 
 
-def window_figures(c: Candidate, window: tuple[int, int]) -> dict[str, Any]:
+class WindowFigures(BaseModel):
+    """One candidate's money in one window (``total = funding + price − fees − borrow``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_usd: Decimal
+    funding_usd: Decimal
+    price_usd: Decimal
+    fees_usd: Decimal
+    arbs: int  # opened in the window
+    closed_filled: int  # of those, closed with fills
+    covered_fees: int  # of those, whose funding paid their fees
+    covered_share: Decimal | None  # covered_fees / closed_filled (None: none closed)
+
+
+class CandidateRow(BaseModel):
+    """A candidate's in-sample (train) and out-of-sample (test) figures in one split."""
+
+    model_config = ConfigDict(frozen=True)
+
+    candidate: int  # its index in the grid
+    params: dict[str, str]
+    train: WindowFigures
+    test: WindowFigures
+
+
+class SplitResult(BaseModel):
+    """One walk-forward split: its windows (ms, half-open), every candidate, the one chosen
+    on the train window."""
+
+    model_config = ConfigDict(frozen=True)
+
+    split: str
+    train: tuple[int, int]
+    test: tuple[int, int]
+    chosen: int  # index into rows
+    rows: list[CandidateRow]
+
+
+def window_figures(c: Candidate, window: tuple[int, int]) -> WindowFigures:
     """Money of ``c`` in ``window`` (PnL parts at its end − at its start) and its arbs."""
     a, b = window
     fa, pa, ea, ba = c.marks[a]
@@ -184,36 +225,34 @@ def window_figures(c: Candidate, window: tuple[int, int]) -> dict[str, Any]:
         if ledger is not None and ledger.fills and arb.status == "closed":
             filled.append(ledger)
     covered = sum(1 for x in filled if x.funding >= x.fees)
-    return {
-        "total_usd": funding + price - fees - borrow,
-        "funding_usd": funding,
-        "price_usd": price,
-        "fees_usd": fees,
-        "arbs": len(arbs),
-        "closed_filled": len(filled),
-        "covered_fees": covered,
-        "covered_share": (Decimal(covered) / len(filled)) if filled else None,
-    }
+    return WindowFigures(
+        total_usd=funding + price - fees - borrow,
+        funding_usd=funding,
+        price_usd=price,
+        fees_usd=fees,
+        arbs=len(arbs),
+        closed_filled=len(filled),
+        covered_fees=covered,
+        covered_share=(Decimal(covered) / len(filled)) if filled else None,
+    )
 
 
-def evaluate(cands: list[Candidate], splits: list[Split]) -> list[dict[str, Any]]:
+def evaluate(cands: list[Candidate], splits: list[Split]) -> list[SplitResult]:
     """Per split: every candidate's in- and out-of-sample figures and the one chosen on the
     train window (best total; ties: the earlier candidate)."""
     out = []
     for s in splits:
-        rows: list[dict[str, Any]] = [
-            {
-                "candidate": i,
-                "params": c.params,
-                "train": window_figures(c, s.train),
-                "test": window_figures(c, s.test),
-            }
+        rows = [
+            CandidateRow(
+                candidate=i,
+                params=c.params,
+                train=window_figures(c, s.train),
+                test=window_figures(c, s.test),
+            )
             for i, c in enumerate(cands)
         ]
-        chosen = max(range(len(rows)), key=lambda i: (rows[i]["train"]["total_usd"], -i))
-        out.append(
-            {"split": s.name, "train": s.train, "test": s.test, "chosen": chosen, "rows": rows}
-        )
+        chosen = max(range(len(rows)), key=lambda i: (rows[i].train.total_usd, -i))
+        out.append(SplitResult(split=s.name, train=s.train, test=s.test, chosen=chosen, rows=rows))
     return out
 
 
@@ -228,33 +267,33 @@ def jsonable(x: Any) -> Any:
 
 
 # ---- the page ------------------------------------------------------------------------------
-def html_page(result: list[dict[str, Any]], title: str) -> str:
+def html_page(result: list[SplitResult], title: str) -> str:
     """In-sample vs out-of-sample total PnL per candidate and split (plotly.js embedded)."""
     import plotly.graph_objects as go
     from plotly.offline import get_plotlyjs
 
     fig = go.Figure()
     for split in result:
-        rows = split["rows"]
+        rows = split.rows
         fig.add_trace(
             go.Scatter(
-                x=[float(r["train"]["total_usd"]) for r in rows],
-                y=[float(r["test"]["total_usd"]) for r in rows],
+                x=[float(r.train.total_usd) for r in rows],
+                y=[float(r.test.total_usd) for r in rows],
                 mode="markers",
-                name=split["split"],
-                text=[json.dumps(r["params"]) for r in rows],
+                name=split.split,
+                text=[json.dumps(r.params) for r in rows],
                 hovertemplate="%{text}<br>in-sample %{x:.2f} USD<br>out-of-sample %{y:.2f} USD",
             )
         )
-        ch = rows[split["chosen"]]
+        ch = rows[split.chosen]
         fig.add_trace(
             go.Scatter(
-                x=[float(ch["train"]["total_usd"])],
-                y=[float(ch["test"]["total_usd"])],
+                x=[float(ch.train.total_usd)],
+                y=[float(ch.test.total_usd)],
                 mode="markers",
                 marker={"size": 14, "symbol": "star"},
-                name=f"{split['split']}: chosen",
-                text=[json.dumps(ch["params"])],
+                name=f"{split.split}: chosen",
+                text=[json.dumps(ch.params)],
                 hovertemplate="%{text}<br>in-sample %{x:.2f}<br>out-of-sample %{y:.2f}",
             )
         )
@@ -269,17 +308,17 @@ def html_page(result: list[dict[str, Any]], title: str) -> str:
             "<th>test covered</th></tr>"
         )
         body = []
-        for r in split["rows"]:
-            mark = " ★" if r["candidate"] == split["chosen"] else ""
-            t, o = r["train"], r["test"]
+        for r in split.rows:
+            mark = " ★" if r.candidate == split.chosen else ""
+            t, o = r.train, r.test
             body.append(
-                f"<tr><td>{r['candidate']}{mark}</td><td>{json.dumps(r['params'])}</td>"
-                f"<td>{t['total_usd']:.2f}</td><td>{t['funding_usd']:.2f}</td>"
-                f"<td>{t['fees_usd']:.2f}</td><td>{o['total_usd']:.2f}</td>"
-                f"<td>{o['funding_usd']:.2f}</td><td>{o['fees_usd']:.2f}</td>"
-                f"<td>{o['covered_fees']}/{o['closed_filled']}</td></tr>"
+                f"<tr><td>{r.candidate}{mark}</td><td>{json.dumps(r.params)}</td>"
+                f"<td>{t.total_usd:.2f}</td><td>{t.funding_usd:.2f}</td>"
+                f"<td>{t.fees_usd:.2f}</td><td>{o.total_usd:.2f}</td>"
+                f"<td>{o.funding_usd:.2f}</td><td>{o.fees_usd:.2f}</td>"
+                f"<td>{o.covered_fees}/{o.closed_filled}</td></tr>"
             )
-        tables.append(f"<h2>{split['split']}</h2><table border=1>{head}{''.join(body)}</table>")
+        tables.append(f"<h2>{split.split}</h2><table border=1>{head}{''.join(body)}</table>")
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>fundarb sweep</title>"
         f"<script>{get_plotlyjs()}</script></head><body><h1>{title}</h1>"
@@ -288,16 +327,17 @@ def html_page(result: list[dict[str, Any]], title: str) -> str:
     )
 
 
-def write(out_dir: Path, result: list[dict[str, Any]], meta: dict[str, Any]) -> tuple[Path, Path]:
+def write(out_dir: Path, result: list[SplitResult], meta: dict[str, Any]) -> tuple[Path, Path]:
     """``sweep.json`` (figures as exact decimal strings) and ``sweep.html`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     js = out_dir / "sweep.json"
-    js.write_text(json.dumps(jsonable({**meta, "splits": result}), indent=1, sort_keys=True))
+    splits = [s.model_dump() for s in result]  # Decimals kept: jsonable writes them exactly
+    js.write_text(json.dumps(jsonable({**meta, "splits": splits}), indent=1, sort_keys=True))
     page = out_dir / "sweep.html"
     page.write_text(
         html_page(
             result,
-            f"fundarb sweep: {len(result[0]['rows'])} candidates" if result else "fundarb sweep",
+            f"fundarb sweep: {len(result[0].rows)} candidates" if result else "fundarb sweep",
         )
     )
     return js, page

@@ -1152,7 +1152,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         worker_metrics.publish(worker, settings)  # Prometheus /metrics (streams/metrics.py)
 
     # faust types the handler with a keyword-only `signal`; it is passed in **kw here
-    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # `signal` arrives in **kw
     async def rewind(app_: Any, **kw: Any) -> None:
         """Records fetched before a rebalance and dropped by it come back from the committed
         offset, or from the start when the group has committed none (faust_compat)."""

@@ -256,8 +256,8 @@ def sweep_cmd(
     result = sweep.evaluate(cands, splits)
     for split in result:
         table = Table(
-            title=f"{split['split']}: train {history.iso(split['train'][0])} → "
-            f"{history.iso(split['train'][1])}, test → {history.iso(split['test'][1])}"
+            title=f"{split.split}: train {history.iso(split.train[0])} → "
+            f"{history.iso(split.train[1])}, test → {history.iso(split.test[1])}"
         )
         for col in (
             "#",
@@ -271,24 +271,24 @@ def sweep_cmd(
             "out covered",
         ):
             table.add_column(col, justify="left" if col == "params" else "right")
-        for r in split["rows"]:
-            t, o = r["train"], r["test"]
+        for r in split.rows:
+            t, o = r.train, r.test
             table.add_row(
-                f"{r['candidate']}{' *' if r['candidate'] == split['chosen'] else ''}",
-                " ".join(f"{k}={v}" for k, v in r["params"].items()),
-                f"{t['total_usd']:.2f}",
-                f"{t['funding_usd']:.2f}",
-                f"{t['fees_usd']:.2f}",
-                f"{o['total_usd']:.2f}",
-                f"{o['funding_usd']:.2f}",
-                f"{o['fees_usd']:.2f}",
-                f"{o['covered_fees']}/{o['closed_filled']}",
+                f"{r.candidate}{' *' if r.candidate == split.chosen else ''}",
+                " ".join(f"{k}={v}" for k, v in r.params.items()),
+                f"{t.total_usd:.2f}",
+                f"{t.funding_usd:.2f}",
+                f"{t.fees_usd:.2f}",
+                f"{o.total_usd:.2f}",
+                f"{o.funding_usd:.2f}",
+                f"{o.fees_usd:.2f}",
+                f"{o.covered_fees}/{o.closed_filled}",
             )
         out.print(table)
-        ch = split["rows"][split["chosen"]]
+        ch = split.rows[split.chosen]
         out.print(
-            f"{split['split']}: chosen #{split['chosen']} {ch['params']}: in-sample "
-            f"{ch['train']['total_usd']:.2f} USD, out-of-sample {ch['test']['total_usd']:.2f} USD"
+            f"{split.split}: chosen #{split.chosen} {ch.params}: in-sample "
+            f"{ch.train.total_usd:.2f} USD, out-of-sample {ch.test.total_usd:.2f} USD"
         )
     meta = {
         "data": [str(p) for p in sel.paths],

@@ -1,6 +1,6 @@
-"""``candidate_pairs`` reuses the quotes of pairs whose two legs kept their views (issue 18:
-only pairs touching a changed leg are quoted again): after any sequence of feed updates and
-clock moves its ranking equals the one computed with every cache of the board emptied."""
+"""``candidate_pairs`` with the board's caches (leg views, pair quotes, cost terms, the last
+ranking, all validated by object identity; issue 18) ranks as it does with every cache
+emptied, after any sequence of feed updates and clock moves (stale legs included)."""
 
 from __future__ import annotations
 

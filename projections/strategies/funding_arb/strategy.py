@@ -178,6 +178,13 @@ def _intent_id(arb_id: str, revision: int, kind: str) -> str:
     return IdNamespace.INTENT.id(arb_id, revision, kind)
 
 
+def _last_funding_time(board: AssetBoard, pair: PairQuote) -> int:
+    """The latest funding time (ms) either leg of ``pair`` has settled or announced, 0 if none:
+    funding intervals of an arb are counted from it."""
+    legs = (pair.long, pair.short)
+    return max((f.funding_time for k, f in board.funding.items() if k in legs), default=0)
+
+
 def _arb_id(asset: str, long: FeedKey, short: FeedKey, now: int) -> str:
     digest = hashlib.sha256(f"{asset}|{long}|{short}|{now}".encode()).hexdigest()[:8]
     return f"{asset}-{now}-{digest}"
@@ -577,10 +584,7 @@ def _retarget(
         entry_spread_h=best.spread_h,
         entry_spread_apr=best.spread_apr,
         entry_basis=_basis(board, best.long, best.short, config, now),
-        interval_time=max(
-            (f.funding_time for k, f in board.funding.items() if k in (best.long, best.short)),
-            default=0,
-        ),
+        interval_time=_last_funding_time(board, best),
         adverse_since=None,
         eroded_since=None,
         basis_against_since=None,
@@ -741,10 +745,7 @@ def decide(
             entry_spread_h=best.spread_h,
             entry_spread_apr=best.spread_apr,
             entry_basis=_basis(board, best.long, best.short, config, now),
-            interval_time=max(
-                (f.funding_time for k, f in board.funding.items() if k in (best.long, best.short)),
-                default=0,
-            ),
+            interval_time=_last_funding_time(board, best),
             entry_cost_frac=fbest.cost_frac if fbest is not None else ZERO,
         ),
     )
