@@ -1,4 +1,4 @@
-"""The per-arb cost attribution view (infra/sql/004_cost_attribution.sql) on real chDB.
+"""The per-arb cost attribution view (infra/sql/005_cost_attribution.sql) on real chDB.
 
 Three arbs traded by the real executor against the paper venue (tests/paper_loop.py), every
 event written through the audit sink's own batch (consumers/audit.py):
@@ -17,42 +17,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal as D
-from types import SimpleNamespace
 
 import pytest
 
-from consumers.audit import AuditBatch, apply_ddl
+from consumers.audit import apply_ddl
 from infra.clickhouse import ClickHouseStore
 from producers.paper import PaperConfig, PaperVenue
 from schemas import events as ev
-from schemas.catalog import TOPICS
 from schemas.config import ExecutionConfig
-from schemas.serde import Serializer
 from tests import stubs
+from tests.audit_sink import write_audited
 from tests.paper_loop import H, Loop, leg
 
 pytestmark = pytest.mark.integration
 INST = "BTC/USDT:USDT"
 T0 = stubs.T0
-TOPIC = {et: t.name for t in TOPICS for et in t.event_types}
 BN, BY, OK, KR = (("binance", INST), ("bybit", INST), ("okx", INST), ("kraken", INST))
-
-
-def write(store: ClickHouseStore, events: list[ev.Event], prefix: str) -> None:
-    ser = Serializer()
-    batch = AuditBatch(ser, prefix)
-    for offset, e in enumerate(events):
-        batch.add(
-            SimpleNamespace(
-                topic=prefix + TOPIC[type(e)],
-                partition=0,
-                offset=offset,
-                key=b"BTC",
-                value=ser.encode(e),
-                timestamp=e.event_time,
-            )
-        )
-    assert batch.write(store) == len(events) and not batch.rejected
 
 
 def target(
@@ -148,7 +128,7 @@ def test_the_view_splits_each_arb_as_the_raw_rows_and_the_book_do(
 ) -> None:
     assert "005" in apply_ddl(chdb_store)
     loop = scenario()
-    write(chdb_store, loop.events, "cost.")
+    write_audited(chdb_store, loop.events, "cost.")
     view = {
         r["arb_id"]: r
         for r in chdb_store.query("SELECT * FROM v_arb_cost_attribution WHERE run = 'cost'").dicts()
@@ -195,7 +175,7 @@ def test_the_view_splits_each_arb_as_the_raw_rows_and_the_book_do(
 def test_each_fill_of_a_switched_arb_traces_to_one_intent(chdb_store: ClickHouseStore) -> None:
     apply_ddl(chdb_store)
     loop = scenario()
-    write(chdb_store, loop.events, "trace.")
+    write_audited(chdb_store, loop.events, "trace.")
     rows = chdb_store.query(
         "SELECT fill_id, intent_id, order_time FROM v_fill_causation "
         "WHERE run = 'trace' AND arb_id = 'arb-a' ORDER BY fill_time"

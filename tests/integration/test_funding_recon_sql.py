@@ -5,41 +5,15 @@ view flags exactly those two, like the alert rule over the same events."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from consumers.audit import AuditBatch, apply_ddl
+from consumers.audit import apply_ddl
 from consumers.funding_recon import FundingReconciler
 from infra.clickhouse import ClickHouseStore
-from schemas import events as ev
-from schemas.serde import Serializer
+from tests.audit_sink import write_audited
 from tests.funding_history import MIS_SIGNED, MISSED, history
 
 pytestmark = pytest.mark.integration
-TOPIC = {
-    ev.FundingRateObserved: "md.funding",
-    ev.TickerObserved: "md.tickers",
-    ev.PositionChanged: "derived.positions",
-    ev.FundingPaid: "acct.funding",
-}
-
-
-def write(store: ClickHouseStore, events: list[ev.Event], prefix: str) -> None:
-    ser = Serializer()
-    batch = AuditBatch(ser, prefix)
-    for offset, e in enumerate(events):
-        batch.add(
-            SimpleNamespace(
-                topic=prefix + TOPIC[type(e)],
-                partition=0,
-                offset=offset,
-                key=b"LTC",
-                value=ser.encode(e),
-                timestamp=e.event_time,
-            )
-        )
-    assert batch.write(store) == len(events) and not batch.rejected
 
 
 def rows(store: ClickHouseStore, run: str) -> dict[int, dict[str, object]]:
@@ -53,7 +27,7 @@ def rows(store: ClickHouseStore, run: str) -> dict[int, dict[str, object]]:
 def test_view_flags_the_missed_and_the_mis_signed_settlement(chdb_store: ClickHouseStore) -> None:
     assert "003" in apply_ddl(chdb_store)
     events = history()
-    write(chdb_store, events, "recon.")
+    write_audited(chdb_store, events, "recon.", key=b"LTC")
     got = rows(chdb_store, "recon")
     assert len(got) == 14
     flagged = {t: r["status"] for t, r in got.items() if r["status"] != "matched"}
@@ -76,6 +50,6 @@ def test_view_flags_the_missed_and_the_mis_signed_settlement(chdb_store: ClickHo
 def test_a_settlement_within_the_grace_period_is_pending(chdb_store: ClickHouseStore) -> None:
     apply_ddl(chdb_store)
     cut = [e for e in history() if e.event_time <= MISSED + 30 * 60_000]
-    write(chdb_store, cut, "early.")
+    write_audited(chdb_store, cut, "early.", key=b"LTC")
     got = rows(chdb_store, "early")
     assert got[MISSED]["status"] == "pending" and got[MISSED]["paid"] is None
