@@ -11,7 +11,9 @@ files a key under the partition of the event *being processed*, which at flush t
 * :func:`write_local` writes the local store as if ``origin`` (the asset's latest input event)
   were being processed (``faust.streams._current_event``, a ContextVar of weakrefs);
 * :func:`rewind_uncommitted` repairs Faust's seek back after a rebalance for partitions the
-  group has committed nothing (or offset 0) for (docs/reliability.md, "Restart stall").
+  group has committed nothing (or offset 0) for (docs/reliability.md, "Restart stall");
+* :func:`fetch_only_active_partitions` keeps the fetcher from draining paused partitions (the
+  restart stall's cause, same section).
 """
 
 from __future__ import annotations
@@ -61,6 +63,38 @@ def write_local(table: Any, key: bytes, value: bytes, origin: Any) -> None:
     finally:
         if token is not None:
             _current_event.reset(token)
+
+
+_FROZEN = "_fundarb_frozen_partitions"
+
+
+def fetch_only_active_partitions() -> None:
+    """Make Faust's consumer hand aiokafka a copy of its active partitions, not its live set.
+
+    Why: ``Consumer._wait_next_records`` passes ``self._active_partitions`` itself to
+    ``ThreadDelegateConsumer._getmany`` → aiokafka ``Fetcher.fetched_records(partitions,
+    timeout=1.0)``, which runs in the consumer thread and re-reads ``partitions`` each time new
+    data wakes it, and for which an *empty* collection means *every* assigned partition. When
+    Faust pauses the partitions it was reading while that call waits (the end of table recovery:
+    ``Recovery._restart_recovery`` pauses the changelogs, the inputs stayed paused since the
+    assignment), the set empties and the call returns the inputs' buffered records; aiokafka
+    moves their positions past them, and ``Consumer.getmany`` drops them (not active). Only a
+    seek brings them back: with no committed offset there is none (the restart stall; with
+    ``rocksdb://`` nothing is read during recovery, so the fetcher is not running then).
+    A copy taken at the call keeps the request to the partitions active at that time
+    (Faust calls ``_getmany`` only with a non-empty set). Idempotent; patches the class."""
+    from faust.transport.consumer import ThreadDelegateConsumer
+
+    original = ThreadDelegateConsumer._getmany
+    if getattr(original, _FROZEN, False):
+        return
+
+    async def _getmany(self: Any, active_partitions: Any, timeout: float) -> Any:
+        frozen = None if active_partitions is None else set(active_partitions)
+        return await original(self, frozen, timeout)
+
+    setattr(_getmany, _FROZEN, True)
+    ThreadDelegateConsumer._getmany = _getmany  # type: ignore[method-assign]
 
 
 async def rewind_uncommitted(app: Any, topics: set[str], committed: dict[Any, int]) -> list[Any]:

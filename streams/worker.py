@@ -838,6 +838,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
     from streams import faust_compat
 
     faust_compat.check_version()
+    faust_compat.fetch_only_active_partitions()  # paused inputs are not drained (restart stall)
 
     datadir = settings.state_dir / "worker" / (settings.topic_prefix or "default")
     datadir.parent.mkdir(parents=True, exist_ok=True)

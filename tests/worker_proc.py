@@ -68,7 +68,9 @@ class WorkerProc:
                 "--config",
                 str(cfg),
                 "--loglevel",
-                "info",  # the log is printed when a wait times out
+                # the log is printed when a wait times out; FUNDARB_TEST_WORKER_LOGLEVEL=debug
+                # to see a stall's partition sets (docs/reliability.md, "Restart stall")
+                os.environ.get("FUNDARB_TEST_WORKER_LOGLEVEL", "info"),
             ],
             cwd=REPO,
             env=full,

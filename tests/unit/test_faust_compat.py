@@ -99,3 +99,49 @@ def test_send_changelog_hands_back_the_delivery_and_forces_the_send() -> None:
     (kw,) = table.sent
     assert kw["force"] is True and kw["partition"] is None and kw["key"] == b"BTC"
     assert kw["callback"] == table._on_changelog_sent
+
+
+def test_the_fetch_gets_a_copy_of_the_active_partitions_not_the_live_set() -> None:
+    """Regression (the memory:// restart stall): Faust passed its live ``_active_partitions``
+    to aiokafka's ``fetched_records``, which re-reads it while it waits and takes an empty one
+    for *every* partition; pausing the partitions being read mid-call made it return the
+    paused inputs' records, which Faust then dropped. The call must keep what it was given."""
+    import inspect
+
+    from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+
+    # the shapes the patch relies on: the live set handed to _getmany, the thread's getmany
+    assert list(inspect.signature(ThreadDelegateConsumer._getmany).parameters) == [
+        "self",
+        "active_partitions",
+        "timeout",
+    ]
+    assert "self._getmany(" in inspect.getsource(Consumer._wait_next_records)
+    faust_compat.fetch_only_active_partitions()
+    faust_compat.fetch_only_active_partitions()  # idempotent: one wrapper, not two
+    live = {("changelog", 0)}
+    seen: list[Any] = []
+
+    class _Thread:
+        async def getmany(self, partitions: Any, timeout: float) -> dict[Any, Any]:
+            live.clear()  # Faust pauses the changelog while the fetch waits
+            await asyncio.sleep(0)
+            seen.append(set(partitions))
+            return {}
+
+    class _Consumer:
+        _thread = _Thread()
+
+    asyncio.run(ThreadDelegateConsumer._getmany(_Consumer(), live, 1.0))  # type: ignore[arg-type]
+    assert seen == [{("changelog", 0)}]  # never the emptied set (= all partitions)
+    got: list[Any] = []
+
+    class _None:
+        class _thread:
+            @staticmethod
+            async def getmany(partitions: Any, timeout: float) -> dict[Any, Any]:
+                got.append(partitions)
+                return {}
+
+    asyncio.run(ThreadDelegateConsumer._getmany(_None(), None, 1.0))  # type: ignore[arg-type]
+    assert got == [None]  # client-only consumers still ask for everything
