@@ -105,10 +105,10 @@ async def rewind_uncommitted(app: Any, topics: set[str], committed: dict[Any, in
     fetched, so past the consumer's position) and, once the tables are recovered, calls
     ``Consumer.perform_seek`` → aiokafka ``seek_to_committed``, which seeks only partitions
     whose committed offset is ``> 0``. A partition with no commit yet keeps its position after
-    the dropped records: they are never delivered (a restarted worker that logged "Worker
-    ready" and then received nothing). Called from ``app.on_rebalance_complete``, which Faust
-    sends just before ``perform_seek``, so partitions with a commit are left to it. Returns the
-    partitions rewound. Public Faust calls (``assignment``, ``earliest_offsets``,
+    the dropped records: they are never delivered (the restart stall's drain is another path:
+    :func:`fetch_only_active_partitions`). Called from ``app.on_rebalance_complete``, which
+    Faust sends just before ``perform_seek``, so partitions with a commit are left to it.
+    Returns the partitions rewound. Public Faust calls (``assignment``, ``earliest_offsets``,
     ``seek_wait``); here because it works around a Faust behaviour of the pinned version."""
     tps = [
         tp
