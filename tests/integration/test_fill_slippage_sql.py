@@ -142,3 +142,37 @@ def test_each_fill_is_compared_to_the_quote_it_was_priced_from(
         else:
             assert row["quote_age_ms"] <= TTL_MS
     assert stood_in == 2  # arb-a's bybit exit (3 fresh venues) and arb-b's entry (2)
+
+
+def test_cost_attribution_measures_spread_over_the_priced_from_mid(
+    chdb_store: ClickHouseStore,
+) -> None:
+    assert "007" in apply_ddl(chdb_store)
+    loop = scenario()
+    write_audited(chdb_store, loop.events, "cost6.")
+    fills = chdb_store.query("SELECT * FROM fills FINAL WHERE run = 'cost6'").dicts()
+    ticks = chdb_store.query(
+        "SELECT * FROM tickers FINAL WHERE run = 'cost6' ORDER BY event_time, offset"
+    ).dicts()
+    plain: dict[str, float] = {}
+    stale: dict[str, float] = {}
+    for fill in fills:
+        bid, ask, _, stale_bid, stale_ask = priced_from(ticks, fill)
+        sign = 1 if fill["side"] == "buy" else -1
+        qty, price = float(fill["qty"]), float(fill["price"])
+        arb = fill["correlation_id"]
+        plain[arb] = plain.get(arb, 0.0) + sign * qty * (price - (bid + ask) / 2)
+        stale[arb] = stale.get(arb, 0.0) + sign * qty * (price - (stale_bid + stale_ask) / 2)
+    view = {
+        r["arb_id"]: r["spread_slippage_usd"]
+        for r in chdb_store.query(
+            "SELECT arb_id, spread_slippage_usd FROM v_arb_cost_attribution WHERE run = 'cost6'"
+        ).dicts()
+    }
+    assert set(view) == set(plain) == {"arb-a", "arb-b"}
+    for arb, usd in view.items():
+        assert usd == pytest.approx(plain[arb], rel=1e-9), arb
+        # half-spread (0.05 on ~100: 5 bp) + ~1 bp slippage on each ~1,000 USD fill: ~0.6 USD
+        assert 0 < usd < 0.7 * len([f for f in fills if f["correlation_id"] == arb]), arb
+    # the stale own quote's mid (version 5) booked the market's 3 % move as ~30 USD of cost
+    assert abs(stale["arb-a"]) > 10
