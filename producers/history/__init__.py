@@ -54,10 +54,12 @@ from producers.history.quality import (
     iso,
 )
 from producers.history.readers import index
+from producers.history.units import CONTRACT_VOLUME_SIZES, volume_contract_size
 
 __all__ = [
     "CANDLE_COLUMNS",
     "CANDLE_INTERVALS_MS",
+    "CONTRACT_VOLUME_SIZES",
     "DAY_MS",
     "DUMP_SUFFIXES",
     "FINDING_COUNTS",
@@ -93,4 +95,5 @@ __all__ = [
     "merged",
     "plan",
     "ticker_events",
+    "volume_contract_size",
 ]

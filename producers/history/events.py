@@ -13,7 +13,8 @@ Inputs are the normalized formats of ``data/`` (``data/PROVENANCE.md``), as CSV 
 * candle rows ``venue,symbol,market,interval,open_time_ms,open,high,low,close,volume`` →
   :class:`TickerObserved` at the candle **close** time: ``last = mark = close``,
   ``bid/ask = close × (1 ∓ half_spread)``, ``quote_volume_24h`` = Σ volume × close over the
-  candles closed in the last 24h;
+  candles closed in the last 24h, volume in base units (a file's contract counts converted,
+  :mod:`producers.history.units`);
 * a funding series without candles whose rows carry mark prices (venues' funding-history
   endpoints return one per settlement) → one :class:`TickerObserved` per settlement from that
   mark (:func:`mark_ticker_events`), a coarse price path flagged in the notes.
@@ -41,6 +42,7 @@ from producers.history.base import DAY_MS, FUNDING_RANK, TICKER_RANK, Item, Run,
 from producers.history.checks import check_candle_row, check_funding_row, reject
 from producers.history.quality import SeriesQuality
 from producers.history.readers import run_rows
+from producers.history.units import volume_contract_size
 from projections.funding import MS_PER_HOUR, interval_between, next_usual_interval_h
 from schemas.envelope import IdNamespace, envelope
 from schemas.events import FundingRateObserved, TickerObserved
@@ -139,6 +141,8 @@ def ticker_events(
 ) -> Iterator[Item]:
     """Tickers at candle close times; ``as_venue/as_symbol`` re-label a reference series."""
     venue, symbol = as_venue or run.venue, as_symbol or run.symbol
+    # OKX swap candles count contracts (producers.history.units): base units before Σ vol × close
+    contract_size = volume_contract_size(run.path, run.venue, run.symbol)
     recent: deque[tuple[int, Decimal]] = deque()  # (close time, quote volume) in the last 24h
     rolling = Decimal(0)  # their sum, kept running
     last_open = -1
@@ -169,7 +173,7 @@ def ticker_events(
             q.gap(last_open, opened - last_open)
         last_open = opened
         t = opened + step
-        quote_volume = volume * close
+        quote_volume = volume * contract_size * close
         recent.append((t, quote_volume))
         rolling += quote_volume
         while recent and recent[0][0] <= t - DAY_MS:

@@ -21,6 +21,7 @@ def test_docs_list_the_views() -> None:
     assert set(documented_views()) == {
         "v_funding_pnl_daily",
         "v_fill_slippage",
+        "v_fill_quote",
         "v_exposure_hourly",
         "v_decision_latency",
         "v_fill_causation",
@@ -30,7 +31,7 @@ def test_docs_list_the_views() -> None:
 
 
 def test_every_documented_view_runs_and_has_its_columns(chdb_store: ClickHouseStore) -> None:
-    assert apply_ddl(chdb_store) == ["001", "002", "003", "004", "005"]
+    assert apply_ddl(chdb_store) == ["001", "002", "003", "004", "005", "006", "007"]
     assert apply_ddl(chdb_store) == []  # versioned: applied once
     for view, columns in documented_views().items():
         chdb_store.query(f"SELECT * FROM {view} LIMIT 1")  # it runs
