@@ -319,6 +319,18 @@ def stale_leg(plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int
     return None
 
 
+def _risk_exit(
+    plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int, breakers: Breakers
+) -> tuple[ExitReason, str] | None:
+    """The first checks of both exit rules: a breaker forcing exits, then a stale leg."""
+    if breakers.forced(plan.asset):
+        return ExitReason.risk_breaker, "a breaker forces exits"
+    stale = stale_leg(plan, board, config, now)
+    if stale is not None:
+        return ExitReason.risk_breaker, stale
+    return None
+
+
 def exit_reason(
     plan: ArbPlan,
     board: AssetBoard,
@@ -331,11 +343,9 @@ def exit_reason(
 ) -> tuple[ExitReason, str] | None:
     """Why ``plan`` should close now, or None (order of checks: module docstring)."""
     ex = config.exits
-    if breakers.forced(plan.asset):
-        return ExitReason.risk_breaker, "a breaker forces exits"
-    stale = stale_leg(plan, board, config, now)
-    if stale is not None:
-        return ExitReason.risk_breaker, stale
+    risk = _risk_exit(plan, board, config, now, breakers)
+    if risk is not None:
+        return risk
     held = _held_h(plan.adverse_since, now, ex.flip_h)
     if held is not None:
         return ExitReason.funding_flip, f"spread < 0 at every settlement for {held:.1f} h"
@@ -399,11 +409,9 @@ def forecast_exit_reason(
        × the switch cost (:func:`projections.strategies.funding_arb.policy.switch_cost_frac`).
     """
     ex = config.exits
-    if breakers.forced(plan.asset):
-        return ExitReason.risk_breaker, "a breaker forces exits"
-    stale = stale_leg(plan, board, config, now)
-    if stale is not None:
-        return ExitReason.risk_breaker, stale
+    risk = _risk_exit(plan, board, config, now, breakers)
+    if risk is not None:
+        return risk
     held = _held_h(plan.basis_against_since, now, ex.basis_stop_h)
     if plan.entry_basis is not None and held is not None:
         return ExitReason.basis_stop, f"basis against us for {held:.1f} h"
