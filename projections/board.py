@@ -13,7 +13,7 @@ stale or missing leg, or a leg whose funding interval is unknown, is excluded wi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import cast
 
@@ -43,9 +43,28 @@ class OutOfOrderError(ValueError):
     """An event older than the state it would update (dead-letter it)."""
 
 
-@dataclass(frozen=True)
-class FundingFeed:
-    """Latest funding of one (venue, instrument). Rates are per interval (fractions)."""
+class _Feed:
+    """Pickling of the slots feeds: a pickle written while the feeds were frozen dataclasses
+    with a ``__dict__`` (a version-1 worker snapshot) holds a dict state; both load."""
+
+    __slots__ = ()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]  # a dataclass subclass
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+
+@dataclass(slots=True)
+class FundingFeed(_Feed):
+    """Latest funding of one (venue, instrument). Rates are per interval (fractions).
+
+    Read-only by convention (a slots class, not frozen: one is built on every funding
+    observation, and a frozen dataclass's ``__init__`` costs ~4× as much; issue 18). The
+    board replaces a feed, never changes one: the leg caches check feeds by identity.
+    """
 
     venue: str
     instrument: str
@@ -64,9 +83,10 @@ class FundingFeed:
     predicted_rate: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class TickerFeed:
-    """Latest top of book of one (venue, instrument); prices quote per base."""
+@dataclass(slots=True)
+class TickerFeed(_Feed):
+    """Latest top of book of one (venue, instrument); prices quote per base. Read-only by
+    convention, as :class:`FundingFeed`."""
 
     bid: Decimal
     ask: Decimal
