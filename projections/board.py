@@ -240,6 +240,9 @@ class LegView:
     cost: tuple[FeeConfig, Decimal] | None = field(default=None, compare=False, repr=False)
 
 
+_UNSET = object()  # PairQuote's break-even hours before the first read
+
+
 @dataclass(slots=True)
 class PairQuote:
     """A candidate pair: ``long`` leg and ``short`` leg, their spread and fee-aware edge.
@@ -248,6 +251,11 @@ class PairQuote:
 
     ``blocked`` holds why the pair cannot be traded now (stale/missing leg, unknown interval);
     then the numbers may be partial (zero) and must not be used.
+
+    ``break_even_h`` (``cost_frac / spread_h`` hours when the spread is positive, else None,
+    :func:`projections.funding.edge`) is computed on first read: a Decimal division is the
+    costliest step of a quote, and only the pairs a decision looks at need it (issue 18).
+    Same operands, same (default) decimal context, so the same digits.
     """
 
     long: FeedKey
@@ -257,11 +265,20 @@ class PairQuote:
     spread_h: Decimal
     spread_apr: Decimal
     cost_frac: Decimal
-    break_even_h: Decimal | None
     net_edge_apr: Decimal
     blocked: str | None = None
     long_leg: LegView | None = None
     short_leg: LegView | None = None
+    # break_even_h once read (_UNSET before): derived from the fields above, so not compared
+    _break_even_h: object = field(default=_UNSET, compare=False, repr=False)
+
+    @property
+    def break_even_h(self) -> Decimal | None:
+        be = self._break_even_h
+        if be is _UNSET:
+            s = self.spread_h
+            be = self._break_even_h = self.cost_frac / s if s > 0 else None
+        return cast(Decimal | None, be)
 
     @property
     def label(self) -> str:
@@ -439,7 +456,7 @@ def _quote(
     if lv.__class__ is str or sv.__class__ is str:
         reason = "; ".join(r for r in (lv, sv) if isinstance(r, str))
         z = _ZERO
-        return PairQuote(long, short, z, z, z, z, z, None, z, blocked=reason)
+        return PairQuote(long, short, z, z, z, z, z, z, blocked=reason)
     lv, sv = cast(LegView, lv), cast(LegView, sv)
     spread_h = sv.rate_h - lv.rate_h  # spread_per_hour
     # round_trip_cost_frac and edge with the same operations in the same order, the per-leg
@@ -454,8 +471,7 @@ def _quote(
     cost = cost + short_term
     horizon = config.entry.holding_horizon_h
     net = spread_h * horizon - cost
-    break_even_h = cost / spread_h if spread_h > 0 else None
-    net_edge_apr = net * HOURS_PER_YEAR / horizon
+    net_edge_apr = net * HOURS_PER_YEAR / horizon  # break_even_h: on first read
     return PairQuote(
         long,
         short,
@@ -464,7 +480,6 @@ def _quote(
         spread_h,
         spread_h * HOURS_PER_YEAR,
         cost,
-        break_even_h,
         net_edge_apr,
         None,
         lv,
