@@ -411,17 +411,17 @@ def leg_view(
     rate_h = effective_rate_h(
         rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
     )
-    view = LegView(
-        venue=key[0],
-        instrument=key[1],
-        spot=spot,
-        rate_h=rate_h,
-        interval_h=interval,
-        bid=tv.bid,
-        ask=tv.ask,
-        mark=tv.mark_price or tv.mid,
-        quote_volume_24h=tv.quote_volume_24h,
-        funding_time=ftime,
+    view = LegView(  # positional: the field order of LegView
+        key[0],
+        key[1],
+        spot,
+        rate_h,
+        interval,
+        tv.bid,
+        tv.ask,
+        tv.mark_price or tv.mid,
+        tv.quote_volume_24h,
+        ftime,
     )
     _LEGS[(key, short)] = (config, funding, tv, view, until)
     return view
@@ -454,7 +454,12 @@ def _quote(
     long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str, config: StrategyConfig
 ) -> PairQuote:
     if lv.__class__ is str or sv.__class__ is str:
-        reason = "; ".join(r for r in (lv, sv) if isinstance(r, str))
+        # "; ".join of the reasons, without a generator (a stale leg re-quotes its pairs on
+        # every reaction: its reason carries the age in minutes)
+        if lv.__class__ is str:
+            reason = lv if sv.__class__ is not str else f"{lv}; {sv}"
+        else:
+            reason = cast(str, sv)
         z = _ZERO
         return PairQuote(long, short, z, z, z, z, z, z, blocked=reason)
     lv, sv = cast(LegView, lv), cast(LegView, sv)
