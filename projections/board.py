@@ -251,19 +251,19 @@ def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> A
     rates: Sequence[RatePoint] = old.rates if old else ()
     if e.settled and (not rates or e.funding_time > rates[-1][0]):
         rates = RateHistory.appended(rates, (e.funding_time, e.funding_rate))
-    feed = FundingFeed(
-        venue=e.venue,
-        instrument=e.instrument,
-        funding_rate=e.funding_rate,
-        funding_time=e.funding_time,
-        next_funding_time=e.next_funding_time,
-        reported_interval_h=e.funding_interval_h,
-        settlement_times=times,
-        mark_price=e.mark_price,
-        observed_at=e.event_time,
-        event_id=e.event_id,
-        rates=rates,
-        predicted_rate=e.predicted_rate
+    feed = FundingFeed(  # positional, in FundingFeed's field order: one per funding event
+        e.venue,
+        e.instrument,
+        e.funding_rate,
+        e.funding_time,
+        e.next_funding_time,
+        e.funding_interval_h,
+        times,
+        e.mark_price,
+        e.event_time,
+        e.event_id,
+        rates,
+        e.predicted_rate
         if e.predicted_rate is not None
         else (None if e.settled else e.funding_rate),
     )
@@ -284,13 +284,8 @@ def _apply_ticker(board: AssetBoard, key: FeedKey, e: TickerObserved) -> AssetBo
             raise OutOfOrderError(
                 f"ticker for {key[0]} {key[1]} at {e.event_time} is older than {old.observed_at}"
             )
-    feed = TickerFeed(
-        bid=e.bid,
-        ask=e.ask,
-        mark_price=e.mark_price,
-        quote_volume_24h=e.quote_volume_24h,
-        observed_at=e.event_time,
-        event_id=e.event_id,
+    feed = TickerFeed(  # positional, in TickerFeed's field order: one per ticker
+        e.bid, e.ask, e.mark_price, e.quote_volume_24h, e.event_time, e.event_id
     )
     return AssetBoard(
         board.asset,

@@ -67,6 +67,7 @@ from schemas.events import (
 from schemas.types import INTERNAL_VENUE, BreakerAction, base_asset, canonical_decimal
 
 APR_Q = Decimal("1e-10")
+BP_Q = Decimal("1e-4")  # the SpreadUpdated signature's and break-even's quantum
 _E = TypeVar("_E", bound=Event)
 
 
@@ -173,7 +174,7 @@ def _spread_event(
     q = pairs[0]
     if q.blocked:
         return None
-    sig = (q.long, q.short, q.spread_apr.quantize(Decimal("1e-4")))
+    sig = (q.long, q.short, q.spread_apr.quantize(BP_Q))
     if sig == last:
         return None
     event_id = IdNamespace.DERIVED.id("spread", asset, now, cause)
@@ -187,9 +188,7 @@ def _spread_event(
     fields["spread_h"] = q.spread_h
     fields["spread_apr"] = q.spread_apr.quantize(APR_Q)
     fields["net_edge_apr"] = q.net_edge_apr.quantize(APR_Q)
-    fields["break_even_h"] = (
-        q.break_even_h.quantize(Decimal("1e-4")) if q.break_even_h is not None else None
-    )
+    fields["break_even_h"] = q.break_even_h.quantize(BP_Q) if q.break_even_h is not None else None
     return sig, _trusted(SpreadUpdated, fields, _SPREAD_DECIMALS)
 
 
