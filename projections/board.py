@@ -13,7 +13,7 @@ stale or missing leg, or a leg whose funding interval is unknown, is excluded wi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import cast
 
@@ -25,7 +25,6 @@ from projections.funding import (
     rate_per_hour,
     resolve_interval_h,
     slippage_frac,
-    spread_per_hour,
     venue_fees,
 )
 from schemas.config import FeeConfig, StrategyConfig
@@ -43,9 +42,28 @@ class OutOfOrderError(ValueError):
     """An event older than the state it would update (dead-letter it)."""
 
 
-@dataclass(frozen=True)
-class FundingFeed:
-    """Latest funding of one (venue, instrument). Rates are per interval (fractions)."""
+class _Feed:
+    """Pickling of the slots feeds: a pickle written while the feeds were frozen dataclasses
+    with a ``__dict__`` (a version-1 worker snapshot) holds a dict state; both load."""
+
+    __slots__ = ()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]  # a dataclass subclass
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+
+@dataclass(slots=True)
+class FundingFeed(_Feed):
+    """Latest funding of one (venue, instrument). Rates are per interval (fractions).
+
+    Read-only by convention (a slots class, not frozen: one is built on every funding
+    observation, and a frozen dataclass's ``__init__`` costs ~4× as much; issue 18). The
+    board replaces a feed, never changes one: the leg caches check feeds by identity.
+    """
 
     venue: str
     instrument: str
@@ -64,9 +82,10 @@ class FundingFeed:
     predicted_rate: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class TickerFeed:
-    """Latest top of book of one (venue, instrument); prices quote per base."""
+@dataclass(slots=True)
+class TickerFeed(_Feed):
+    """Latest top of book of one (venue, instrument); prices quote per base. Read-only by
+    convention, as :class:`FundingFeed`."""
 
     bid: Decimal
     ask: Decimal
@@ -221,6 +240,9 @@ class LegView:
     cost: tuple[FeeConfig, Decimal] | None = field(default=None, compare=False, repr=False)
 
 
+_UNSET = object()  # PairQuote's break-even hours before the first read
+
+
 @dataclass(slots=True)
 class PairQuote:
     """A candidate pair: ``long`` leg and ``short`` leg, their spread and fee-aware edge.
@@ -229,6 +251,11 @@ class PairQuote:
 
     ``blocked`` holds why the pair cannot be traded now (stale/missing leg, unknown interval);
     then the numbers may be partial (zero) and must not be used.
+
+    ``break_even_h`` (``cost_frac / spread_h`` hours when the spread is positive, else None,
+    :func:`projections.funding.edge`) is computed on first read: a Decimal division is the
+    costliest step of a quote, and only the pairs a decision looks at need it (issue 18).
+    Same operands, same (default) decimal context, so the same digits.
     """
 
     long: FeedKey
@@ -238,11 +265,20 @@ class PairQuote:
     spread_h: Decimal
     spread_apr: Decimal
     cost_frac: Decimal
-    break_even_h: Decimal | None
     net_edge_apr: Decimal
     blocked: str | None = None
     long_leg: LegView | None = None
     short_leg: LegView | None = None
+    # break_even_h once read (_UNSET before): derived from the fields above, so not compared
+    _break_even_h: object = field(default=_UNSET, compare=False, repr=False)
+
+    @property
+    def break_even_h(self) -> Decimal | None:
+        be = self._break_even_h
+        if be is _UNSET:
+            s = self.spread_h
+            be = self._break_even_h = self.cost_frac / s if s > 0 else None
+        return cast(Decimal | None, be)
 
     @property
     def label(self) -> str:
@@ -375,17 +411,17 @@ def leg_view(
     rate_h = effective_rate_h(
         rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
     )
-    view = LegView(
-        venue=key[0],
-        instrument=key[1],
-        spot=spot,
-        rate_h=rate_h,
-        interval_h=interval,
-        bid=tv.bid,
-        ask=tv.ask,
-        mark=tv.mark_price or tv.mid,
-        quote_volume_24h=tv.quote_volume_24h,
-        funding_time=ftime,
+    view = LegView(  # positional: the field order of LegView
+        key[0],
+        key[1],
+        spot,
+        rate_h,
+        interval,
+        tv.bid,
+        tv.ask,
+        tv.mark_price or tv.mid,
+        tv.quote_volume_24h,
+        ftime,
     )
     _LEGS[(key, short)] = (config, funding, tv, view, until)
     return view
@@ -411,24 +447,36 @@ def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
     return term
 
 
+_ZERO = Decimal(0)
+
+
 def _quote(
     long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str, config: StrategyConfig
 ) -> PairQuote:
-    zero = Decimal(0)
-    if isinstance(lv, str) or isinstance(sv, str):
-        reason = "; ".join(r for r in (lv, sv) if isinstance(r, str))
-        return PairQuote(long, short, zero, zero, zero, zero, zero, None, zero, blocked=reason)
-    spread_h = spread_per_hour(lv.rate_h, sv.rate_h)
+    if lv.__class__ is str or sv.__class__ is str:
+        # "; ".join of the reasons, without a generator (a stale leg re-quotes its pairs on
+        # every reaction: its reason carries the age in minutes)
+        if lv.__class__ is str:
+            reason = lv if sv.__class__ is not str else f"{lv}; {sv}"
+        else:
+            reason = cast(str, sv)
+        z = _ZERO
+        return PairQuote(long, short, z, z, z, z, z, z, blocked=reason)
+    lv, sv = cast(LegView, lv), cast(LegView, sv)
+    spread_h = sv.rate_h - lv.rate_h  # spread_per_hour
     # round_trip_cost_frac and edge with the same operations in the same order, the per-leg
-    # terms computed once per leg update instead of once per pair
+    # terms computed once per leg update instead of once per pair (_cost_term's own-view
+    # check inlined: a leg is in several pairs)
     fees = config.fees
-    cost = Decimal(0)
-    cost += _cost_term(lv, fees)
-    cost += _cost_term(sv, fees)
+    own = lv.cost
+    long_term = own[1] if own is not None and own[0] is fees else _cost_term(lv, fees)
+    own = sv.cost
+    short_term = own[1] if own is not None and own[0] is fees else _cost_term(sv, fees)
+    cost = _ZERO + long_term  # Decimal(0) += term, as round_trip_cost_frac sums
+    cost = cost + short_term
     horizon = config.entry.holding_horizon_h
     net = spread_h * horizon - cost
-    break_even_h = cost / spread_h if spread_h > 0 else None
-    net_edge_apr = net * HOURS_PER_YEAR / horizon
+    net_edge_apr = net * HOURS_PER_YEAR / horizon  # break_even_h: on first read
     return PairQuote(
         long,
         short,
@@ -437,7 +485,6 @@ def _quote(
         spread_h,
         spread_h * HOURS_PER_YEAR,
         cost,
-        break_even_h,
         net_edge_apr,
         None,
         lv,
@@ -512,14 +559,56 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     if last is not None and last[0] is board and last[1] == now and last[2] is config:
         return list(cast(list[PairQuote], last[3]))  # same board, same time: same pairs
     keys, perps, spots = _legs_of(board)
-    as_long = {k: leg_view(board, k, False, config, now) for k in keys}
+    # leg_view's cached path inlined (this loop runs on every reaction): the same checks in
+    # the same order; anything else goes through leg_view itself
+    legs, tickers, funding = _LEGS, board.tickers, board.funding
+    as_long: dict[FeedKey, LegView | str] = {}
+    for k in keys:
+        c = legs.get((k, False))
+        if (
+            c is not None
+            and now <= c[4]  # type: ignore[operator]  # cache slot 4: valid-until ms
+            and c[0] is config
+            and tickers.get(k) is c[2]
+            and (c[1] is None or funding.get(k) is c[1])
+        ):
+            as_long[k] = c[3]  # type: ignore[assignment]  # cache slot 3: the view
+        else:
+            as_long[k] = leg_view(board, k, False, config, now)
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
     as_short = as_long
     if spots:
         as_short = dict(as_long)
         for k in spots:
             as_short[k] = leg_view(board, k, True, config, now)
+    previous = cast(list[tuple[tuple[object, ...], PairQuote]], last[4]) if last else None
+    if previous is not None and last is not None and last[2] is not config:
+        previous = None
+    n_previous = len(previous) if previous is not None else -1
+    same = previous is not None  # every pair the same (key, quote) as last time, in order
     quotes: list[tuple[tuple[object, ...], PairQuote]] = []
+    cache = _QUOTES
+
+    def ranked(long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str) -> None:
+        # _ranked inlined (same cache, same checks); appends and tracks ``same``
+        nonlocal same
+        c = cache.get((long, short))
+        if (
+            c is not None
+            and c[0] is config
+            and (c[1] is lv or (lv.__class__ is str and c[1] == lv))
+            and (c[2] is sv or (sv.__class__ is str and c[2] == sv))
+        ):
+            item = (c[3], c[4])
+        else:  # _ranked's miss
+            q = _quote(long, short, lv, sv, config)
+            item = ((q.blocked is not None, -q.net_edge_apr, long, short), q)
+            cache[(long, short)] = (config, lv, sv, item[0], q)
+        if same:
+            i = len(quotes)
+            same = i < n_previous and previous[i][0] is item[0]  # type: ignore[index]  # same implies previous
+        quotes.append(item)  # type: ignore[arg-type]  # untyped cache slots
+
     if config.entry.perp_perp:
         for i, a in enumerate(perps):
             for b in perps[i + 1 :]:
@@ -527,31 +616,24 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
                     continue
                 va, vb = as_long[a], as_long[b]
                 if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
-                    quotes.append(_ranked(a, b, va, as_short[b], config))  # b pays more: short b
+                    ranked(a, b, va, as_short[b])  # b pays more: short b
                 else:
-                    quotes.append(_ranked(b, a, vb, as_short[a], config))
+                    ranked(b, a, vb, as_short[a])
     if config.entry.spot_perp:
         for s in spots:
             for p in perps:
                 if p[0] != s[0]:
                     continue
-                quotes.append(_ranked(s, p, as_long[s], as_short[p], config))
+                ranked(s, p, as_long[s], as_short[p])
                 if config.entry.allow_spot_short:
-                    quotes.append(_ranked(p, s, as_long[p], as_short[s], config))
-    previous = cast(list[tuple[tuple[object, ...], PairQuote]], last[4]) if last else None
-    if (
-        last is not None
-        and previous is not None
-        and last[2] is config
-        and len(previous) == len(quotes)
-        and all(a[0] is b[0] for a, b in zip(previous, quotes, strict=True))
-    ):
+                    ranked(p, s, as_long[p], as_short[s])
+    if same and len(quotes) == n_previous:
         # every pair the same quote in the same place: the same ranking
-        ranked = cast(list[PairQuote], last[3])
+        ranked_quotes = cast(list[PairQuote], last[3])  # type: ignore[index]  # same implies last
     else:
         unsorted = quotes[:]
         quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
-        ranked = [q for _, q in quotes]
+        ranked_quotes = [q for _, q in quotes]
         quotes = unsorted
-    _LAST[board.asset] = (board, now, config, ranked, quotes)
-    return list(ranked)
+    _LAST[board.asset] = (board, now, config, ranked_quotes, quotes)
+    return list(ranked_quotes)

@@ -474,6 +474,20 @@ def _eligible(q: PairQuote, config: StrategyConfig) -> bool:
     return True
 
 
+def _best(pairs: list[PairQuote], config: StrategyConfig) -> PairQuote | None:
+    """The first eligible pair of a :func:`candidate_pairs` ranking (blocked pairs last, then
+    net edge descending): the scan stops at the first blocked pair or the first edge below
+    ``entry.min_net_apr``, since no pair after it can be eligible (issue 18: the scan ran
+    through every pair on every decision)."""
+    floor = config.entry.min_net_apr
+    for q in pairs:
+        if q.blocked is not None or q.net_edge_apr < floor:
+            return None
+        if _eligible(q, config):
+            return q
+    return None
+
+
 def _size(
     q: PairQuote, state: StrategyState, config: StrategyConfig, asset: str
 ) -> tuple[Decimal, Decimal]:
@@ -640,7 +654,7 @@ def decide(
         )
         best = fbest.quote if fbest is not None else None
     else:
-        best = next((q for q in pairs if _eligible(q, config)), None)
+        best = _best(pairs, config)
     live = state.live_for(asset)
     if live is not None:
         plan = live
