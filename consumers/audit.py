@@ -3,8 +3,8 @@
 One raw table with every record (``events_raw``: coordinates, key, type, envelope, payload as
 JSON) and typed tables per event family, all ``ReplacingMergeTree`` ordered by
 (run, topic, partition, offset) where ``run`` is the topic prefix, so a redelivered
-batch replaces itself and runs never collide. The loop batches rows (at
-most ``max_rows`` or ``max_ms`` of wall time, whichever first), writes them through the store
+batch replaces itself and runs never collide. The loop batches rows (at most ``max_rows``
+or, live, ``max_ms`` of wall time, whichever first), writes them through the store
 (Arrow inserts), and only then commits the consumer offsets: a crash between write and commit
 redelivers, and the dedup key absorbs it.
 
@@ -1050,8 +1050,10 @@ async def audit_topics(
     """Consume every catalog topic of the run (its prefix) into ClickHouse.
 
     ``drain`` stops once the end offsets seen at start are reached (backtests); otherwise
-    the sink runs until cancelled. ``stop_after`` stops after that many records *without
-    committing the last batch's offsets* (tests simulate a crash between write and commit).
+    the sink runs until cancelled. A batch is written after ``max_rows`` records or, unless
+    draining, ``max_ms`` of wall time, whichever comes first. ``stop_after`` stops after
+    that many records *without committing the last batch's offsets* (tests simulate a crash
+    between write and commit).
 
     Records that do not decode are kept raw (``Undecodable``); their topic's processor
     dead-letters them. Records it cannot convert or insert go to the run's dead-letter topic
@@ -1101,7 +1103,11 @@ async def audit_topics(
                         continue
                     batch.add_many(tp.topic, tp.partition, part)  # grouped per topic-partition
                     position[tp] = part[-1].offset + 1
-                due = batch.count >= max_rows or (time.monotonic() - started) * 1000 >= max_ms
+                # max_ms bounds a live sink's latency; a drain (nobody reads until it is done)
+                # cuts batches by max_rows only: each cut costs an insert per table and a commit
+                due = batch.count >= max_rows or (
+                    not drain and (time.monotonic() - started) * 1000 >= max_ms
+                )
                 done = drain and all(position[tp] >= end for tp, end in ends.items())
                 crash = stop_after is not None and total + batch.count >= stop_after
                 if batch.count and (due or done or crash):
