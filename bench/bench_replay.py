@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import FILES, START, VENUES, broker, row, save, summarise
+from bench.common import FILES, START, VENUES, broker, market_events, row, save, summarise
 from infra.kafka_io import create_topics
 from infra.settings import Settings
 from producers import history as h
@@ -42,7 +42,7 @@ def main(bootstrap: str, runs: int, workers: int) -> None:
     ser = Serializer()
     records = [
         (topic_for(type(e)).name, e.key.encode(), ser.encode(e), e.event_time)
-        for e in h.merged(h.plan(FILES, WINDOW))
+        for e in market_events(h.plan(FILES, WINDOW))
     ]
     print(f"replay publish: {len(records):,} events per run, {runs} runs each")
 
