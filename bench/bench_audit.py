@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import broker, row, save, summarise
+from bench.common import broker, market_events, row, save, summarise
 from consumers.audit import AuditBatch, apply_ddl, audit_topics
 from infra.clickhouse import open_chdb
 from infra.kafka_io import EventProducer, create_topics, topic_partitions
@@ -86,7 +86,7 @@ async def consume_and_decode(settings: Settings, ser: Serializer) -> int:
 
 async def main(bootstrap: str) -> None:
     events = []
-    for e in h.merged(h.plan(FILES, h.Window(venues=frozenset({"binance", "bybit", "okx"})))):
+    for e in market_events(h.plan(FILES, h.Window(venues=frozenset({"binance", "bybit", "okx"})))):
         events.append(e)
         if len(events) == N:
             break

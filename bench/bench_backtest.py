@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncio
 
-from bench.common import broker, save, summarise
+from bench.common import broker, market_events, save, summarise
 from infra.kafka_io import create_topics
 from infra.settings import Settings
 from producers import history as h
@@ -75,7 +75,7 @@ def main(bootstrap: str, runs: int) -> None:
         asyncio.run(replay(settings, plan, window))
         replays.append(time.perf_counter() - start)
         # stage alone: the engine and paper venue over the same merged events, in memory
-        market = list(h.merged(h.plan(list(DEFAULT_DATA), window, reference_prices=REFS)))
+        market = list(market_events(h.plan(list(DEFAULT_DATA), window, reference_prices=REFS)))
         sim = Simulation(config)
         start = time.perf_counter()
         for e in market:
