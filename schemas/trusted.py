@@ -110,6 +110,12 @@ def trusted(model: type[M], fields: dict[str, Any]) -> M:
     return build(fields)  # type: ignore[no-any-return]  # the builder makes a ``model``
 
 
+def make(model: type[M], /, **fields: Any) -> M:
+    """``make(Model, **kw)`` is ``trusted(Model, kw)``: the drop-in for a constructor call
+    ``Model(**kw)`` (same caller guarantees, same checks)."""
+    return trusted(model, fields)
+
+
 def _compile(model: type[BaseModel], plan: _Plan) -> Callable[[dict[str, Any]], Any]:
     """The builder of ``model``, generated once as straight-line code (one statement per field
     and check, the slots set through their descriptors), as ``schemas.serde`` builds its
