@@ -43,7 +43,6 @@ Proved equal to the validated constructor on generated events and on every outpu
 
 from __future__ import annotations
 
-import operator
 import types
 import typing
 from collections.abc import Callable
@@ -69,28 +68,33 @@ _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
-Check = Callable[[Any], Any]
+
+class Check(typing.NamedTuple):
+    """One kept check of a field: ``func`` alone is a validator of the model's (``v =
+    func(v)``); with ``test`` (an expression of ``{v}``), ``func`` raises when it is false."""
+
+    func: Callable[[Any], Any]
+    test: str | None = None
 
 
 class _Plan:
     """How to build one model: its fields in order with their default (or ``_REQUIRED``),
     whether ``None`` is allowed, and the checks of a given value; its ``after`` validators."""
 
-    __slots__ = ("after", "fields", "names", "version")
+    __slots__ = ("after", "fields", "version")
 
     def __init__(
         self,
         fields: tuple[tuple[str, object, bool, tuple[Check, ...]], ...],
-        after: tuple[Check, ...],
+        after: tuple[Callable[[Any], Any], ...],
         version: int | None,
     ) -> None:
         self.fields = fields
-        self.names = frozenset(name for name, *_ in fields)
         self.after = after
         self.version = version
 
 
-_PLANS: dict[type[BaseModel], _Plan] = {}
+_BUILDERS: dict[type[BaseModel], Callable[[dict[str, Any]], Any]] = {}
 
 
 def trusted(model: type[M], fields: dict[str, Any]) -> M:
@@ -100,52 +104,103 @@ def trusted(model: type[M], fields: dict[str, Any]) -> M:
     Raises ``ValueError`` where a kept check fails, a required field is missing or an unknown
     one is given; ``TypeError`` for a model that cannot be built this way.
     """
-    plan = _PLANS.get(model)
-    if plan is None:
-        plan = _PLANS[model] = _plan(model)
-    values: dict[str, Any] = {}
-    given = 0
-    for name, default, optional, checks in plan.fields:
-        if name in fields:
-            value = fields[name]
-            given += 1
-            if value is not None or not optional:
-                for check in checks:
-                    value = check(value)
-            values[name] = value
-        elif default is _REQUIRED:
-            raise ValueError(f"{model.__name__}.{name}: field required")
-        else:
-            values[name] = default
-    if given != len(fields):
-        unknown = sorted(set(fields) - plan.names)
-        raise ValueError(f"{model.__name__}: unknown fields {unknown} (extra fields are forbidden)")
-    fields_set = set(fields)
+    build = _BUILDERS.get(model)
+    if build is None:
+        build = _BUILDERS[model] = _compile(model, _plan(model))
+    return build(fields)  # type: ignore[no-any-return]  # the builder makes a ``model``
+
+
+def make(model: type[M], /, **fields: Any) -> M:
+    """``make(Model, **kw)`` is ``trusted(Model, kw)``: the drop-in for a constructor call
+    ``Model(**kw)`` (same caller guarantees, same checks)."""
+    return trusted(model, fields)
+
+
+def _compile(model: type[BaseModel], plan: _Plan) -> Callable[[dict[str, Any]], Any]:
+    """The builder of ``model``, generated once as straight-line code (one statement per field
+    and check, the slots set through their descriptors), as ``schemas.serde`` builds its
+    trusted decoders: a loop over fields and checks cost as much as the checks themselves."""
+    env: dict[str, Any] = {
+        "model": model,
+        "new": _new,
+        "set_dict": _set_dict,
+        "set_fields": _set_fields,
+        "set_extra": _set_extra,
+        "set_private": _set_private,
+        "failed": _failed,
+        "VERSION": plan.version,
+    }
+    required = sum(1 for _, default, _, _ in plan.fields if default is _REQUIRED)
+    lines = ["def build(f):", "    try:"]
+    for i, (name, default, _, _) in enumerate(plan.fields):
+        if default is _REQUIRED:
+            lines.append(f"        v{i} = f[{name!r}]")
+    lines += ["    except KeyError:", "        failed(model, f)", f"    n = {required}"]
+    for i, (name, default, optional, checks) in enumerate(plan.fields):
+        indent = "    "
+        if default is not _REQUIRED:
+            env[f"d{i}"] = default
+            lines += [f"    if {name!r} in f:", f"        v{i} = f[{name!r}]", "        n += 1"]
+            indent = "        "
+        if name == "schema_version" and plan.version is not None:
+            # the envelope's validators: a missing version is the current one, another refused
+            lines.append(f"{indent}if v{i} != VERSION: failed(model, f)")
+            lines += ["    else:", f"        v{i} = VERSION"]
+            continue
+        if checks:
+            body = indent
+            if optional:
+                lines.append(f"{indent}if v{i} is not None:")
+                body = indent + "    "
+            for j, check in enumerate(checks):
+                env[f"c{i}_{j}"] = check.func
+                if check.test is None:
+                    lines.append(f"{body}v{i} = c{i}_{j}(v{i})")
+                else:
+                    test = check.test.format(v=f"v{i}")
+                    lines.append(f"{body}if not ({test}): c{i}_{j}(v{i})")
+        if default is not _REQUIRED:
+            lines += ["    else:", f"        v{i} = d{i}"]
+    lines += ["    if n != len(f):", "        failed(model, f)"]
+    values = ", ".join(f"{name!r}: v{i}" for i, (name, *_) in enumerate(plan.fields))
+    lines += [
+        "    obj = new(model)",
+        f"    set_dict(obj, {{{values}}})",
+        "    fs = set(f)",
+    ]
     if plan.version is not None:
-        # the envelope's validators: a missing version is the current one, another refused
-        version = fields.get("schema_version", plan.version)
-        if version != plan.version:
-            raise ValueError(
-                f"{model.__name__} schema_version {version} is not the current {plan.version}: "
-                "old versions must be upcast first"
-            )
-        values["schema_version"] = version
-        fields_set.add("schema_version")
-    obj = _new(model)
-    _set_dict(obj, values)
-    _set_fields(obj, fields_set)
-    _set_extra(obj, None)
-    _set_private(obj, None)
-    for validator in plan.after:
-        validator(obj)
-    return obj
+        lines.append("    fs.add('schema_version')")
+    lines += ["    set_fields(obj, fs)", "    set_extra(obj, None)", "    set_private(obj, None)"]
+    for k, validator in enumerate(plan.after):
+        env[f"a{k}"] = validator
+        lines.append(f"    a{k}(obj)")
+    lines.append("    return obj")
+    exec("\n".join(lines), env)  # noqa: S102  # generated from the model's own field names
+    return env["build"]  # type: ignore[no-any-return]  # exec'd code: its type is the builder's
+
+
+def _failed(model: type[BaseModel], fields: dict[str, Any]) -> None:
+    """Raise the ``ValueError`` for a missing required field, an unknown field or an old
+    ``schema_version`` (the builder's rare path: it names what is wrong)."""
+    names = set(model.model_fields)
+    missing = [n for n, f in model.model_fields.items() if f.is_required() and n not in fields]
+    if missing:
+        raise ValueError(f"{model.__name__}: field(s) required: {missing}")
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        raise ValueError(f"{model.__name__}: unknown fields {unknown} (extra fields are forbidden)")
+    version = fields.get("schema_version")
+    raise ValueError(
+        f"{model.__name__} schema_version {version} is not the current "
+        f"{getattr(model, 'SCHEMA_VERSION', None)}: old versions must be upcast first"
+    )
 
 
 def _plan(model: type[BaseModel]) -> _Plan:
     decorators = model.__pydantic_decorators__
     if decorators.field_validators or decorators.validators or decorators.root_validators:
         raise TypeError(f"{model.__name__} has field validators: build it validated")
-    after: list[Check] = []
+    after: list[Callable[[Any], Any]] = []
     for name, d in decorators.model_validators.items():
         if name in _ENVELOPE_VALIDATORS:
             continue
@@ -191,7 +246,7 @@ def _checks(model: type[BaseModel], name: str, item: Any) -> list[Check]:
     where = f"{model.__name__}.{name}"
     if isinstance(item, BeforeValidator | AfterValidator):
         # the Decimal fields' canonical form and bounds, the ms range: the model's own code
-        return [] if item.func in _COPIED_SYNTAX else [item.func]  # type: ignore[list-item]
+        return [] if item.func in _COPIED_SYNTAX else [Check(item.func)]  # type: ignore[arg-type]
     if isinstance(item, Strict | PlainSerializer):
         return []  # a type rule (the caller's) and serialisation, not a value check
     if isinstance(item, StringConstraints):
@@ -204,39 +259,26 @@ def _checks(model: type[BaseModel], name: str, item: Any) -> list[Check]:
         return _lengths(where, item.min_length, None)
     if isinstance(item, at.MaxLen):
         return _lengths(where, None, item.max_length)
-    if isinstance(item, at.Ge | at.Gt | at.Le | at.Lt):
-        return [_bound(where, item)]
+    for kind, op in ((at.Ge, ">="), (at.Gt, ">"), (at.Le, "<="), (at.Lt, "<")):
+        if isinstance(item, kind):
+            limit = getattr(item, kind.__name__.lower())
+            return [Check(_refuse(where, f"{op} {limit}"), f"{{v}} {op} {limit!r}")]
     raise TypeError(f"{where}: constraint {item!r} is not one trusted() checks: build it validated")
 
 
 def _lengths(where: str, low: int | None, high: int | None) -> list[Check]:
     lo = 0 if low is None else low
-    hi = high
-
-    def length(value: Any) -> Any:
-        n = len(value)
-        if n < lo or (hi is not None and n > hi):
-            raise ValueError(f"{where}: length {n} outside [{lo}, {hi}]")
-        return value
-
-    return [] if lo == 0 and hi is None else [length]
+    if lo == 0 and high is None:
+        return []
+    test = f"{lo} <= len({{v}})" if high is None else f"{lo} <= len({{v}}) <= {high}"
+    return [Check(_refuse(where, f"a length within [{lo}, {high}]", length=True), test)]
 
 
-def _bound(where: str, item: at.Ge | at.Gt | at.Le | at.Lt) -> Check:
-    op: Callable[[Any, Any], bool]
-    limit: Any
-    if isinstance(item, at.Ge):
-        op, limit = operator.ge, item.ge
-    elif isinstance(item, at.Gt):
-        op, limit = operator.gt, item.gt
-    elif isinstance(item, at.Le):
-        op, limit = operator.le, item.le
-    else:
-        op, limit = operator.lt, item.lt
+def _refuse(where: str, rule: str, *, length: bool = False) -> Callable[[Any], Any]:
+    """The raiser of a failed bound or length check (the builder's rare path)."""
 
-    def bound(value: Any) -> Any:
-        if not op(value, limit):
-            raise ValueError(f"{where}: {value} breaks {item}")
-        return value
+    def refuse(value: Any) -> Any:
+        shown = f"length {len(value)}" if length else repr(value)
+        raise ValueError(f"{where}: {shown} is refused (must be {rule})")
 
-    return bound
+    return refuse
