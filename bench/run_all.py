@@ -170,6 +170,13 @@ def _backtest(r: dict[str, Any]) -> Cells:
     if not phase:
         return "—", baseline, ""
     cell = f"{phase['median']:.1f} s ({phase['min']:.1f}–{phase['max']:.1f}, {phase['runs']} runs)"
+    fig = r["figure"]
+    if "phase_cpu_s" in fig:  # what the phase would take on free cores: the busier process
+        cell += (
+            f"; CPU {fig['phase_cpu_s']['median']:.1f} s in the backtest's process, "
+            f"{fig['replay_process_cpu_s']['median']:.1f} s in its replay process"
+        )
+        baseline += f" (CPU {base['replay_cpu_s']['median']:.1f} s + {base['engine_cpu_s']['median']:.1f} s)"
     return cell, baseline, _verdict(phase["median"] < 15)
 
 
