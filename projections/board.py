@@ -13,7 +13,7 @@ stale or missing leg, or a leg whose funding interval is unknown, is excluded wi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import cast, overload
 
@@ -27,6 +27,7 @@ from projections.funding import (
     slippage_frac,
     venue_fees,
 )
+from projections.slots import SlotsState
 from schemas.config import FeeConfig, StrategyConfig
 from schemas.events import Event, FundingRateObserved, TickerObserved
 from schemas.types import base_asset, is_spot
@@ -136,27 +137,12 @@ class RateHistory(Sequence[RatePoint]):
         return (tuple, (self.points(),))
 
 
-class _Feed:
-    """Pickling of the slots feeds: a pickle written while the feeds were frozen dataclasses
-    with a ``__dict__`` (a version-1 worker snapshot) holds a dict state; both load."""
-
-    __slots__ = ()
-
-    def __getstate__(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]  # a dataclass subclass
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        for name, value in state.items():
-            object.__setattr__(self, name, value)
-
-
 @dataclass(slots=True)
-class FundingFeed(_Feed):
+class FundingFeed(SlotsState):
     """Latest funding of one (venue, instrument). Rates are per interval (fractions).
 
-    Read-only by convention (a slots class, not frozen: one is built on every funding
-    observation, and a frozen dataclass's ``__init__`` costs ~4× as much; issue 18). The
-    board replaces a feed, never changes one: the leg caches check feeds by identity.
+    Read-only by convention (a slots class, :mod:`projections.slots`). The board replaces a
+    feed, never changes one: the leg caches check feeds by identity.
     """
 
     venue: str
@@ -177,7 +163,7 @@ class FundingFeed(_Feed):
 
 
 @dataclass(slots=True)
-class TickerFeed(_Feed):
+class TickerFeed(SlotsState):
     """Latest top of book of one (venue, instrument); prices quote per base. Read-only by
     convention, as :class:`FundingFeed`."""
 
@@ -193,9 +179,10 @@ class TickerFeed(_Feed):
         return (self.bid + self.ask) / 2
 
 
-@dataclass(frozen=True)
-class AssetBoard:
-    """Everything known about one asset's markets. Immutable; ``apply`` returns a new one."""
+@dataclass(slots=True)
+class AssetBoard(SlotsState):
+    """Everything known about one asset's markets. Immutable by convention (a slots class,
+    :mod:`projections.slots`); ``apply`` returns a new one."""
 
     asset: str
     funding: Mapping[FeedKey, FundingFeed] = field(default_factory=dict)
@@ -264,19 +251,19 @@ def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> A
     rates: Sequence[RatePoint] = old.rates if old else ()
     if e.settled and (not rates or e.funding_time > rates[-1][0]):
         rates = RateHistory.appended(rates, (e.funding_time, e.funding_rate))
-    feed = FundingFeed(
-        venue=e.venue,
-        instrument=e.instrument,
-        funding_rate=e.funding_rate,
-        funding_time=e.funding_time,
-        next_funding_time=e.next_funding_time,
-        reported_interval_h=e.funding_interval_h,
-        settlement_times=times,
-        mark_price=e.mark_price,
-        observed_at=e.event_time,
-        event_id=e.event_id,
-        rates=rates,
-        predicted_rate=e.predicted_rate
+    feed = FundingFeed(  # positional, in FundingFeed's field order: one per funding event
+        e.venue,
+        e.instrument,
+        e.funding_rate,
+        e.funding_time,
+        e.next_funding_time,
+        e.funding_interval_h,
+        times,
+        e.mark_price,
+        e.event_time,
+        e.event_id,
+        rates,
+        e.predicted_rate
         if e.predicted_rate is not None
         else (None if e.settled else e.funding_rate),
     )
@@ -297,13 +284,8 @@ def _apply_ticker(board: AssetBoard, key: FeedKey, e: TickerObserved) -> AssetBo
             raise OutOfOrderError(
                 f"ticker for {key[0]} {key[1]} at {e.event_time} is older than {old.observed_at}"
             )
-    feed = TickerFeed(
-        bid=e.bid,
-        ask=e.ask,
-        mark_price=e.mark_price,
-        quote_volume_24h=e.quote_volume_24h,
-        observed_at=e.event_time,
-        event_id=e.event_id,
+    feed = TickerFeed(  # positional, in TickerFeed's field order: one per ticker
+        e.bid, e.ask, e.mark_price, e.quote_volume_24h, e.event_time, e.event_id
     )
     return AssetBoard(
         board.asset,
