@@ -60,7 +60,7 @@ from producers.paper.models import (
 from projections.funding import MS_PER_HOUR, funding_payment
 from projections.stand_in import stand_in_quote
 from schemas.config import FeeConfig
-from schemas.envelope import IdNamespace, envelope
+from schemas.envelope import IdNamespace, envelope, uuid5_str
 from schemas.events import (
     BalanceObserved,
     CancelOrder,
@@ -89,6 +89,7 @@ from schemas.types import (
 )
 
 QTY_STEP = Decimal("0.00000001")
+_PAPER = IdNamespace.PAPER.value
 ZERO = Decimal(0)
 
 
@@ -177,6 +178,7 @@ class PaperVenue:
         self.resting: dict[str, _Resting] = {}
         self.commands: dict[str, str] = {}  # client order id → command event id
         self.fills = 0
+        self._id_prefixes: dict[tuple[str, tuple[str, str]], str] = {}  # see _key_id
         #: input type → its handler (event types are final: the exact type is the key)
         self._handlers: dict[type[Event], Callable[[Any], list[Event]]] = {
             TickerObserved: self._on_quote,
@@ -194,6 +196,14 @@ class PaperVenue:
     # -- helpers --
     def _id(self, *parts: object) -> str:
         return IdNamespace.PAPER.id(*parts)
+
+    def _key_id(self, kind: str, key: tuple[str, str], t: int) -> str:
+        """``self._id(kind, key, t)`` (the name ``kind/('venue', 'instrument')/t``) with its
+        prefix cached per key: a tuple's repr on every settlement cost more than its hash."""
+        prefix = self._id_prefixes.get((kind, key))
+        if prefix is None:
+            prefix = self._id_prefixes[(kind, key)] = f"{kind}/{key}/"
+        return uuid5_str(_PAPER, f"{prefix}{t}")
 
     def _account(self, venue: str) -> _Account:
         return self.accounts.setdefault(venue, _Account(self.config.starting_cash_usd))
@@ -214,6 +224,8 @@ class PaperVenue:
         key = (e.venue, e.instrument)
         self.quotes[key] = _Quote(e.bid, e.ask, e.mark_price or (e.bid + e.ask) / 2, e.event_time)
         out: list[Event] = self._accrue_borrow(key, e.event_time)
+        if not self.resting:
+            return out
         for cid in sorted(self.resting):
             rest = self.resting[cid]
             cmd = rest.cmd
@@ -270,7 +282,7 @@ class PaperVenue:
         amount = funding_payment(pos.qty, mark, e.funding_rate)
         self._account(e.venue).cash += amount
         t = e.funding_time
-        event_id = self._id("funding", key, t)
+        event_id = self._key_id("funding", key, t)
         return [
             trusted(
                 FundingPaid,
@@ -507,7 +519,7 @@ class PaperVenue:
         equity, gross = self._marked(venue)
         pos = self.positions.get((venue, instrument)) or _Position()
         used = margin.used(gross)
-        event_id = self._id("balance", venue, instrument, t, self.fills)
+        event_id = uuid5_str(_PAPER, f"balance/{venue}/{instrument}/{t}/{self.fills}")  # = _id
         cause_id, arb_id = (cause.event_id, cause.correlation_id) if cause else (None, pos.arb_id)
         return trusted(
             BalanceObserved,
