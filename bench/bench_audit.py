@@ -26,13 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import broker, row, save, summarise
+from bench.common import broker, market_events, row, save, summarise
 from consumers.audit import AuditBatch, apply_ddl, audit_topics
 from infra.clickhouse import open_chdb
 from infra.kafka_io import EventProducer, create_topics, topic_partitions
 from infra.settings import Settings
 from producers import history as h
-from schemas.events import Event
 from schemas.serde import Serializer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,18 +53,6 @@ class _Record:
             value,
         )
         self.timestamp = 0
-
-
-def market_events() -> list[Event]:
-    """The first ``N`` events of the bundled window (binance, bybit, okx), in event time."""
-    events: list[Event] = []
-    for e in h.merged(h.plan(FILES, h.Window(venues=frozenset({"binance", "bybit", "okx"})))):
-        if not isinstance(e, Event):
-            raise TypeError(f"the bundled window yielded a rejected row: {e}")
-        events.append(e)
-        if len(events) == N:
-            break
-    return events
 
 
 async def consume_and_decode(settings: Settings, ser: Serializer) -> int:
@@ -98,7 +85,11 @@ async def consume_and_decode(settings: Settings, ser: Serializer) -> int:
 
 
 async def main(bootstrap: str) -> None:
-    events = market_events()
+    events = []
+    for e in market_events(h.plan(FILES, h.Window(venues=frozenset({"binance", "bybit", "okx"})))):
+        events.append(e)
+        if len(events) == N:
+            break
     ser = Serializer()
     with tempfile.TemporaryDirectory() as tmp:
         store = open_chdb(Path(tmp), database="bench")

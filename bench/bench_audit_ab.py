@@ -26,12 +26,13 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_audit import N, _Record, market_events
-from bench.common import broker
+from bench.bench_audit import FILES, N, _Record
+from bench.common import broker, market_events
 from consumers import audit as work_tree
 from infra.clickhouse import open_chdb
 from infra.kafka_io import EventProducer, create_topics
 from infra.settings import Settings
+from producers import history as h
 from schemas.serde import Serializer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +58,11 @@ def load_audit(ref: str, folder: Path) -> ModuleType:
 
 
 async def run(bootstrap: str, ref: str, rounds: int) -> None:
-    events = market_events()
+    events = []
+    for e in market_events(h.plan(FILES, h.Window(venues=frozenset({"binance", "bybit", "okx"})))):
+        events.append(e)
+        if len(events) == N:
+            break
     ser = Serializer()
     wall: dict[str, list[float]] = {ref: [], "work tree": [], "raw insert": []}
     cpu: dict[str, list[float]] = {ref: [], "work tree": []}
