@@ -15,14 +15,14 @@ test_replay_parallel.py`` compares the topics byte for byte). The producer is th
 compression. What differs is the work per record on the sending core:
 
 * encoding (:func:`encoded`) parses, builds and encodes; in :func:`replay_parallel` it runs in
-  ``workers`` ``spawn`` children, each over a share of the plan's streams (all streams of one
-  series in one child), and the parent merges their sorted outputs on the replay's own merge
-  key, so the order is the one ``heapq.merge`` over all streams gives;
+  ``workers`` children (:class:`Encoders`), each over a share of the plan's streams (all
+  streams of one series in one child), and the parent merges their sorted outputs on the
+  replay's own merge key, so the order is the one ``heapq.merge`` over all streams gives;
 * sending (:class:`BatchPublisher`) appends the bytes to one open record batch per topic
   partition and hands full batches to aiokafka's ``send_batch``: no per-record future,
-  partitioner call or accumulator lookup (``AIOKafkaProducer.send`` costs ~20 µs a record in
-  Python). A partition is the producer's own ``DefaultPartitioner`` choice (murmur2 of the
-  key over the topic's partitions), computed once per (topic, key).
+  partitioner call or accumulator lookup. A partition is the producer's own
+  ``DefaultPartitioner`` choice (murmur2 of the key over the topic's partitions), computed
+  once per (topic, key).
 """
 
 from __future__ import annotations
