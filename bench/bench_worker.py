@@ -12,14 +12,23 @@
 3. **Scale**: peak RSS (VmHWM) of the worker process carrying 200 assets × 8 venues of
    synthetic-but-shaped funding and tickers, at two event counts (flat = no growth per event).
 
-    python bench/bench_worker.py [--runs 5]   (FUNDARB_BOOTSTRAP or a local broker)
+Throughput also reports the worker process's CPU time per event (``time.process_time`` in the
+worker between its first record and its last fold): the figure to compare on a shared machine.
+``--baseline-ref REF`` measures the same throughput and latency with the worker of another
+commit (its tree exported with ``git archive``, run from there), alternating with the work tree
+in the same run. Every figure is printed beside the load average (``os.getloadavg``).
+
+    python bench/bench_worker.py [--runs 5] [--only throughput,latency,scale]
+                                 [--baseline-ref REF]   (FUNDARB_BOOTSTRAP or a local broker)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.common import FILES, START, VENUES, broker, row, save, summarise
+from bench.common import FILES, REPO, START, VENUES, broker, row, save, summarise
 from infra.kafka_io import EventProducer, create_topics, start_consumer
 from infra.settings import Settings
 from producers import history as h
@@ -86,25 +95,68 @@ async def plain_loop(settings: Settings, expected: int) -> float:
         await consumer.stop()
 
 
-async def throughput(bootstrap: str, home: Path, runs: int) -> list[dict[str, Any]]:
-    base, figure = [], []
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def export(ref: str, into: Path) -> Path:
+    """The tree of commit ``ref`` under ``into`` (``git archive``), for a baseline worker."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+async def throughput(
+    bootstrap: str, home: Path, runs: int, trees: dict[str, Path]
+) -> list[dict[str, Any]]:
+    base: list[float] = []
+    figure: dict[str, list[float]] = {name: [] for name in trees}
+    cpu: dict[str, list[float]] = {name: [] for name in trees}
     events = 0
     for i in range(runs):
-        settings = _settings(bootstrap, f"tp{i}")
-        await create_topics(settings)
-        report = await replay(settings, h.plan(FILES, WINDOW), WINDOW)
-        events = report.events
-        base.append(await plain_loop(settings, events))
-        worker = WorkerProc(settings, home / f"tp{i}", config=BENCH_CONFIG)
-        worker.start()
-        try:
-            st = await asyncio.to_thread(worker.wait_idle, events, 600)
-        finally:
-            worker.stop()
-        figure.append(st["folded"] / (st["last_fold_s"] - st["first_record_s"]))
-        print(f"  run {i + 1}: plain {base[-1]:,.0f}/s, worker {figure[-1]:,.0f}/s")
+        line = f"  run {i + 1}:"
+        # alternate the order of the trees from run to run (the machine's load drifts); each
+        # tree gets its own prefix (topics, consumer group, changelog)
+        for name, tree in sorted(trees.items(), reverse=bool(i % 2)):
+            settings = _settings(bootstrap, f"tp{i}")
+            await create_topics(settings)
+            report = await replay(settings, h.plan(FILES, WINDOW), WINDOW)
+            events = report.events
+            if name == "work tree":
+                base.append(await plain_loop(settings, events))
+                line += f" plain {base[-1]:,.0f}/s"
+            worker = WorkerProc(settings, home / f"tp{i}-{name}", config=BENCH_CONFIG)
+            worker.repo = tree
+            worker.start()
+            try:
+                st = await asyncio.to_thread(worker.wait_idle, events, 900)
+            finally:
+                worker.stop()
+            figure[name].append(st["folded"] / (st["last_fold_s"] - st["first_record_s"]))
+            if st.get("last_fold_cpu_s"):
+                cpu[name].append(
+                    1e6 * (st["last_fold_cpu_s"] - st["first_record_cpu_s"]) / st["folded"]
+                )
+            line += f", {name} {figure[name][-1]:,.0f}/s"
+            if cpu[name]:
+                line += f" ({cpu[name][-1]:,.1f} µs CPU/event)"
+        print(f"{line}  [{_load()}]")
     print(f"worker throughput: {events:,} events per run (15 days of bundled data)")
-    return [row("worker (events/s)", summarise(figure), summarise(base), 0.50)]
+    rows = [row("worker (events/s)", summarise(figure["work tree"]), summarise(base), 0.50)]
+    for name in trees:
+        if cpu[name]:
+            c = summarise(cpu[name])
+            print(
+                f"  {name}: worker CPU per event {c['median']:.1f} µs "
+                f"(min {c['min']:.1f}, max {c['max']:.1f})"
+            )
+            rows.append({"stage": f"worker CPU µs/event ({name})", "figure": c})
+        if name != "work tree":
+            rows.append({"stage": f"worker events/s ({name})", "figure": summarise(figure[name])})
+    return rows
 
 
 async def _log_append_topics(settings: Settings) -> None:
@@ -143,10 +195,13 @@ def _pct(values: list[float]) -> dict[str, float]:
     return {"p50": q[49], "p99": q[98], "max": max(values), "n": len(values)}
 
 
-async def latency(bootstrap: str, home: Path, assets: int) -> list[dict[str, Any]]:
+async def latency(
+    bootstrap: str, home: Path, assets: int, name: str = "work tree", tree: Path = REPO
+) -> list[dict[str, Any]]:
     settings = _settings(bootstrap, "lat")
     await _log_append_topics(settings)
-    worker = WorkerProc(settings, home / "lat", config=BENCH_CONFIG)
+    worker = WorkerProc(settings, home / f"lat-{uuid.uuid4().hex[:6]}", config=BENCH_CONFIG)
+    worker.repo = tree
     worker.start()
     await asyncio.to_thread(worker.wait, lambda s: s["caught_up"], 120, "worker ready")
     paper = asyncio.create_task(run_paper_venue(settings, PaperConfig(latency_ms=0), drain_ms=8000))
@@ -182,13 +237,19 @@ async def latency(bootstrap: str, home: Path, assets: int) -> list[dict[str, Any
     if "-v" in sys.argv:
         print(sorted(decision), sorted(hedge))
     print(
-        f"decision latency (input append → intent append): p50 {d['p50']:.1f} ms, "
+        f"{name}: decision latency (input append → intent append): p50 {d['p50']:.1f} ms, "
         f"p99 {d['p99']:.1f} ms, max {d['max']:.0f} ms over {d['n']} intents (target p99 < 25)"
+        f"  [{_load()}]"
     )
     print(
-        f"hedge latency (fill append → hedge append): p50 {hd['p50']:.1f} ms, "
+        f"{name}: hedge latency (fill append → hedge append): p50 {hd['p50']:.1f} ms, "
         f"p99 {hd['p99']:.1f} ms, max {hd['max']:.0f} ms over {hd['n']} hedges (target p99 < 15)"
     )
+    if name != "work tree":
+        return [
+            {"stage": f"decision latency (ms) ({name})", "figure": d},
+            {"stage": f"hedge latency (ms) ({name})", "figure": hd},
+        ]
     return [
         {
             "stage": "decision latency (ms)",
@@ -267,18 +328,35 @@ async def scale(bootstrap: str, home: Path) -> list[dict[str, Any]]:
     ]
 
 
-async def main(bootstrap: str, runs: int) -> None:
+async def main(bootstrap: str, runs: int, only: set[str], baseline: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        rows = await throughput(bootstrap, home, runs)
-        rows += await latency(bootstrap, home, 120)
-        rows += await scale(bootstrap, home)
+        trees = {"work tree": REPO}
+        if baseline:
+            trees[f"baseline {baseline}"] = export(baseline, home / "baseline")
+        rows: list[dict[str, Any]] = []
+        if "throughput" in only:
+            rows += await throughput(bootstrap, home, runs, trees)
+        if "latency" in only:
+            for i in range(runs if baseline else 1):
+                for name, tree in sorted(trees.items(), reverse=bool(i % 2)):
+                    rows += await latency(bootstrap, home, 120, name, tree)
+        if "scale" in only:
+            rows += await scale(bootstrap, home)
     print(f"saved {save('worker', rows)}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--only",
+        default="throughput,latency,scale",
+        help="comma-separated parts: throughput, latency, scale",
+    )
+    parser.add_argument(
+        "--baseline-ref", default=None, help="also measure the worker of this commit"
+    )
     args = parser.parse_args()
     with broker() as bootstrap:
-        asyncio.run(main(bootstrap, args.runs))
+        asyncio.run(main(bootstrap, args.runs, set(args.only.split(",")), args.baseline_ref))

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from projections import board as bd
 from projections import executor as ex
@@ -64,32 +64,11 @@ from schemas.events import (
     TargetPositionSet,
     TickerObserved,
 )
-from schemas.types import INTERNAL_VENUE, BreakerAction, base_asset, canonical_decimal
+from schemas.trusted import trusted
+from schemas.types import INTERNAL_VENUE, BreakerAction, base_asset
 
 APR_Q = Decimal("1e-10")
 BP_Q = Decimal("1e-4")  # the SpreadUpdated signature's and break-even's quantum
-_E = TypeVar("_E", bound=Event)
-
-
-def _trusted(model: type[_E], fields: dict[str, Any], decimals: tuple[str, ...]) -> _E:
-    """``model(**fields)`` without pydantic's validation, for the events the fold derives from
-    values it already holds (issue 18: validation was ~12 % of the fold).
-
-    Every other field comes from validated inputs or from ids built here (venue, instrument,
-    uuid5 ids, event times), so only the Decimal fields named in ``decimals`` still go through
-    :func:`schemas.types.canonical_decimal` (plain notation, the bounds that refuse an absurd
-    amount: a ``ValueError``, which the fold turns into a refusal as it did the validation
-    error). ``schema_version`` is set as the envelope's ``before`` validator sets it, so the
-    fields set are those of the validated event; ``model_construct`` keeps the model's field
-    order. Equal objects and equal Avro bytes to the validated constructor:
-    ``tests/unit/test_trusted_outputs.py``.
-    """
-    for name in decimals:
-        value = fields[name]
-        if value is not None:
-            fields[name] = canonical_decimal(value)
-    fields["schema_version"] = model.SCHEMA_VERSION
-    return cast(_E, model.model_construct(**fields))
 
 
 @dataclass(frozen=True)
@@ -189,26 +168,7 @@ def _spread_event(
     fields["spread_apr"] = q.spread_apr.quantize(APR_Q)
     fields["net_edge_apr"] = q.net_edge_apr.quantize(APR_Q)
     fields["break_even_h"] = q.break_even_h.quantize(BP_Q) if q.break_even_h is not None else None
-    return sig, _trusted(SpreadUpdated, fields, _SPREAD_DECIMALS)
-
-
-_SPREAD_DECIMALS = (
-    "long_rate_h",
-    "short_rate_h",
-    "spread_h",
-    "spread_apr",
-    "net_edge_apr",
-    "break_even_h",
-)
-_POSITION_DECIMALS = (
-    "qty",
-    "avg_entry_price",
-    "realised_pnl_usd",
-    "fees_usd",
-    "funding_usd",
-    "net_delta_base",
-    "net_delta_usd",
-)
+    return sig, trusted(SpreadUpdated, fields)
 
 
 def _position_event(
@@ -227,7 +187,7 @@ def _position_event(
     fields["funding_usd"] = leg.funding
     fields["net_delta_base"] = book.net_delta_base(arb) if arb else None
     fields["net_delta_usd"] = book.net_delta_usd(arb) if arb else None
-    return _trusted(PositionChanged, fields, _POSITION_DECIMALS)
+    return trusted(PositionChanged, fields)
 
 
 def observe(state: EngineState, event: FundingRateObserved | TickerObserved) -> EngineState:

@@ -147,9 +147,11 @@ class WorkerStats:
     dead_lettered: int = 0
     outputs: int = 0
     flushes: int = 0
-    # wall clock, for throughput figures only (never for decisions)
+    # wall clock and this process's CPU time, for throughput figures only (never decisions)
     first_record_s: float = 0.0
     last_fold_s: float = 0.0
+    first_record_cpu_s: float = 0.0
+    last_fold_cpu_s: float = 0.0
 
 
 class EngineWorker:
@@ -296,6 +298,7 @@ class EngineWorker:
         self.stats.records += 1
         if not self.stats.first_record_s:
             self.stats.first_record_s = time.time()
+            self.stats.first_record_cpu_s = time.process_time()
         tp = (record.topic, record.partition)
         self.seen_next[tp] = record.offset + 1
         try:
@@ -533,6 +536,7 @@ class EngineWorker:
             self.to_ack.append(ack)
         self.stats.folded += len(batch)
         self.stats.last_fold_s = time.time()
+        self.stats.last_fold_cpu_s = time.process_time()
         for out in dead:
             await self._send(out)
         if self.gate is not None:
@@ -576,6 +580,7 @@ class EngineWorker:
             self.state = state
         self.stats.folded += 1
         self.stats.last_fold_s = time.time()
+        self.stats.last_fold_cpu_s = time.process_time()
         applied = self.applied.setdefault(asset, {})
         applied[f"{self.catalog[record.topic]}/{record.partition}"] = record.offset
         self.dirty.add(asset)

@@ -41,6 +41,8 @@ class WorkerProc:
     config: str = WORKER_CONFIG  # strategy TOML the worker runs with
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    #: the source tree the worker runs from (a benchmark's baseline: an exported older commit)
+    repo: Path = REPO
 
     def start(self, **env: str) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -51,7 +53,7 @@ class WorkerProc:
             "FUNDARB_BOOTSTRAP": self.settings.bootstrap,
             "FUNDARB_STATE_DIR": str(self.home / "state"),
             "FUNDARB_WORKER_SESSION_TIMEOUT_S": "6",
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": str(self.repo),
             **self.extra_env,
             **env,
         }
@@ -72,7 +74,7 @@ class WorkerProc:
                 # to see a stall's partition sets (docs/reliability.md, "Restart stall")
                 os.environ.get("FUNDARB_TEST_WORKER_LOGLEVEL", "info"),
             ],
-            cwd=REPO,
+            cwd=self.repo,
             env=full,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -63,6 +63,7 @@ from schemas.events import (
     TargetPositionSet,
 )
 from schemas.strategy_specs import FUNDING_ARB_ID
+from schemas.trusted import make
 from schemas.types import INTERNAL_VENUE, ExitReason, MarketType, is_spot
 
 ZERO = Decimal(0)
@@ -192,7 +193,8 @@ def _arb_id(asset: str, long: FeedKey, short: FeedKey, now: int) -> str:
 
 def _leg(key: FeedKey, qty: Decimal, margin: bool) -> TargetLeg:
     spot = is_spot(key[1])
-    return TargetLeg(
+    return make(
+        TargetLeg,
         venue=key[0],
         instrument=key[1],
         market_type=MarketType.spot if spot else MarketType.perp,
@@ -586,7 +588,8 @@ def _retarget(
     current = quote_pair(board, plan.long, plan.short, config, now)
     cost = switch_cost_frac(current, best, config) if forecast and not current.blocked else ZERO
     event_id = _intent_id(plan.arb_id, revision, "target")
-    target = TargetPositionSet(
+    target = make(
+        TargetPositionSet,
         **envelope(event_id, now, INTERNAL_VENUE, plan.asset, cause, plan.arb_id),
         strategy_id=strategy_id,
         arb_id=plan.arb_id,
@@ -694,7 +697,8 @@ def decide(
                 revision = plan.revision + 1
                 event_id = _intent_id(plan.arb_id, revision, "exit")
                 intents.append(
-                    ExitRequested(
+                    make(
+                        ExitRequested,
                         **envelope(event_id, now, INTERNAL_VENUE, asset, cause, plan.arb_id),
                         strategy_id=strategy_id,
                         arb_id=plan.arb_id,
@@ -741,7 +745,8 @@ def decide(
         )
     event_id = _intent_id(arb_id, 0, "target")
     intents.append(
-        TargetPositionSet(
+        make(
+            TargetPositionSet,
             **envelope(event_id, now, INTERNAL_VENUE, asset, cause, arb_id),
             strategy_id=strategy_id,
             arb_id=arb_id,
