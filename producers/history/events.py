@@ -39,7 +39,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from producers.history.base import DAY_MS, FUNDING_RANK, TICKER_RANK, Item, Run, Window
-from producers.history.checks import check_candle_row, check_funding_row, reject
+from producers.history.checks import (
+    candle_row_times,
+    check_candle_row,
+    check_funding_row,
+    funding_row_time,
+    reject,
+)
 from producers.history.quality import SeriesQuality
 from producers.history.readers import run_rows
 from producers.history.units import volume_contract_size
@@ -52,17 +58,23 @@ def _event_id(*parts: object) -> str:
     return IdNamespace.REPLAY.id(*parts)
 
 
+def _outside(cols: list[str], at: int, start: int, end: int) -> bool:
+    """Whether the row's time column (text) is a whole number outside ``[start, end)``: its
+    decimals are then never used (the row is validated all the same)."""
+    return len(cols) > at and cols[at].isdigit() and not start <= int(cols[at]) < end
+
+
 def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]:
     """Events of one funding run (see module docstring for the rules)."""
-    pending: tuple[int, int, bytes, Decimal, Decimal | None] | None = None
+    pending: tuple[int, int, bytes, Decimal | None, Decimal | None] | None = None
     last_time = -1
     usual: int | None = None  # the series' usual interval (h) and the delta before this one
     previous: int | None = None
     longer: tuple[int, int] | None = None  # (start, hours) of a delta above the usual interval
 
-    def emit(p: tuple[int, int, bytes, Decimal, Decimal | None], nft: int) -> Iterator[Item]:
+    def emit(p: tuple[int, int, bytes, Decimal | None, Decimal | None], nft: int) -> Iterator[Item]:
         t, _line, _raw, rate, mark = p
-        if not (window.start <= t < window.end):
+        if not (window.start <= t < window.end) or rate is None:  # None: outside the window
             return
         q.emitted += 1
         # every field was validated at the parse step (CONVENTIONS §4: convert once)
@@ -87,7 +99,11 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
         q.rows += 1
         try:
             # events below are built with model_construct (speed): the bounds are checked here
-            t, rate, mark = check_funding_row(cols)
+            if _outside(cols, 2, window.start, window.end):
+                # never emitted: validated the same, its decimals not built (issue 18 item 5)
+                t, rate, mark = funding_row_time(cols), None, None
+            else:
+                t, rate, mark = check_funding_row(cols)
         except ValueError as exc:
             if window.start <= max(last_time, 0) < window.end:
                 yield reject(run, q, line, raw, "invalid", str(exc), max(last_time, 0))
@@ -149,7 +165,10 @@ def ticker_events(
     for line, raw, cols in run_rows(run):
         q.rows += 1
         try:
-            opened, step, close, volume = check_candle_row(cols)
+            if _outside(cols, 4, -1, window.end):  # opens after the window: never emitted
+                (opened, step), close, volume = candle_row_times(cols), None, None
+            else:
+                opened, step, close, volume = check_candle_row(cols)
         except ValueError as exc:
             if window.start <= max(last_open, 0) < window.end:
                 yield reject(run, q, line, raw, "invalid", str(exc), max(last_open, 0))
@@ -173,6 +192,12 @@ def ticker_events(
             q.gap(last_open, opened - last_open)
         last_open = opened
         t = opened + step
+        if close is None or volume is None:
+            # opened at or after the window's end, so every later row too: nothing from here
+            # is emitted and the rolling volume is not read again; only the counts go on
+            q.first_time = q.first_time or t
+            q.last_time = t
+            continue
         quote_volume = volume * contract_size * close
         recent.append((t, quote_volume))
         rolling += quote_volume
