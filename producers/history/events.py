@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 from producers.history.base import DAY_MS, FUNDING_RANK, TICKER_RANK, Item, Run, Window
 from producers.history.checks import (
@@ -50,12 +51,31 @@ from producers.history.quality import SeriesQuality
 from producers.history.readers import run_rows
 from producers.history.units import volume_contract_size
 from projections.funding import MS_PER_HOUR, interval_between, next_usual_interval_h
-from schemas.envelope import IdNamespace, envelope
-from schemas.events import FundingRateObserved, TickerObserved
+from schemas.envelope import IdNamespace, envelope, uuid5_str
+from schemas.events import Event, FundingRateObserved, TickerObserved
 
 
 def _event_id(*parts: object) -> str:
     return IdNamespace.REPLAY.id(*parts)
+
+
+_REPLAY_NS = IdNamespace.REPLAY.value
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _constructed(model: type[Event], fields: dict[str, Any]) -> Any:
+    """``model.model_construct(**fields)`` for ``fields`` naming every field of ``model`` in
+    its declaration order (an event of this module, no post-init, no extras, no private
+    attributes): the same ``__dict__`` (same order), fields set, extra and private slots, as
+    pydantic's ``model_construct`` sets them, without its per-field alias and default lookups
+    (``tests/unit/test_history.py`` compares the two on every event of a slice)."""
+    m = _new(model)
+    _set(m, "__dict__", fields)
+    _set(m, "__pydantic_fields_set__", set(fields))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
 
 
 def _outside(cols: list[str], at: int, start: int, end: int) -> bool:
@@ -71,6 +91,7 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
     usual: int | None = None  # the series' usual interval (h) and the delta before this one
     previous: int | None = None
     longer: tuple[int, int] | None = None  # (start, hours) of a delta above the usual interval
+    id_prefix = f"funding/{run.venue}/{run.symbol}/"
 
     def emit(p: tuple[int, int, bytes, Decimal | None, Decimal | None], nft: int) -> Iterator[Item]:
         t, _line, _raw, rate, mark = p
@@ -78,20 +99,30 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
             return
         q.emitted += 1
         # every field was validated at the parse step (CONVENTIONS §4: convert once)
-        event_id = _event_id("funding", run.venue, run.symbol, t)
+        # IdNamespace.REPLAY.id("funding", venue, symbol, t), its "/"-joined name
+        event_id = uuid5_str(_REPLAY_NS, f"{id_prefix}{t}")
         yield (
             (t, FUNDING_RANK, run.venue, run.symbol),
-            FundingRateObserved.model_construct(
-                **envelope(event_id, t, run.venue, run.symbol),
-                schema_version=1,
-                funding_rate=rate,
-                funding_interval_h=0,
-                funding_time=t,
-                next_funding_time=nft,
-                predicted_rate=None,
-                mark_price=mark,
-                index_price=None,
-                settled=True,
+            _constructed(
+                FundingRateObserved,
+                {
+                    "event_id": event_id,
+                    "event_time": t,
+                    "ingest_time": t,
+                    "venue": run.venue,
+                    "instrument": run.symbol,
+                    "schema_version": 1,
+                    "correlation_id": None,
+                    "causation_id": None,
+                    "funding_rate": rate,
+                    "funding_interval_h": 0,
+                    "funding_time": t,
+                    "next_funding_time": nft,
+                    "predicted_rate": None,
+                    "mark_price": mark,
+                    "index_price": None,
+                    "settled": True,
+                },
             ),
         )
 
@@ -161,6 +192,8 @@ def ticker_events(
     contract_size = volume_contract_size(run.path, run.venue, run.symbol)
     recent: deque[tuple[int, Decimal]] = deque()  # (close time, quote volume) in the last 24h
     rolling = Decimal(0)  # their sum, kept running
+    below, above = 1 - half_spread, 1 + half_spread  # the factors of bid and ask
+    id_prefix = f"ticker/{venue}/{symbol}/"
     last_open = -1
     for line, raw, cols in run_rows(run):
         q.rows += 1
@@ -210,16 +243,27 @@ def ticker_events(
         q.emitted += 1
         yield (
             (t, TICKER_RANK, venue, symbol),
-            TickerObserved.model_construct(
-                **envelope(_event_id("ticker", venue, symbol, t), t, venue, symbol),
-                schema_version=1,
-                # products/sums of plain decimals stay plain (exponents ≤ 0): no re-canonicalising
-                bid=close * (1 - half_spread),
-                ask=close * (1 + half_spread),
-                last=close,
-                mark_price=close,
-                index_price=None,
-                quote_volume_24h=rolling if rolling else Decimal(0),
+            _constructed(
+                TickerObserved,
+                {
+                    # IdNamespace.REPLAY.id("ticker", venue, symbol, t), its "/"-joined name
+                    "event_id": uuid5_str(_REPLAY_NS, f"{id_prefix}{t}"),
+                    "event_time": t,
+                    "ingest_time": t,
+                    "venue": venue,
+                    "instrument": symbol,
+                    "schema_version": 1,
+                    "correlation_id": None,
+                    "causation_id": None,
+                    # products/sums of plain decimals stay plain (exponents ≤ 0): no
+                    # re-canonicalising
+                    "bid": close * below,
+                    "ask": close * above,
+                    "last": close,
+                    "mark_price": close,
+                    "index_price": None,
+                    "quote_volume_24h": rolling if rolling else Decimal(0),
+                },
             ),
         )
 

@@ -605,3 +605,21 @@ def test_outputs_and_quality_report_equal_mains_on_a_slice_with_hostile_rows(
     assert quality == MAIN_QUALITY
     assert reasons == MAIN_REFUSED
     assert (n, digest.hexdigest()) == (MAIN_ITEMS, MAIN_RECORDS_SHA256)
+
+
+def test_replayed_events_are_what_model_construct_builds(tmp_path: Path) -> None:
+    """The replay builds its events without pydantic's ``model_construct`` (issue 18 item 5):
+    each is the object ``model_construct`` builds from the same fields (order, fields set,
+    extra and private slots included)."""
+    p = h.plan(_slice(tmp_path), WINDOW, need_prices=False)
+    events = [e for e in h.merged(p) if not isinstance(e, h.RejectedRow)]
+    assert len(events) > 1000
+    for e in events:
+        ref = type(e).model_construct(**e.__dict__)
+        assert list(e.__dict__.items()) == list(ref.__dict__.items())
+        assert e.model_fields_set == ref.model_fields_set
+        assert (e.__pydantic_extra__, e.__pydantic_private__) == (
+            ref.__pydantic_extra__,
+            ref.__pydantic_private__,
+        )
+        assert e == ref
