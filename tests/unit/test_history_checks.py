@@ -3,7 +3,7 @@
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from producers.history import check_candle_row, check_funding_row
@@ -124,6 +124,7 @@ def _verdict(check: object, cols: list[str]) -> object:
         return ("refused", str(exc))
 
 
+@settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(["binance", "Binance", "b"]),
     st.sampled_from(["BTC/USDT:USDT", "BTC/USDT", "btc"]),
@@ -142,6 +143,7 @@ def test_a_funding_rows_time_is_checked_as_the_full_check_does(
         assert got == (full if full[0] == "refused" else full[0])  # type: ignore[index]
 
 
+@settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(["binance", "Binance"]),
     st.sampled_from(["BTC/USDT:USDT", "BTC/USDT", "btc"]),
