@@ -12,7 +12,8 @@ Agents (DESIGN §6):
     per asset rather than four agents chained by topics: the decision order is then a pure
     function of the inputs (DESIGN §6 allows "anything that does the same job").
 ``risk``
-    reads ``acct.balances`` (keyed by venue) and ``md.tickers`` (marks) and trips the account
+    reads ``acct.balances`` (keyed by venue) with the marks of ``md.tickers`` (handed over by
+    the engine agent, which decodes them anyway) and trips the account
     breakers (margin ratio, liquidation distance) on ``risk.events``, which the engine honours.
 
 State lives in a Faust table ``engine`` (changelog-backed; ``memory://`` or ``rocksdb://``
@@ -241,6 +242,8 @@ class EngineWorker:
         self.flush_task: asyncio.Future[None] | None = None
         self.failed: SnapshotWriteError | None = None  # sticky: the worker must stop
         self.acking = 0  # records a running flush is about to ack
+        #: live: each accepted ``md.tickers`` record goes to the risk agent's marks too
+        self.on_mark: Callable[[TickerObserved], None] | None = None
         self.sizes: dict[str, int] = {}  # asset → last measured snapshot size (bytes)
         # (record, event, asset, ack, origin) per held record
         self.sequencer: Sequencer[tuple[Any, Event, str, Any, Any]] = Sequencer(ENGINE_INPUTS)
@@ -372,6 +375,8 @@ class EngineWorker:
             await self._dead_letter(record, exc)
             self.to_ack.append(ack)
             return
+        if self.on_mark is not None and isinstance(event, TickerObserved):
+            self.on_mark(event)  # the risk agent's marks, from this one validated decode
         asset = base_asset(event.instrument)
         key = f"{name}/{record.partition}"
         if record.offset <= self.applied.get(asset, {}).get(key, -1):
@@ -1040,7 +1045,9 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     engine_inputs = GATED_INPUTS if backtest_clock else ENGINE_INPUTS
     inputs = app.topic(*[settings.topic(n) for n in engine_inputs], **raw)
-    risk_inputs = app.topic(settings.topic("acct.balances"), settings.topic("md.tickers"), **raw)
+    # the risk agent's marks come from the engine agent's decode of md.tickers (EngineWorker.
+    # on_mark): one validated decode per ticker instead of two
+    risk_inputs = app.topic(settings.topic("acct.balances"), **raw)
     table = app.Table(
         "engine",
         default=None,
@@ -1267,6 +1274,12 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             finally:
                 await consumer.stop()
 
+    def on_mark(ev: TickerObserved) -> None:
+        if ev.mark_price is not None:
+            account["state"] = rk.observe_mark(
+                account["state"], ev.venue, ev.instrument, ev.mark_price
+            )
+
     async def risk_agent(stream: Any) -> None:
         serializer = Serializer()
         async for event in stream.events():
@@ -1274,12 +1287,8 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             try:
                 ev = serializer.decode(msg.value)
             except DecodeError:
-                continue  # the engine agent dead-letters bad md.tickers; balances: below
-            if isinstance(ev, TickerObserved) and ev.mark_price is not None:
-                account["state"] = rk.observe_mark(
-                    account["state"], ev.venue, ev.instrument, ev.mark_price
-                )
-            elif isinstance(ev, BalanceObserved):
+                continue  # a balance this agent cannot read is skipped
+            if isinstance(ev, BalanceObserved):
                 # the open breakers come from the changelog-backed table: after a restart the
                 # venue that tripped one still resets it (an in-memory dict forgot it, and the
                 # engine stayed paused for ever)
@@ -1293,6 +1302,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
 
     if not backtest_clock:  # the simulation has no account risk agent either
         app.agent(risk_inputs, name="risk")(risk_agent)
+        worker.on_mark = on_mark
 
     flushed = {"at": 0.0}
 

@@ -436,3 +436,16 @@ def test_repeated_client_errors_are_logged_once_per_window() -> None:
     assert f.filter(rec("info goes through", logging.INFO))
     now[0] = 61.0
     assert f.filter(rec("Unable connect to node with id %s"))  # the next window
+
+
+def test_the_risk_agents_marks_come_from_the_tickers_the_engine_accepted() -> None:
+    """The risk agent no longer decodes md.tickers itself: the engine hands over each ticker
+    it decoded and accepted (a dead-lettered one is not a mark)."""
+    h = Harness()
+    marks: list[Event] = []
+    h.worker.on_mark = marks.append
+    good = ticker("binance", "99.99", "100.01", T0)
+    wrong_key = ticker("bybit", "99.99", "100.01", T0)
+    h.feed(good, h.record(wrong_key, key=b"ETH"), funding("bybit", "0.00005", T0))
+    assert [m.event_id for m in marks] == [good.event_id]
+    assert [d.error_type for d in h.dead()] == ["wrong_key"]
