@@ -27,7 +27,7 @@ lint: $(STAMP) ## ruff + import contracts (DESIGN §3 dependency rule)
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP) ## mypy on every package (strict on schemas/ and projections/)
-	$(BIN)/mypy schemas projections infra producers consumers streams
+	$(BIN)/mypy schemas projections infra producers consumers streams bench
 
 test: $(STAMP) ## the whole suite (starts a local broker if FUNDARB_BOOTSTRAP is unset)
 	$(BIN)/pytest

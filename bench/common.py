@@ -6,10 +6,14 @@ import json
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from producers.history import ReplayPlan
+    from schemas.events import Event
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +25,17 @@ FILES = [
 START = 1764720000000  # 2025-12-03T00:00Z
 #: Venues with candles over the whole slice (hyperliquid has none; lighter ends 2026-01-24).
 VENUES = frozenset({"binance", "bybit", "okx", "kraken", "dydx", "lighter"})
+
+
+def market_events(plan: ReplayPlan) -> Iterator[Event]:
+    """The plan's merged events; raises ValueError on a refused row (the benchmarks' data,
+    the bundled window, has none: a row refused there is a change to look at, not to time)."""
+    from producers.history import RejectedRow, merged
+
+    for item in merged(plan):
+        if isinstance(item, RejectedRow):
+            raise ValueError(f"the benchmark data has a refused row: {item}")
+        yield item
 
 
 def rate(fn: Callable[[], int], repeats: int = 7) -> dict[str, float]:

@@ -12,14 +12,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyinstrument import Profiler
 
-from bench.bench_worker import FILES, WINDOW
+from bench.bench_worker import WINDOW
+from bench.common import FILES, market_events
 from producers import history as h
 from schemas.config import StrategyConfig
 from streams.simulation import Simulation
 
 
 def main() -> None:
-    market = list(h.merged(h.plan(FILES, WINDOW)))
+    market = list(market_events(h.plan(FILES, WINDOW)))
     sim = Simulation(StrategyConfig())
     profiler = Profiler(interval=0.0005)
     profiler.start()

@@ -2,7 +2,9 @@
 
 Counts, per tenth of the market events, the reactions (``engine.react``), the account events
 folded (``engine.handle``: fills, funding payments, order events), the leg views and pair
-quotes computed, the outputs, and the feeds on the boards; prints CPU µs/event beside them
+quotes computed (``leg_view`` calls: since issue 18's fourth round ``candidate_pairs`` takes
+a still-valid cached view inline, so these are views built or checked outside that path),
+the outputs, and the feeds on the boards; prints CPU µs/event beside them
 (inflated by the counting wrappers: compare tenths, not runs). No broker needed.
 
     python bench/profile_engine_tenths.py

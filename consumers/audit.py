@@ -3,8 +3,8 @@
 One raw table with every record (``events_raw``: coordinates, key, type, envelope, payload as
 JSON) and typed tables per event family, all ``ReplacingMergeTree`` ordered by
 (run, topic, partition, offset) where ``run`` is the topic prefix, so a redelivered
-batch replaces itself and runs never collide. The loop batches rows (at
-most ``max_rows`` or ``max_ms`` of wall time, whichever first), writes them through the store
+batch replaces itself and runs never collide. The loop batches rows (at most ``max_rows``
+or, live, ``max_ms`` of wall time, whichever first), writes them through the store
 (Arrow inserts), and only then commits the consumer offsets: a crash between write and commit
 redelivers, and the dedup key absorbs it.
 
@@ -24,6 +24,7 @@ redelivers).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import json
@@ -688,7 +689,7 @@ class _Plan:
             for field in self.binary:
                 if record[field] is not None:
                     record[field] = base64.b64encode(record[field]).decode()
-        return json.dumps(record, sort_keys=True)
+        return _JSON(record)
 
     def convert(self, record: Rec) -> Rec:
         """The record with its decimals as column values; raises :class:`_Refused` (naming
@@ -716,6 +717,9 @@ class _Plan:
 
 
 _PLANS: dict[type[ev.Event], _Plan] = {}
+#: ``json.dumps(record, sort_keys=True)``'s text; one encoder, and no cycle check (an Avro
+#: record is a tree): 4.8 → 3.7 µs CPU per ticker record
+_JSON = json.JSONEncoder(sort_keys=True, check_circular=False).encode
 
 
 def _plan(model: type[ev.Event]) -> _Plan:
@@ -983,14 +987,45 @@ async def _commit(consumer: AIOKafkaConsumer) -> None:
     await consumer.commit()
 
 
-async def _dead_letter(batch: AuditBatch, dead_letters: Any) -> None:
+class _LazyDeadLetters:
+    """The run's dead-letter topic, with its producer started on the first dead letter
+    (most batches have none: a producer start per sink run was pure overhead)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sender: Any = None  # infra.kafka_io.DeadLetters once started
+
+    @property
+    def count(self) -> int:
+        return 0 if self.sender is None else int(self.sender.count)
+
+    async def sender_started(self) -> Any:
+        if self.sender is None:
+            from infra.kafka_io import DeadLetters, EventProducer
+
+            producer = EventProducer(self.settings)
+            await producer.__aenter__()
+            self.sender = DeadLetters(producer)
+        return self.sender
+
+    async def close(self) -> None:
+        if self.sender is not None:
+            await self.sender.producer.__aexit__()
+
+
+async def _no_ends() -> dict[TopicPartition, int]:
+    return {}
+
+
+async def _dead_letter(batch: AuditBatch, dead_letters: _LazyDeadLetters) -> None:
     """Send the batch's rejected records to the dead-letter topic and wait for the broker."""
     if not batch.rejected:
         return
+    sender = await dead_letters.sender_started()
     for record, error in batch.rejected.values():
-        await dead_letters.reject(record, error)
+        await sender.reject(record, error)
     batch.rejected.clear()
-    await dead_letters.producer.flush()  # delivered before the offsets are committed
+    await sender.producer.flush()  # delivered before the offsets are committed
 
 
 class AuditResult(BaseModel):
@@ -1020,8 +1055,10 @@ async def audit_topics(
     """Consume every catalog topic of the run (its prefix) into ClickHouse.
 
     ``drain`` stops once the end offsets seen at start are reached (backtests); otherwise
-    the sink runs until cancelled. ``stop_after`` stops after that many records *without
-    committing the last batch's offsets* (tests simulate a crash between write and commit).
+    the sink runs until cancelled. A batch is written after ``max_rows`` records or, unless
+    draining, ``max_ms`` of wall time, whichever comes first. ``stop_after`` stops after
+    that many records *without committing the last batch's offsets* (tests simulate a crash
+    between write and commit).
 
     Records that do not decode are kept raw (``Undecodable``); their topic's processor
     dead-letters them. Records it cannot convert or insert go to the run's dead-letter topic
@@ -1040,16 +1077,10 @@ async def audit_topics(
             enable_auto_commit=False,
             max_poll_records=5000,
         )
-        from infra.kafka_io import DeadLetters, EventProducer, start_consumer, topic_partitions
+        from infra.kafka_io import start_consumer, topic_partitions
 
-        producer = EventProducer(settings)
-        await producer.__aenter__()
-        dead_letters = DeadLetters(producer)
-        try:
-            await start_consumer(consumer)
-        except Exception:
-            await producer.__aexit__()
-            raise
+        dead_letters = _LazyDeadLetters(settings)
+        await start_consumer(consumer)
         total = 0
         try:
             # the run's topics are known from the catalog: assign them, resume where we committed
@@ -1058,13 +1089,18 @@ async def audit_topics(
             )
             tps = [TopicPartition(t, p) for t, ps in sorted(parts.items()) for p in ps]
             consumer.assign(tps)
+            # resume where we committed, else from the beginning; the lookups run concurrently
+            # (one committed() after another cost a round trip per partition, ~46 a run, and
+            # awaiting position() waits for the consumer's own refresh: ~0.7 s a run)
+            firsts, committed, ends = await asyncio.gather(
+                consumer.beginning_offsets(tps),
+                asyncio.gather(*(consumer.committed(tp) for tp in tps)),
+                consumer.end_offsets(tps) if drain else _no_ends(),
+            )
             position: dict[TopicPartition, int] = {}
-            firsts = await consumer.beginning_offsets(tps)
-            for tp in tps:
-                committed = await consumer.committed(tp)
-                position[tp] = committed if committed is not None else firsts[tp]
+            for tp, offset in zip(tps, committed, strict=True):
+                position[tp] = offset if offset is not None else firsts[tp]
                 consumer.seek(tp, position[tp])
-            ends = await consumer.end_offsets(tps) if drain else {}
             batch = AuditBatch(serializer, settings.topic_prefix)
             started = time.monotonic()
             while True:
@@ -1075,7 +1111,11 @@ async def audit_topics(
                         continue
                     batch.add_many(tp.topic, tp.partition, part)  # grouped per topic-partition
                     position[tp] = part[-1].offset + 1
-                due = batch.count >= max_rows or (time.monotonic() - started) * 1000 >= max_ms
+                # max_ms bounds a live sink's latency; a drain (nobody reads until it is done)
+                # cuts batches by max_rows only: each cut costs an insert per table and a commit
+                due = batch.count >= max_rows or (
+                    not drain and (time.monotonic() - started) * 1000 >= max_ms
+                )
                 done = drain and all(position[tp] >= end for tp, end in ends.items())
                 crash = stop_after is not None and total + batch.count >= stop_after
                 if batch.count and (due or done or crash):
@@ -1093,7 +1133,7 @@ async def audit_topics(
                     break
         finally:
             await consumer.stop()
-            await producer.__aexit__()
+            await dead_letters.close()
         rows = store.query("SELECT count() FROM events_raw FINAL").scalar()
         return AuditResult(
             records=total,

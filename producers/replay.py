@@ -1,27 +1,63 @@
 """The replay producer: publish recorded market data to the run's topics in event-time order.
 
-``fundarb replay`` (and the backtest) call :func:`replay`. Events keep their original event
-times (also the Kafka record timestamps); keys are base assets (DESIGN §4). Rows the history
-reader refuses become ``EventRejected`` on the dead-letter topic, with the raw line.
-``speed`` 0 publishes as fast as the broker takes it; ``speed`` k sleeps so that k seconds of
-event time pass per second of wall time.
+``fundarb replay`` calls :func:`replay_parallel`, the backtest :func:`replay` (in a process
+of its own, :func:`replay_process`). Events keep their original event times (also the Kafka
+record timestamps); keys are base assets (DESIGN §4). Rows the history reader refuses become
+``EventRejected`` on the dead-letter topic, with the raw line. ``speed`` 0 publishes as fast
+as the broker takes it; ``speed`` k sleeps so that k seconds of event time pass per second of
+wall time.
+
+Both publish the same records: every topic partition receives the same keys, values and
+timestamps (no headers) in the same order as one process sending ``merged(plan)`` event by
+event through :class:`infra.kafka_io.EventProducer` (``tests/integration/
+test_replay_parallel.py`` compares the topics byte for byte). The producer is the same too:
+``acks=all`` and idempotence on (a retried batch is not duplicated by the broker), no
+compression. What differs is the work per record on the sending core:
+
+* encoding (:func:`encoded`) parses, builds and encodes; in :func:`replay_parallel` it runs in
+  ``workers`` children (:class:`Encoders`), each over a share of the plan's streams (all
+  streams of one series in one child), and the parent merges their sorted outputs on the
+  replay's own merge key, so the order is the one ``heapq.merge`` over all streams gives;
+* sending (:class:`BatchPublisher`) appends the bytes to one open record batch per topic
+  partition and hands full batches to aiokafka's ``send_batch``: no per-record future,
+  partitioner call or accumulator lookup. A partition is the producer's own
+  ``DefaultPartitioner`` choice (murmur2 of the key over the topic's partitions), computed
+  once per (topic, key).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import multiprocessing
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from infra.kafka_io import EventProducer
 from infra.settings import Settings
-from producers.history import RejectedRow, ReplayPlan, Window, as_dict, coverage_notes, merged
-from schemas.catalog import DEADLETTER
+from producers.history import (
+    Item,
+    RejectedRow,
+    ReplayPlan,
+    SeriesQuality,
+    Window,
+    as_dict,
+    coverage_notes,
+    merged,
+)
+from schemas.catalog import DEADLETTER, topic_for
 from schemas.envelope import IdNamespace, dead_letter
 from schemas.events import Event, EventRejected
+from schemas.serde import Serializer
 
 
 @dataclass
@@ -35,6 +71,8 @@ class ReplayReport:
     first_time: int = 0
     last_time: int = 0
     wall_seconds: float = 0.0
+    #: CPU seconds of each encoding child (:func:`replay_parallel`; empty in one process)
+    encoder_cpu_seconds: list[float] = field(default_factory=list)
     quality: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -60,6 +98,116 @@ def rejected_event(row: RejectedRow) -> EventRejected:
 #: (topic, partition) -> the offset after the last record published there
 Segment = dict[tuple[str, int], int]
 
+#: one record to publish: (full topic name, key, value, timestamp ms, is an event — False for
+#: a refused row's dead letter, which is counted as rejected and not paced)
+Record = tuple[str, bytes, bytes, int, bool]
+
+#: producer settings of every replay: ``acks=all`` and idempotence come from EventProducer
+PRODUCER_SETTINGS: dict[str, Any] = {"linger_ms": 20, "max_batch_size": 256 * 1024}
+
+
+def encoded(
+    settings: Settings, items: Iterator[Event | RejectedRow], serializer: Serializer
+) -> Iterator[tuple[Record, Event | None]]:
+    """Each merged item as the record the replay publishes (and the event, None for a
+    refused row): the topic of its type under the run's prefix, the key (base asset), the
+    Avro value and the event time as timestamp; a refused row as its dead letter."""
+    dead = settings.topic(DEADLETTER)
+    topics: dict[type, str] = {}
+    encode = serializer.encode
+    for item in items:
+        if isinstance(item, RejectedRow):
+            letter = rejected_event(item)
+            yield (dead, letter.key.encode(), encode(letter), letter.event_time, False), None
+            continue
+        kind = type(item)
+        topic = topics.get(kind)
+        if topic is None:
+            topic = topics[kind] = settings.topic(topic_for(kind).name)
+        yield (topic, item.key.encode(), encode(item), item.event_time, True), item
+
+
+class BatchPublisher:
+    """Publishes records through ``producer`` one record batch per topic partition at a time.
+
+    Records go to the partition ``producer.send`` would pick (its ``DefaultPartitioner``:
+    murmur2 of the key over the topic's sorted partitions), in the order given, so each
+    partition receives them in that order. A batch is handed to ``send_batch`` when it is
+    full (``max_batch_size``), at :meth:`cut` and at :meth:`flush`; ``send_batch`` waits while
+    the partition's previous batch is still queued (back-pressure). The producer's delivery
+    guarantees hold per batch: ``acks=all``, idempotent sequence numbers, retries.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self._partitioner = DefaultPartitioner()
+        self._partition: dict[tuple[str, bytes], int] = {}
+        self._open: dict[tuple[str, int], Any] = {}  # aiokafka BatchBuilder per partition
+        self._sent: list[tuple[tuple[str, int], Any, int]] = []  # (tp, delivery, records)
+        self.ends: Segment = {}
+
+    async def add(self, topic: str, key: bytes, value: bytes, timestamp_ms: int) -> None:
+        """Append one record (sends the partition's batch first when it is full)."""
+        partition = self._partition.get((topic, key))
+        if partition is None:
+            partitions = sorted(await self.producer.partitions_for(topic))
+            partition = self._partitioner(key, partitions, partitions)
+            self._partition[(topic, key)] = partition
+        tp = (topic, partition)
+        batch = self._open.get(tp)
+        if batch is None:
+            batch = self._open[tp] = self.producer.create_batch()
+        if batch.append(timestamp=timestamp_ms, key=key, value=value, headers=[]) is None:
+            await self._submit(tp)
+            batch = self._open[tp] = self.producer.create_batch()
+            # an empty batch takes any record (one above max_request_size fails its send)
+            batch.append(timestamp=timestamp_ms, key=key, value=value, headers=[])
+
+    async def _submit(self, tp: tuple[str, int]) -> None:
+        batch = self._open.pop(tp)
+        batch.close()  # closed: the sender takes it at once instead of lingering
+        delivery = await self.producer.send_batch(batch, tp[0], partition=tp[1])
+        self._sent.append((tp, delivery, batch.record_count()))
+
+    async def cut(self) -> Segment:
+        """Send every open batch, wait until all are acknowledged; the end offset of every
+        partition written so far (cumulative).
+
+        Raises whatever a delivery failed with (after the producer's own retries)."""
+        for tp in list(self._open):
+            await self._submit(tp)
+        sent, self._sent = self._sent, []
+        for (tp, _, count), meta in zip(
+            sent, await asyncio.gather(*(d for _, d, _ in sent)), strict=True
+        ):
+            self.ends[tp] = max(self.ends.get(tp, 0), meta.offset + count)
+        return dict(self.ends)
+
+    async def flush(self) -> None:
+        """Everything added so far is acknowledged (raises a failed delivery's error)."""
+        await self.cut()
+
+
+class _Tally:
+    """The report's counts, kept as records are published in the replay's order."""
+
+    def __init__(self, report: ReplayReport) -> None:
+        self.report = report
+
+    def count(self, record: Record) -> None:
+        report = self.report
+        if not record[4]:
+            report.rejected += 1
+            return
+        report.events += 1
+        report.by_topic[record[0]] += 1
+        report.first_time = report.first_time or record[3]
+        report.last_time = record[3]
+
+
+def _series(event: Event) -> str:
+    return f"{event.venue} {event.instrument} {type(event).__name__}"
+
 
 async def replay(
     settings: Settings,
@@ -73,7 +221,8 @@ async def replay(
     segment_events: int = 4000,
     max_segment_events: int = 32_000,
 ) -> ReplayReport:
-    """Publish the plan's merged events; returns the report once every send is acknowledged.
+    """Publish the plan's merged events from this process; returns the report once every send
+    is acknowledged.
 
     ``on_segment`` (for a reader that follows the replay, the backtest): called after about
     ``segment_events`` events, then after twice as many each time up to
@@ -85,66 +234,338 @@ async def replay(
     the order of one merge over the whole replay.
     """
     report = ReplayReport(notes=list(plan.notes))
+    tally = _Tally(report)
     own = producer is None
-    out = producer or EventProducer(settings, linger_ms=20, max_batch_size=256 * 1024)
+    out = producer or EventProducer(settings, **PRODUCER_SETTINGS)
     if own:
         await out.producer.start()
-    dead_topic = settings.topic(DEADLETTER)
+    publisher = BatchPublisher(out.producer)
     start_wall = time.perf_counter()
     first_event_time: int | None = None
-    futures: list[Any] = []  # this segment's deliveries (record metadata: partition, offset)
-    ends: Segment = {}
     since_cut = 0
     next_cut = segment_events
     last_time: int | None = None
-
-    async def cut() -> None:
-        await out.flush()
-        for meta in await asyncio.gather(*futures):
-            key = (meta.topic, meta.partition)
-            ends[key] = max(ends.get(key, 0), meta.offset + 1)
-        futures.clear()
-        if on_segment is not None:
-            on_segment(dict(ends))
-
     try:
-        for item in merged(plan):
-            if isinstance(item, RejectedRow):
-                await out.send(rejected_event(item), topic=dead_topic)
-                report.rejected += 1
-                continue
-            if speed > 0:
-                if first_event_time is None:
-                    first_event_time = item.event_time
-                due = (item.event_time - first_event_time) / 1000 / speed
-                lag = due - (time.perf_counter() - start_wall)
-                if lag > 0:
-                    await asyncio.sleep(lag)
-            if on_segment is not None and since_cut >= next_cut and item.event_time != last_time:
-                await cut()  # between two event times: the segment holds all of them up to now
-                since_cut = 0
-                next_cut = min(2 * next_cut, max_segment_events)
-            topic = out.topic(item)
-            delivery = await out.send(item, topic=topic)
-            if on_segment is not None:
-                futures.append(delivery)
+        for record, event in encoded(settings, merged(plan), out.serializer):
+            if event is not None:
+                if speed > 0:
+                    if first_event_time is None:
+                        first_event_time = record[3]
+                    await _pace(record[3] - first_event_time, speed, start_wall)
+                if on_segment is not None and since_cut >= next_cut and record[3] != last_time:
+                    # between two event times: the segment holds all of them up to now
+                    on_segment(_market(await publisher.cut(), settings))
+                    since_cut = 0
+                    next_cut = min(2 * next_cut, max_segment_events)
                 since_cut += 1
-                last_time = item.event_time
-            report.events += 1
-            report.by_topic[topic] += 1
-            report.by_series[f"{item.venue} {item.instrument} {type(item).__name__}"] += 1
-            report.first_time = report.first_time or item.event_time
-            report.last_time = item.event_time
-            if on_event is not None:
-                on_event(item)
-        await out.flush()
+                last_time = record[3]
+                report.by_series[_series(event)] += 1
+            await publisher.add(*record[:4])
+            tally.count(record)
+            if event is not None and on_event is not None:
+                on_event(event)
+        ends = await publisher.cut()
         if on_segment is not None:
-            await cut()
+            on_segment(_market(ends, settings))
     finally:
         if own:
             await out.producer.stop()
     report.wall_seconds = time.perf_counter() - start_wall
     report.notes += coverage_notes(plan, window)  # first: it adds findings to the quality
+    report.quality = [as_dict(q) for q in plan.quality]
+    return report
+
+
+def _market(ends: Segment, settings: Settings) -> Segment:
+    """The segment without the dead-letter topic (a refused row's letter is not an event)."""
+    dead = settings.topic(DEADLETTER)
+    return {tp: end for tp, end in ends.items() if tp[0] != dead}
+
+
+async def _pace(event_ms: int, speed: float, start_wall: float) -> None:
+    """Sleep until ``event_ms`` of event time after the first event is due at ``speed``."""
+    lag = event_ms / 1000 / speed - (time.perf_counter() - start_wall)
+    if lag > 0:
+        await asyncio.sleep(lag)
+
+
+# ---- the replay with encoding in child processes ---------------------------------------------
+@dataclass(frozen=True)
+class ReplaySource:
+    """What a process needs to build a plan again (a plan's streams are open generators and
+    do not cross processes): the files, their index, the window and the plan's options."""
+
+    paths: list[Path]
+    window: Window
+    half_spread: Decimal
+    reference_prices: dict[str, str]
+    need_prices: bool
+    indexed: list[Any]  # the files' index (producers.history.Run), read once by the parent
+
+
+def shares(plan: ReplayPlan, workers: int) -> list[list[int]]:
+    """The plan's stream indices per worker: the streams of one series (they fill one quality
+    counter) stay together; series are dealt largest first (rows) to the least loaded worker,
+    ties to the lowest. Deterministic for a plan; empty shares are dropped."""
+    groups: dict[int, list[int]] = {}
+    rows: dict[int, int] = {}
+    for i, (q, n) in enumerate(plan.sources):
+        groups.setdefault(id(q), []).append(i)
+        rows[id(q)] = rows.get(id(q), 0) + n
+    load = [0] * max(1, workers)
+    out: list[list[int]] = [[] for _ in load]
+    for gid in sorted(groups, key=lambda g: -rows[g]):  # stable: plan order among equals
+        w = load.index(min(load))
+        out[w] += groups[gid]
+        load[w] += rows[gid]
+    return [sorted(s) for s in out if s]
+
+
+def _keyed(index: int, stream: Iterator[Item]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    for key, item in stream:
+        yield (*key, index), item
+
+
+#: records per message from an encoding child (a pickled list; ~150 bytes a record)
+CHUNK = 1000
+
+
+def encode_process(
+    conn: Any,
+    settings: Settings,
+    plan: ReplayPlan | ReplaySource,
+    share: list[int],
+    chunk: int = CHUNK,
+) -> None:
+    """An encoding child of :func:`replay_parallel`: merge the streams of ``share`` (indices
+    into the plan's streams) and send ``("records", [(merge key, Record), ...])`` in merge
+    order, then ``("done", (quality, by_series, CPU seconds))`` with the quality counters its
+    streams filled (by index in the plan's ``quality``), or ``("error", message)``.
+
+    ``plan``: the parent's plan itself in a forked child (its streams not started yet), or the
+    :class:`ReplaySource` to build it again from in a spawned one. The merge key is the
+    replay's own (event time, rank, venue, instrument) and the stream's index in the plan:
+    ``heapq.merge`` breaks ties by stream order, so the parent's merge of the children's
+    outputs on it is the order of one merge over every stream.
+    """
+    from producers import history
+
+    try:
+        if isinstance(plan, ReplaySource):
+            plan = history.plan(
+                plan.paths,
+                plan.window,
+                half_spread=plan.half_spread,
+                reference_prices=plan.reference_prices,
+                need_prices=plan.need_prices,
+                indexed=plan.indexed,
+            )
+        streams = [_keyed(i, plan.streams[i]) for i in share]
+        items = heapq.merge(*streams, key=lambda it: it[0])
+        keys: list[tuple[Any, ...]] = []
+
+        def plain() -> Iterator[Event | RejectedRow]:
+            for key, item in items:
+                keys.append(key)
+                yield item
+
+        by_series: Counter[str] = Counter()
+        batch: list[tuple[tuple[Any, ...], Record]] = []
+        for record, event in encoded(settings, plain(), Serializer()):
+            if event is not None:
+                by_series[_series(event)] += 1
+            batch.append((keys.pop(), record))
+            if len(batch) >= chunk:
+                conn.send(("records", batch))
+                batch = []
+        if batch:
+            conn.send(("records", batch))
+        owned = {id(plan.sources[i][0]) for i in share}
+        quality = [(i, q) for i, q in enumerate(plan.quality) if id(q) in owned]
+        conn.send(("done", (quality, by_series, time.process_time())))
+    except BaseException as exc:  # the parent must hear of any failure, then it raises
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        conn.close()
+
+
+class EncodeFailed(RuntimeError):
+    """An encoding child failed (its message) or died without a word."""
+
+
+class _Child:
+    """One encoding child and the chunks it has sent, read ahead in a thread."""
+
+    def __init__(
+        self, ctx: Any, settings: Settings, plan: ReplayPlan | ReplaySource, share: list[int]
+    ) -> None:
+        self.conn, child = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(
+            target=encode_process,
+            args=(child, settings, plan, share),
+            name="fundarb-replay-encode",
+            daemon=True,
+        )
+        self.proc.start()
+        child.close()
+        self.quality: list[tuple[int, SeriesQuality]] = []
+        self.by_series: Counter[str] = Counter()
+        self.cpu_seconds = 0.0
+
+    def _recv(self) -> tuple[str, Any]:
+        try:
+            return self.conn.recv()  # type: ignore[no-any-return]
+        except EOFError:
+            self.proc.join(timeout=5)
+            return "error", f"the encoding process ended (exit code {self.proc.exitcode})"
+
+    async def chunks(self) -> AsyncIterator[list[tuple[tuple[Any, ...], Record]]]:
+        pending = asyncio.ensure_future(asyncio.to_thread(self._recv))
+        while True:
+            kind, payload = await pending
+            if kind == "records":
+                pending = asyncio.ensure_future(asyncio.to_thread(self._recv))  # read ahead
+                yield payload
+            elif kind == "done":
+                self.quality, self.by_series, self.cpu_seconds = payload
+                return
+            else:
+                raise EncodeFailed(f"replay encoding failed: {payload}")
+
+    def close(self) -> None:
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(timeout=10)
+        self.conn.close()
+
+
+class Encoders:
+    """The encoding children of one replay (:func:`replay_parallel`), one per share of the
+    plan's streams (:func:`shares`).
+
+    Forked when this process runs one thread (the CLI starts them before its event loop):
+    a forked child reads the parent's plan as it is (streams not started, files already
+    decompressed in memory) and starts at once. Otherwise (threads: a running event loop's
+    executor, a client) they are ``spawn`` processes that build the plan again from
+    ``source`` (about a second of imports and planning each), because forking a threaded
+    process can copy a lock another thread holds. Both read the same streams in the same
+    order: the records are the same.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        plan: ReplayPlan,
+        source: ReplaySource,
+        workers: int,
+        *,
+        fork: bool | None = None,
+    ) -> None:
+        if fork is None:  # ``fork`` given: the tests run both ways
+            fork = threading.active_count() == 1 and (
+                "fork" in multiprocessing.get_all_start_methods()
+            )
+        self.forked = fork
+        ctx = multiprocessing.get_context("fork" if self.forked else "spawn")
+        self.children = [
+            _Child(ctx, settings, plan if self.forked else source, share)
+            for share in shares(plan, workers)
+        ]
+
+    def close(self) -> None:
+        for c in self.children:
+            c.close()
+
+
+async def _merged_records(children: list[_Child]) -> AsyncIterator[list[Record]]:
+    """The children's records in the order of one merge over all streams, in chunks."""
+    if len(children) == 1:
+        async for chunk in children[0].chunks():
+            yield [r for _, r in chunk]
+        return
+    feeds = [c.chunks() for c in children]
+    heads: list[tuple[tuple[Any, ...], int, int]] = []  # (merge key, child, position)
+    buffers: list[list[tuple[tuple[Any, ...], Record]]] = [[] for _ in feeds]
+
+    async def refill(i: int) -> None:
+        buffers[i] = await anext(feeds[i], [])
+        if buffers[i]:
+            heapq.heappush(heads, (buffers[i][0][0], i, 0))
+
+    for i in range(len(feeds)):
+        await refill(i)
+    out: list[Record] = []
+    while heads:
+        _, i, pos = heapq.heappop(heads)
+        buffer = buffers[i]
+        out.append(buffer[pos][1])
+        if pos + 1 < len(buffer):
+            heapq.heappush(heads, (buffer[pos + 1][0], i, pos + 1))
+        else:
+            await refill(i)
+            if len(out) >= CHUNK:
+                yield out
+                out = []
+    if out:
+        yield out
+
+
+async def replay_parallel(
+    settings: Settings,
+    plan: ReplayPlan,
+    source: ReplaySource,
+    *,
+    workers: int = 2,
+    speed: float = 0.0,
+    on_progress: Callable[[int], None] | None = None,
+    encoders: Encoders | None = None,
+) -> ReplayReport:
+    """Publish ``plan`` (built from ``source`` in this process: its streams are not read
+    here) with parsing, building and encoding in ``workers`` child processes; this process
+    only merges their records and sends bytes (module docstring). Same records on every
+    topic partition as :func:`replay`; ``on_progress(records published)`` after each chunk.
+    ``encoders``: children started before the event loop (:class:`Encoders`, forked, so they
+    start at once); closed here. Otherwise ``workers`` are started here.
+
+    Raises
+    ------
+    EncodeFailed
+        A child failed (with its message) or died.
+    """
+    report = ReplayReport(notes=list(plan.notes))
+    tally = _Tally(report)
+    start_wall = time.perf_counter()
+    encoders = encoders or Encoders(settings, plan, source, workers)
+    children = encoders.children
+    try:
+        async with EventProducer(settings, **PRODUCER_SETTINGS) as out:
+            publisher = BatchPublisher(out.producer)
+            first_event_time: int | None = None
+            published = 0
+            async for chunk in _merged_records(children):
+                for record in chunk:
+                    if speed > 0 and record[4]:
+                        if first_event_time is None:
+                            first_event_time = record[3]
+                        await _pace(record[3] - first_event_time, speed, start_wall)
+                    await publisher.add(*record[:4])
+                    tally.count(record)
+                published += len(chunk)
+                if on_progress is not None:
+                    on_progress(published)
+            await publisher.flush()
+    finally:
+        encoders.close()
+    report.wall_seconds = time.perf_counter() - start_wall
+    for c in children:
+        report.encoder_cpu_seconds.append(c.cpu_seconds)
+        report.by_series += c.by_series
+        for i, q in c.quality:
+            plan.quality[i] = q
+    report.by_series = Counter(dict(sorted(report.by_series.items())))  # counts, not order
+    report.notes += coverage_notes(plan, window=source.window)  # adds findings: before
     report.quality = [as_dict(q) for q in plan.quality]
     return report
 
@@ -188,3 +609,20 @@ def replay_process(
         raise
     finally:
         conn.close()
+
+
+__all__ = [
+    "BatchPublisher",
+    "EncodeFailed",
+    "Encoders",
+    "Record",
+    "ReplayReport",
+    "ReplaySource",
+    "Segment",
+    "encoded",
+    "rejected_event",
+    "replay",
+    "replay_parallel",
+    "replay_process",
+    "shares",
+]

@@ -12,10 +12,10 @@ stale or missing leg, or a leg whose funding interval is unknown, is excluded wi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import cast
+from typing import cast, overload
 
 from projections.funding import (
     HOURS_PER_YEAR,
@@ -25,9 +25,9 @@ from projections.funding import (
     rate_per_hour,
     resolve_interval_h,
     slippage_frac,
-    spread_per_hour,
     venue_fees,
 )
+from projections.slots import SlotsState
 from schemas.config import FeeConfig, StrategyConfig
 from schemas.events import Event, FundingRateObserved, TickerObserved
 from schemas.types import base_asset, is_spot
@@ -43,9 +43,107 @@ class OutOfOrderError(ValueError):
     """An event older than the state it would update (dead-letter it)."""
 
 
-@dataclass(frozen=True)
-class FundingFeed:
-    """Latest funding of one (venue, instrument). Rates are per interval (fractions)."""
+RatePoint = tuple[int, Decimal]  # (funding_time ms, settled rate per interval)
+
+
+class RateHistory(Sequence[RatePoint]):
+    """The latest ``limit`` settled points of one feed, oldest first: an immutable sequence
+    equal to the tuple it stands for (``==`` with a tuple, iteration, indexing, slicing).
+
+    Why not a tuple (issue 18): every settled funding observation appended one point and
+    copied the whole window (``(*rates, point)[-336:]``, ~4.6 µs at 336 points, on each of the
+    bundled window's 40k funding events, and more as the window fills). Here a feed's history
+    is a view ``[start, end)`` of an append-only list shared with the feeds it extends:
+    :meth:`appended` on the newest view appends to the list in O(1) (older views end before
+    the new point, so they are unchanged); on an older view (a board reverted by
+    ``fold_market``) it copies the window, as the tuple did. The list is compacted to the
+    window once it holds ``4 × limit`` points (memory stays flat over the run).
+
+    Pickles as a plain tuple and the snapshot codec writes it as one, so snapshots are
+    unchanged; a feed restored from one holds a tuple, which :meth:`appended` accepts.
+    """
+
+    __slots__ = ("_end", "_log", "_start", "_tuple")
+
+    def __init__(self, points: Sequence[RatePoint] = (), limit: int = RATE_HISTORY) -> None:
+        self._log: list[RatePoint] = list(points)[-limit:] if limit > 0 else []
+        self._start = 0
+        self._end = len(self._log)
+        self._tuple: tuple[RatePoint, ...] | None = None
+
+    def points(self) -> tuple[RatePoint, ...]:
+        """The window as a tuple, built on the first read (the forecast reads a feed's history
+        once per feed, the fold appends on every settlement)."""
+        t = self._tuple
+        if t is None:
+            t = self._tuple = tuple(self._log[self._start : self._end])
+        return t
+
+    @staticmethod
+    def appended(
+        points: Sequence[RatePoint], point: RatePoint, limit: int = RATE_HISTORY
+    ) -> RateHistory:
+        """``(*points, point)[-limit:]`` as a :class:`RateHistory` (``points``: a
+        :class:`RateHistory` or a tuple); ``points`` itself is unchanged."""
+        if isinstance(points, RateHistory):
+            log, end = points._log, points._end
+            if end == len(log) and end < 4 * limit:  # the newest view: extend in place
+                log.append(point)
+                new = RateHistory.__new__(RateHistory)
+                new._log, new._end, new._tuple = log, end + 1, None
+                new._start = max(points._start, new._end - limit)
+                return new
+        return RateHistory((*points[-limit:], point), limit)
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    @overload
+    def __getitem__(self, i: int) -> RatePoint: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[RatePoint, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> RatePoint | tuple[RatePoint, ...]:
+        if isinstance(i, slice):
+            return self.points()[i]
+        n = self._end - self._start
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("rate history index out of range")
+        return self._log[self._start + i]
+
+    def __iter__(self) -> Iterator[RatePoint]:
+        return iter(self.points())
+
+    def __reversed__(self) -> Iterator[RatePoint]:
+        return reversed(self.points())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RateHistory):
+            return self.points() == other.points()
+        if isinstance(other, tuple):
+            return self.points() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.points())
+
+    def __repr__(self) -> str:
+        return repr(self.points())
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (tuple, (self.points(),))
+
+
+@dataclass(slots=True)
+class FundingFeed(SlotsState):
+    """Latest funding of one (venue, instrument). Rates are per interval (fractions).
+
+    Read-only by convention (a slots class, :mod:`projections.slots`). The board replaces a
+    feed, never changes one: the leg caches check feeds by identity.
+    """
 
     venue: str
     instrument: str
@@ -58,15 +156,16 @@ class FundingFeed:
     observed_at: int
     event_id: str
     # settled (funding_time, funding_rate per interval), oldest first (funding_arb/forecast.py)
-    rates: tuple[tuple[int, Decimal], ...] = ()
+    rates: Sequence[RatePoint] = ()  # a tuple or a RateHistory, equal as sequences
     # the venue's estimate for the next settlement: its predicted rate, or the live (not yet
     # settled) rate of the latest observation; None when the latest observation was settled
     predicted_rate: Decimal | None = None
 
 
-@dataclass(frozen=True)
-class TickerFeed:
-    """Latest top of book of one (venue, instrument); prices quote per base."""
+@dataclass(slots=True)
+class TickerFeed(SlotsState):
+    """Latest top of book of one (venue, instrument); prices quote per base. Read-only by
+    convention, as :class:`FundingFeed`."""
 
     bid: Decimal
     ask: Decimal
@@ -80,9 +179,10 @@ class TickerFeed:
         return (self.bid + self.ask) / 2
 
 
-@dataclass(frozen=True)
-class AssetBoard:
-    """Everything known about one asset's markets. Immutable; ``apply`` returns a new one."""
+@dataclass(slots=True)
+class AssetBoard(SlotsState):
+    """Everything known about one asset's markets. Immutable by convention (a slots class,
+    :mod:`projections.slots`); ``apply`` returns a new one."""
 
     asset: str
     funding: Mapping[FeedKey, FundingFeed] = field(default_factory=dict)
@@ -148,22 +248,22 @@ def _apply_funding(board: AssetBoard, key: FeedKey, e: FundingRateObserved) -> A
     times = old.settlement_times if old else ()
     if e.settled and (not times or e.funding_time > times[-1]):
         times = (*times, e.funding_time)[-HISTORY:]
-    rates = old.rates if old else ()
+    rates: Sequence[RatePoint] = old.rates if old else ()
     if e.settled and (not rates or e.funding_time > rates[-1][0]):
-        rates = (*rates, (e.funding_time, e.funding_rate))[-RATE_HISTORY:]
-    feed = FundingFeed(
-        venue=e.venue,
-        instrument=e.instrument,
-        funding_rate=e.funding_rate,
-        funding_time=e.funding_time,
-        next_funding_time=e.next_funding_time,
-        reported_interval_h=e.funding_interval_h,
-        settlement_times=times,
-        mark_price=e.mark_price,
-        observed_at=e.event_time,
-        event_id=e.event_id,
-        rates=rates,
-        predicted_rate=e.predicted_rate
+        rates = RateHistory.appended(rates, (e.funding_time, e.funding_rate))
+    feed = FundingFeed(  # positional, in FundingFeed's field order: one per funding event
+        e.venue,
+        e.instrument,
+        e.funding_rate,
+        e.funding_time,
+        e.next_funding_time,
+        e.funding_interval_h,
+        times,
+        e.mark_price,
+        e.event_time,
+        e.event_id,
+        rates,
+        e.predicted_rate
         if e.predicted_rate is not None
         else (None if e.settled else e.funding_rate),
     )
@@ -184,13 +284,8 @@ def _apply_ticker(board: AssetBoard, key: FeedKey, e: TickerObserved) -> AssetBo
             raise OutOfOrderError(
                 f"ticker for {key[0]} {key[1]} at {e.event_time} is older than {old.observed_at}"
             )
-    feed = TickerFeed(
-        bid=e.bid,
-        ask=e.ask,
-        mark_price=e.mark_price,
-        quote_volume_24h=e.quote_volume_24h,
-        observed_at=e.event_time,
-        event_id=e.event_id,
+    feed = TickerFeed(  # positional, in TickerFeed's field order: one per ticker
+        e.bid, e.ask, e.mark_price, e.quote_volume_24h, e.event_time, e.event_id
     )
     return AssetBoard(
         board.asset,
@@ -221,6 +316,9 @@ class LegView:
     cost: tuple[FeeConfig, Decimal] | None = field(default=None, compare=False, repr=False)
 
 
+_UNSET = object()  # PairQuote's break-even hours before the first read
+
+
 @dataclass(slots=True)
 class PairQuote:
     """A candidate pair: ``long`` leg and ``short`` leg, their spread and fee-aware edge.
@@ -229,6 +327,11 @@ class PairQuote:
 
     ``blocked`` holds why the pair cannot be traded now (stale/missing leg, unknown interval);
     then the numbers may be partial (zero) and must not be used.
+
+    ``break_even_h`` (``cost_frac / spread_h`` hours when the spread is positive, else None,
+    :func:`projections.funding.edge`) is computed on first read: a Decimal division is the
+    costliest step of a quote, and only the pairs a decision looks at need it (issue 18).
+    Same operands, same (default) decimal context, so the same digits.
     """
 
     long: FeedKey
@@ -238,11 +341,20 @@ class PairQuote:
     spread_h: Decimal
     spread_apr: Decimal
     cost_frac: Decimal
-    break_even_h: Decimal | None
     net_edge_apr: Decimal
     blocked: str | None = None
     long_leg: LegView | None = None
     short_leg: LegView | None = None
+    # break_even_h once read (_UNSET before): derived from the fields above, so not compared
+    _break_even_h: object = field(default=_UNSET, compare=False, repr=False)
+
+    @property
+    def break_even_h(self) -> Decimal | None:
+        be = self._break_even_h
+        if be is _UNSET:
+            s = self.spread_h
+            be = self._break_even_h = self.cost_frac / s if s > 0 else None
+        return cast(Decimal | None, be)
 
     @property
     def label(self) -> str:
@@ -375,17 +487,17 @@ def leg_view(
     rate_h = effective_rate_h(
         rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
     )
-    view = LegView(
-        venue=key[0],
-        instrument=key[1],
-        spot=spot,
-        rate_h=rate_h,
-        interval_h=interval,
-        bid=tv.bid,
-        ask=tv.ask,
-        mark=tv.mark_price or tv.mid,
-        quote_volume_24h=tv.quote_volume_24h,
-        funding_time=ftime,
+    view = LegView(  # positional: the field order of LegView
+        key[0],
+        key[1],
+        spot,
+        rate_h,
+        interval,
+        tv.bid,
+        tv.ask,
+        tv.mark_price or tv.mid,
+        tv.quote_volume_24h,
+        ftime,
     )
     _LEGS[(key, short)] = (config, funding, tv, view, until)
     return view
@@ -411,24 +523,36 @@ def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
     return term
 
 
+_ZERO = Decimal(0)
+
+
 def _quote(
     long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str, config: StrategyConfig
 ) -> PairQuote:
-    zero = Decimal(0)
-    if isinstance(lv, str) or isinstance(sv, str):
-        reason = "; ".join(r for r in (lv, sv) if isinstance(r, str))
-        return PairQuote(long, short, zero, zero, zero, zero, zero, None, zero, blocked=reason)
-    spread_h = spread_per_hour(lv.rate_h, sv.rate_h)
+    if lv.__class__ is str or sv.__class__ is str:
+        # "; ".join of the reasons, without a generator (a stale leg re-quotes its pairs on
+        # every reaction: its reason carries the age in minutes)
+        if lv.__class__ is str:
+            reason = lv if sv.__class__ is not str else f"{lv}; {sv}"
+        else:
+            reason = cast(str, sv)
+        z = _ZERO
+        return PairQuote(long, short, z, z, z, z, z, z, blocked=reason)
+    lv, sv = cast(LegView, lv), cast(LegView, sv)
+    spread_h = sv.rate_h - lv.rate_h  # spread_per_hour
     # round_trip_cost_frac and edge with the same operations in the same order, the per-leg
-    # terms computed once per leg update instead of once per pair
+    # terms computed once per leg update instead of once per pair (_cost_term's own-view
+    # check inlined: a leg is in several pairs)
     fees = config.fees
-    cost = Decimal(0)
-    cost += _cost_term(lv, fees)
-    cost += _cost_term(sv, fees)
+    own = lv.cost
+    long_term = own[1] if own is not None and own[0] is fees else _cost_term(lv, fees)
+    own = sv.cost
+    short_term = own[1] if own is not None and own[0] is fees else _cost_term(sv, fees)
+    cost = _ZERO + long_term  # Decimal(0) += term, as round_trip_cost_frac sums
+    cost = cost + short_term
     horizon = config.entry.holding_horizon_h
     net = spread_h * horizon - cost
-    break_even_h = cost / spread_h if spread_h > 0 else None
-    net_edge_apr = net * HOURS_PER_YEAR / horizon
+    net_edge_apr = net * HOURS_PER_YEAR / horizon  # break_even_h: on first read
     return PairQuote(
         long,
         short,
@@ -437,7 +561,6 @@ def _quote(
         spread_h,
         spread_h * HOURS_PER_YEAR,
         cost,
-        break_even_h,
         net_edge_apr,
         None,
         lv,
@@ -512,14 +635,56 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     if last is not None and last[0] is board and last[1] == now and last[2] is config:
         return list(cast(list[PairQuote], last[3]))  # same board, same time: same pairs
     keys, perps, spots = _legs_of(board)
-    as_long = {k: leg_view(board, k, False, config, now) for k in keys}
+    # leg_view's cached path inlined (this loop runs on every reaction): the same checks in
+    # the same order; anything else goes through leg_view itself
+    legs, tickers, funding = _LEGS, board.tickers, board.funding
+    as_long: dict[FeedKey, LegView | str] = {}
+    for k in keys:
+        c = legs.get((k, False))
+        if (
+            c is not None
+            and now <= c[4]  # type: ignore[operator]  # cache slot 4: valid-until ms
+            and c[0] is config
+            and tickers.get(k) is c[2]
+            and (c[1] is None or funding.get(k) is c[1])
+        ):
+            as_long[k] = c[3]  # type: ignore[assignment]  # cache slot 3: the view
+        else:
+            as_long[k] = leg_view(board, k, False, config, now)
     # a perp's rate is the same on either side; only spot legs differ when short (borrow)
     as_short = as_long
     if spots:
         as_short = dict(as_long)
         for k in spots:
             as_short[k] = leg_view(board, k, True, config, now)
+    previous = cast(list[tuple[tuple[object, ...], PairQuote]], last[4]) if last else None
+    if previous is not None and last is not None and last[2] is not config:
+        previous = None
+    n_previous = len(previous) if previous is not None else -1
+    same = previous is not None  # every pair the same (key, quote) as last time, in order
     quotes: list[tuple[tuple[object, ...], PairQuote]] = []
+    cache = _QUOTES
+
+    def ranked(long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str) -> None:
+        # _ranked inlined (same cache, same checks); appends and tracks ``same``
+        nonlocal same
+        c = cache.get((long, short))
+        if (
+            c is not None
+            and c[0] is config
+            and (c[1] is lv or (lv.__class__ is str and c[1] == lv))
+            and (c[2] is sv or (sv.__class__ is str and c[2] == sv))
+        ):
+            item = (c[3], c[4])
+        else:  # _ranked's miss
+            q = _quote(long, short, lv, sv, config)
+            item = ((q.blocked is not None, -q.net_edge_apr, long, short), q)
+            cache[(long, short)] = (config, lv, sv, item[0], q)
+        if same:
+            i = len(quotes)
+            same = i < n_previous and previous[i][0] is item[0]  # type: ignore[index]  # same implies previous
+        quotes.append(item)  # type: ignore[arg-type]  # untyped cache slots
+
     if config.entry.perp_perp:
         for i, a in enumerate(perps):
             for b in perps[i + 1 :]:
@@ -527,31 +692,24 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
                     continue
                 va, vb = as_long[a], as_long[b]
                 if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
-                    quotes.append(_ranked(a, b, va, as_short[b], config))  # b pays more: short b
+                    ranked(a, b, va, as_short[b])  # b pays more: short b
                 else:
-                    quotes.append(_ranked(b, a, vb, as_short[a], config))
+                    ranked(b, a, vb, as_short[a])
     if config.entry.spot_perp:
         for s in spots:
             for p in perps:
                 if p[0] != s[0]:
                     continue
-                quotes.append(_ranked(s, p, as_long[s], as_short[p], config))
+                ranked(s, p, as_long[s], as_short[p])
                 if config.entry.allow_spot_short:
-                    quotes.append(_ranked(p, s, as_long[p], as_short[s], config))
-    previous = cast(list[tuple[tuple[object, ...], PairQuote]], last[4]) if last else None
-    if (
-        last is not None
-        and previous is not None
-        and last[2] is config
-        and len(previous) == len(quotes)
-        and all(a[0] is b[0] for a, b in zip(previous, quotes, strict=True))
-    ):
+                    ranked(p, s, as_long[p], as_short[s])
+    if same and len(quotes) == n_previous:
         # every pair the same quote in the same place: the same ranking
-        ranked = cast(list[PairQuote], last[3])
+        ranked_quotes = cast(list[PairQuote], last[3])  # type: ignore[index]  # same implies last
     else:
         unsorted = quotes[:]
         quotes.sort(key=_first)  # stable, as sorting the quotes by the same key was
-        ranked = [q for _, q in quotes]
+        ranked_quotes = [q for _, q in quotes]
         quotes = unsorted
-    _LAST[board.asset] = (board, now, config, ranked, quotes)
-    return list(ranked)
+    _LAST[board.asset] = (board, now, config, ranked_quotes, quotes)
+    return list(ranked_quotes)

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from projections import board as bd
 from projections import executor as ex
@@ -64,31 +64,11 @@ from schemas.events import (
     TargetPositionSet,
     TickerObserved,
 )
-from schemas.types import INTERNAL_VENUE, BreakerAction, base_asset, canonical_decimal
+from schemas.trusted import trusted
+from schemas.types import INTERNAL_VENUE, BreakerAction, base_asset
 
 APR_Q = Decimal("1e-10")
-_E = TypeVar("_E", bound=Event)
-
-
-def _trusted(model: type[_E], fields: dict[str, Any], decimals: tuple[str, ...]) -> _E:
-    """``model(**fields)`` without pydantic's validation, for the events the fold derives from
-    values it already holds (issue 18: validation was ~12 % of the fold).
-
-    Every other field comes from validated inputs or from ids built here (venue, instrument,
-    uuid5 ids, event times), so only the Decimal fields named in ``decimals`` still go through
-    :func:`schemas.types.canonical_decimal` (plain notation, the bounds that refuse an absurd
-    amount: a ``ValueError``, which the fold turns into a refusal as it did the validation
-    error). ``schema_version`` is set as the envelope's ``before`` validator sets it, so the
-    fields set are those of the validated event; ``model_construct`` keeps the model's field
-    order. Equal objects and equal Avro bytes to the validated constructor:
-    ``tests/unit/test_trusted_outputs.py``.
-    """
-    for name in decimals:
-        value = fields[name]
-        if value is not None:
-            fields[name] = canonical_decimal(value)
-    fields["schema_version"] = model.SCHEMA_VERSION
-    return cast(_E, model.model_construct(**fields))
+BP_Q = Decimal("1e-4")  # the SpreadUpdated signature's and break-even's quantum
 
 
 @dataclass(frozen=True)
@@ -173,7 +153,7 @@ def _spread_event(
     q = pairs[0]
     if q.blocked:
         return None
-    sig = (q.long, q.short, q.spread_apr.quantize(Decimal("1e-4")))
+    sig = (q.long, q.short, q.spread_apr.quantize(BP_Q))
     if sig == last:
         return None
     event_id = IdNamespace.DERIVED.id("spread", asset, now, cause)
@@ -187,29 +167,8 @@ def _spread_event(
     fields["spread_h"] = q.spread_h
     fields["spread_apr"] = q.spread_apr.quantize(APR_Q)
     fields["net_edge_apr"] = q.net_edge_apr.quantize(APR_Q)
-    fields["break_even_h"] = (
-        q.break_even_h.quantize(Decimal("1e-4")) if q.break_even_h is not None else None
-    )
-    return sig, _trusted(SpreadUpdated, fields, _SPREAD_DECIMALS)
-
-
-_SPREAD_DECIMALS = (
-    "long_rate_h",
-    "short_rate_h",
-    "spread_h",
-    "spread_apr",
-    "net_edge_apr",
-    "break_even_h",
-)
-_POSITION_DECIMALS = (
-    "qty",
-    "avg_entry_price",
-    "realised_pnl_usd",
-    "fees_usd",
-    "funding_usd",
-    "net_delta_base",
-    "net_delta_usd",
-)
+    fields["break_even_h"] = q.break_even_h.quantize(BP_Q) if q.break_even_h is not None else None
+    return sig, trusted(SpreadUpdated, fields)
 
 
 def _position_event(
@@ -228,7 +187,7 @@ def _position_event(
     fields["funding_usd"] = leg.funding
     fields["net_delta_base"] = book.net_delta_base(arb) if arb else None
     fields["net_delta_usd"] = book.net_delta_usd(arb) if arb else None
-    return _trusted(PositionChanged, fields, _POSITION_DECIMALS)
+    return trusted(PositionChanged, fields)
 
 
 def observe(state: EngineState, event: FundingRateObserved | TickerObserved) -> EngineState:
@@ -259,13 +218,23 @@ def observe(state: EngineState, event: FundingRateObserved | TickerObserved) -> 
 
 
 def react(
-    state: EngineState, asset: str, now: int, cause: str, config: StrategyConfig
+    state: EngineState,
+    asset: str,
+    now: int,
+    cause: str,
+    config: StrategyConfig,
+    *,
+    owned: bool = False,
 ) -> tuple[EngineState, list[Event]]:
     """The decision step for ``asset`` after market data observed at event time ``now`` (ms
     UTC; the asset's clock if that is later).
 
     ``cause`` is the id of the asset's last market event at ``now``. Emits ``SpreadUpdated``
-    when the best pair changed, breaker transitions, intents and orders.
+    when the best pair changed, breaker transitions, intents and orders. ``owned``: the
+    state's per-asset maps belong to the caller's batch (:func:`fold_market`), so the step
+    writes ``asset``'s entries into them and returns the same state, instead of copying every
+    map (O(assets) per reaction); it still writes only after everything is computed, so a
+    raise leaves them as they were.
     """
     now = max(clock(state, asset), now)
     board = state.boards.get(asset) or bd.AssetBoard(asset)
@@ -274,7 +243,8 @@ def react(
     outputs: list[Event] = []
     spread = _spread_event(asset, pairs, now, cause, spreads.get(asset))
     if spread is not None:
-        spreads = _with(spreads, asset, spread[0])
+        if not owned:
+            spreads = _with(spreads, asset, spread[0])
         outputs.append(spread[1])
     return _conclude(
         state,
@@ -291,6 +261,8 @@ def react(
         decide=True,
         pairs=pairs,
         rejected=False,
+        owned_spread=spread[0] if owned and spread is not None else None,
+        owned=owned,
     )
 
 
@@ -480,21 +452,23 @@ def fold_market(
         touched[asset] = event.event_id  # keeps first-seen order
         observed.setdefault(asset, []).append(event)
     if touched:
+        # the reactions write their asset's entries into these batch-owned copies (one copy
+        # of each map per batch, not per reaction); nobody else sees them before we return
         state = EngineState(
             boards=boards,
             books=books,
-            execs=state.execs,
+            execs=dict(state.execs),
             strategies=state.strategies,
             breakers=state.breakers,
-            spreads=state.spreads,
-            risk=state.risk,
+            spreads=dict(state.spreads),
+            risk=dict(state.risk),
             now=now,
             clocks=clocks,
         )
     outputs: list[Event] = []
     for asset, cause in touched.items():
         try:
-            state, out = react(state, asset, clock(state, asset), cause, config)
+            state, out = react(state, asset, clock(state, asset), cause, config, owned=True)
         except Exception as exc:  # see the docstring: refuse the asset's batch
             state = _revert_asset(state, original, asset)
             refused += [(event, exc) for event in observed[asset]]
@@ -541,9 +515,15 @@ def _conclude(
     decide: bool,
     pairs: list[bd.PairQuote] | None,
     rejected: bool,
+    owned_spread: tuple[object, ...] | None = None,
+    owned: bool = False,
 ) -> tuple[EngineState, list[Event]]:
     """Asset-local risk, then (when ``decide``) the strategies in ``[[strategies]]`` order,
-    then the executor at ``now`` (every strategy's active target on the asset)."""
+    then the executor at ``now`` (every strategy's active target on the asset).
+
+    ``owned`` (:func:`react`): write ``asset``'s board, book, execution, risk, clock and
+    ``owned_spread`` (its new SpreadUpdated signature, if any) into ``state``'s own maps,
+    after everything else is computed, and return ``state`` with the new strategies."""
     plugins = registry.plugins(config)
     strategies = state.strategies
     market = MarketView(asset, board, pairs)
@@ -596,6 +576,21 @@ def _conclude(
             execs, quotes(board, now, config.feeds.ticker_ttl_ms), config.execution, now, cause
         )
         outputs += commands
+    if owned:  # every value is computed: from here on nothing raises
+        state.boards[asset] = board
+        state.books[asset] = book
+        state.execs[asset] = execs
+        if owned_spread is not None:
+            state.spreads[asset] = owned_spread
+        if risk_state is not state.risk.get(asset):
+            state.risk[asset] = risk_state
+        if clock(state, asset) != now:
+            state.clocks[asset] = now
+        if strategies is state.strategies and breakers is state.breakers and state.now >= now:
+            return state, outputs
+        return replace(
+            state, strategies=strategies, breakers=breakers, now=max(state.now, now)
+        ), outputs
     return EngineState(
         boards=_with(state.boards, asset, board),
         books=_with(state.books, asset, book),

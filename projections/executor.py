@@ -50,6 +50,7 @@ from schemas.events import (
     TargetPositionSet,
 )
 from schemas.strategy_specs import FUNDING_ARB_ID
+from schemas.trusted import make
 from schemas.types import INTERNAL_VENUE, MarketType, OrderType, Side, TimeInForce
 from schemas.venues import DEFAULT_CLIENT_ID
 
@@ -435,7 +436,8 @@ def _place(
     is_hedge = not first_leg
     spot = target.market_type is MarketType.spot
     event_id = IdNamespace.COMMAND.id("place", cid)
-    cmd = PlaceOrder(
+    cmd = make(
+        PlaceOrder,
         **envelope(event_id, now, target.venue, target.instrument, cause, ex.arb_id),
         client_order_id=cid,
         arb_id=ex.arb_id,
@@ -470,7 +472,8 @@ def _cancel(
 ) -> tuple[ArbExecution, CancelOrder]:
     venue_leg = ex.legs[order.leg]
     event_id = IdNamespace.COMMAND.id("cancel", order.client_order_id)
-    cmd = CancelOrder(
+    cmd = make(
+        CancelOrder,
         **envelope(event_id, now, venue_leg.venue, venue_leg.instrument, cause, ex.arb_id),
         client_order_id=order.client_order_id,
         arb_id=ex.arb_id,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TypeVar
 
+from projections.slots import SlotsState
 from schemas.events import Event, FillExecuted, FundingPaid
 from schemas.types import Side, base_asset, is_inverse, is_spot
 
@@ -41,9 +42,11 @@ class InverseContractError(ValueError):
     the book's math is USD-linear, so it is refused rather than mis-valued."""
 
 
-@dataclass(frozen=True)
-class Leg:
-    """One (venue, instrument) position with its cumulative money parts (USD)."""
+@dataclass(slots=True)
+class Leg(SlotsState):
+    """One (venue, instrument) position with its cumulative money parts (USD). Read-only by
+    convention (a slots class, :mod:`projections.slots`: one is built per ticker of a held
+    leg)."""
 
     venue: str
     instrument: str
@@ -170,9 +173,10 @@ def _applied_with(applied: AppliedIds | frozenset[str], item: str) -> AppliedIds
     return applied.with_id(item)
 
 
-@dataclass(frozen=True)
-class PositionBook:
-    """All positions of one asset. Immutable; ``apply`` returns a new book."""
+@dataclass(slots=True)
+class PositionBook(SlotsState):
+    """All positions of one asset. Immutable by convention (a slots class,
+    :mod:`projections.slots`); ``apply`` returns a new book."""
 
     asset: str
     legs: Mapping[LegKey, Leg] = field(default_factory=dict)

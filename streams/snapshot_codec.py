@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from projections.board import RateHistory
 from projections.positions import AppliedIds
 from schemas.strategy_specs import FUNDING_ARB_ID
 
@@ -125,6 +126,8 @@ def _enc(x: Any) -> Any:
         return {tag: sorted((_enc(v) for v in x), key=lambda v: json.dumps(v, sort_keys=True))}
     if isinstance(x, AppliedIds):  # the book's persistent id set: written as the set it is
         return {"$F": sorted(x)}
+    if isinstance(x, RateHistory):  # a feed's shared rate window: written as the tuple it is
+        return {"$T": [_enc(v) for v in x]}
     raise TypeError(f"snapshot state holds a {t.__name__}, which the codec cannot write")
 
 

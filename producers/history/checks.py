@@ -3,6 +3,7 @@ reason (→ a :class:`RejectedRow` for the dead-letter topic, counted in its ser
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from producers.history.base import DAY_MS, Item, RejectedRow, Run
@@ -90,3 +91,74 @@ def check_candle_row(cols: list[str]) -> tuple[int, int, Decimal, Decimal]:
     if volume * close >= MAX_MAGNITUDE:  # the ticker's quote volume must stay bounded
         raise ValueError(f"quote volume {volume * close:.6E} is not below {MAX_MAGNITUDE:E}")
     return opened, step, close, volume
+
+
+# ---- the same checks, cheaper, for rows whose values are not used --------------------------
+# A row outside the replay's window still counts in its series' quality (it is a row, maybe a
+# duplicate, out of order, or the end of a gap), so whether it is valid must be known, but its
+# decimals are never used. The text patterns below only accept strings that the full check
+# accepts too (each bound proved on the text: see each pattern); anything else goes through
+# the full check, so a row is valid here exactly when it is there, with the same reason.
+
+#: a plain decimal of at most 15 integer digits and 30 places: ``Decimal`` parses it
+#: (ASCII digits only), it is finite, has no exponent, under 64 characters and ``< 10^15``
+_PLAIN = re.compile(r"([0-9]{1,15})(?:\.[0-9]{1,30})?")
+#: a funding rate with ``|rate| < 1``: ``0.ddd``, or one digit (with up to 20 places) times
+#: ``10^-k`` for 1 ≤ k ≤ 25, so exponent and length are within canonical_decimal's bounds
+_RATE = re.compile(
+    r"[+-]?(?:0(?:\.[0-9]{1,30})?|[0-9](?:\.[0-9]{1,20})?[eE]-0?(?:[1-9]|1[0-9]|2[0-5]))"
+)
+#: venues and symbols the full checks accepted (pure functions of the string); bounded
+_VALID_VENUES: set[str] = set()
+_VALID_SYMBOLS: set[str] = set()
+_MEMO_LIMIT = 4096
+
+
+def _known(venue: str, symbol: str) -> bool:
+    return venue in _VALID_VENUES and symbol in _VALID_SYMBOLS
+
+
+def _remember(venue: str, symbol: str) -> None:
+    if len(_VALID_VENUES) < _MEMO_LIMIT and len(_VALID_SYMBOLS) < _MEMO_LIMIT:
+        _VALID_VENUES.add(venue)
+        _VALID_SYMBOLS.add(symbol)
+
+
+def funding_row_time(cols: list[str]) -> int:
+    """``check_funding_row(cols)[0]`` (the funding time), validating the row exactly as
+    :func:`check_funding_row` does (same rows refused, same ``ValueError``), without building
+    its decimals when the text alone shows them in bounds."""
+    if (
+        len(cols) == 5
+        and _known(cols[0], cols[1])
+        and ":" in cols[1]
+        and _RATE.fullmatch(cols[3])
+        and (not cols[4] or ((m := _PLAIN.fullmatch(cols[4])) and m[0].lstrip("0.")))
+    ):
+        return check_ms(int(cols[2]))  # the first check that could fail: the same error
+    t = check_funding_row(cols)[0]
+    _remember(cols[0], cols[1])
+    return t
+
+
+def candle_row_times(cols: list[str]) -> tuple[int, int]:
+    """``check_candle_row(cols)[:2]`` (open time and interval, ms), validating the row exactly
+    as :func:`check_candle_row` does (same rows refused, same ``ValueError``), without
+    building its decimals when the text alone shows them in bounds: a positive close and a
+    non-negative volume whose integer parts have at most 14 digits together, so the product
+    is below 10^14 even rounded to 28 digits (the full check refuses ``≥ 10^15``)."""
+    if len(cols) == 10 and _known(cols[0], cols[1]):
+        step = CANDLE_INTERVALS_MS.get(cols[3])
+        close = _PLAIN.fullmatch(cols[8])
+        volume = _PLAIN.fullmatch(cols[9])
+        if (
+            step is not None
+            and close
+            and volume
+            and len(close[1]) + len(volume[1]) <= 14
+            and close[0].lstrip("0.")
+        ):
+            return check_ms(int(cols[4])), step  # the first check that could fail
+    opened, step, _, _ = check_candle_row(cols)
+    _remember(cols[0], cols[1])
+    return opened, step

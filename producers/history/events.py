@@ -37,49 +37,92 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 from producers.history.base import DAY_MS, FUNDING_RANK, TICKER_RANK, Item, Run, Window
-from producers.history.checks import check_candle_row, check_funding_row, reject
+from producers.history.checks import (
+    candle_row_times,
+    check_candle_row,
+    check_funding_row,
+    funding_row_time,
+    reject,
+)
 from producers.history.quality import SeriesQuality
 from producers.history.readers import run_rows
 from producers.history.units import volume_contract_size
 from projections.funding import MS_PER_HOUR, interval_between, next_usual_interval_h
-from schemas.envelope import IdNamespace, envelope
-from schemas.events import FundingRateObserved, TickerObserved
+from schemas.envelope import IdNamespace, envelope, uuid5_str
+from schemas.events import Event, FundingRateObserved, TickerObserved
 
 
 def _event_id(*parts: object) -> str:
     return IdNamespace.REPLAY.id(*parts)
 
 
+_REPLAY_NS = IdNamespace.REPLAY.value
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _constructed(model: type[Event], fields: dict[str, Any]) -> Any:
+    """``model.model_construct(**fields)`` for ``fields`` naming every field of ``model`` in
+    its declaration order (an event of this module, no post-init, no extras, no private
+    attributes): the same ``__dict__`` (same order), fields set, extra and private slots, as
+    pydantic's ``model_construct`` sets them, without its per-field alias and default lookups
+    (``tests/unit/test_history.py`` compares the two on every event of a slice)."""
+    m = _new(model)
+    _set(m, "__dict__", fields)
+    _set(m, "__pydantic_fields_set__", set(fields))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
+
+def _outside(cols: list[str], at: int, start: int, end: int) -> bool:
+    """Whether the row's time column (text) is a whole number outside ``[start, end)``: its
+    decimals are then never used (the row is validated all the same)."""
+    return len(cols) > at and cols[at].isdigit() and not start <= int(cols[at]) < end
+
+
 def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]:
     """Events of one funding run (see module docstring for the rules)."""
-    pending: tuple[int, int, bytes, Decimal, Decimal | None] | None = None
+    pending: tuple[int, int, bytes, Decimal | None, Decimal | None] | None = None
     last_time = -1
     usual: int | None = None  # the series' usual interval (h) and the delta before this one
     previous: int | None = None
     longer: tuple[int, int] | None = None  # (start, hours) of a delta above the usual interval
+    id_prefix = f"funding/{run.venue}/{run.symbol}/"
 
-    def emit(p: tuple[int, int, bytes, Decimal, Decimal | None], nft: int) -> Iterator[Item]:
+    def emit(p: tuple[int, int, bytes, Decimal | None, Decimal | None], nft: int) -> Iterator[Item]:
         t, _line, _raw, rate, mark = p
-        if not (window.start <= t < window.end):
+        if not (window.start <= t < window.end) or rate is None:  # None: outside the window
             return
         q.emitted += 1
         # every field was validated at the parse step (CONVENTIONS §4: convert once)
-        event_id = _event_id("funding", run.venue, run.symbol, t)
+        # IdNamespace.REPLAY.id("funding", venue, symbol, t), its "/"-joined name
+        event_id = uuid5_str(_REPLAY_NS, f"{id_prefix}{t}")
         yield (
             (t, FUNDING_RANK, run.venue, run.symbol),
-            FundingRateObserved.model_construct(
-                **envelope(event_id, t, run.venue, run.symbol),
-                schema_version=1,
-                funding_rate=rate,
-                funding_interval_h=0,
-                funding_time=t,
-                next_funding_time=nft,
-                predicted_rate=None,
-                mark_price=mark,
-                index_price=None,
-                settled=True,
+            _constructed(
+                FundingRateObserved,
+                {
+                    "event_id": event_id,
+                    "event_time": t,
+                    "ingest_time": t,
+                    "venue": run.venue,
+                    "instrument": run.symbol,
+                    "schema_version": 1,
+                    "correlation_id": None,
+                    "causation_id": None,
+                    "funding_rate": rate,
+                    "funding_interval_h": 0,
+                    "funding_time": t,
+                    "next_funding_time": nft,
+                    "predicted_rate": None,
+                    "mark_price": mark,
+                    "index_price": None,
+                    "settled": True,
+                },
             ),
         )
 
@@ -87,7 +130,11 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
         q.rows += 1
         try:
             # events below are built with model_construct (speed): the bounds are checked here
-            t, rate, mark = check_funding_row(cols)
+            if _outside(cols, 2, window.start, window.end):
+                # never emitted: validated the same, its decimals not built (issue 18 item 5)
+                t, rate, mark = funding_row_time(cols), None, None
+            else:
+                t, rate, mark = check_funding_row(cols)
         except ValueError as exc:
             if window.start <= max(last_time, 0) < window.end:
                 yield reject(run, q, line, raw, "invalid", str(exc), max(last_time, 0))
@@ -145,11 +192,16 @@ def ticker_events(
     contract_size = volume_contract_size(run.path, run.venue, run.symbol)
     recent: deque[tuple[int, Decimal]] = deque()  # (close time, quote volume) in the last 24h
     rolling = Decimal(0)  # their sum, kept running
+    below, above = 1 - half_spread, 1 + half_spread  # the factors of bid and ask
+    id_prefix = f"ticker/{venue}/{symbol}/"
     last_open = -1
     for line, raw, cols in run_rows(run):
         q.rows += 1
         try:
-            opened, step, close, volume = check_candle_row(cols)
+            if _outside(cols, 4, -1, window.end):  # opens after the window: never emitted
+                (opened, step), close, volume = candle_row_times(cols), None, None
+            else:
+                opened, step, close, volume = check_candle_row(cols)
         except ValueError as exc:
             if window.start <= max(last_open, 0) < window.end:
                 yield reject(run, q, line, raw, "invalid", str(exc), max(last_open, 0))
@@ -173,6 +225,12 @@ def ticker_events(
             q.gap(last_open, opened - last_open)
         last_open = opened
         t = opened + step
+        if close is None or volume is None:
+            # opened at or after the window's end, so every later row too: nothing from here
+            # is emitted and the rolling volume is not read again; only the counts go on
+            q.first_time = q.first_time or t
+            q.last_time = t
+            continue
         quote_volume = volume * contract_size * close
         recent.append((t, quote_volume))
         rolling += quote_volume
@@ -185,16 +243,27 @@ def ticker_events(
         q.emitted += 1
         yield (
             (t, TICKER_RANK, venue, symbol),
-            TickerObserved.model_construct(
-                **envelope(_event_id("ticker", venue, symbol, t), t, venue, symbol),
-                schema_version=1,
-                # products/sums of plain decimals stay plain (exponents ≤ 0): no re-canonicalising
-                bid=close * (1 - half_spread),
-                ask=close * (1 + half_spread),
-                last=close,
-                mark_price=close,
-                index_price=None,
-                quote_volume_24h=rolling if rolling else Decimal(0),
+            _constructed(
+                TickerObserved,
+                {
+                    # IdNamespace.REPLAY.id("ticker", venue, symbol, t), its "/"-joined name
+                    "event_id": uuid5_str(_REPLAY_NS, f"{id_prefix}{t}"),
+                    "event_time": t,
+                    "ingest_time": t,
+                    "venue": venue,
+                    "instrument": symbol,
+                    "schema_version": 1,
+                    "correlation_id": None,
+                    "causation_id": None,
+                    # products/sums of plain decimals stay plain (exponents ≤ 0): no
+                    # re-canonicalising
+                    "bid": close * below,
+                    "ask": close * above,
+                    "last": close,
+                    "mark_price": close,
+                    "index_price": None,
+                    "quote_volume_24h": rolling if rolling else Decimal(0),
+                },
             ),
         )
 

@@ -149,6 +149,11 @@ class ReplayPlan:
     expected: int  # rows in the selected runs (an upper bound for progress bars)
     notes: list[str]
     runs: list[Run] = field(default_factory=list)  # the funding and candle runs it reads
+    #: per stream (same order as ``streams``): the quality counter it fills and the rows of
+    #: its run; streams sharing a counter must be read by one process (the parallel replay)
+    sources: list[tuple[SeriesQuality, int]] = field(default_factory=list)
+    #: every run the files' index holds (``plan(..., indexed=...)`` skips indexing again)
+    indexed: list[Run] = field(default_factory=list)
 
 
 def plan(
@@ -158,8 +163,13 @@ def plan(
     half_spread: Decimal = Decimal("0.0001"),
     reference_prices: dict[str, str] | None = None,
     need_prices: bool = True,
+    indexed: list[Run] | None = None,
 ) -> ReplayPlan:
     """Index the files and prepare the streams for ``window``.
+
+    ``indexed``: the files' index from an earlier plan over the same ``paths``
+    (:attr:`ReplayPlan.indexed`), so a second process builds the same plan without reading
+    every file again.
 
     The price path of a funding series without candles, first that applies: the candles of
     ``reference_prices[venue]`` (a venue whose candles stand in for it, matched by base asset,
@@ -180,7 +190,8 @@ def plan(
     """
     window = window or Window()
     reference_prices = reference_prices or {}
-    admitted = admit(index(paths), window)
+    indexed = index(paths) if indexed is None else indexed
+    admitted = admit(indexed, window)
     all_runs = admitted.runs
     runs = [
         r
@@ -193,20 +204,28 @@ def plan(
     ]
     quality = {(q.kind, q.venue, q.symbol): q for q in admitted.quality}
     streams: list[Iterator[Item]] = []
+    sources: list[tuple[SeriesQuality, int]] = []
+
+    def add(stream: Iterator[Item], q: SeriesQuality, run: Run) -> None:
+        streams.append(stream)
+        sources.append((q, run.rows))
 
     def q_for(kind: str, venue: str, symbol: str) -> SeriesQuality:
         return quality.setdefault((kind, venue, symbol), SeriesQuality(kind, venue, symbol))
 
     for r in (x for x in all_runs if x.kind == "dump"):  # dumps are filtered per event
-        streams.append(dump_events(r, q_for("dump", r.venue, r.symbol), window))
+        q = q_for("dump", r.venue, r.symbol)
+        add(dump_events(r, q, window), q, r)
     funding_runs = [r for r in runs if r.kind == "funding" and window.wants(r.venue, r.symbol)]
     candle_runs = [r for r in runs if r.kind == "candles" and window.wants(r.venue, r.symbol)]
     priced = {(r.venue, r.symbol) for r in candle_runs}
     notes = list(admitted.notes)
     for r in funding_runs:
-        streams.append(funding_events(r, q_for("funding", r.venue, r.symbol), window))
+        q = q_for("funding", r.venue, r.symbol)
+        add(funding_events(r, q, window), q, r)
     for r in candle_runs:
-        streams.append(ticker_events(r, q_for("candles", r.venue, r.symbol), window, half_spread))
+        q = q_for("candles", r.venue, r.symbol)
+        add(ticker_events(r, q, window, half_spread), q, r)
     missing = sorted({(r.venue, r.symbol) for r in funding_runs} - priced)
     refused = []
     for venue, symbol in missing:
@@ -235,7 +254,7 @@ def plan(
             for r in ref_runs[:1]:
                 q = q_for("candles", venue, symbol)
                 q.notes.append(f"prices from reference {ref} {r.symbol}")
-                streams.append(ticker_events(r, q, window, half_spread, venue, symbol))
+                add(ticker_events(r, q, window, half_spread, venue, symbol), q, r)
             notes.append(f"{venue} {symbol}: prices taken from {ref} {ref_runs[0].symbol}")
             continue
         mark_runs = [r for r in funding_runs if (r.venue, r.symbol) == (venue, symbol)]
@@ -243,7 +262,7 @@ def plan(
         if marks:
             q = q_for("marks", venue, symbol)
             for r in mark_runs:
-                streams.append(mark_ticker_events(r, q, window, half_spread))
+                add(mark_ticker_events(r, q, window, half_spread), q, r)
             note = (
                 f"{venue} {symbol}: no candles, price path from {marks} settlement mark "
                 "prices (coarse)"
@@ -263,7 +282,9 @@ def plan(
             "(--venues), or pick a reference venue's prices (--reference-prices VENUE=REF)."
         )
     expected = sum(r.rows for r in funding_runs + candle_runs)
-    return ReplayPlan(streams, list(quality.values()), expected, notes, runs)
+    return ReplayPlan(
+        streams, list(quality.values()), expected, notes, runs, sources, list(indexed)
+    )
 
 
 def _marks_in(run: Run, window: Window) -> int:

@@ -60,7 +60,7 @@ from producers.paper.models import (
 from projections.funding import MS_PER_HOUR, funding_payment
 from projections.stand_in import stand_in_quote
 from schemas.config import FeeConfig
-from schemas.envelope import IdNamespace, envelope
+from schemas.envelope import IdNamespace, envelope, uuid5_str
 from schemas.events import (
     BalanceObserved,
     CancelOrder,
@@ -75,6 +75,7 @@ from schemas.events import (
     PlaceOrder,
     TickerObserved,
 )
+from schemas.trusted import trusted
 from schemas.types import (
     Liquidity,
     MarketType,
@@ -88,6 +89,7 @@ from schemas.types import (
 )
 
 QTY_STEP = Decimal("0.00000001")
+_PAPER = IdNamespace.PAPER.value
 ZERO = Decimal(0)
 
 
@@ -170,10 +172,13 @@ class PaperVenue:
         self.margin_model = margin or IsolatedMargin(cfg.leverage, cfg.maintenance_margin_frac)
         self.quotes: dict[tuple[str, str], _Quote] = {}
         self.positions: dict[tuple[str, str], _Position] = {}
+        #: venue → its positions, in the order ``positions`` has them (balances sum per venue)
+        self._venue_positions: dict[str, dict[tuple[str, str], _Position]] = {}
         self.accounts: dict[str, _Account] = {}
         self.resting: dict[str, _Resting] = {}
         self.commands: dict[str, str] = {}  # client order id → command event id
         self.fills = 0
+        self._id_prefixes: dict[tuple[str, tuple[str, str]], str] = {}  # see _key_id
         #: input type → its handler (event types are final: the exact type is the key)
         self._handlers: dict[type[Event], Callable[[Any], list[Event]]] = {
             TickerObserved: self._on_quote,
@@ -192,11 +197,23 @@ class PaperVenue:
     def _id(self, *parts: object) -> str:
         return IdNamespace.PAPER.id(*parts)
 
+    def _key_id(self, kind: str, key: tuple[str, str], t: int) -> str:
+        """``self._id(kind, key, t)`` (the name ``kind/('venue', 'instrument')/t``) with its
+        prefix cached per key: a tuple's repr on every settlement cost more than its hash."""
+        prefix = self._id_prefixes.get((kind, key))
+        if prefix is None:
+            prefix = self._id_prefixes[(kind, key)] = f"{kind}/{key}/"
+        return uuid5_str(_PAPER, f"{prefix}{t}")
+
     def _account(self, venue: str) -> _Account:
         return self.accounts.setdefault(venue, _Account(self.config.starting_cash_usd))
 
     def _position(self, key: tuple[str, str]) -> _Position:
-        return self.positions.setdefault(key, _Position())
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = self.positions[key] = _Position()
+            self._venue_positions.setdefault(key[0], {})[key] = pos
+        return pos
 
     def _env(self, cmd: Event, t: int, kind: str, n: int = 0) -> dict[str, object]:
         event_id = self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n)
@@ -207,6 +224,8 @@ class PaperVenue:
         key = (e.venue, e.instrument)
         self.quotes[key] = _Quote(e.bid, e.ask, e.mark_price or (e.bid + e.ask) / 2, e.event_time)
         out: list[Event] = self._accrue_borrow(key, e.event_time)
+        if not self.resting:
+            return out
         for cid in sorted(self.resting):
             rest = self.resting[cid]
             cmd = rest.cmd
@@ -236,15 +255,18 @@ class PaperVenue:
         self._account(key[0]).cash += amount
         event_id = self._id("borrow", key, pos.borrow_accrued_to)
         return [
-            FundingPaid(
-                **envelope(event_id, t, key[0], key[1], None, pos.arb_id),
-                funding_time=t,
-                position_qty=pos.qty,
-                funding_rate=rate,
-                mark_price=mark,
-                amount=amount,
-                amount_currency=settle_currency(key[1]),
-                funding_id=f"borrow:{key[1]}:{pos.borrow_accrued_to}",
+            trusted(
+                FundingPaid,
+                dict(
+                    envelope(event_id, t, key[0], key[1], None, pos.arb_id),
+                    funding_time=t,
+                    position_qty=pos.qty,
+                    funding_rate=rate,
+                    mark_price=mark,
+                    amount=amount,
+                    amount_currency=settle_currency(key[1]),
+                    funding_id=f"borrow:{key[1]}:{pos.borrow_accrued_to}",
+                ),
             )
         ]
 
@@ -260,17 +282,20 @@ class PaperVenue:
         amount = funding_payment(pos.qty, mark, e.funding_rate)
         self._account(e.venue).cash += amount
         t = e.funding_time
-        event_id = self._id("funding", key, t)
+        event_id = self._key_id("funding", key, t)
         return [
-            FundingPaid(
-                **envelope(event_id, t, e.venue, e.instrument, e.event_id, pos.arb_id),
-                funding_time=t,
-                position_qty=pos.qty,
-                funding_rate=e.funding_rate,
-                mark_price=mark,
-                amount=amount,
-                amount_currency=settle_currency(e.instrument),
-                funding_id=f"{e.instrument}:{t}",
+            trusted(
+                FundingPaid,
+                dict(
+                    envelope(event_id, t, e.venue, e.instrument, e.event_id, pos.arb_id),
+                    funding_time=t,
+                    position_qty=pos.qty,
+                    funding_rate=e.funding_rate,
+                    mark_price=mark,
+                    amount=amount,
+                    amount_currency=settle_currency(e.instrument),
+                    funding_id=f"{e.instrument}:{t}",
+                ),
             ),
             self._balance(e.venue, e.instrument, t, None),
         ]
@@ -283,11 +308,14 @@ class PaperVenue:
             if seen == cmd.event_id:
                 return []  # the same command again (replay/restart): already answered
             return [
-                OrderRejected(
-                    **self._env(cmd, t, "dup"),
-                    client_order_id=cmd.client_order_id,
-                    reject_reason=RejectReason.duplicate_client_order_id,
-                    message="client order id already used",
+                trusted(
+                    OrderRejected,
+                    dict(
+                        self._env(cmd, t, "dup"),
+                        client_order_id=cmd.client_order_id,
+                        reject_reason=RejectReason.duplicate_client_order_id,
+                        message="client order id already used",
+                    ),
                 )
             ]
         self.commands[cmd.client_order_id] = cmd.event_id
@@ -297,11 +325,14 @@ class PaperVenue:
 
         def reject(reason: RejectReason, message: str) -> list[Event]:
             return [
-                OrderRejected(
-                    **self._env(cmd, t, "rejected"),
-                    client_order_id=cmd.client_order_id,
-                    reject_reason=reason,
-                    message=message,
+                trusted(
+                    OrderRejected,
+                    dict(
+                        self._env(cmd, t, "rejected"),
+                        client_order_id=cmd.client_order_id,
+                        reject_reason=reason,
+                        message=message,
+                    ),
                 )
             ]
 
@@ -330,10 +361,13 @@ class PaperVenue:
             )
         order_id = "paper-" + self._id("order", cmd.client_order_id)[:18]
         out: list[Event] = [
-            OrderAccepted(
-                **self._env(cmd, t, "accepted"),
-                client_order_id=cmd.client_order_id,
-                order_id=order_id,
+            trusted(
+                OrderAccepted,
+                dict(
+                    self._env(cmd, t, "accepted"),
+                    client_order_id=cmd.client_order_id,
+                    order_id=order_id,
+                ),
             )
         ]
         if not crosses:
@@ -341,11 +375,14 @@ class PaperVenue:
                 self.resting[cmd.client_order_id] = _Resting(cmd, order_id)
                 return out
             out.append(
-                OrderExpired(
-                    **self._env(cmd, t, "expired"),
-                    client_order_id=cmd.client_order_id,
-                    order_id=order_id,
-                    filled_qty=ZERO,
+                trusted(
+                    OrderExpired,
+                    dict(
+                        self._env(cmd, t, "expired"),
+                        client_order_id=cmd.client_order_id,
+                        order_id=order_id,
+                        filled_qty=ZERO,
+                    ),
                 )
             )
             return out
@@ -362,11 +399,14 @@ class PaperVenue:
                 self.resting[cmd.client_order_id] = _Resting(cmd, order_id, filled=qty)
             else:
                 out.append(
-                    OrderExpired(
-                        **self._env(cmd, t, "expired"),
-                        client_order_id=cmd.client_order_id,
-                        order_id=order_id,
-                        filled_qty=qty,
+                    trusted(
+                        OrderExpired,
+                        dict(
+                            self._env(cmd, t, "expired"),
+                            client_order_id=cmd.client_order_id,
+                            order_id=order_id,
+                            filled_qty=qty,
+                        ),
                     )
                 )
         out.append(self._balance(cmd.venue, cmd.instrument, t, cmd))
@@ -418,19 +458,22 @@ class PaperVenue:
         account.cash -= fee
         self.fills += 1
         return [
-            FillExecuted(
-                **self._env(cmd, t, "fill", self.fills),
-                fill_id=f"pf-{self._id('fill', cmd.client_order_id, self.fills)[:20]}",
-                order_id=order_id,
-                client_order_id=cmd.client_order_id,
-                side=cmd.side,
-                qty=qty,
-                price=price,
-                fee=fee,
-                fee_currency=settle_currency(cmd.instrument),
-                liquidity=liquidity,
-                market_type=MarketType.spot if is_spot(cmd.instrument) else MarketType.perp,
-                is_hedge=cmd.is_hedge,
+            trusted(
+                FillExecuted,
+                dict(
+                    self._env(cmd, t, "fill", self.fills),
+                    fill_id=f"pf-{self._id('fill', cmd.client_order_id, self.fills)[:20]}",
+                    order_id=order_id,
+                    client_order_id=cmd.client_order_id,
+                    side=cmd.side,
+                    qty=qty,
+                    price=price,
+                    fee=fee,
+                    fee_currency=settle_currency(cmd.instrument),
+                    liquidity=liquidity,
+                    market_type=MarketType.spot if is_spot(cmd.instrument) else MarketType.perp,
+                    is_hedge=cmd.is_hedge,
+                ),
             )
         ]
 
@@ -440,49 +483,57 @@ class PaperVenue:
             return []  # unknown or already done: nothing to cancel (a venue errors, we stay quiet)
         t = self.latency_model.arrival_ms(cmd)
         return [
-            OrderCanceled(
-                **self._env(rest.cmd, t, "canceled"),
-                client_order_id=cmd.client_order_id,
-                order_id=rest.order_id,
-                filled_qty=rest.filled,
-                detail=cmd.detail,
+            trusted(
+                OrderCanceled,
+                dict(
+                    self._env(rest.cmd, t, "canceled"),
+                    client_order_id=cmd.client_order_id,
+                    order_id=rest.order_id,
+                    filled_qty=rest.filled,
+                    detail=cmd.detail,
+                ),
             )
         ]
 
     # -- balances --
     def equity(self, venue: str) -> Decimal:
         """Cash plus unrealised PnL of the venue's positions (USD)."""
-        total = self._account(venue).cash
-        for (v, inst), pos in self.positions.items():
-            if v == venue and pos.qty != 0 and (v, inst) in self.quotes:
-                total += pos.qty * (self.quotes[(v, inst)].mark - pos.avg)
-        return total
+        return self._marked(venue)[0]
+
+    def _marked(self, venue: str) -> tuple[Decimal, Decimal]:
+        """(equity, gross notional) of ``venue`` in USD: cash + Σ qty × (mark − entry), and
+        Σ |qty| × mark, over its open positions with a quote, in the order they opened (the
+        sums' order of operations, so their digits, are those of a scan of every position)."""
+        equity = self._account(venue).cash
+        gross = ZERO
+        quotes = self.quotes
+        for key, pos in self._venue_positions.get(venue, {}).items():
+            if pos.qty != 0 and key in quotes:
+                mark = quotes[key].mark
+                equity += pos.qty * (mark - pos.avg)
+                gross += abs(pos.qty) * mark
+        return equity, gross
 
     def _balance(self, venue: str, instrument: str, t: int, cause: Event | None) -> BalanceObserved:
         margin = self.margin_model
-        gross = sum(
-            (
-                abs(p.qty) * self.quotes[k].mark
-                for k, p in self.positions.items()
-                if k[0] == venue and p.qty != 0 and k in self.quotes
-            ),
-            ZERO,
-        )
-        equity = self.equity(venue)
+        equity, gross = self._marked(venue)
         pos = self.positions.get((venue, instrument)) or _Position()
         used = margin.used(gross)
-        event_id = self._id("balance", venue, instrument, t, self.fills)
+        event_id = uuid5_str(_PAPER, f"balance/{venue}/{instrument}/{t}/{self.fills}")  # = _id
         cause_id, arb_id = (cause.event_id, cause.correlation_id) if cause else (None, pos.arb_id)
-        return BalanceObserved(
-            **envelope(event_id, t, venue, instrument, cause_id, arb_id),
-            currency=settle_currency(instrument),
-            total=equity,
-            free=equity - used,
-            used=used,
-            equity_usd=equity,
-            margin_ratio=margin.margin_ratio(gross, equity),
-            position_qty=pos.qty,
-            entry_price=pos.avg if pos.qty else None,
-            liquidation_price=margin.liquidation_price(pos.qty, pos.avg),
-            leverage=margin.leverage,
+        return trusted(
+            BalanceObserved,
+            dict(
+                envelope(event_id, t, venue, instrument, cause_id, arb_id),
+                currency=settle_currency(instrument),
+                total=equity,
+                free=equity - used,
+                used=used,
+                equity_usd=equity,
+                margin_ratio=margin.margin_ratio(gross, equity),
+                position_qty=pos.qty,
+                entry_price=pos.avg if pos.qty else None,
+                liquidation_price=margin.liquidation_price(pos.qty, pos.avg),
+                leverage=margin.leverage,
+            ),
         )

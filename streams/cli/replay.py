@@ -58,6 +58,15 @@ def replay_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read and check the data, publish nothing.")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=16,
+            metavar="N",
+            help="Processes that parse and encode (this one only sends the bytes).",
+        ),
+    ] = 2,
 ) -> None:
     """Publish recorded funding and prices to the run's topics in event-time order."""
     import asyncio
@@ -66,15 +75,18 @@ def replay_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from producers import history
-    from producers.replay import replay
+    from producers.replay import Encoders, ReplaySource, replay_parallel
 
     window = parse_window(start, end, assets, venues)
+    files = paths or list(DEFAULT_DATA)
+    half_spread = Decimal(str(half_spread_bps)) / 10_000
+    refs = default_refs(paths, parse_refs(reference_prices), venues)
     try:
         plan = history.plan(
-            paths or list(DEFAULT_DATA),
+            files,
             window,
-            half_spread=Decimal(str(half_spread_bps)) / 10_000,
-            reference_prices=default_refs(paths, parse_refs(reference_prices), venues),
+            half_spread=half_spread,
+            reference_prices=refs,
             need_prices=False,  # funding alone serves analysis and alerts; backtests need prices
         )
     except history.HistoryError as exc:
@@ -104,23 +116,29 @@ def replay_cmd(
     import time as _time
 
     started = _time.perf_counter()
-    seen = 0
 
-    def tick(_event: object) -> None:
-        nonlocal seen
-        seen += 1
-        if seen % 2000 == 0:
-            progress.update(task, completed=seen, rate=seen / (_time.perf_counter() - started))
+    def tick(published: int) -> None:
+        progress.update(
+            task, completed=published, rate=published / (_time.perf_counter() - started)
+        )
+
+    source = ReplaySource(list(files), window, half_spread, refs, False, plan.indexed)
+    # started before the event loop and the progress bar's thread: forked, they start at once
+    encoders = Encoders(settings, plan, source, workers)
 
     async def run() -> ReplayReport:
         await create_topics(settings)
-        return await replay(settings, plan, window, speed=speed, on_event=tick)
+        return await replay_parallel(
+            settings, plan, source, speed=speed, on_progress=tick, encoders=encoders
+        )
 
     try:
         with progress:
             report = asyncio.run(run())
     except Exception as exc:
         raise fail(f"replay to {settings.bootstrap} failed: {exc}") from exc
+    finally:
+        encoders.close()  # a failure before the replay read them: not left blocked
     out.print(
         f"published {report.events} events ({report.rejected} rejected rows to the dead-letter "
         f"topic) in {report.wall_seconds:.1f}s, {report.events_per_second:,.0f} events/s"

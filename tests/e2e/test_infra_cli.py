@@ -26,12 +26,15 @@ def _cli(state: Path, port: int, cport: int, *args: str) -> subprocess.Completed
     return fundarb(list(args), env, timeout=180)
 
 
-def _broker_pids() -> set[int]:
+def _broker_pids(state: Path) -> set[int]:
+    """Pids of brokers whose command line names ``state`` (their server.properties lives
+    there): other brokers on the machine (other test sessions, a developer's) don't count."""
     pids = set()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if b"kafka.Kafka" in (proc / "cmdline").read_bytes():
+                cmdline = (proc / "cmdline").read_bytes()
+                if b"kafka.Kafka" in cmdline and str(state).encode() in cmdline:
                     pids.add(int(proc.name))
             except OSError:
                 continue
@@ -41,18 +44,18 @@ def _broker_pids() -> set[int]:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="process listing needs /proc")
 def test_up_twice_is_one_broker_and_down_leaves_none(tmp_path: Path) -> None:
     port, cport = kafka_local.free_port(), kafka_local.free_port()
-    before = _broker_pids()
+    before = _broker_pids(tmp_path)
     first = _cli(tmp_path, port, cport, "infra", "up")
     try:
         assert first.returncode == 0, first.stdout + first.stderr
         assert f"bootstrap servers: 127.0.0.1:{port}" in first.stdout
-        started = _broker_pids() - before
+        started = _broker_pids(tmp_path) - before
         assert len(started) == 1
 
         second = _cli(tmp_path, port, cport, "infra", "up")
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stdout
-        assert _broker_pids() - before == started
+        assert _broker_pids(tmp_path) - before == started
 
         status = _cli(tmp_path, port, cport, "infra", "status")
         assert status.returncode == 0, status.stdout + status.stderr
@@ -61,7 +64,7 @@ def test_up_twice_is_one_broker_and_down_leaves_none(tmp_path: Path) -> None:
     finally:
         down = _cli(tmp_path, port, cport, "infra", "down")
     assert "broker stopped" in down.stdout
-    assert _broker_pids() - before == set()
+    assert _broker_pids(tmp_path) - before == set()
     after = _cli(tmp_path, port, cport, "infra", "status")
     assert after.returncode == 3
     assert "broker stopped" in after.stdout

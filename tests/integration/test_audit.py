@@ -2,6 +2,7 @@
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 from consumers.audit import audit_topics
 from infra.clickhouse import ClickHouseStore
@@ -135,3 +136,47 @@ def test_one_value_beyond_decimal_38_18_is_kept_raw_and_the_rest_is_audited(
     # the decoder's bounds refuse it; md.funding's processor (the worker) dead-letters it, the
     # audit does not send a second dead letter for the same record
     assert result.dead_lettered == 0 and letters == []
+
+
+def test_a_row_only_the_audit_cannot_build_is_dead_lettered_once_by_the_sink(
+    kafka_settings: Settings, chdb_store: ClickHouseStore, monkeypatch: Any
+) -> None:
+    # the sink starts its dead-letter producer only for its first dead letter: this run has
+    # one (a typed row that cannot be built, injected), which must reach the dead-letter
+    # topic before the offsets are committed; a second drain sends nothing again
+    from consumers import audit
+    from schemas.events import FundingRateObserved
+
+    plan = audit._plan(FundingRateObserved)
+    built = plan.row
+    bad_id = stubs.eid("unbuildable")
+
+    def row(values: dict[str, Any]) -> Any:
+        if values["event_id"] == bad_id:
+            raise ArithmeticError("cannot hold")
+        return built(values)  # type: ignore[misc]
+
+    monkeypatch.setattr(plan, "row", row)
+    valid = _events(n_per_type=2)
+    asyncio.run(_publish(kafka_settings, [*valid, stubs.funding_observed(event_id=bad_id)]))
+
+    first = asyncio.run(audit_topics(kafka_settings, store=chdb_store, drain=True))
+    again = asyncio.run(audit_topics(kafka_settings, store=chdb_store, drain=True))
+
+    letters = [
+        d
+        for d in asyncio.run(_dead_letters(kafka_settings))
+        if d.source_topic == kafka_settings.topic("md.funding")
+    ]
+    assert first.dead_lettered == 1 and len(letters) == 1
+    assert letters[0].error_type == "audit_convert"
+    # the second drain resumes after the committed offsets: nothing is read or sent again
+    # except the dead letter the first drain wrote (audited, never re-sent)
+    assert again.dead_lettered == 0 and again.records == 1
+    run = kafka_settings.topic_prefix.rstrip(".")
+    kept = chdb_store.query(
+        "SELECT count() FROM events_raw FINAL WHERE run = {r:String} "
+        "AND event_type = 'Undecodable'",
+        {"r": run},
+    ).scalar()
+    assert kept == 1

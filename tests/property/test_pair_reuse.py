@@ -77,3 +77,51 @@ def test_reused_quotes_rank_as_quoting_every_pair_again(
         assert [(q.long, q.short) for q in cached] == [
             (q.long, q.short) for q in _uncached(board, config, now)
         ]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=["perp-perp", "spot-short", "spot-only"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(step, min_size=1, max_size=30),
+    floor=st.sampled_from(["-1", "0", "0.05", "0.3"]),
+    max_be=st.sampled_from(["1", "48", "500"]),
+)
+def test_the_best_pair_stops_early_and_picks_what_scanning_every_pair_picks(
+    config: StrategyConfig,
+    steps: list[tuple[tuple[str, str], bool, int, int, int]],
+    floor: str,
+    max_be: str,
+) -> None:
+    """``strategy._best`` stops at the first blocked pair or edge below the floor; the first
+    eligible pair of the whole ranking is the same one (issue 18)."""
+    from projections.strategies.funding_arb import strategy as fa
+
+    entry = config.entry.model_copy(
+        update={"min_net_apr": Decimal(floor), "max_break_even_h": Decimal(max_be)}
+    )
+    config = config.model_copy(update={"entry": entry})
+    board = bd.AssetBoard("BTC")
+    now = T0
+    for (kind, venue), _, bid, rate, move in steps:
+        now += move
+        inst = "BTC/USDT:USDT" if kind == "perp" else "BTC/USDT"
+        b = Decimal(bid) / 100
+        events = [ticker(venue, str(b), str(b + Decimal("0.02")), now, instrument=inst)]
+        if kind == "perp":
+            events.append(
+                funding(
+                    venue,
+                    str(Decimal(rate) / 100_000),
+                    now,
+                    instrument=inst,
+                    next_funding_time=now + 8 * H,
+                )
+            )
+        for e in events:
+            try:
+                board = bd.apply(board, e)
+            except bd.OutOfOrderError:
+                continue
+        pairs = bd.candidate_pairs(board, config, now)
+        scanned = next((q for q in pairs if fa._eligible(q, config)), None)
+        assert fa._best(pairs, config) is scanned

@@ -115,3 +115,54 @@ def test_cached_leg_views_go_stale_at_the_same_millisecond_as_fresh_ones() -> No
         assert (q.blocked is not None and "stale prices on" in q.blocked) is stale, (now, q)
         view = bd.leg_view(board, q.long, False, CFG, now)
         assert isinstance(view, str) is stale
+
+
+def test_fold_market_writes_only_into_its_own_copies_and_matches_folding_one_asset_at_a_time() -> (
+    None
+):
+    """``fold_market`` lets each reaction write its asset's entries into maps the batch owns
+    (issue 18: no per-reaction map copies). The state passed in keeps every map as it was, and
+    the result is what folding each asset's part of every batch alone, through the copying
+    path (``owned=False``), gives."""
+    from producers import history as h
+    from projections import engine as eng
+    from streams.cli import DEFAULT_DATA
+
+    market = list(
+        h.merged(
+            h.plan(
+                list(DEFAULT_DATA), h.Window(0, 2**62), reference_prices={"hyperliquid": "binance"}
+            )
+        )
+    )[:6000]
+    batches: list[list[object]] = []
+    for e in market:
+        if batches and batches[-1][0].event_time == e.event_time:  # type: ignore[attr-defined]
+            batches[-1].append(e)
+        else:
+            batches.append([e])
+    config = StrategyConfig()
+    state, ref = eng.EngineState(), eng.EngineState()
+    names = ("boards", "books", "execs", "spreads", "risk", "clocks")
+    for batch in batches:
+        before = {n: dict(getattr(state, n)) for n in names}
+        new, outputs, refused = eng.fold_market(state, batch, config)  # type: ignore[arg-type]
+        assert not refused
+        for n in names:  # the caller's state is untouched
+            got = getattr(state, n)
+            assert got.keys() == before[n].keys()
+            assert all(got[k] is v for k, v in before[n].items()), n
+        # the reference: observe every event, then react per asset through the copying path
+        touched: dict[str, str] = {}
+        for e in batch:
+            ref = eng.observe(ref, e)  # type: ignore[arg-type]
+            touched[e.instrument.split("/")[0]] = e.event_id  # type: ignore[attr-defined]
+        ref_out: list[object] = []
+        for asset, cause in touched.items():
+            ref, out = eng.react(ref, asset, eng.clock(ref, asset), cause, config)
+            ref_out += out
+        assert [o.model_dump_json() for o in outputs] == [o.model_dump_json() for o in ref_out]  # type: ignore[attr-defined]
+        for n in names:
+            assert getattr(new, n) == getattr(ref, n), n
+        assert new.strategies == ref.strategies and new.now == ref.now
+        state = new

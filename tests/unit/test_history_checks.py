@@ -3,10 +3,11 @@
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from producers.history import check_candle_row, check_funding_row
+from producers.history.checks import candle_row_times, funding_row_time
 
 T = 1_764_720_000_000  # 2025-12-03 00:00 UTC
 
@@ -88,3 +89,101 @@ def test_any_row_is_either_bounded_or_refused_with_a_value_error(cols: list[str]
         pass
     else:
         assert opened > 0 and step > 0 and close > 0 and volume >= 0
+
+
+# ---- the cheaper checks of rows outside the window: the same verdict, the same reason -------
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=17)
+#: decimal-looking text near every edge the text patterns prove: signs, exponents, places,
+#: non-ASCII digits, underscores, the 10^15 bound and the ±1 rate bound
+_NUMBER = st.one_of(
+    st.builds(
+        "{}{}{}{}".format,
+        st.sampled_from(["", "-", "+", " "]),
+        _DIGITS,
+        st.one_of(st.just(""), st.builds(".{}".format, _DIGITS), st.just(".")),
+        st.one_of(
+            st.just(""),
+            st.builds(
+                "{}{}{}".format,
+                st.sampled_from(["e", "E"]),
+                st.sampled_from(["", "-", "+", "-0"]),
+                st.integers(0, 40).map(str),
+            ),
+        ),
+    ),
+    st.sampled_from(["0", "-0", "0.0", "1", "-1", "1.0", "nan", "inf", "", "٣", "1_0", "1e-31"]),
+    st.text(max_size=8),
+)
+
+
+def _verdict(check: object, cols: list[str]) -> object:
+    try:
+        return check(cols)  # type: ignore[operator]
+    except ValueError as exc:
+        return ("refused", str(exc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["binance", "Binance", "b"]),
+    st.sampled_from(["BTC/USDT:USDT", "BTC/USDT", "btc"]),
+    st.one_of(st.just(str(T)), _DIGITS, st.text(max_size=4)),
+    _NUMBER,
+    st.one_of(st.just(""), _NUMBER),
+    st.integers(4, 6),
+)
+def test_a_funding_rows_time_is_checked_as_the_full_check_does(
+    venue: str, symbol: str, t: str, rate: str, mark: str, n: int
+) -> None:
+    cols = [venue, symbol, t, rate, mark, "x"][:n]
+    full = _verdict(check_funding_row, cols)
+    for _ in range(2):  # the second time with the venue and symbol remembered
+        got = _verdict(funding_row_time, cols)
+        assert got == (full if full[0] == "refused" else full[0])  # type: ignore[index]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["binance", "Binance"]),
+    st.sampled_from(["BTC/USDT:USDT", "BTC/USDT", "btc"]),
+    st.sampled_from(["1h", "4h", "2h"]),
+    st.one_of(st.just(str(T)), _DIGITS),
+    _NUMBER,
+    _NUMBER,
+    st.integers(9, 11),
+)
+def test_a_candle_rows_times_are_checked_as_the_full_check_does(
+    venue: str, symbol: str, interval: str, opened: str, close: str, volume: str, n: int
+) -> None:
+    cols = [venue, symbol, "perp", interval, opened, "1", "1", "1", close, volume, "x"][:n]
+    full = _verdict(check_candle_row, cols)
+    for _ in range(2):
+        got = _verdict(candle_row_times, cols)
+        assert got == (full if full[0] == "refused" else full[:2])  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("close", "volume"),
+    [
+        ("99999999.9", "9999999.99"),  # 14 integer digits: the text proves it in bounds
+        ("99999999.9", "99999999.99"),  # ~10^16: refused by the full check
+        ("9.999999999999999999", "99999999999999.9999999"),  # rounds up to 10^15: refused
+        ("0.000", "1"),
+        ("1e3", "1"),
+    ],
+)
+def test_edge_candles_get_the_full_checks_verdict(close: str, volume: str) -> None:
+    cols = candle(close=close, volume=volume)
+    full = _verdict(check_candle_row, cols)
+    assert _verdict(candle_row_times, cols) == (full if full[0] == "refused" else full[:2])  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("rate", "mark"),
+    [("5", ""), ("1", ""), ("-1.0", ""), ("9.9e-1", "0"), ("1e-31", ""), ("0.0001", "1e15")],
+)
+def test_edge_funding_rows_get_the_full_checks_verdict(rate: str, mark: str) -> None:
+    cols = funding(rate=rate, mark=mark)
+    full = _verdict(check_funding_row, cols)
+    assert _verdict(funding_row_time, cols) == (full if full[0] == "refused" else full[0])  # type: ignore[index]

@@ -230,3 +230,39 @@ def test_fees_round_half_even_whatever_ccxt_did_to_the_decimal_context() -> None
     (fill,) = [e for e in out if isinstance(e, ev.FillExecuted)]
     assert fill.qty * fill.price * D("0.0005") == D("0.000005005")
     assert fill.fee == D("0.00000500")
+
+
+def test_the_cached_id_prefix_names_the_same_ids_as_the_id_scheme() -> None:
+    """``_key_id`` caches ``kind/('venue', 'instrument')/`` per key; the ids must stay those of
+    ``IdNamespace.PAPER.id(kind, key, t)`` (they are in every output, and the digest)."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from schemas.envelope import IdNamespace
+
+    v = PaperVenue()
+
+    @given(
+        kind=st.sampled_from(["funding", "borrow", "balance"]),
+        venue_id=st.sampled_from(["binance", "bybit", "okx"]),
+        instrument=st.sampled_from(["BTC/USDT:USDT", "ETH/USDT", "1000PEPE/USDC:USDC"]),
+        t=st.integers(min_value=0, max_value=2**53),
+    )
+    def check(kind: str, venue_id: str, instrument: str, t: int) -> None:
+        key = (venue_id, instrument)
+        assert v._key_id(kind, key, t) == IdNamespace.PAPER.id(kind, key, t)
+        assert v._key_id(kind, key, t) == v._key_id(kind, key, t)  # the cached prefix again
+
+    check()
+
+
+def test_a_settlement_and_its_balance_carry_the_ids_of_the_id_scheme() -> None:
+    from schemas.envelope import IdNamespace
+
+    v = venue()
+    v.on_event(order())
+    settle = stubs.funding_observed(funding_time=T + 8 * 3_600_000, event_time=T + 8 * 3_600_000)
+    paid, balance = v.on_event(settle)
+    key = ("binance", "BTC/USDT:USDT")
+    assert paid.event_id == IdNamespace.PAPER.id("funding", key, settle.funding_time)
+    assert balance.event_id == IdNamespace.PAPER.id("balance", *key, settle.funding_time, v.fills)

@@ -13,6 +13,7 @@ import pytest
 
 from projections import engine as eng
 from projections.strategies.base import Breakers
+from schemas.config import StrategyConfig
 from streams import snapshot_codec as codec
 from streams.simulation import Simulation
 from streams.worker import EngineWorker, Snapshot
@@ -133,3 +134,63 @@ def test_a_version_2_snapshot_written_before_plug_ins_restores_as_the_funding_ar
     again = codec.encode_snapshot(asset, got, applied, jump)
     assert json.loads(again[len(codec.MAGIC) :])["version"] == codec.STATE_VERSION == 3
     assert codec.decode_snapshot(again)[1] == got
+
+
+def _fold_digest(state: eng.EngineState, events: list[Any]) -> tuple[int, str]:
+    """Outputs of folding ``events`` (market events, batched per event time) onto ``state``:
+    their count and the SHA-256 of their JSON, as ``fixtures/snapshots/mkfix`` recorded."""
+    import hashlib
+
+    digest, n, batch = hashlib.sha256(), 0, []
+
+    def fold(st: eng.EngineState, batch: list[Any]) -> eng.EngineState:
+        nonlocal n
+        st, outs, refused = eng.fold_market(st, batch, StrategyConfig())
+        assert not refused
+        for o in outs:
+            digest.update(o.model_dump_json().encode())
+            n += 1
+        return st
+
+    for e in events:
+        if batch and batch[0].event_time != e.event_time:
+            state, batch = fold(state, batch), []
+        batch.append(e)
+    fold(state, batch)
+    return n, digest.hexdigest()
+
+
+@pytest.mark.parametrize("kind", ["v1", "v3"])
+def test_snapshots_written_with_frozen_feeds_fold_on_to_the_outputs_that_code_emitted(
+    kind: str,
+) -> None:
+    """``v1_*.pickle`` (pickled ``Snapshot``) and ``v3_*.snap`` (JSON) were written by commit
+    8eb7d35, whose ``FundingFeed``/``TickerFeed`` were frozen dataclasses (now slots classes,
+    issue 18), 20,000 events into the bundled window; ``fold_after_v1_v3.json`` holds the
+    count and digest of what that commit's engine emitted folding the next BTC and ETH market
+    events onto them. Restored here, they emit the same bytes."""
+    from producers import history as h
+    from projections import board as bd
+    from streams.cli import DEFAULT_DATA
+
+    want = json.loads((FIXTURES / "fold_after_v1_v3.json").read_text())
+    slices = []
+    for asset in ("BTC", "ETH"):
+        name = f"v1_{asset}.pickle" if kind == "v1" else f"v3_{asset}.snap"
+        got_asset, piece, _, _ = codec.decode_snapshot((FIXTURES / name).read_bytes())
+        assert got_asset == asset
+        feeds = [*piece.boards[asset].funding.values(), *piece.boards[asset].tickers.values()]
+        assert feeds and all(type(f) in (bd.FundingFeed, bd.TickerFeed) for f in feeds)
+        assert not hasattr(feeds[0], "__dict__")  # the slots classes, not the old layout
+        slices.append(piece)
+    market = list(
+        h.merged(
+            h.plan(
+                list(DEFAULT_DATA), h.Window(0, 2**62), reference_prices={"hyperliquid": "binance"}
+            )
+        )
+    )
+    cut = want["cut"]
+    rest = [e for e in market[cut : cut + 6000] if e.instrument.split("/")[0] in ("BTC", "ETH")]
+    assert len(rest) == want["events"]
+    assert _fold_digest(eng.merge(slices), rest) == (want["outputs"], want["digest"])

@@ -63,6 +63,7 @@ from schemas.events import (
     TargetPositionSet,
 )
 from schemas.strategy_specs import FUNDING_ARB_ID
+from schemas.trusted import make
 from schemas.types import INTERNAL_VENUE, ExitReason, MarketType, is_spot
 
 ZERO = Decimal(0)
@@ -192,7 +193,8 @@ def _arb_id(asset: str, long: FeedKey, short: FeedKey, now: int) -> str:
 
 def _leg(key: FeedKey, qty: Decimal, margin: bool) -> TargetLeg:
     spot = is_spot(key[1])
-    return TargetLeg(
+    return make(
+        TargetLeg,
         venue=key[0],
         instrument=key[1],
         market_type=MarketType.spot if spot else MarketType.perp,
@@ -474,6 +476,20 @@ def _eligible(q: PairQuote, config: StrategyConfig) -> bool:
     return True
 
 
+def _best(pairs: list[PairQuote], config: StrategyConfig) -> PairQuote | None:
+    """The first eligible pair of a :func:`candidate_pairs` ranking (blocked pairs last, then
+    net edge descending): the scan stops at the first blocked pair or the first edge below
+    ``entry.min_net_apr``, since no pair after it can be eligible (issue 18: the scan ran
+    through every pair on every decision)."""
+    floor = config.entry.min_net_apr
+    for q in pairs:
+        if q.blocked is not None or q.net_edge_apr < floor:
+            return None
+        if _eligible(q, config):
+            return q
+    return None
+
+
 def _size(
     q: PairQuote, state: StrategyState, config: StrategyConfig, asset: str
 ) -> tuple[Decimal, Decimal]:
@@ -572,7 +588,8 @@ def _retarget(
     current = quote_pair(board, plan.long, plan.short, config, now)
     cost = switch_cost_frac(current, best, config) if forecast and not current.blocked else ZERO
     event_id = _intent_id(plan.arb_id, revision, "target")
-    target = TargetPositionSet(
+    target = make(
+        TargetPositionSet,
         **envelope(event_id, now, INTERNAL_VENUE, plan.asset, cause, plan.arb_id),
         strategy_id=strategy_id,
         arb_id=plan.arb_id,
@@ -640,7 +657,7 @@ def decide(
         )
         best = fbest.quote if fbest is not None else None
     else:
-        best = next((q for q in pairs if _eligible(q, config)), None)
+        best = _best(pairs, config)
     live = state.live_for(asset)
     if live is not None:
         plan = live
@@ -680,7 +697,8 @@ def decide(
                 revision = plan.revision + 1
                 event_id = _intent_id(plan.arb_id, revision, "exit")
                 intents.append(
-                    ExitRequested(
+                    make(
+                        ExitRequested,
                         **envelope(event_id, now, INTERNAL_VENUE, asset, cause, plan.arb_id),
                         strategy_id=strategy_id,
                         arb_id=plan.arb_id,
@@ -727,7 +745,8 @@ def decide(
         )
     event_id = _intent_id(arb_id, 0, "target")
     intents.append(
-        TargetPositionSet(
+        make(
+            TargetPositionSet,
             **envelope(event_id, now, INTERNAL_VENUE, asset, cause, arb_id),
             strategy_id=strategy_id,
             arb_id=arb_id,
