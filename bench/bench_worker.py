@@ -222,8 +222,10 @@ async def latency(
     ser = Serializer()
     append: dict[str, int] = {}
     intents, hedges = [], []
+    # md.funding too: a batch folds an asset's funding and tickers of one time together, and
+    # the intent's cause is then the batch's first record
     for _topic, _, r in await records(
-        settings, "md.tickers", "acct.fills", "strategy.intents", "orders.commands"
+        settings, "md.tickers", "md.funding", "acct.fills", "strategy.intents", "orders.commands"
     ):
         e = ser.decode(r.value)
         append[e.event_id] = r.timestamp

@@ -13,11 +13,15 @@ files a key under the partition of the event *being processed*, which at flush t
 * :func:`rewind_uncommitted` repairs Faust's seek back after a rebalance for partitions the
   group has committed nothing (or offset 0) for (docs/reliability.md, "Restart stall");
 * :func:`fetch_only_active_partitions` keeps the fetcher from draining paused partitions (the
-  restart stall's cause, same section).
+  restart stall's cause, same section);
+* :func:`more_ready` says whether a stream has another event ready now (the engine agent
+  closes a batch when it has none); :func:`of_current_generation` whether an event taken
+  into a batch still belongs to the current assignment.
 """
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from typing import Any
 
@@ -120,3 +124,42 @@ async def rewind_uncommitted(app: Any, topics: set[str], committed: dict[Any, in
     earliest = await app.consumer.earliest_offsets(*tps)
     await app.consumer.seek_wait({tp: earliest[tp] or 0 for tp in tps})
     return tps
+
+
+#: event-loop turns :func:`more_ready` gives the consumer to hand over its next fetched record
+READY_TURNS = 4
+
+
+async def more_ready(stream: Any, turns: int = READY_TURNS) -> bool:
+    """Whether ``stream`` has another event ready: one is in its channel's queue now, or
+    arrives within ``turns`` turns of the event loop (so taking it does not wait for the
+    broker). False when the consumer has nothing more fetched.
+
+    Why the turns: Faust's consumer hands records to the streams one at a time, each through
+    ``Service.wait_first(callback(message), ...)`` (``Consumer._drain_messages``: four tasks
+    and an ``asyncio.wait`` per record), so a stream that takes its events as they come finds
+    its queue empty after every event even when the fetch holds hundreds more; a few turns
+    let the next one through. ``Stream.take`` / ``take_events`` / ``noack_take`` close a batch
+    only when ``max_`` events are buffered or ``within`` seconds have passed
+    (``Service.wait_for_stopped(buffer_full, timeout=within)``), which puts a lone event's
+    latency at ``within``; ``take`` and ``take_events`` also ack a batch when the agent asks
+    for the next one, before the worker has made its outputs and snapshots durable. Both
+    stream iterators (the Cython ``StreamIterator`` and ``Stream._py_aiter``) read
+    ``stream.channel.queue``."""
+    queue = stream.channel.queue
+    for _ in range(turns):
+        if not queue.empty():
+            return True
+        await asyncio.sleep(0)
+    return not queue.empty()
+
+
+def of_current_generation(app: Any, event: Any) -> bool:
+    """Whether ``event`` was fetched in the consumer group's current generation.
+
+    Why: the stream skips events of an older generation (a rebalance happened since they were
+    fetched: ``message.generation_id != app.consumer_generation_id`` in both stream
+    iterators), but an event already taken into the agent's batch when a rebalance starts has
+    passed that test; it is dropped unacked instead, and comes back to the partition's owner
+    from the committed offset."""
+    return bool(event.message.generation_id == app.consumer_generation_id)

@@ -77,11 +77,26 @@ class Sequencer(Generic[T]):
 
     def release(self, caught_up: Callable[[str, int], bool]) -> Iterator[T]:
         """Yield every record that can go now, in (event_time, rank, offset) order per
-        partition (partitions in ascending order; they are independent)."""
+        partition (partitions in ascending order; they are independent).
+
+        ``caught_up`` is asked at most once per (topic, partition) per call: a release runs
+        over a batch of pushed records, and the positions and end offsets it depends on do
+        not change within it (a stale ``False`` only holds a record back to the next call).
+        Partitions with nothing buffered are not scanned."""
+        memo: dict[tuple[str, int], bool] = {}
+
+        def cached(topic: str, partition: int) -> bool:
+            flag = memo.get((topic, partition))
+            if flag is None:
+                flag = memo[(topic, partition)] = caught_up(topic, partition)
+            return flag
+
         for partition in sorted(self._parts):
             part = self._parts[partition]
+            if not any(part.queues.values()):
+                continue
             while True:
-                found = self._best(part, caught_up, partition)
+                found = self._best(part, cached, partition)
                 if found is None:
                     break
                 _, _, item = part.queues[found[1]].popleft()

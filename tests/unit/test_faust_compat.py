@@ -145,3 +145,45 @@ def test_the_fetch_gets_a_copy_of_the_active_partitions_not_the_live_set() -> No
 
     asyncio.run(ThreadDelegateConsumer._getmany(_None(), None, 1.0))  # type: ignore[arg-type]
     assert got == [None]  # client-only consumers still ask for everything
+
+
+def test_more_ready_sees_an_event_in_the_streams_queue_or_one_arriving_within_its_turns() -> None:
+    """A real Faust stream over a channel (no broker): the engine agent closes a batch when
+    ``more_ready`` is False, so it must see what the consumer hands over right after."""
+
+    async def run() -> tuple[bool, bool, bool, bool]:
+        app = faust.App("compat-ready", broker="memory://", web_enabled=False)
+        channel = app.channel()
+        stream = app.stream(channel)
+        it = stream.channel  # what the stream iterators read (stream.channel.queue)
+        empty = await faust_compat.more_ready(stream)
+        it.queue.put_nowait("now")
+        now = await faust_compat.more_ready(stream)
+        it.queue.get_nowait()
+
+        async def later(turns: int) -> None:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            it.queue.put_nowait("later")
+
+        task = asyncio.ensure_future(later(2))
+        soon = await faust_compat.more_ready(stream, turns=4)
+        await task
+        it.queue.get_nowait()
+        task = asyncio.ensure_future(later(8))
+        too_late = await faust_compat.more_ready(stream, turns=4)
+        await task
+        return empty, now, soon, too_late
+
+    assert asyncio.run(run()) == (False, True, True, False)
+
+
+def test_the_consumer_hands_records_over_one_wait_first_at_a_time() -> None:
+    """Why more_ready waits a few turns (its docstring): the drain awaits each record's
+    delivery through ``wait_first``; if this changes, the turns may be unneeded."""
+    import inspect
+
+    from faust.transport.consumer import Consumer
+
+    src = inspect.getsource(Consumer._drain_messages)
+    assert "wait_first" in src and "callback(message)" in src

@@ -135,6 +135,16 @@ class Harness:
 
         asyncio.run(run())
 
+    def feed_batch(self, *items: Event) -> None:
+        """``items`` handed over as one batch (as the agent does with a backlog), then a
+        flush."""
+
+        async def run() -> None:
+            await self.worker.on_batch([(self.record(e), self._ack, None) for e in items])
+            await self.worker.flush()
+
+        asyncio.run(run())
+
     def outputs(self, kind: type[Event] = Event) -> list[Any]:
         return [e for _, e in self.sent if isinstance(e, kind)]
 
@@ -243,6 +253,38 @@ def test_a_record_that_would_grow_the_snapshot_past_the_limit_is_dead_lettered()
     assert len(h.outputs(PositionChanged)) == 1  # nothing was emitted for the refused fill
     _, state, _, _ = decode_snapshot(h.persisted["BTC"])
     assert len(h.persisted["BTC"]) <= limit and state.books["BTC"] is not None
+
+
+def test_a_batch_refuses_exactly_the_records_that_one_at_a_time_refuses() -> None:
+    """Within a batch the size of an asset well under the limit is checked at the batch's
+    end; a batch that ends over it is folded again with a check after every fold. Expected:
+    the refusals and outputs of feeding the records one at a time (one check per record)."""
+    history = two_venue_history(n=1)
+    fills = [_fill(fill_id=f"t-{i:03d}-" + "x" * 100) for i in range(60)]
+    probe = Harness()
+    probe.feed(*history)
+    start = len(probe.worker.snapshot("BTC"))
+    probe.feed(*fills[:20])
+    grown = len(probe.worker.snapshot("BTC"))
+    limit = max(2 * start, grown)  # well under at the start; fills 20.. cannot fit
+    settings = load_settings(topic_prefix="t-", worker_max_snapshot_bytes=limit)
+    one, batch = Harness(settings=settings), Harness(settings=settings)
+    one.feed(*history)
+    batch.feed(*history)
+    for f in fills:
+        one.feed(f)
+    checks = batch.worker.stats.size_checks
+    batch.feed_batch(*fills)
+    refused = [d.causation_id for d in one.dead()]
+    assert 0 < len(refused) < len(fills) and {d.error_type for d in one.dead()} == {
+        "SnapshotTooLargeError"
+    }
+    assert [d.causation_id for d in batch.dead()] == refused
+    assert [e.event_id for _, e in batch.sent] == [e.event_id for _, e in one.sent]
+    assert batch.worker.snapshot("BTC") == one.worker.snapshot("BTC")
+    assert batch.acked == one.acked == len(history) + len(fills)
+    # the batch was checked at its end, then folded again fold by fold
+    assert batch.worker.stats.size_checks - checks > len(fills) - len(refused)
 
 
 # -- 3 + 5. far-future event times; one clock per asset ---------------------------------------
@@ -394,3 +436,16 @@ def test_repeated_client_errors_are_logged_once_per_window() -> None:
     assert f.filter(rec("info goes through", logging.INFO))
     now[0] = 61.0
     assert f.filter(rec("Unable connect to node with id %s"))  # the next window
+
+
+def test_the_risk_agents_marks_come_from_the_tickers_the_engine_accepted() -> None:
+    """The risk agent no longer decodes md.tickers itself: the engine hands over each ticker
+    it decoded and accepted (a dead-lettered one is not a mark)."""
+    h = Harness()
+    marks: list[Event] = []
+    h.worker.on_mark = marks.append
+    good = ticker("binance", "99.99", "100.01", T0)
+    wrong_key = ticker("bybit", "99.99", "100.01", T0)
+    h.feed(good, h.record(wrong_key, key=b"ETH"), funding("bybit", "0.00005", T0))
+    assert [m.event_id for m in marks] == [good.event_id]
+    assert [d.error_type for d in h.dead()] == ["wrong_key"]
