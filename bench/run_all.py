@@ -74,9 +74,10 @@ def table_row(r: dict[str, Any]) -> str:
         verdict = (
             "" if target is None or ratio is None else ("met" if ratio >= target else "missed")
         )
+        unit = " µs" if "µs" in str(r["stage"]) else "/s"  # a CPU cost per event, not a rate
         return "| {} | {} | {} | {} | {} | {} |".format(
             r["stage"],
-            _rate(fig),
+            _rate(fig, unit),
             _rate(base) if base else "—",
             f"{ratio:.0%}" if ratio is not None else "—",
             f"≥ {target:.0%}" if target is not None else "report",
