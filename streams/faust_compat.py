@@ -14,6 +14,8 @@ files a key under the partition of the event *being processed*, which at flush t
   group has committed nothing (or offset 0) for (docs/reliability.md, "Restart stall");
 * :func:`fetch_only_active_partitions` keeps the fetcher from draining paused partitions (the
   restart stall's cause, same section);
+* :func:`deliver_without_tasks` lets the consumer hand a fetched record to the streams without
+  four tasks and an ``asyncio.wait`` when the hand-over does not wait (the usual case);
 * :func:`more_ready` says whether a stream has another event ready now (the engine agent
   closes a batch when it has none); :func:`of_current_generation` whether an event taken
   into a batch still belongs to the current assignment.
@@ -22,6 +24,7 @@ files a key under the partition of the event *being processed*, which at flush t
 from __future__ import annotations
 
 import asyncio
+import types
 import weakref
 from typing import Any
 
@@ -99,6 +102,95 @@ def fetch_only_active_partitions() -> None:
 
     setattr(_getmany, _FROZEN, True)
     ThreadDelegateConsumer._getmany = _getmany  # type: ignore[method-assign]
+
+
+_EAGER = "_fundarb_eager_delivery"
+
+
+async def _resume(coro: Any, pending: Any) -> Any:
+    """:func:`_drive` as a coroutine (``Service.wait_first`` takes awaitables)."""
+    return await _drive(coro, pending)
+
+
+@types.coroutine
+def _drive(coro: Any, pending: Any) -> Any:
+    """Go on driving ``coro``, which ran its first step and is suspended on ``pending`` (what
+    that step yielded), as ``yield from`` would (PEP 380): the task running this generator
+    waits on ``pending``, what it sends or throws in goes on to ``coro``, and closing this
+    closes ``coro``. Returns ``coro``'s result."""
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # a cancellation, or the awaited future's error
+            try:
+                pending = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                pending = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+def deliver_without_tasks() -> None:
+    """Make Faust's consumer run the hand-over of a fetched record to the streams inline, up
+    to its first wait, instead of in a task raced against the flow's suspension.
+
+    Why: ``Consumer._drain_messages`` awaits, per record, ``self.wait_first(callback(message),
+    self.suspend_flow.wait())``; ``Service.wait_first`` wraps each of these, the service's
+    ``stopped`` and ``crashed`` waits in a task (four), awaits them with ``asyncio.wait``, then
+    cancels the three losers: a large share of the worker's per-record CPU. The callback
+    (``Conductor.on_message`` → the per-partition handler of ``ConductorCompiler.build``) waits
+    only when the flow is suspended (rebalance), the producer's buffer is over its limit, the
+    subscription lock is held or a channel's queue is full; otherwise it decodes the record and
+    puts it in the queue (``put_nowait_enhanced``) without ever suspending. So, when the flow
+    is not suspended and the consumer neither stopped nor crashed, the callback's first step
+    runs inline: if it finishes, that is the result ``wait_first`` would have returned (an
+    error propagates, as ``wait_first`` propagates it) and no task is made; if it suspends, the
+    rest of it runs in a task under the original ``wait_first`` (:func:`_resume`), raced
+    against the same three waits as before. Records reach the channels in the same order; the
+    consumer now gives the event loop a turn every 100 records (its ``yield_every``), or when a
+    hand-over waits, instead of at every record. Only the drain's call (two coroutines, the
+    second ``suspend_flow.wait()`` of this consumer, no timeout) takes this path; the others are
+    untouched. Idempotent; patches the class."""
+    from faust.transport.consumer import Consumer
+
+    original = Consumer.wait_first
+    if getattr(original, _EAGER, False):
+        return
+    flow_wait = asyncio.Event.wait.__code__
+
+    async def wait_first(self: Any, *coros: Any, timeout: Any = None) -> Any:
+        if not (
+            timeout is None
+            and len(coros) == 2
+            and asyncio.iscoroutine(coros[0])
+            and getattr(coros[1], "cr_code", None) is flow_wait
+            and coros[1].cr_frame.f_locals.get("self") is self.suspend_flow
+            and not self.suspend_flow.is_set()
+            and not self._stopped.is_set()
+            and not self._crashed.is_set()
+        ):
+            return await original(self, *coros, timeout=timeout)
+        from mode.services import WaitResults
+
+        callback, suspended = coros
+        try:
+            pending = callback.send(None)
+        except StopIteration as stop:
+            suspended.close()  # never started: nothing to wait for
+            return WaitResults([callback], [stop.value], False)
+        except BaseException:
+            suspended.close()
+            raise
+        return await original(self, _resume(callback, pending), suspended)
+
+    setattr(wait_first, _EAGER, True)
+    Consumer.wait_first = wait_first  # type: ignore[method-assign]
 
 
 async def rewind_uncommitted(app: Any, topics: set[str], committed: dict[Any, int]) -> list[Any]:

@@ -1014,6 +1014,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
 
     faust_compat.check_version()
     faust_compat.fetch_only_active_partitions()  # paused inputs are not drained (restart stall)
+    faust_compat.deliver_without_tasks()  # no four tasks per record to hand it to the streams
 
     datadir = settings.state_dir / "worker" / (settings.topic_prefix or "default")
     datadir.parent.mkdir(parents=True, exist_ok=True)

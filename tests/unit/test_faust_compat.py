@@ -187,3 +187,119 @@ def test_the_consumer_hands_records_over_one_wait_first_at_a_time() -> None:
 
     src = inspect.getsource(Consumer._drain_messages)
     assert "wait_first" in src and "callback(message)" in src
+
+
+def test_the_drain_races_each_delivery_against_the_flow_suspension_only() -> None:
+    """The call deliver_without_tasks recognises: ``wait_first(callback(message),
+    self.suspend_flow.wait())``, with the consumer's own ``asyncio.Event``."""
+    import inspect
+
+    from faust.transport.consumer import Consumer
+
+    src = inspect.getsource(Consumer._drain_messages)
+    assert "self.wait_first(" in src
+    assert "callback(message), self.suspend_flow.wait()" in src
+    assert isinstance(_consumer().suspend_flow, asyncio.Event)
+
+
+def _consumer() -> Any:
+    """A real Faust aiokafka consumer object (never started: no broker is contacted)."""
+    app = faust.App("compat-deliver", broker="kafka://127.0.0.1:1", web_enabled=False)
+    return app.consumer
+
+
+def test_a_delivery_that_does_not_wait_runs_inline_without_a_task() -> None:
+    faust_compat.deliver_without_tasks()
+    faust_compat.deliver_without_tasks()  # idempotent: one wrapper, not two
+
+    async def run() -> tuple[Any, Any, Any, Any]:
+        consumer = _consumer()
+        caller = asyncio.current_task()
+
+        async def deliver(n: int) -> tuple[int, Any]:
+            return n * 2, asyncio.current_task()
+
+        suspended = consumer.suspend_flow.wait()
+        result = await consumer.wait_first(deliver(21), suspended)
+        return result, caller, suspended.cr_frame, len(asyncio.all_tasks())
+
+    result, caller, frame, tasks = asyncio.run(run())
+    assert result.stopped is False and len(result.done) == 1
+    assert result.results == [(42, caller)]  # ran in the drain's own task
+    assert frame is None  # the flow wait was closed, never left pending
+    assert tasks == 1  # no task made or left behind
+
+
+def test_a_delivery_that_waits_finishes_in_a_task_raced_against_the_flow_as_before() -> None:
+    faust_compat.deliver_without_tasks()
+
+    async def run() -> tuple[Any, Any, list[str]]:
+        consumer = _consumer()
+        caller = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        room = loop.create_future()
+        steps: list[str] = []
+
+        async def deliver() -> Any:
+            steps.append("decoded")
+            got = await room  # the channel's queue was full
+            steps.append(f"put {got}")
+            return asyncio.current_task()
+
+        loop.call_soon(room.set_result, "x")
+        done = await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+        return done, caller, steps
+
+    done, caller, steps = asyncio.run(run())
+    assert steps == ["decoded", "put x"]  # first step once, then resumed with the result
+    assert done.stopped is False and done.results[0] is not caller
+
+
+def test_a_waiting_delivery_is_cancelled_when_the_flow_is_suspended_as_before() -> None:
+    faust_compat.deliver_without_tasks()
+
+    async def run() -> tuple[Any, list[str]]:
+        consumer = _consumer()
+        loop = asyncio.get_running_loop()
+        never = loop.create_future()
+        steps: list[str] = []
+
+        async def deliver() -> None:
+            try:
+                await never
+            except asyncio.CancelledError:
+                steps.append("cancelled")
+                raise
+
+        loop.call_soon(consumer.suspend_flow.set)  # a rebalance starts
+        done = await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+        await asyncio.sleep(0)  # the loser's cancellation is delivered
+        return done, steps
+
+    done, steps = asyncio.run(run())
+    assert done.results == [True]  # the flow's suspension won
+    assert steps == ["cancelled"]  # the delivery's coroutine saw the cancellation
+
+
+def test_a_failed_delivery_raises_and_a_suspended_flow_takes_the_original_path() -> None:
+    faust_compat.deliver_without_tasks()
+
+    async def run() -> tuple[Any, Any]:
+        consumer = _consumer()
+        caller = asyncio.current_task()
+
+        async def broken() -> None:
+            raise ValueError("boom")
+
+        with pytest.raises(ValueError, match="boom"):
+            await consumer.wait_first(broken(), consumer.suspend_flow.wait())
+
+        async def deliver() -> Any:
+            return asyncio.current_task()
+
+        consumer.suspend_flow.set()  # flow suspended already: Faust's own wait_first
+        done = await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+        return done, caller
+
+    done, caller = asyncio.run(run())
+    assert all(r is not caller for r in done.results)  # ran in wait_first's tasks
