@@ -231,7 +231,9 @@ async def more_ready(stream: Any, turns: int = READY_TURNS) -> bool:
     ``Service.wait_first(callback(message), ...)`` (``Consumer._drain_messages``: four tasks
     and an ``asyncio.wait`` per record), so a stream that takes its events as they come finds
     its queue empty after every event even when the fetch holds hundreds more; a few turns
-    let the next one through. ``Stream.take`` / ``take_events`` / ``noack_take`` close a batch
+    let the next one through (with :func:`deliver_without_tasks` the consumer hands up to 100
+    over between two turns, but a hand-over that waits still takes a task and a turn).
+    ``Stream.take`` / ``take_events`` / ``noack_take`` close a batch
     only when ``max_`` events are buffered or ``within`` seconds have passed
     (``Service.wait_for_stopped(buffer_full, timeout=within)``), which puts a lone event's
     latency at ``within``; ``take`` and ``take_events`` also ack a batch when the agent asks
