@@ -49,6 +49,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.avro import REGISTRY_FILE, load_avsc
 from schemas.events import EVENTS_BY_NAME, Event
 from schemas.evolution import upcast
+from schemas.trusted import SLOT_SETTERS
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -213,12 +214,8 @@ def _trusted_builder(model: type[BaseModel]) -> Callable[[dict[str, Any]], Any]:
     hints = typing.get_type_hints(model, include_extras=True)
     names = tuple(model.model_fields)
     env: dict[str, Any] = {
-        "new": model.__new__,
+        **SLOT_SETTERS,
         "model": model,
-        "set_dict": BaseModel.__dict__["__dict__"].__set__,
-        "set_fields": BaseModel.__dict__["__pydantic_fields_set__"].__set__,
-        "set_extra": BaseModel.__dict__["__pydantic_extra__"].__set__,
-        "set_private": BaseModel.__dict__["__pydantic_private__"].__set__,
         "fields_set": set(names),
     }
     lines = ["def build(r):"]

@@ -62,11 +62,36 @@ _COPIED_SYNTAX = frozenset({check_venue, check_symbol, check_instrument})
 _ENVELOPE_VALIDATORS = frozenset({"_current_version", "_version_is_current"})
 _REQUIRED = object()
 
-_new = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+#: What ``model_construct`` does to an instance, as names a generated builder's code uses: a
+#: bare instance and its four slots set through their descriptors (``set_dict(obj, values)``,
+#: ``set_fields(obj, names)``, ``set_extra(obj, None)``, ``set_private(obj, None)``). The one
+#: place that knows pydantic's slots; :func:`assemble`, the builders here and
+#: ``schemas.serde``'s trusted decoders use it.
+SLOT_SETTERS: dict[str, Callable[..., Any]] = {
+    "new": object.__new__,
+    "set_dict": BaseModel.__dict__["__dict__"].__set__,
+    "set_fields": BaseModel.__dict__["__pydantic_fields_set__"].__set__,
+    "set_extra": BaseModel.__dict__["__pydantic_extra__"].__set__,
+    "set_private": BaseModel.__dict__["__pydantic_private__"].__set__,
+}
+_new = SLOT_SETTERS["new"]
+_set_dict = SLOT_SETTERS["set_dict"]
+_set_fields = SLOT_SETTERS["set_fields"]
+_set_extra = SLOT_SETTERS["set_extra"]
+_set_private = SLOT_SETTERS["set_private"]
+
+
+def assemble(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
+    """``model.model_construct(**values)`` for ``values`` naming every field of ``model`` in
+    its declaration order, with no defaults to fill, no extras and no private attributes: the
+    same ``__dict__`` (``values`` itself, same order), fields set, extra and private slots,
+    without pydantic's per-field lookups. Nothing is checked."""
+    obj = _new(model)
+    _set_dict(obj, values)
+    _set_fields(obj, fields_set)
+    _set_extra(obj, None)
+    _set_private(obj, None)
+    return obj  # type: ignore[no-any-return]  # object.__new__(model) is a ``model``
 
 
 class Check(typing.NamedTuple):
@@ -122,11 +147,7 @@ def _compile(model: type[BaseModel], plan: _Plan) -> Callable[[dict[str, Any]], 
     trusted decoders: a loop over fields and checks cost as much as the checks themselves."""
     env: dict[str, Any] = {
         "model": model,
-        "new": _new,
-        "set_dict": _set_dict,
-        "set_fields": _set_fields,
-        "set_extra": _set_extra,
-        "set_private": _set_private,
+        **SLOT_SETTERS,
         "failed": _failed,
         "VERSION": plan.version,
     }

@@ -53,6 +53,7 @@ from producers.history.units import volume_contract_size
 from projections.funding import MS_PER_HOUR, interval_between, next_usual_interval_h
 from schemas.envelope import IdNamespace, envelope, uuid5_str
 from schemas.events import Event, FundingRateObserved, TickerObserved
+from schemas.trusted import assemble
 
 
 def _event_id(*parts: object) -> str:
@@ -60,22 +61,13 @@ def _event_id(*parts: object) -> str:
 
 
 _REPLAY_NS = IdNamespace.REPLAY.value
-_new = object.__new__
-_set = object.__setattr__
 
 
 def _constructed(model: type[Event], fields: dict[str, Any]) -> Any:
     """``model.model_construct(**fields)`` for ``fields`` naming every field of ``model`` in
-    its declaration order (an event of this module, no post-init, no extras, no private
-    attributes): the same ``__dict__`` (same order), fields set, extra and private slots, as
-    pydantic's ``model_construct`` sets them, without its per-field alias and default lookups
-    (``tests/unit/test_history.py`` compares the two on every event of a slice)."""
-    m = _new(model)
-    _set(m, "__dict__", fields)
-    _set(m, "__pydantic_fields_set__", set(fields))
-    _set(m, "__pydantic_extra__", None)
-    _set(m, "__pydantic_private__", None)
-    return m
+    its declaration order (:func:`schemas.trusted.assemble`; ``tests/unit/test_history.py``
+    compares the two on every event of a slice)."""
+    return assemble(model, fields, set(fields))
 
 
 def _outside(cols: list[str], at: int, start: int, end: int) -> bool:
