@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -84,23 +85,33 @@ async def consume_and_decode(settings: Settings, ser: Serializer) -> int:
         await consumer.stop()
 
 
-async def main(bootstrap: str) -> None:
-    events = []
+def first_events() -> list[Any]:
+    """The first :data:`N` market events of the bundled window (binance, bybit, okx)."""
+    events: list[Any] = []
     for e in market_events(h.plan(FILES, h.Window(venues=frozenset({"binance", "bybit", "okx"})))):
         events.append(e)
         if len(events) == N:
             break
+    return events
+
+
+async def published(bootstrap: str, events: list[Any], ser: Serializer) -> Settings:
+    """A fresh topic prefix holding ``events``: the settings the sink under test reads."""
+    settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"ab-{uuid.uuid4().hex[:6]}.")
+    await create_topics(settings)
+    async with EventProducer(settings, serializer=ser) as p:
+        await p.send_many(events)
+    return settings
+
+
+async def main(bootstrap: str) -> None:
+    events = first_events()
     ser = Serializer()
     with tempfile.TemporaryDirectory() as tmp:
         store = open_chdb(Path(tmp), database="bench")
         sink_rates, raw_rates, floor_rates = [], [], []
         for i in range(RUNS):
-            settings = Settings(
-                bootstrap_servers=bootstrap, topic_prefix=f"ab-{uuid.uuid4().hex[:6]}."
-            )
-            await create_topics(settings)
-            async with EventProducer(settings, serializer=ser) as p:
-                await p.send_many(events)
+            settings = await published(bootstrap, events, ser)
             db = store.database_view(f"run_{i}")
             apply_ddl(db)
             start = time.perf_counter()

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from types import ModuleType
 
@@ -26,13 +25,10 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_audit import FILES, N, _Record
-from bench.common import broker, market_events
+from bench.bench_audit import N, _Record, first_events, published
+from bench.common import broker
 from consumers import audit as work_tree
 from infra.clickhouse import open_chdb
-from infra.kafka_io import EventProducer, create_topics
-from infra.settings import Settings
-from producers import history as h
 from schemas.serde import Serializer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,11 +54,7 @@ def load_audit(ref: str, folder: Path) -> ModuleType:
 
 
 async def run(bootstrap: str, ref: str, rounds: int) -> None:
-    events = []
-    for e in market_events(h.plan(FILES, h.Window(venues=frozenset({"binance", "bybit", "okx"})))):
-        events.append(e)
-        if len(events) == N:
-            break
+    events = first_events()
     ser = Serializer()
     wall: dict[str, list[float]] = {ref: [], "work tree": [], "raw insert": []}
     cpu: dict[str, list[float]] = {ref: [], "work tree": []}
@@ -72,12 +64,7 @@ async def run(bootstrap: str, ref: str, rounds: int) -> None:
         for i in range(rounds):
             order = list(sinks.items()) if i % 2 == 0 else list(reversed(sinks.items()))
             for name, sink in order:
-                settings = Settings(
-                    bootstrap_servers=bootstrap, topic_prefix=f"ab-{uuid.uuid4().hex[:6]}."
-                )
-                await create_topics(settings)
-                async with EventProducer(settings, serializer=ser) as p:
-                    await p.send_many(events)
+                settings = await published(bootstrap, events, ser)
                 db = store.database_view(f"r{i}_{'ref' if sink is not work_tree else 'wt'}")
                 sink.apply_ddl(db)
                 c0, t0 = time.process_time(), time.perf_counter()
