@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from producers.paper.maker import would_take
 from producers.paper.models import (
@@ -91,6 +91,8 @@ from schemas.types import (
 QTY_STEP = Decimal("0.00000001")
 _PAPER = IdNamespace.PAPER.value
 ZERO = Decimal(0)
+
+E = TypeVar("E", bound=Event)
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,13 @@ class PaperVenue:
             self._venue_positions.setdefault(key[0], {})[key] = pos
         return pos
 
+    def _answer(self, model: type[E], cmd: PlaceOrder, t: int, kind: str, **fields: Any) -> E:
+        """The order event ``model`` answering ``cmd`` at ``t``: its envelope (``kind`` names
+        the answer in the event id) and client order id, then ``fields``; built trusted."""
+        return trusted(
+            model, dict(self._env(cmd, t, kind), client_order_id=cmd.client_order_id, **fields)
+        )
+
     def _env(self, cmd: Event, t: int, kind: str, n: int = 0) -> dict[str, object]:
         event_id = self._id(getattr(cmd, "client_order_id", cmd.event_id), kind, n)
         return envelope(event_id, t, cmd.venue, cmd.instrument, cmd.event_id, cmd.correlation_id)
@@ -308,14 +317,13 @@ class PaperVenue:
             if seen == cmd.event_id:
                 return []  # the same command again (replay/restart): already answered
             return [
-                trusted(
+                self._answer(
                     OrderRejected,
-                    dict(
-                        self._env(cmd, t, "dup"),
-                        client_order_id=cmd.client_order_id,
-                        reject_reason=RejectReason.duplicate_client_order_id,
-                        message="client order id already used",
-                    ),
+                    cmd,
+                    t,
+                    "dup",
+                    reject_reason=RejectReason.duplicate_client_order_id,
+                    message="client order id already used",
                 )
             ]
         self.commands[cmd.client_order_id] = cmd.event_id
@@ -325,14 +333,13 @@ class PaperVenue:
 
         def reject(reason: RejectReason, message: str) -> list[Event]:
             return [
-                trusted(
+                self._answer(
                     OrderRejected,
-                    dict(
-                        self._env(cmd, t, "rejected"),
-                        client_order_id=cmd.client_order_id,
-                        reject_reason=reason,
-                        message=message,
-                    ),
+                    cmd,
+                    t,
+                    "rejected",
+                    reject_reason=reason,
+                    message=message,
                 )
             ]
 
@@ -361,13 +368,12 @@ class PaperVenue:
             )
         order_id = "paper-" + self._id("order", cmd.client_order_id)[:18]
         out: list[Event] = [
-            trusted(
+            self._answer(
                 OrderAccepted,
-                dict(
-                    self._env(cmd, t, "accepted"),
-                    client_order_id=cmd.client_order_id,
-                    order_id=order_id,
-                ),
+                cmd,
+                t,
+                "accepted",
+                order_id=order_id,
             )
         ]
         if not crosses:
@@ -375,14 +381,13 @@ class PaperVenue:
                 self.resting[cmd.client_order_id] = _Resting(cmd, order_id)
                 return out
             out.append(
-                trusted(
+                self._answer(
                     OrderExpired,
-                    dict(
-                        self._env(cmd, t, "expired"),
-                        client_order_id=cmd.client_order_id,
-                        order_id=order_id,
-                        filled_qty=ZERO,
-                    ),
+                    cmd,
+                    t,
+                    "expired",
+                    order_id=order_id,
+                    filled_qty=ZERO,
                 )
             )
             return out
@@ -399,14 +404,13 @@ class PaperVenue:
                 self.resting[cmd.client_order_id] = _Resting(cmd, order_id, filled=qty)
             else:
                 out.append(
-                    trusted(
+                    self._answer(
                         OrderExpired,
-                        dict(
-                            self._env(cmd, t, "expired"),
-                            client_order_id=cmd.client_order_id,
-                            order_id=order_id,
-                            filled_qty=qty,
-                        ),
+                        cmd,
+                        t,
+                        "expired",
+                        order_id=order_id,
+                        filled_qty=qty,
                     )
                 )
         out.append(self._balance(cmd.venue, cmd.instrument, t, cmd))
@@ -483,15 +487,14 @@ class PaperVenue:
             return []  # unknown or already done: nothing to cancel (a venue errors, we stay quiet)
         t = self.latency_model.arrival_ms(cmd)
         return [
-            trusted(
+            self._answer(
                 OrderCanceled,
-                dict(
-                    self._env(rest.cmd, t, "canceled"),
-                    client_order_id=cmd.client_order_id,
-                    order_id=rest.order_id,
-                    filled_qty=rest.filled,
-                    detail=cmd.detail,
-                ),
+                rest.cmd,
+                t,
+                "canceled",
+                order_id=rest.order_id,
+                filled_qty=rest.filled,
+                detail=cmd.detail,
             )
         ]
 
