@@ -76,7 +76,7 @@ from schemas.serde import DecodeError, Serializer
 from schemas.types import Breaker, base_asset
 from streams import metrics as worker_metrics
 from streams.sequencer import Sequencer
-from streams.snapshot_codec import SnapshotVersionError, decode_snapshot, encode_snapshot
+from streams.snapshot_codec import SnapshotEncoder, SnapshotVersionError, decode_snapshot
 from streams.watermark import (
     CLOCK_TOPIC,
     ORDER_HEADER,
@@ -245,6 +245,9 @@ class EngineWorker:
         #: live: each accepted ``md.tickers`` record goes to the risk agent's marks too
         self.on_mark: Callable[[TickerObserved], None] | None = None
         self.sizes: dict[str, int] = {}  # asset → last measured snapshot size (bytes)
+        # snapshots for flushes and size checks: the same bytes as encode_snapshot, with the
+        # text of the unchanged immutable parts kept from one encoding to the next
+        self.encoder = SnapshotEncoder()
         # (record, event, asset, ack, origin) per held record
         self.sequencer: Sequencer[tuple[Any, Event, str, Any, Any]] = Sequencer(ENGINE_INPUTS)
         self.state: eng.EngineState | None = None
@@ -278,7 +281,7 @@ class EngineWorker:
 
     def snapshot(self, asset: str) -> bytes:
         assert self.state is not None
-        return encode_snapshot(
+        return self.encoder.encode(
             asset,
             eng.slice_for(self.state, asset),
             self.applied.get(asset, {}),
@@ -590,7 +593,9 @@ class EngineWorker:
 
     def _snapshot_size(self, state: eng.EngineState, asset: str) -> int:
         return len(
-            encode_snapshot(asset, eng.slice_for(state, asset), self.applied.get(asset, {}), None)
+            self.encoder.encode(
+                asset, eng.slice_for(state, asset), self.applied.get(asset, {}), None
+            )
         )
 
     def _check_size(self, state: eng.EngineState, asset: str, exact: bool = False) -> None:
@@ -851,7 +856,7 @@ class EngineWorker:
             deliveries = []
             try:
                 for asset, applied, jump, origin in taken:
-                    blob = encode_snapshot(asset, eng.slice_for(state, asset), applied, jump)
+                    blob = self.encoder.encode(asset, eng.slice_for(state, asset), applied, jump)
                     deliveries.append(await self.persist(asset, blob, origin))
                     await asyncio.sleep(0)  # let the agent fold between two encodings
                 await asyncio.gather(*(d for d in deliveries if d is not None))
