@@ -429,6 +429,7 @@ class EngineWorker:
     async def _release_gated_locked(self) -> None:
         assert self.gate is not None and self.state is not None
         self.gate.refresh(self.seen_next)
+        folded = self.stats.folded
         for kind, payload in self.gate.release(self._gate_caught_up):
             if kind == "market":
                 await self._fold_market(payload, gated=True)
@@ -438,6 +439,14 @@ class EngineWorker:
                 await self._fold_one(record, event, asset, ack, origin)
             if len(self.to_ack) >= self.flush_every:
                 await self.flush()
+        if self.stats.folded != folded:
+            self._stamp()
+
+    def _stamp(self) -> None:
+        """When the last fold ended, wall and CPU (per release, not per fold: reading the
+        process's CPU clock is a system call)."""
+        self.stats.last_fold_s = time.time()
+        self.stats.last_fold_cpu_s = time.process_time()
 
     async def _publish_watermark(self) -> None:
         """After a flush (outputs delivered): tell the venue how far the commands are
@@ -560,6 +569,7 @@ class EngineWorker:
         for event, topic in unit.outputs:
             await self._send(event, topic)
         self.to_ack += unit.acks  # acked by a flush that also waits for these outputs
+        self._stamp()
         await self._maybe_crash()
 
     async def _fold_steps(self, unit: _Unit) -> None:
@@ -661,8 +671,6 @@ class EngineWorker:
             self.origin[asset] = origin
             acks.append(ack)
         self.stats.folded += len(batch)
-        self.stats.last_fold_s = time.time()
-        self.stats.last_fold_cpu_s = time.process_time()
         for out in dead:
             await self._send(out)
         if gated:
@@ -711,8 +719,6 @@ class EngineWorker:
         else:
             self.state = state
         self.stats.folded += 1
-        self.stats.last_fold_s = time.time()
-        self.stats.last_fold_cpu_s = time.process_time()
         applied = self.applied.setdefault(asset, {})
         applied[f"{self.catalog[record.topic]}/{record.partition}"] = record.offset
         self.dirty.add(asset)
@@ -888,6 +894,9 @@ class EngineWorker:
             and not (self.gate and self.gate.size)
             and not self.to_ack
             and not self.acking
+            # a release sending its outputs holds its records' acks until it ends
+            and not self.folding.locked()
+            and not self.releasing.locked()
             and not any(self.batches.values()),
             "event_time": state.now,
             "open_arbs": len(state.strategy.live()),
