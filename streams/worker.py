@@ -62,6 +62,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -1289,11 +1290,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             finally:
                 await consumer.stop()
 
-    def on_mark(ev: TickerObserved) -> None:
-        if ev.mark_price is not None:
-            account["state"] = rk.observe_mark(
-                account["state"], ev.venue, ev.instrument, ev.mark_price
-            )
+    marks = PendingMarks()
 
     async def risk_agent(stream: Any) -> None:
         serializer = Serializer()
@@ -1307,7 +1304,9 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
                 # the open breakers come from the changelog-backed table: after a restart the
                 # venue that tripped one still resets it (an in-memory dict forgot it, and the
                 # engine stayed paused for ever)
-                state = replace(account["state"], open=open_breakers(risk_table.items()))
+                state = replace(
+                    marks.into(account["state"]), open=open_breakers(risk_table.items())
+                )
                 state, trips = rk.assess_balance(state, ev, config.risk)
                 account["state"] = state
                 if trips:
@@ -1317,7 +1316,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
 
     if not backtest_clock:  # the simulation has no account risk agent either
         app.agent(risk_inputs, name="risk")(risk_agent)
-        worker.on_mark = on_mark
+        worker.on_mark = marks.put
 
     flushed = {"at": 0.0}
 
@@ -1401,6 +1400,31 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             worker.gate = gate
 
     return app
+
+
+class PendingMarks:
+    """The marks the engine agent hands the risk agent (``on_mark``), latest per market,
+    until the risk agent next assesses a balance.
+
+    Why: folding each ticker's mark into the account state at once (``rk.observe_mark``
+    copies every market's mark, per ticker) cost more than the risk agent's own work; a
+    dict store per ticker, folded in arrival order when a balance needs the marks, leaves the
+    state as the ticker-by-ticker fold would (same marks, same order)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, str], Decimal] = {}
+
+    def put(self, event: TickerObserved) -> None:
+        """Keep ``event``'s mark price (quote currency), if it has one."""
+        if event.mark_price is not None:
+            self.pending[(event.venue, event.instrument)] = event.mark_price
+
+    def into(self, state: rk.AccountRiskState) -> rk.AccountRiskState:
+        """``state`` with the marks kept since the last call (then forgotten here)."""
+        for (venue, instrument), mark in self.pending.items():
+            state = rk.observe_mark(state, venue, instrument, mark)
+        self.pending.clear()
+        return state
 
 
 def encode_breakers(open_: Any, venue: str) -> bytes:
