@@ -18,7 +18,9 @@ files a key under the partition of the event *being processed*, which at flush t
   four tasks and an ``asyncio.wait`` when the hand-over does not wait (the usual case);
 * :func:`more_ready` says whether a stream has another event ready now (the engine agent
   closes a batch when it has none); :func:`of_current_generation` whether an event taken
-  into a batch still belongs to the current assignment.
+  into a batch still belongs to the current assignment;
+* :func:`lean_monitor` is the app's ``Monitor`` sensor without the per-record statistics
+  nothing reads, keeping the one Faust's consumer reads.
 """
 
 from __future__ import annotations
@@ -257,3 +259,46 @@ def of_current_generation(app: Any, event: Any) -> bool:
     passed that test; it is dropped unacked instead, and comes back to the partition's owner
     from the committed offset."""
     return bool(event.message.generation_id == app.consumer_generation_id)
+
+
+def lean_monitor() -> type:
+    """A ``faust.sensors.Monitor`` (the app's ``Monitor`` setting) whose per-record hooks keep
+    only what Faust itself reads: ``stream_inbound_time`` per partition, which the aiokafka
+    driver's ``verify_event_path`` uses for its "stream has not processed a record" warnings.
+
+    Why: Faust calls the monitor for every record it receives, hands to a stream, acks and
+    every record the producer sends (``on_message_in``, ``on_stream_event_in`` and ``_out``,
+    ``on_message_out``, ``on_send_initiated`` and ``_completed``): counters per topic, stream
+    and task (a ``str`` of the stream looked up per record), clock readings, a latency
+    ``deque`` per event and per send, a state ``dict`` per event. The worker serves none of it
+    (no Faust web views; its metrics are its own, :mod:`streams.metrics`). The other hooks
+    (commits, rebalances, assignments, tables) are Faust's own, per batch or rarer."""
+    from time import monotonic
+
+    from faust.sensors import Monitor
+
+    class LeanMonitor(Monitor):
+        def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+            return None
+
+        def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+            self.stream_inbound_time[tp] = monotonic()
+            return None
+
+        def on_stream_event_out(
+            self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None
+        ) -> None:
+            return None
+
+        def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+            return None
+
+        def on_send_initiated(
+            self, producer: Any, topic: str, message: Any, keysize: int, valsize: int
+        ) -> None:
+            return None
+
+        def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+            return None
+
+    return LeanMonitor

@@ -1057,6 +1057,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         # back to the new owner from the committed offset (see rewind below); the acked ones
         # are committed either way.
         stream_wait_empty=False,
+        Monitor=faust_compat.lean_monitor(),  # no per-record statistics nothing reads
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     engine_inputs = GATED_INPUTS if backtest_clock else ENGINE_INPUTS

@@ -303,3 +303,47 @@ def test_a_failed_delivery_raises_and_a_suspended_flow_takes_the_original_path()
 
     done, caller = asyncio.run(run())
     assert all(r is not caller for r in done.results)  # ran in wait_first's tasks
+
+
+def test_the_lean_monitor_overrides_monitor_hooks_of_the_same_shape() -> None:
+    """Each per-record hook it overrides exists on Faust's Monitor with the same parameters,
+    and the app built with it uses it."""
+    import inspect
+
+    from faust.sensors import Monitor
+
+    lean = faust_compat.lean_monitor()
+    assert issubclass(lean, Monitor)
+    overridden = [n for n in vars(lean) if n.startswith("on_")]
+    assert sorted(overridden) == sorted(
+        [
+            "on_message_in",
+            "on_stream_event_in",
+            "on_stream_event_out",
+            "on_message_out",
+            "on_send_initiated",
+            "on_send_completed",
+        ]
+    )
+    for name in overridden:
+        want = list(inspect.signature(getattr(Monitor, name)).parameters)
+        assert list(inspect.signature(getattr(lean, name)).parameters) == want, name
+    app = faust.App("lean-monitor-test", Monitor=lean, web_enabled=False)
+    assert type(app.monitor) is lean
+
+
+def test_the_lean_monitor_keeps_what_the_consumer_reads() -> None:
+    """The aiokafka driver reads ``monitor.stream_inbound_time`` (its "stream has not processed
+    a record" warnings); the lean monitor still records it per partition."""
+    import inspect
+
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+    from faust.types import TP
+
+    source = inspect.getsource(AIOKafkaConsumerThread.verify_event_path)
+    assert "monitor.stream_inbound_time" in source
+    monitor = faust_compat.lean_monitor()()
+    tp = TP("md.tickers", 2)
+    assert monitor.on_stream_event_in(tp, 7, object(), object()) is None
+    assert tp in monitor.stream_inbound_time
+    assert monitor.events_total == 0  # the per-record statistics are not kept
