@@ -129,20 +129,20 @@ def canonical_decimal(value: Any, *, bound: Decimal = MAX_MAGNITUDE) -> Decimal:
         # (~2 µs for 28 digits). str() writes a finite Decimal without an exponent exactly
         # when its exponent is <= 0 (and adjusted >= -6): then -exponent is the number of
         # digits after the point. Anything else takes the general path below.
-        if value.is_finite():
-            if not value:
+        dec = value
+        if dec.is_finite():
+            if not dec:
                 return _ZERO
             if (
-                value.adjusted() < _MAX_ADJUSTED  # |value| < 10^15, the default bound
+                dec.adjusted() < _MAX_ADJUSTED  # |value| < 10^15, the default bound
                 if bound is MAX_MAGNITUDE
-                else -bound < value < bound
+                else -bound < dec < bound
             ):
-                text = str(value)
+                text = str(dec)
                 if "E" not in text and "e" not in text:
                     dot = text.find(".")
                     if dot < 0 or len(text) - dot - 1 <= MAX_PLACES:
-                        return value
-        dec = value
+                        return dec  # type: ignore[no-any-return]  # kind is Decimal
     elif kind is int:
         if not -bound < value < bound:  # before building a Decimal of a huge int
             raise _out_of_bounds(value, bound)
