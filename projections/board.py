@@ -660,14 +660,34 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     previous = cast(list[tuple[tuple[object, ...], PairQuote]], last[4]) if last else None
     if previous is not None and last is not None and last[2] is not config:
         previous = None
+    # the pairs to rank, in the order they were always ranked: (long, short, long view, short view)
+    todo: list[tuple[FeedKey, FeedKey, LegView | str, LegView | str]] = []
+    if config.entry.perp_perp:
+        for i, a in enumerate(perps):
+            va = as_long[a]
+            for b in perps[i + 1 :]:
+                if a[0] == b[0]:
+                    continue
+                vb = as_long[b]
+                if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
+                    todo.append((a, b, va, as_short[b]))  # b pays more: short b
+                else:
+                    todo.append((b, a, vb, as_short[a]))
+    if config.entry.spot_perp:
+        spot_short = config.entry.allow_spot_short
+        for s in spots:
+            for p in perps:
+                if p[0] != s[0]:
+                    continue
+                todo.append((s, p, as_long[s], as_short[p]))
+                if spot_short:
+                    todo.append((p, s, as_long[p], as_short[s]))
     n_previous = len(previous) if previous is not None else -1
-    same = previous is not None  # every pair the same (key, quote) as last time, in order
+    same = previous is not None and len(todo) == n_previous  # every pair as last time, in order
     quotes: list[tuple[tuple[object, ...], PairQuote]] = []
     cache = _QUOTES
-
-    def ranked(long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str) -> None:
-        # _ranked inlined (same cache, same checks); appends and tracks ``same``
-        nonlocal same
+    # _ranked inlined (same cache, same checks), one loop instead of a call per pair
+    for long, short, lv, sv in todo:
         c = cache.get((long, short))
         if (
             c is not None
@@ -675,35 +695,17 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
             and (c[1] is lv or (lv.__class__ is str and c[1] == lv))
             and (c[2] is sv or (sv.__class__ is str and c[2] == sv))
         ):
-            item = (c[3], c[4])
+            rank = c[3]
+            item = (rank, c[4])
         else:  # _ranked's miss
             q = _quote(long, short, lv, sv, config)
-            item = ((q.blocked is not None, -q.net_edge_apr, long, short), q)
-            cache[(long, short)] = (config, lv, sv, item[0], q)
+            rank = (q.blocked is not None, -q.net_edge_apr, long, short)
+            item = (rank, q)
+            cache[(long, short)] = (config, lv, sv, rank, q)
         if same:
-            i = len(quotes)
-            same = i < n_previous and previous[i][0] is item[0]  # type: ignore[index]  # same implies previous
+            same = previous[len(quotes)][0] is rank  # type: ignore[index]  # same implies previous
         quotes.append(item)  # type: ignore[arg-type]  # untyped cache slots
-
-    if config.entry.perp_perp:
-        for i, a in enumerate(perps):
-            for b in perps[i + 1 :]:
-                if a[0] == b[0]:
-                    continue
-                va, vb = as_long[a], as_long[b]
-                if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
-                    ranked(a, b, va, as_short[b])  # b pays more: short b
-                else:
-                    ranked(b, a, vb, as_short[a])
-    if config.entry.spot_perp:
-        for s in spots:
-            for p in perps:
-                if p[0] != s[0]:
-                    continue
-                ranked(s, p, as_long[s], as_short[p])
-                if config.entry.allow_spot_short:
-                    ranked(p, s, as_long[p], as_short[s])
-    if same and len(quotes) == n_previous:
+    if same:
         # every pair the same quote in the same place: the same ranking
         ranked_quotes = cast(list[PairQuote], last[3])  # type: ignore[index]  # same implies last
     else:
