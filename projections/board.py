@@ -312,8 +312,9 @@ class LegView:
     mark: Decimal
     quote_volume_24h: Decimal | None
     funding_time: int
-    # (fees, this leg's round-trip cost term) once a pair quote needed it (:func:`_cost_term`)
-    cost: tuple[FeeConfig, Decimal] | None = field(default=None, compare=False, repr=False)
+    # (fees, this leg's round-trip cost term, ``Decimal(0) + term``: the start of a pair's
+    # sum when this leg is long) once a pair quote needed it (:func:`_cost_term`)
+    cost: tuple[FeeConfig, Decimal, Decimal] | None = field(default=None, compare=False, repr=False)
 
 
 _UNSET = object()  # PairQuote's break-even hours before the first read
@@ -497,6 +498,7 @@ def leg_view(
 
 
 _COST_TERMS: dict[FeedKey, tuple[object, ...]] = {}  # leg → (fees, bid, ask, cost term)
+_ZERO = Decimal(0)
 
 
 def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
@@ -512,11 +514,8 @@ def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
     else:
         term = 2 * venue_fees(fees, lv.venue).taker + 2 * slippage_frac(lv.bid, lv.ask, fees)
         _COST_TERMS[key] = (fees, lv.bid, lv.ask, term)
-    lv.cost = (fees, term)
+    lv.cost = (fees, term, _ZERO + term)
     return term
-
-
-_ZERO = Decimal(0)
 
 
 def _quote(
@@ -530,7 +529,7 @@ def _quote(
         else:
             reason = cast(str, sv)
         z = _ZERO
-        return PairQuote(long, short, z, z, z, z, z, z, blocked=reason)
+        return PairQuote(long, short, z, z, z, z, z, z, reason)
     lv, sv = cast(LegView, lv), cast(LegView, sv)
     spread_h = sv.rate_h - lv.rate_h  # spread_per_hour
     # round_trip_cost_frac and edge with the same operations in the same order, the per-leg
@@ -538,10 +537,13 @@ def _quote(
     # check inlined: a leg is in several pairs)
     fees = config.fees
     own = lv.cost
-    long_term = own[1] if own is not None and own[0] is fees else _cost_term(lv, fees)
+    if own is None or own[0] is not fees:
+        _cost_term(lv, fees)
+        own = lv.cost
+    # Decimal(0) += the long leg's term, as round_trip_cost_frac sums: computed once per view
+    cost = own[2]  # type: ignore[index]  # set by _cost_term
     own = sv.cost
     short_term = own[1] if own is not None and own[0] is fees else _cost_term(sv, fees)
-    cost = _ZERO + long_term  # Decimal(0) += term, as round_trip_cost_frac sums
     cost = cost + short_term
     horizon = config.entry.holding_horizon_h
     net = spread_h * horizon - cost
