@@ -588,8 +588,16 @@ def _conclude(
             state.clocks[asset] = now
         if strategies is state.strategies and breakers is state.breakers and state.now >= now:
             return state, outputs
-        return replace(
-            state, strategies=strategies, breakers=breakers, now=max(state.now, now)
+        return EngineState(  # not dataclasses.replace: a decision that changed a strategy
+            boards=state.boards,
+            books=state.books,
+            execs=state.execs,
+            strategies=strategies,
+            breakers=breakers,
+            spreads=state.spreads,
+            risk=state.risk,
+            now=max(state.now, now),
+            clocks=state.clocks,
         ), outputs
     return EngineState(
         boards=_with(state.boards, asset, board),
