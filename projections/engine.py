@@ -599,10 +599,13 @@ def _conclude(
             now=max(state.now, now),
             clocks=state.clocks,
         ), outputs
+    # a map is copied only when this step changed its asset's entry (a payment changes the
+    # book, not the board; most account events leave the executor as it was)
+    boards, books, all_execs = state.boards, state.books, state.execs
     return EngineState(
-        boards=_with(state.boards, asset, board),
-        books=_with(state.books, asset, book),
-        execs=_with(state.execs, asset, execs),
+        boards=boards if boards.get(asset) is board else _with(boards, asset, board),
+        books=books if books.get(asset) is book else _with(books, asset, book),
+        execs=all_execs if all_execs.get(asset) is execs else _with(all_execs, asset, execs),
         strategies=strategies,
         breakers=breakers,
         spreads=spreads,
