@@ -57,11 +57,20 @@ def _event_id(*parts: object) -> str:
 _REPLAY_NS = IdNamespace.REPLAY.value
 
 
+#: every field's name per event type: the fields set of each event built here, one set per
+#: type shared by its events (as the trusted decoders share theirs: pydantic copies a fields
+#: set before any update, and events are frozen)
+_FIELDS_SET: dict[type[Event], set[str]] = {}
+
+
 def _constructed(model: type[Event], fields: dict[str, Any]) -> Any:
     """``model.model_construct(**fields)`` for ``fields`` naming every field of ``model`` in
     its declaration order (:func:`schemas.trusted.assemble`; ``tests/unit/test_history.py``
     compares the two on every event of a slice)."""
-    return assemble(model, fields, set(fields))
+    names = _FIELDS_SET.get(model)
+    if names is None:
+        names = _FIELDS_SET[model] = set(model.model_fields)
+    return assemble(model, fields, names)
 
 
 def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]:
