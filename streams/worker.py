@@ -1242,13 +1242,6 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
                 await manual.ack(event)
 
             batch.append((InputRecord.of(event.message), ack, event))
-            # the events already queued behind it, without a loop turn each
-            for ready in faust_compat.take_ready(manual, BATCH_MAX - len(batch)):
-
-                async def ack_ready(event: Any = ready) -> None:
-                    await manual.ack(event)
-
-                batch.append((InputRecord.of(ready.message), ack_ready, ready))
             if len(batch) < BATCH_MAX and await faust_compat.more_ready(manual):
                 continue
             if worker.state is None:
