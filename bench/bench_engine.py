@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 REPO = Path(__file__).resolve().parents[1]
 REFS = {"hyperliquid": "binance"}
@@ -36,22 +37,39 @@ TARGET_US = 25.0  # issue 18: ≤ 25 µs/event over the bundled window
 #: it re-chose, commit 5505526, changed the outputs on purpose): a baseline older than that
 #: (``BASE_REF`` is) emits other outputs, so byte identity is judged against this digest
 OUTPUTS_DIGEST = "68681e4a9bbceefd6212982863344f328258596675cf12761f6756e032e86999"
+#: the venue's answers the engine folds with ``handle`` (counted per tenth as work)
+ACCOUNT_EVENTS = frozenset(
+    {
+        "FillExecuted",
+        "FundingPaid",
+        "BalanceObserved",
+        "OrderAccepted",
+        "OrderRejected",
+        "OrderExpired",
+        "OrderCanceled",
+    }
+)
 
 
 def measure() -> dict[str, object]:
     """One run in this interpreter, on whatever ``projections`` is importable."""
     from producers import history as h
     from schemas.config import StrategyConfig
+    from schemas.types import base_asset
     from streams.cli import DEFAULT_DATA
     from streams.simulation import Simulation
 
     market = list(h.merged(h.plan(list(DEFAULT_DATA), h.Window(0, 2**62), reference_prices=REFS)))
     digest = hashlib.sha256()
     outputs = 0
+    part = -1  # the tenth being folded
+    account = [0] * 11  # the venue's answers the engine folds (fills, payments, ...) per tenth
 
     def on_output(event: object) -> None:
         nonlocal outputs
         outputs += 1
+        if event.__class__.__name__ in ACCOUNT_EVENTS:
+            account[part] += 1
         digest.update(event.model_dump_json().encode())  # type: ignore[attr-defined]
         digest.update(b"\n")
 
@@ -64,12 +82,21 @@ def measure() -> dict[str, object]:
     for i, e in enumerate(market):
         if i % tenth == 0:
             marks.append(time.process_time())
+            part += 1
         sim.feed(e)  # type: ignore[arg-type]  # the bundled data has no rejected rows
     sim.finish()
     end = time.process_time()
     wall = time.perf_counter() - wall
     marks.append(end)
     per = [(b - a) / tenth * 1e6 for a, b in itertools.pairwise(marks)]
+    # reactions per tenth, counted after the timed loop: one per (event time, asset) batch
+    reactions = []
+    for j in (0, 9):
+        batches = set()
+        for e in market[j * tenth : (j + 1) * tenth]:
+            batches.add((e.event_time, base_asset(e.instrument)))  # type: ignore[union-attr]  # no rejected rows
+        reactions.append(len(batches))
+    cpu = [per[j] * tenth for j in (0, 9)]  # µs of CPU in the first and the last tenth
     return {
         "events": n,
         "outputs": outputs,
@@ -78,6 +105,13 @@ def measure() -> dict[str, object]:
         "first_10pct_us": per[0],
         "last_10pct_us": per[9] if len(per) > 9 else per[-1],
         "digest": digest.hexdigest(),
+        # cost per unit of work in the first and the last tenth (issue 18's tenths ratio)
+        "reactions_first_last": reactions,
+        "account_events_first_last": [account[0], account[9]],
+        "us_per_reaction_first_last": [cpu[k] / reactions[k] for k in (0, 1)],
+        "us_per_work_item_first_last": [
+            cpu[k] / (reactions[k] + (account[0], account[9])[k]) for k in (0, 1)
+        ],
     }
 
 
@@ -143,6 +177,22 @@ def main(runs: int, ref: str | None) -> None:
             f"{name}: {med(rs, 'us_per_event'):.1f} µs/event CPU median "
             f"(min {fastest:.1f}); first 10% "
             f"{med(rs, 'first_10pct_us'):.1f}, last 10% {med(rs, 'last_10pct_us'):.1f} µs/event"
+        )
+    if "us_per_reaction_first_last" in r:  # a baseline tree's older script may not count
+
+        def firstlast(key: str) -> list[float]:  # medians over the runs, (first, last) tenth
+            return [
+                statistics.median(float(cast(list[float], x[key])[k]) for x in now_runs)
+                for k in (0, 1)
+            ]
+
+        rx, ac = firstlast("reactions_first_last"), firstlast("account_events_first_last")
+        upr, upw = firstlast("us_per_reaction_first_last"), firstlast("us_per_work_item_first_last")
+        print(
+            f"work tree, work per tenth (first / last): reactions {rx[0]:,.0f} / {rx[1]:,.0f}, "
+            f"account events {ac[0]:,.0f} / {ac[1]:,.0f}; CPU µs per reaction {upr[0]:.0f} / "
+            f"{upr[1]:.0f} ({upr[1] / upr[0]:.2f}x), per reaction or account event "
+            f"{upw[0]:.0f} / {upw[1]:.0f} ({upw[1] / upw[0]:.2f}x)"
         )
     row: dict[str, object] = {
         "stage": "engine fold alone (bundled window, CPU µs/event)",

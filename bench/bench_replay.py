@@ -8,15 +8,27 @@ linger 20 ms, 256 KiB batches). Also measured: the replay in one process (:func:
 backtest's replay child). A 30-day slice of the bundled window, runs alternating, fresh topic
 prefixes per run.
 
-    python bench/bench_replay.py [--runs 5] [--workers 2]   (FUNDARB_BOOTSTRAP or a local broker)
+The parallel replay runs in a fresh interpreter per run, as ``fundarb replay`` does (this
+script with ``--child``; its CPU per event counts the parent and the busiest encoder from
+the files' indexing to the last acknowledgement). ``--baseline-ref REF`` also measures the
+parallel replay of another commit in the same run: its tree is exported with ``git archive``
+into a temporary directory and this script's ``--child`` runs there, alternating with the
+work tree's, so both see the same load (the load average is printed and saved).
+
+    python bench/bench_replay.py [--runs 5] [--workers 2] [--baseline-ref REF]
+                                                        (FUNDARB_BOOTSTRAP or a local broker)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from decimal import Decimal
@@ -38,13 +50,52 @@ from schemas.serde import Serializer
 WINDOW = h.Window(START, START + 30 * 86_400_000, venues=VENUES)
 
 
-def main(bootstrap: str, runs: int, workers: int) -> None:
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parallel_once(bootstrap: str, prefix: str, workers: int) -> dict[str, float]:
+    """One cold ``fundarb replay`` path in this interpreter (topics under ``prefix`` exist):
+    events, wall seconds and CPU µs per event of this process and of the busiest encoder."""
+    settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+    _gz_memory.clear()  # as a fresh `fundarb replay`: the files are read and indexed
+    start, cpu0 = time.perf_counter(), time.process_time()
+    plan = h.plan(FILES, WINDOW)
+    # as the CLI: children started before the event loop (forked)
+    source = ReplaySource(FILES, WINDOW, Decimal("0.0001"), {}, True, plan.indexed)
+    encoders = Encoders(settings, plan, source, workers)
+    report = asyncio.run(replay_parallel(settings, plan, source, encoders=encoders))
+    elapsed = time.perf_counter() - start
+    return {
+        "events": report.events,
+        "seconds": elapsed,
+        "parent": (time.process_time() - cpu0) / report.events * 1e6,
+        "encoder": max(report.encoder_cpu_seconds) / report.events * 1e6,
+    }
+
+
+def _parallel_in(tree: Path, bootstrap: str, prefix: str, workers: int) -> dict[str, float]:
+    """:func:`parallel_once` run by ``tree``'s copy of this script in a fresh interpreter."""
+    script = str(tree / "bench" / "bench_replay.py")
+    out = subprocess.run(
+        [sys.executable, script, "--child", bootstrap, prefix, "--workers", str(workers)],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(bootstrap: str, runs: int, workers: int, ref: str | None) -> None:
     ser = Serializer()
     records = [
         (topic_for(type(e)).name, e.key.encode(), ser.encode(e), e.event_time)
         for e in market_events(h.plan(FILES, WINDOW))
     ]
     print(f"replay publish: {len(records):,} events per run, {runs} runs each")
+    load = [os.getloadavg()[0]]
 
     def fresh() -> Settings:
         settings = Settings(
@@ -54,6 +105,7 @@ def main(bootstrap: str, runs: int, workers: int) -> None:
         return settings
 
     cpu: dict[str, list[float]] = {"plain": [], "parent": [], "encoder": [], "one": []}
+    cpu_ref: dict[str, list[float]] = {"parent": [], "encoder": []}
 
     async def plain(settings: Settings) -> float:
         producer = AIOKafkaProducer(
@@ -73,30 +125,48 @@ def main(bootstrap: str, runs: int, workers: int) -> None:
         await producer.stop()
         return len(records) / elapsed
 
-    def ours(settings: Settings, parallel: bool) -> float:
-        _gz_memory.clear()  # as a fresh `fundarb replay`: the files are read and indexed
+    def one(settings: Settings) -> float:
+        _gz_memory.clear()  # as a fresh replay: the files are read and indexed
         start, cpu0 = time.perf_counter(), time.process_time()
         plan = h.plan(FILES, WINDOW)
-        if parallel:  # as the CLI: children started before the event loop (forked)
-            source = ReplaySource(FILES, WINDOW, Decimal("0.0001"), {}, True, plan.indexed)
-            encoders = Encoders(settings, plan, source, workers)
-            report = asyncio.run(replay_parallel(settings, plan, source, encoders=encoders))
-        else:
-            report = asyncio.run(replay(settings, plan, WINDOW))
+        report = asyncio.run(replay(settings, plan, WINDOW))
         elapsed = time.perf_counter() - start
-        us = (time.process_time() - cpu0) / report.events * 1e6
-        if parallel:
-            cpu["parent"].append(us)
-            cpu["encoder"].append(max(report.encoder_cpu_seconds) / report.events * 1e6)
-        else:
-            cpu["one"].append(us)
+        cpu["one"].append((time.process_time() - cpu0) / report.events * 1e6)
         return report.events / elapsed
 
-    rates: dict[str, list[float]] = {"plain": [], "parallel": [], "one": []}
-    for _ in range(runs):  # alternating: the machine's load moves all three alike
-        rates["plain"].append(asyncio.run(plain(fresh())))
-        rates["parallel"].append(ours(fresh(), parallel=True))
-        rates["one"].append(ours(fresh(), parallel=False))
+    def parallel(tree: Path, into: dict[str, list[float]]) -> float:
+        r = _parallel_in(tree, bootstrap, fresh().topic_prefix, workers)
+        into["parent"].append(r["parent"])
+        into["encoder"].append(r["encoder"])
+        return r["events"] / r["seconds"]
+
+    rates: dict[str, list[float]] = {"plain": [], "parallel": [], "one": [], "ref": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = Path(tmp)
+        if ref is not None:
+            archive = subprocess.run(
+                ["git", "archive", ref], cwd=REPO, capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(exported)], input=archive, check=True)
+            # the exported tree measures itself with this script
+            (exported / "bench" / "bench_replay.py").write_text(Path(__file__).read_text())
+        for i in range(runs):  # alternating: the machine's load moves them all alike
+            rates["plain"].append(asyncio.run(plain(fresh())))
+            rates["parallel"].append(parallel(REPO, cpu))
+            if ref is not None:
+                rates["ref"].append(parallel(exported, cpu_ref))
+            rates["one"].append(one(fresh()))
+            load.append(os.getloadavg()[0])
+            line = (
+                f"  run {i + 1}: plain {rates['plain'][-1]:,.0f}/s, work tree "
+                f"{rates['parallel'][-1]:,.0f}/s ({rates['parallel'][-1] / rates['plain'][-1]:.0%})"
+            )
+            if ref is not None:
+                line += (
+                    f", {ref} {rates['ref'][-1]:,.0f}/s "
+                    f"({rates['ref'][-1] / rates['plain'][-1]:.0%})"
+                )
+            print(line + f"; load {load[-1]:.1f}", flush=True)
     base = summarise(rates["plain"])
     rows = [
         row(
@@ -109,6 +179,7 @@ def main(bootstrap: str, runs: int, workers: int) -> None:
     ]
     rows[0]["key"] = "replay"  # the issue's target row (bench/run_all.py's table)
     rows[0]["workers"] = workers
+    rows[0]["load_average"] = {"min": min(load), "max": max(load)}
     # CPU per event of each process (µs, medians): on free cores the replay runs at the pace
     # of its busiest process, the plain producer at the pace of its one
     med = {k: statistics.median(v) for k, v in cpu.items()}
@@ -119,6 +190,27 @@ def main(bootstrap: str, runs: int, workers: int) -> None:
         "busiest encoder {encoder:.1f}; one process {one:.1f}".format(**med)
         + f" -> plain / busiest process {med['plain'] / busiest:.0%} (the ratio on free cores)"
     )
+    if ref is not None:
+        ref_med = {k: statistics.median(v) for k, v in cpu_ref.items()}
+        ref_busiest = max(ref_med.values())
+        rows[0]["baseline_ref"] = {
+            "ref": ref,
+            "figure": summarise(rates["ref"]),
+            "ratio": statistics.median(rates["ref"]) / base["median"],
+            "cpu_us_per_event": {
+                **ref_med,
+                "busiest": ref_busiest,
+                "ratio": med["plain"] / ref_busiest,
+            },
+        }
+        print(
+            f"{ref}: {statistics.median(rates['ref']):,.0f}/s "
+            f"(min {min(rates['ref']):,.0f}, max {max(rates['ref']):,.0f}), ratio "
+            f"{rows[0]['baseline_ref']['ratio']:.0%}; CPU µs/event parent "
+            f"{ref_med['parent']:.1f}, busiest encoder {ref_med['encoder']:.1f} -> plain / "
+            f"busiest {med['plain'] / ref_busiest:.0%}"
+        )
+    print(f"load average {min(load):.1f}–{max(load):.1f}")
     print(f"saved {save('replay', rows)}")
 
 
@@ -126,6 +218,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline-ref", default=None, help="also measure this commit's replay")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)  # bootstrap, topic prefix
     args = parser.parse_args()
-    with broker() as bootstrap:
-        main(bootstrap, args.runs, args.workers)
+    if args.child:
+        print(json.dumps(parallel_once(args.child[0], args.child[1], args.workers)))
+    else:
+        with broker() as bootstrap:
+            main(bootstrap, args.runs, args.workers, args.baseline_ref)

@@ -28,7 +28,10 @@ compression. What differs is the work per record on the sending core:
 from __future__ import annotations
 
 import asyncio
+import bisect
+import gc
 import heapq
+import itertools
 import multiprocessing
 import threading
 import time
@@ -36,6 +39,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +117,8 @@ def encoded(
     refused row): the topic of its type under the run's prefix, the key (base asset), the
     Avro value and the event time as timestamp; a refused row as its dead letter."""
     dead = settings.topic(DEADLETTER)
-    topics: dict[type, str] = {}
+    topics: dict[type, tuple[str, bool]] = {}  # type -> (topic, keyed by its instrument's asset)
+    keys: dict[str, bytes] = {}  # instrument -> its key (the base asset), encoded once
     encode = serializer.encode
     for item in items:
         if isinstance(item, RejectedRow):
@@ -121,10 +126,16 @@ def encoded(
             yield (dead, letter.key.encode(), encode(letter), letter.event_time, False), None
             continue
         kind = type(item)
-        topic = topics.get(kind)
-        if topic is None:
-            topic = topics[kind] = settings.topic(topic_for(kind).name)
-        yield (topic, item.key.encode(), encode(item), item.event_time, True), item
+        known = topics.get(kind)
+        if known is None:
+            known = topics[kind] = (settings.topic(topic_for(kind).name), kind.key is Event.key)
+        if known[1]:
+            key = keys.get(item.instrument)
+            if key is None:
+                key = keys[item.instrument] = item.key.encode()
+        else:
+            key = item.key.encode()
+        yield (known[0], key, encode(item), item.event_time, True), item
 
 
 class BatchPublisher:
@@ -142,6 +153,7 @@ class BatchPublisher:
         self.producer = producer
         self._partitioner = DefaultPartitioner()
         self._partition: dict[tuple[str, bytes], int] = {}
+        self._tp: dict[tuple[str, bytes], tuple[str, int]] = {}  # (topic, key) -> its partition
         self._open: dict[tuple[str, int], Any] = {}  # aiokafka BatchBuilder per partition
         self._sent: list[tuple[tuple[str, int], Any, int]] = []  # (tp, delivery, records)
         self.ends: Segment = {}
@@ -162,6 +174,24 @@ class BatchPublisher:
             batch = self._open[tp] = self.producer.create_batch()
             # an empty batch takes any record (one above max_request_size fails its send)
             batch.append(timestamp=timestamp_ms, key=key, value=value, headers=[])
+
+    async def add_all(self, records: list[Record]) -> None:
+        """:meth:`add` each record in turn (a loop here: no coroutine per record)."""
+        tps = self._tp
+        opened = self._open
+        for topic, key, value, timestamp_ms, _ in records:
+            tp = tps.get((topic, key))
+            if tp is None:
+                partitions = sorted(await self.producer.partitions_for(topic))
+                self._partition[(topic, key)] = p = self._partitioner(key, partitions, partitions)
+                tp = tps[(topic, key)] = (topic, p)
+            batch = opened.get(tp)
+            if batch is None:
+                batch = opened[tp] = self.producer.create_batch()
+            if batch.append(timestamp=timestamp_ms, key=key, value=value, headers=[]) is None:
+                await self._submit(tp)
+                batch = opened[tp] = self.producer.create_batch()
+                batch.append(timestamp=timestamp_ms, key=key, value=value, headers=[])
 
     async def _submit(self, tp: tuple[str, int]) -> None:
         batch = self._open.pop(tp)
@@ -203,6 +233,19 @@ class _Tally:
         report.by_topic[record[0]] += 1
         report.first_time = report.first_time or record[3]
         report.last_time = record[3]
+
+    def count_all(self, records: list[Record]) -> None:
+        """:meth:`count` each record in turn."""
+        report = self.report
+        events = [r for r in records if r[4]]
+        report.rejected += len(records) - len(events)
+        if not events:
+            return
+        report.events += len(events)
+        report.by_topic.update(r[0] for r in events)
+        if not report.first_time:  # as count does: the first non-zero time
+            report.first_time = next((r[3] for r in events if r[3]), 0)
+        report.last_time = events[-1][3]
 
 
 def _series(event: Event) -> str:
@@ -321,13 +364,51 @@ def shares(plan: ReplayPlan, workers: int) -> list[list[int]]:
     return [sorted(s) for s in out if s]
 
 
-def _keyed(index: int, stream: Iterator[Item]) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    for key, item in stream:
+def merged_indexed(
+    streams: list[Iterator[Item]], indices: list[int]
+) -> Iterator[tuple[tuple[Any, ...], Event | RejectedRow]]:
+    """The items of ``streams`` (the plan's streams ``indices``, ascending) in the order of
+    ``heapq.merge(*streams, key=merge key)``, each with its merge key extended by its
+    stream's index in the plan: ``(time, rank, venue, instrument, index)``.
+
+    ``heapq.merge`` breaks ties by stream order, so the extended key orders the items of
+    several such merges (one per encoder) as one merge over all their streams. A k-way merge
+    of its own (``heapq``'s C heap): wrapping each stream in a generator that extends its
+    keys, under ``heapq.merge``'s own Python loop, cost as much as encoding the events.
+    """
+    heap: list[tuple[tuple[Any, ...], int, Any, Any]] = []
+    for index, stream in zip(indices, streams, strict=True):
+        step = stream.__next__
+        for key, item in stream:
+            heap.append((key, index, item, step))
+            break
+    heapq.heapify(heap)  # (key, index) is unique among the heads: items never compared
+    while len(heap) > 1:
+        key, index, item, step = heap[0]
         yield (*key, index), item
+        try:
+            key, item = step()
+        except StopIteration:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (key, index, item, step))
+    if heap:
+        key, index, item, step = heap[0]
+        yield (*key, index), item
+        for key, item in _rest(step):
+            yield (*key, index), item
+
+
+def _rest(step: Callable[[], Item]) -> Iterator[Item]:
+    while True:
+        try:
+            yield step()
+        except StopIteration:
+            return
 
 
 #: records per message from an encoding child (a pickled list; ~150 bytes a record)
-CHUNK = 1000
+CHUNK = 2000
 
 
 def encode_process(
@@ -344,9 +425,9 @@ def encode_process(
 
     ``plan``: the parent's plan itself in a forked child (its streams not started yet), or the
     :class:`ReplaySource` to build it again from in a spawned one. The merge key is the
-    replay's own (event time, rank, venue, instrument) and the stream's index in the plan:
-    ``heapq.merge`` breaks ties by stream order, so the parent's merge of the children's
-    outputs on it is the order of one merge over every stream.
+    replay's own (event time, rank, venue, instrument) and the stream's index in the plan
+    (:func:`merged_indexed`), so the parent's merge of the children's outputs on it is the
+    order of one merge over every stream.
     """
     from producers import history
 
@@ -360,25 +441,32 @@ def encode_process(
                 need_prices=plan.need_prices,
                 indexed=plan.indexed,
             )
-        streams = [_keyed(i, plan.streams[i]) for i in share]
-        items = heapq.merge(*streams, key=lambda it: it[0])
-        keys: list[tuple[Any, ...]] = []
-
-        def plain() -> Iterator[Event | RejectedRow]:
-            for key, item in items:
-                keys.append(key)
-                yield item
-
+        # what exists now (modules, the plan, a forked parent's objects) lives to the end:
+        # collections need not scan it again (nor touch its pages, shared with the parent);
+        # a chunk of events in flight is ~20k objects: collected every 10k allocations, not
+        # every 700 (75 collections to 2, ~3 % of a child's CPU)
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
+        merged_items = merged_indexed([plan.streams[i] for i in share], share)
+        serializer = Serializer()
         by_series: Counter[str] = Counter()
-        batch: list[tuple[tuple[Any, ...], Record]] = []
-        for record, event in encoded(settings, plain(), Serializer()):
-            if event is not None:
-                by_series[_series(event)] += 1
-            batch.append((keys.pop(), record))
-            if len(batch) >= chunk:
-                conn.send(("records", batch))
-                batch = []
-        if batch:
+        series: dict[tuple[type, str, str], str] = {}
+        while True:
+            # a chunk of items first, then their encoding: each loop runs hot in the caches
+            # (interleaved, the encoding cost a third more CPU per event)
+            items = list(itertools.islice(merged_items, chunk))
+            if not items:
+                break
+            records = encoded(settings, (item for _, item in items), serializer)
+            batch = []
+            for (key, _), (record, event) in zip(items, records, strict=True):
+                if event is not None:
+                    s = (type(event), event.venue, event.instrument)
+                    name = series.get(s)
+                    if name is None:
+                        name = series[s] = _series(event)
+                    by_series[name] += 1
+                batch.append((key, record))
             conn.send(("records", batch))
         owned = {id(plan.sources[i][0]) for i in share}
         quality = [(i, q) for i, q in enumerate(plan.quality) if id(q) in owned]
@@ -480,36 +568,38 @@ class Encoders:
 
 
 async def _merged_records(children: list[_Child]) -> AsyncIterator[list[Record]]:
-    """The children's records in the order of one merge over all streams, in chunks."""
+    """The children's records in the order of one merge over all streams, in chunks.
+
+    Each child's records come sorted on their merge keys (:func:`merged_indexed`), unique
+    but for items of one stream, which keep their order. So every record up to the smallest
+    of the children's last keys received is final: those of every child are taken (bisect)
+    and sorted on the key (a stable sort: the items of one stream keep their order), which
+    is the order ``heapq.merge`` gives, with timsort merging the sorted runs in C instead of
+    a Python heap step per record."""
     if len(children) == 1:
         async for chunk in children[0].chunks():
             yield [r for _, r in chunk]
         return
     feeds = [c.chunks() for c in children]
-    heads: list[tuple[tuple[Any, ...], int, int]] = []  # (merge key, child, position)
     buffers: list[list[tuple[tuple[Any, ...], Record]]] = [[] for _ in feeds]
-
-    async def refill(i: int) -> None:
-        buffers[i] = await anext(feeds[i], [])
-        if buffers[i]:
-            heapq.heappush(heads, (buffers[i][0][0], i, 0))
-
-    for i in range(len(feeds)):
-        await refill(i)
-    out: list[Record] = []
-    while heads:
-        _, i, pos = heapq.heappop(heads)
-        buffer = buffers[i]
-        out.append(buffer[pos][1])
-        if pos + 1 < len(buffer):
-            heapq.heappush(heads, (buffer[pos + 1][0], i, pos + 1))
-        else:
-            await refill(i)
-            if len(out) >= CHUNK:
-                yield out
-                out = []
-    if out:
-        yield out
+    live = list(range(len(feeds)))  # children that may send more
+    by_key = itemgetter(0)
+    while live:
+        for i in live:  # the child holding the bound gets more first (the others have some)
+            if not buffers[i]:
+                buffers[i] = await anext(feeds[i], [])
+        live = [i for i in live if buffers[i]]
+        if not live:
+            break
+        bound = min(buffers[i][-1][0] for i in live)
+        ready: list[tuple[tuple[Any, ...], Record]] = []
+        for i in live:
+            buffer = buffers[i]
+            cut = bisect.bisect_right(buffer, bound, key=by_key)
+            ready += buffer[:cut]
+            buffers[i] = buffer[cut:]
+        ready.sort(key=by_key)
+        yield [r for _, r in ready]
 
 
 async def replay_parallel(
@@ -545,13 +635,16 @@ async def replay_parallel(
             first_event_time: int | None = None
             published = 0
             async for chunk in _merged_records(children):
-                for record in chunk:
-                    if speed > 0 and record[4]:
-                        if first_event_time is None:
-                            first_event_time = record[3]
-                        await _pace(record[3] - first_event_time, speed, start_wall)
-                    await publisher.add(*record[:4])
-                    tally.count(record)
+                if speed > 0:
+                    for record in chunk:
+                        if record[4]:
+                            if first_event_time is None:
+                                first_event_time = record[3]
+                            await _pace(record[3] - first_event_time, speed, start_wall)
+                        await publisher.add(*record[:4])
+                else:
+                    await publisher.add_all(chunk)
+                tally.count_all(chunk)
                 published += len(chunk)
                 if on_progress is not None:
                     on_progress(published)

@@ -312,8 +312,9 @@ class LegView:
     mark: Decimal
     quote_volume_24h: Decimal | None
     funding_time: int
-    # (fees, this leg's round-trip cost term) once a pair quote needed it (:func:`_cost_term`)
-    cost: tuple[FeeConfig, Decimal] | None = field(default=None, compare=False, repr=False)
+    # (fees, this leg's round-trip cost term, ``Decimal(0) + term``: the start of a pair's
+    # sum when this leg is long) once a pair quote needed it (:func:`_cost_term`)
+    cost: tuple[FeeConfig, Decimal, Decimal] | None = field(default=None, compare=False, repr=False)
 
 
 _UNSET = object()  # PairQuote's break-even hours before the first read
@@ -406,49 +407,15 @@ def _funding_static(feed: FundingFeed, key: FeedKey, config: StrategyConfig) -> 
     return c
 
 
-def _funding_view(
-    board: AssetBoard, key: FeedKey, config: StrategyConfig, now: int
-) -> tuple[Decimal, int, int] | str:
-    """(rate_h, interval_h, funding_time) of a perp feed, or why it is unusable."""
-    feed = board.funding.get(key)
-    if feed is None:
-        return f"no funding for {key[0]} {key[1]}"
-    c = _funding_static(feed, key, config)
-    interval = c[2]
-    if isinstance(interval, str):
-        return interval
-    ttl = c[3]
-    age = now - feed.observed_at
-    if age > ttl:  # type: ignore[operator]  # cache slot 3: the ttl (int)
-        return (
-            f"stale funding on {key[0]} {key[1]}: "
-            f"age {age // 60000} min > ttl {int(ttl) // 60000} min"  # type: ignore[call-overload]  # cache slot 3: the ttl
-        )
-    rate = c[4]
-    if rate is None:
-        rate = c[4] = rate_per_hour(feed.funding_rate, interval)  # type: ignore[arg-type]  # slot 2 is an int here
-    return rate, interval, feed.funding_time  # type: ignore[return-value]  # untyped cache slots
-
-
-def _ticker_view(
-    board: AssetBoard, key: FeedKey, config: StrategyConfig, now: int
-) -> TickerFeed | str:
-    ticker = board.tickers.get(key)
-    if ticker is None:
-        return f"no prices for {key[0]} {key[1]}"
-    age = now - ticker.observed_at
-    if age > config.feeds.ticker_ttl_ms:
-        return (
-            f"stale prices on {key[0]} {key[1]}: age {age // 60000} min > ttl "
-            f"{config.feeds.ticker_ttl_ms // 60000} min"
-        )
-    return ticker
-
-
 def leg_view(
     board: AssetBoard, key: FeedKey, short: bool, config: StrategyConfig, now: int
 ) -> LegView | str:
     """The leg at ``now`` for the given side, or the reason it cannot be used.
+
+    Checked in this order (the first failure is the reason): a perp's funding is known, its
+    interval resolves (:func:`projections.funding.resolve_interval_h`), its funding is not
+    older than ``funding_ttl_intervals`` intervals; the leg's prices are known and not older
+    than ``ticker_ttl_ms``.
 
     The view is cached per (leg, side) and reused while the leg's feeds are the same objects
     (a feed update replaces them) and neither is stale at ``now``.
@@ -463,35 +430,62 @@ def leg_view(
     ):
         # the same feeds, neither stale at ``now``: the slow path below would return this view
         return c[3]  # type: ignore[return-value]  # cache slot 3: the view
+    # the funding and ticker checks inline (this runs ~7 times per reaction: the hourly
+    # candles replace every leg's ticker every hour)
     spot = is_spot(key[1])
     if spot:
-        fv: tuple[Decimal, int, int] | str = (Decimal(0), 0, 0)
         funding = None
+        rate: Decimal = _ZERO
+        interval = ftime = ttl = 0
     else:
-        fv = _funding_view(board, key, config, now)
-        if isinstance(fv, str):
-            return fv
-        funding = board.funding[key]
-    tv = _ticker_view(board, key, config, now)
-    if isinstance(tv, str):
-        return tv
+        funding = board.funding.get(key)
+        if funding is None:
+            return f"no funding for {key[0]} {key[1]}"
+        fs = _FUNDING_STATIC.get(key)
+        if fs is None or fs[0] is not config or fs[1] is not funding:
+            fs = _funding_static(funding, key, config)
+        resolved = fs[2]
+        if isinstance(resolved, str):
+            return resolved
+        interval = cast(int, resolved)
+        ttl = fs[3]  # type: ignore[assignment]  # cache slot 3: the ttl
+        age = now - funding.observed_at
+        if age > ttl:
+            return (
+                f"stale funding on {key[0]} {key[1]}: "
+                f"age {age // 60000} min > ttl {int(ttl) // 60000} min"
+            )
+        cached = fs[4]
+        if cached is None:
+            cached = fs[4] = rate_per_hour(funding.funding_rate, interval)
+        rate = cast(Decimal, cached)
+        ftime = funding.funding_time
+    tv = board.tickers.get(key)
+    if tv is None:
+        return f"no prices for {key[0]} {key[1]}"
+    ticker_ttl = config.feeds.ticker_ttl_ms
+    age = now - tv.observed_at
+    if age > ticker_ttl:
+        return (
+            f"stale prices on {key[0]} {key[1]}: age {age // 60000} min > ttl "
+            f"{ticker_ttl // 60000} min"
+        )
     # valid while ``now - observed_at <= ttl`` for both feeds (ints: ``<= floor(ttl)``)
-    until = tv.observed_at + config.feeds.ticker_ttl_ms
+    until = tv.observed_at + ticker_ttl
     if funding is not None:
-        ttl = _FUNDING_STATIC[key][3]
-        until = min(until, funding.observed_at + int(ttl))  # type: ignore[call-overload]  # cache slot 3: the ttl
+        until = min(until, funding.observed_at + int(ttl))
     if c is not None and c[0] is config and c[1] is funding and c[2] is tv:
         _LEGS[(key, short)] = (config, funding, tv, c[3], until)
         return c[3]  # type: ignore[return-value]  # cache slot 3: the view
-    rate_h, interval, ftime = cast(tuple[Decimal, int, int], fv)  # a str returned above
-    rate_h = effective_rate_h(
-        rate_h, spot=spot, short=short, borrow_rate_h=config.entry.borrow_rate_h
-    )
+    if spot:
+        rate = effective_rate_h(
+            Decimal(0), spot=True, short=short, borrow_rate_h=config.entry.borrow_rate_h
+        )
     view = LegView(  # positional: the field order of LegView
         key[0],
         key[1],
         spot,
-        rate_h,
+        rate,
         interval,
         tv.bid,
         tv.ask,
@@ -504,6 +498,7 @@ def leg_view(
 
 
 _COST_TERMS: dict[FeedKey, tuple[object, ...]] = {}  # leg → (fees, bid, ask, cost term)
+_ZERO = Decimal(0)
 
 
 def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
@@ -519,11 +514,8 @@ def _cost_term(lv: LegView, fees: FeeConfig) -> Decimal:
     else:
         term = 2 * venue_fees(fees, lv.venue).taker + 2 * slippage_frac(lv.bid, lv.ask, fees)
         _COST_TERMS[key] = (fees, lv.bid, lv.ask, term)
-    lv.cost = (fees, term)
+    lv.cost = (fees, term, _ZERO + term)
     return term
-
-
-_ZERO = Decimal(0)
 
 
 def _quote(
@@ -537,7 +529,7 @@ def _quote(
         else:
             reason = cast(str, sv)
         z = _ZERO
-        return PairQuote(long, short, z, z, z, z, z, z, blocked=reason)
+        return PairQuote(long, short, z, z, z, z, z, z, reason)
     lv, sv = cast(LegView, lv), cast(LegView, sv)
     spread_h = sv.rate_h - lv.rate_h  # spread_per_hour
     # round_trip_cost_frac and edge with the same operations in the same order, the per-leg
@@ -545,10 +537,13 @@ def _quote(
     # check inlined: a leg is in several pairs)
     fees = config.fees
     own = lv.cost
-    long_term = own[1] if own is not None and own[0] is fees else _cost_term(lv, fees)
+    if own is None or own[0] is not fees:
+        _cost_term(lv, fees)
+        own = lv.cost
+    # Decimal(0) += the long leg's term, as round_trip_cost_frac sums: computed once per view
+    cost = own[2]  # type: ignore[index]  # set by _cost_term
     own = sv.cost
     short_term = own[1] if own is not None and own[0] is fees else _cost_term(sv, fees)
-    cost = _ZERO + long_term  # Decimal(0) += term, as round_trip_cost_frac sums
     cost = cost + short_term
     horizon = config.entry.holding_horizon_h
     net = spread_h * horizon - cost
@@ -660,14 +655,34 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
     previous = cast(list[tuple[tuple[object, ...], PairQuote]], last[4]) if last else None
     if previous is not None and last is not None and last[2] is not config:
         previous = None
+    # the pairs to rank, in the order they were always ranked: (long, short, long view, short view)
+    todo: list[tuple[FeedKey, FeedKey, LegView | str, LegView | str]] = []
+    if config.entry.perp_perp:
+        for i, a in enumerate(perps):
+            va = as_long[a]
+            for b in perps[i + 1 :]:
+                if a[0] == b[0]:
+                    continue
+                vb = as_long[b]
+                if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
+                    todo.append((a, b, va, as_short[b]))  # b pays more: short b
+                else:
+                    todo.append((b, a, vb, as_short[a]))
+    if config.entry.spot_perp:
+        spot_short = config.entry.allow_spot_short
+        for s in spots:
+            for p in perps:
+                if p[0] != s[0]:
+                    continue
+                todo.append((s, p, as_long[s], as_short[p]))
+                if spot_short:
+                    todo.append((p, s, as_long[p], as_short[s]))
     n_previous = len(previous) if previous is not None else -1
-    same = previous is not None  # every pair the same (key, quote) as last time, in order
+    same = previous is not None and len(todo) == n_previous  # every pair as last time, in order
     quotes: list[tuple[tuple[object, ...], PairQuote]] = []
     cache = _QUOTES
-
-    def ranked(long: FeedKey, short: FeedKey, lv: LegView | str, sv: LegView | str) -> None:
-        # _ranked inlined (same cache, same checks); appends and tracks ``same``
-        nonlocal same
+    # _ranked inlined (same cache, same checks), one loop instead of a call per pair
+    for long, short, lv, sv in todo:
         c = cache.get((long, short))
         if (
             c is not None
@@ -675,35 +690,17 @@ def candidate_pairs(board: AssetBoard, config: StrategyConfig, now: int) -> list
             and (c[1] is lv or (lv.__class__ is str and c[1] == lv))
             and (c[2] is sv or (sv.__class__ is str and c[2] == sv))
         ):
-            item = (c[3], c[4])
+            rank = c[3]
+            item = (rank, c[4])
         else:  # _ranked's miss
             q = _quote(long, short, lv, sv, config)
-            item = ((q.blocked is not None, -q.net_edge_apr, long, short), q)
-            cache[(long, short)] = (config, lv, sv, item[0], q)
+            rank = (q.blocked is not None, -q.net_edge_apr, long, short)
+            item = (rank, q)
+            cache[(long, short)] = (config, lv, sv, rank, q)
         if same:
-            i = len(quotes)
-            same = i < n_previous and previous[i][0] is item[0]  # type: ignore[index]  # same implies previous
+            same = previous[len(quotes)][0] is rank  # type: ignore[index]  # same implies previous
         quotes.append(item)  # type: ignore[arg-type]  # untyped cache slots
-
-    if config.entry.perp_perp:
-        for i, a in enumerate(perps):
-            for b in perps[i + 1 :]:
-                if a[0] == b[0]:
-                    continue
-                va, vb = as_long[a], as_long[b]
-                if not isinstance(va, str) and not isinstance(vb, str) and vb.rate_h > va.rate_h:
-                    ranked(a, b, va, as_short[b])  # b pays more: short b
-                else:
-                    ranked(b, a, vb, as_short[a])
-    if config.entry.spot_perp:
-        for s in spots:
-            for p in perps:
-                if p[0] != s[0]:
-                    continue
-                ranked(s, p, as_long[s], as_short[p])
-                if config.entry.allow_spot_short:
-                    ranked(p, s, as_long[p], as_short[s])
-    if same and len(quotes) == n_previous:
+    if same:
         # every pair the same quote in the same place: the same ranking
         ranked_quotes = cast(list[PairQuote], last[3])  # type: ignore[index]  # same implies last
     else:

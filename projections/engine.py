@@ -588,13 +588,24 @@ def _conclude(
             state.clocks[asset] = now
         if strategies is state.strategies and breakers is state.breakers and state.now >= now:
             return state, outputs
-        return replace(
-            state, strategies=strategies, breakers=breakers, now=max(state.now, now)
+        return EngineState(  # not dataclasses.replace: a decision that changed a strategy
+            boards=state.boards,
+            books=state.books,
+            execs=state.execs,
+            strategies=strategies,
+            breakers=breakers,
+            spreads=state.spreads,
+            risk=state.risk,
+            now=max(state.now, now),
+            clocks=state.clocks,
         ), outputs
+    # a map is copied only when this step changed its asset's entry (a payment changes the
+    # book, not the board; most account events leave the executor as it was)
+    boards, books, all_execs = state.boards, state.books, state.execs
     return EngineState(
-        boards=_with(state.boards, asset, board),
-        books=_with(state.books, asset, book),
-        execs=_with(state.execs, asset, execs),
+        boards=boards if boards.get(asset) is board else _with(boards, asset, board),
+        books=books if books.get(asset) is book else _with(books, asset, book),
+        execs=all_execs if all_execs.get(asset) is execs else _with(all_execs, asset, execs),
         strategies=strategies,
         breakers=breakers,
         spreads=spreads,

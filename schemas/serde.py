@@ -119,11 +119,23 @@ class FileSchemaRegistry:
         return SchemaEntry(schema_id, type_name, version, load_avsc(type_name, version))
 
 
+def plain_decimal(value: Decimal) -> str:
+    """``format(value, "f")``: the decimal in plain notation, as every Decimal is written.
+
+    ``str`` is 2-3x faster and gives the same text whenever it has no exponent: Python's
+    ``str`` writes a finite Decimal without one exactly when its exponent is ≤ 0 and its
+    adjusted exponent ≥ -6 (the General Decimal Arithmetic "to-scientific-string" rule), and
+    then both write the coefficient's digits with -exponent places. Otherwise (``1E+3``,
+    ``1E-7``) ``format`` writes it (``tests/property/test_serde_plain_decimal.py``)."""
+    text = str(value)
+    return format(value, "f") if "E" in text else text
+
+
 def to_record(value: Any) -> Any:
     """An event (or nested model) as the plain dict fastavro writes: Decimal -> plain string."""
     kind = type(value)
     if kind is Decimal:
-        return format(value, "f")
+        return plain_decimal(value)
     if isinstance(value, BaseModel):
         return {k: to_record(v) for k, v in value.__dict__.items()}
     if isinstance(value, Enum):
@@ -133,9 +145,14 @@ def to_record(value: Any) -> Any:
     return value
 
 
-def _record_converter(model: type[BaseModel]) -> Any:
-    """A fast ``to_record`` for one model: only the fields that need converting are touched."""
-    convert = []
+def _record_converter(model: type[BaseModel]) -> Callable[[BaseModel], dict[str, Any]]:
+    """``to_record(event)`` for one model, faster: a copy of the event's ``__dict__`` in which
+    only the fields that may need converting are touched, generated once per model as
+    straight-line code (a Decimal written by :func:`plain_decimal` directly, anything else
+    but None through :func:`to_record`): a loop over the field names and ``to_record``'s type
+    tests cost half as much as fastavro's own writing in the replay's encoders (issue 18)."""
+    env: dict[str, Any] = {"Decimal": Decimal, "plain": plain_decimal, "to_record": to_record}
+    lines = ["def run(event):", "    r = dict(event.__dict__)"]
     for name, info in model.model_fields.items():
         ann = str(info.annotation)
         if info.annotation in (str, int, bool, bytes) or ann in (
@@ -144,17 +161,14 @@ def _record_converter(model: type[BaseModel]) -> Any:
             "int | None",
         ):
             continue
-        convert.append(name)
-
-    def run(event: BaseModel) -> dict[str, Any]:
-        record = dict(event.__dict__)
-        for name in convert:
-            value = record[name]
-            if value is not None:
-                record[name] = to_record(value)
-        return record
-
-    return run
+        lines += [
+            f"    v = r[{name!r}]",
+            f"    if v.__class__ is Decimal: r[{name!r}] = plain(v)",
+            f"    elif v is not None: r[{name!r}] = to_record(v)",
+        ]
+    lines.append("    return r")
+    exec("\n".join(lines), env)  # noqa: S102  # generated from the model's own field names
+    return env["run"]  # type: ignore[no-any-return]  # exec'd code: its type is the converter's
 
 
 def _trusted_kind(annotation: Any) -> tuple[Callable[[Any], Any] | None, bool]:

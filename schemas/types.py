@@ -57,6 +57,9 @@ MAX_SCALE = 18
 #: most 1 + 15 + 1 + 40 = 57 characters and our own events always pass our decoder.
 MAX_PLACES = 40
 _QUANTUM = Decimal(1).scaleb(-MAX_PLACES)
+#: ``adjusted()`` (the exponent of the leading digit) of the smallest finite non-zero value at
+#: or above MAX_MAGNITUDE: ``0 < |x| < 10^15`` exactly when ``x.adjusted() < 15``
+_MAX_ADJUSTED = MAX_MAGNITUDE.adjusted()
 _ROUND = Context(prec=60)  # 15 integer digits + 40 places, exactly
 #: Funding rates are fractions per interval within ±100 % (as ``producers/parse.py`` caps).
 MAX_ABS_FUNDING_RATE = Decimal("1")
@@ -121,7 +124,25 @@ def canonical_decimal(value: Any, *, bound: Decimal = MAX_MAGNITUDE) -> Decimal:
                 dec = dec.quantize(_QUANTUM, context=_ROUND)
             return dec if dec else _ZERO
     elif kind is Decimal:
+        # hot path (every computed amount a trusted builder checks): the exponent read from
+        # str() instead of as_tuple(), which builds a tuple of every digit and a named tuple
+        # (~2 µs for 28 digits). str() writes a finite Decimal without an exponent exactly
+        # when its exponent is <= 0 (and adjusted >= -6): then -exponent is the number of
+        # digits after the point. Anything else takes the general path below.
         dec = value
+        if dec.is_finite():
+            if not dec:
+                return _ZERO
+            if (
+                dec.adjusted() < _MAX_ADJUSTED  # |value| < 10^15, the default bound
+                if bound is MAX_MAGNITUDE
+                else -bound < dec < bound
+            ):
+                text = str(dec)
+                if "E" not in text and "e" not in text:
+                    dot = text.find(".")
+                    if dot < 0 or len(text) - dot - 1 <= MAX_PLACES:
+                        return dec  # type: ignore[no-any-return]  # kind is Decimal
     elif kind is int:
         if not -bound < value < bound:  # before building a Decimal of a huge int
             raise _out_of_bounds(value, bound)

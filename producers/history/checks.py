@@ -11,6 +11,8 @@ from producers.history.quality import SeriesQuality
 from projections.funding import MS_PER_HOUR
 from schemas.types import (
     MAX_MAGNITUDE,
+    MAX_MS,
+    MIN_MS,
     base_asset,
     canonical_decimal,
     check_funding_rate,
@@ -162,3 +164,83 @@ def candle_row_times(cols: list[str]) -> tuple[int, int]:
     opened, step, _, _ = check_candle_row(cols)
     _remember(cols[0], cols[1])
     return opened, step
+
+
+# ---- every row's check, with the values used, cheaper when the text proves the bounds ------
+#: ``_PLAIN`` with a non-zero digit (a positive value: a close or a mark)
+_POSITIVE = re.compile(r"(?=[0.]*[1-9])([0-9]{1,15})(?:\.[0-9]{1,30})?")
+
+
+def _plain(text: str) -> Decimal:
+    """``canonical_decimal(text)`` for a ``_PLAIN`` text: ``Decimal`` parses it exactly,
+    finite, below 10^15, at most 30 places (nothing to round), and one zero for zero."""
+    dec = Decimal(text)
+    return dec if dec else _ZERO
+
+
+_ZERO = Decimal(0)
+
+
+def candle_row(cols: list[str], end: int) -> tuple[int, int, Decimal | None, Decimal | None]:
+    """A candle row checked as :func:`check_candle_row` checks it (same rows refused, same
+    ``ValueError``), as ``(open time, interval, close, volume)``; close and volume are None
+    for a row opening at or after ``end`` (never emitted: :func:`candle_row_times`).
+
+    The common row is proved valid on its text (a venue and symbol the full check accepted
+    before, a known interval, an ASCII whole number of ms in range, a positive close and a
+    non-negative volume whose integer parts have ≤ 14 digits together, so the quote volume
+    is below 10^14) and its decimals parsed directly; any other row takes the full check."""
+    if len(cols) == 10 and cols[0] in _VALID_VENUES and cols[1] in _VALID_SYMBOLS:
+        step = CANDLE_INTERVALS_MS.get(cols[3])
+        text = cols[4]
+        close = _POSITIVE.fullmatch(cols[8])
+        volume = _PLAIN.fullmatch(cols[9])
+        if (
+            step is not None
+            and text.isascii()
+            and text.isdigit()
+            and close
+            and volume
+            and len(close[1]) + len(volume[1]) <= 14
+            and MIN_MS <= (opened := int(text)) <= MAX_MS
+        ):
+            if opened >= end:
+                return opened, step, None, None
+            return opened, step, _plain(cols[8]), _plain(cols[9])
+    if len(cols) > 4 and cols[4].isdigit() and int(cols[4]) >= end:  # as events._outside
+        opened, step = candle_row_times(cols)
+        return opened, step, None, None
+    opened, step, close_d, volume_d = check_candle_row(cols)
+    _remember(cols[0], cols[1])
+    return opened, step, close_d, volume_d
+
+
+def funding_row(
+    cols: list[str], start: int, end: int
+) -> tuple[int, Decimal | None, Decimal | None]:
+    """A funding row checked as :func:`check_funding_row` checks it (same rows refused, same
+    ``ValueError``), as ``(funding time, rate, mark)``; rate and mark are None for a row
+    outside ``[start, end)`` (never emitted: :func:`funding_row_time`).
+
+    The common row is proved valid on its text (a venue and perpetual symbol the full check
+    accepted before, an ASCII whole number of ms in range, a rate ``_RATE`` bounds, no mark
+    or a positive plain one) and its mark parsed directly; any other row takes the full
+    check."""
+    if len(cols) == 5 and cols[0] in _VALID_VENUES and cols[1] in _VALID_SYMBOLS:
+        text, mark = cols[2], cols[4]
+        if (
+            ":" in cols[1]
+            and text.isascii()
+            and text.isdigit()
+            and _RATE.fullmatch(cols[3])
+            and (not mark or _POSITIVE.fullmatch(mark))
+            and MIN_MS <= (t := int(text)) <= MAX_MS
+        ):
+            if not start <= t < end:
+                return t, None, None
+            return t, canonical_decimal(cols[3]), _plain(mark) if mark else None
+    if len(cols) > 2 and cols[2].isdigit() and not start <= int(cols[2]) < end:
+        return funding_row_time(cols), None, None  # as events._outside
+    t, rate, mark_d = check_funding_row(cols)
+    _remember(cols[0], cols[1])
+    return t, rate, mark_d

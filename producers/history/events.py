@@ -40,13 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from producers.history.base import DAY_MS, FUNDING_RANK, TICKER_RANK, Item, Run, Window
-from producers.history.checks import (
-    candle_row_times,
-    check_candle_row,
-    check_funding_row,
-    funding_row_time,
-    reject,
-)
+from producers.history.checks import candle_row, funding_row, reject
 from producers.history.quality import SeriesQuality
 from producers.history.readers import run_rows
 from producers.history.units import volume_contract_size
@@ -63,17 +57,20 @@ def _event_id(*parts: object) -> str:
 _REPLAY_NS = IdNamespace.REPLAY.value
 
 
+#: every field's name per event type: the fields set of each event built here, one set per
+#: type shared by its events (as the trusted decoders share theirs: pydantic copies a fields
+#: set before any update, and events are frozen)
+_FIELDS_SET: dict[type[Event], set[str]] = {}
+
+
 def _constructed(model: type[Event], fields: dict[str, Any]) -> Any:
     """``model.model_construct(**fields)`` for ``fields`` naming every field of ``model`` in
     its declaration order (:func:`schemas.trusted.assemble`; ``tests/unit/test_history.py``
     compares the two on every event of a slice)."""
-    return assemble(model, fields, set(fields))
-
-
-def _outside(cols: list[str], at: int, start: int, end: int) -> bool:
-    """Whether the row's time column (text) is a whole number outside ``[start, end)``: its
-    decimals are then never used (the row is validated all the same)."""
-    return len(cols) > at and cols[at].isdigit() and not start <= int(cols[at]) < end
+    names = _FIELDS_SET.get(model)
+    if names is None:
+        names = _FIELDS_SET[model] = set(model.model_fields)
+    return assemble(model, fields, names)
 
 
 def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]:
@@ -122,11 +119,8 @@ def funding_events(run: Run, q: SeriesQuality, window: Window) -> Iterator[Item]
         q.rows += 1
         try:
             # events below are built with model_construct (speed): the bounds are checked here
-            if _outside(cols, 2, window.start, window.end):
-                # never emitted: validated the same, its decimals not built (issue 18 item 5)
-                t, rate, mark = funding_row_time(cols), None, None
-            else:
-                t, rate, mark = check_funding_row(cols)
+            # outside the window: never emitted, validated the same, its decimals not built
+            t, rate, mark = funding_row(cols, window.start, window.end)
         except ValueError as exc:
             if window.start <= max(last_time, 0) < window.end:
                 yield reject(run, q, line, raw, "invalid", str(exc), max(last_time, 0))
@@ -190,10 +184,8 @@ def ticker_events(
     for line, raw, cols in run_rows(run):
         q.rows += 1
         try:
-            if _outside(cols, 4, -1, window.end):  # opens after the window: never emitted
-                (opened, step), close, volume = candle_row_times(cols), None, None
-            else:
-                opened, step, close, volume = check_candle_row(cols)
+            # opens at or after the window's end: never emitted, its decimals not built
+            opened, step, close, volume = candle_row(cols, window.end)
         except ValueError as exc:
             if window.start <= max(last_open, 0) < window.end:
                 yield reject(run, q, line, raw, "invalid", str(exc), max(last_open, 0))

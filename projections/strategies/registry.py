@@ -55,6 +55,17 @@ def plugins(config: StrategyConfig) -> tuple[Strategy[Any], ...]:
     return built
 
 
+_DIRECTIONAL: dict[int, tuple[StrategyConfig, frozenset[str]]] = {}
+
+
 def directional_ids(config: StrategyConfig) -> frozenset[str]:
-    """Ids of the strategies that hold delta on purpose (``delta_neutral`` false)."""
-    return frozenset(p.id for p in plugins(config) if not p.delta_neutral)
+    """Ids of the strategies that hold delta on purpose (``delta_neutral`` false); computed
+    once per config object, as :func:`plugins` (the engine asks on every decision)."""
+    hit = _DIRECTIONAL.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    ids = frozenset(p.id for p in plugins(config) if not p.delta_neutral)
+    if len(_DIRECTIONAL) >= _MAX_BUILT:
+        _DIRECTIONAL.clear()
+    _DIRECTIONAL[id(config)] = (config, ids)
+    return ids

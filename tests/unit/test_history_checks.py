@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from producers.history import check_candle_row, check_funding_row
-from producers.history.checks import candle_row_times, funding_row_time
+from producers.history.checks import candle_row, candle_row_times, funding_row, funding_row_time
 
 T = 1_764_720_000_000  # 2025-12-03 00:00 UTC
 
@@ -187,3 +187,107 @@ def test_edge_funding_rows_get_the_full_checks_verdict(rate: str, mark: str) -> 
     cols = funding(rate=rate, mark=mark)
     full = _verdict(check_funding_row, cols)
     assert _verdict(funding_row_time, cols) == (full if full[0] == "refused" else full[0])  # type: ignore[index]
+
+
+def _exact(verdict: object) -> object:
+    """A verdict with each Decimal as its digits and exponent (``1.0`` is not ``1`` on the
+    wire)."""
+    if isinstance(verdict, tuple) and verdict and verdict[0] != "refused":
+        return tuple((str(v), v.as_tuple()) if isinstance(v, D) else v for v in verdict)
+    return verdict
+
+
+def _outside(cols: list[str], at: int, start: int, end: int) -> bool:
+    """The replay's test before issue 18's fifth round (``producers/history/events.py``)."""
+    return len(cols) > at and cols[at].isdigit() and not start <= int(cols[at]) < end
+
+
+def _before_funding(cols: list[str], start: int, end: int) -> object:
+    """What the funding stream did with a row before ``funding_row`` (commit 2b72048)."""
+    if _outside(cols, 2, start, end):
+        return funding_row_time(cols), None, None
+    return check_funding_row(cols)
+
+
+def _before_candle(cols: list[str], end: int) -> object:
+    """What the ticker stream did with a row before ``candle_row`` (commit 2b72048)."""
+    if _outside(cols, 4, -1, end):
+        return (*candle_row_times(cols), None, None)
+    return check_candle_row(cols)
+
+
+_TIMES = st.one_of(
+    st.just(str(T)),
+    _DIGITS,
+    st.sampled_from(["0", "1230767999999", "4102444800000", "4102444800001", "٣", "²", "1_0"]),
+    st.text(max_size=4),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from(["binance", "Binance", "b"]),
+    st.sampled_from(["BTC/USDT:USDT", "BTC/USDT", "btc"]),
+    _TIMES,
+    _NUMBER,
+    st.one_of(st.just(""), _NUMBER),
+    st.integers(4, 6),
+    st.sampled_from([T, T + 1, T + 3_600_000, 2**62]),
+)
+def test_a_funding_row_gets_the_full_checks_verdict_and_values(
+    venue: str, symbol: str, t: str, rate: str, mark: str, n: int, end: int
+) -> None:
+    cols = [venue, symbol, t, rate, mark, "x"][:n]
+    full = _verdict(lambda c: _before_funding(c, T, end), cols)
+    for _ in range(2):  # the second time with the venue and symbol remembered
+        assert _exact(_verdict(lambda c: funding_row(c, T, end), cols)) == _exact(full)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from(["binance", "Binance"]),
+    st.sampled_from(["BTC/USDT:USDT", "BTC/USDT", "btc"]),
+    st.sampled_from(["1h", "4h", "2h"]),
+    _TIMES,
+    _NUMBER,
+    _NUMBER,
+    st.integers(9, 11),
+    st.sampled_from([T, T + 1, T + 3_600_000, 2**62]),
+)
+def test_a_candle_row_gets_the_full_checks_verdict_and_values(
+    venue: str,
+    symbol: str,
+    interval: str,
+    opened: str,
+    close: str,
+    volume: str,
+    n: int,
+    end: int,
+) -> None:
+    cols = [venue, symbol, "perp", interval, opened, "1", "1", "1", close, volume, "x"][:n]
+    full = _exact(_verdict(lambda c: _before_candle(c, end), cols))
+    for _ in range(2):
+        assert _exact(_verdict(lambda c: candle_row(c, end), cols)) == full
+
+
+@pytest.mark.parametrize(
+    ("close", "volume"),
+    [
+        ("95000.5", "12.5"),
+        ("95000.50", "0.000"),  # a zero volume is one zero, the close keeps its places
+        ("99999999.9", "9999999.99"),
+        ("99999999.9", "99999999.99"),
+        ("0.000", "1"),
+        ("1e3", "1"),
+        ("NaN", "1"),
+        ("1E+400000", "1"),
+        ("-1", "1"),
+        ("1", "-0"),
+        ("1." + "1" * 41, "1"),
+    ],
+)
+def test_edge_candles_in_the_window_get_the_full_checks_values(close: str, volume: str) -> None:
+    cols = candle(close=close, volume=volume)
+    full = _exact(_verdict(check_candle_row, cols))
+    for _ in range(2):
+        assert _exact(_verdict(lambda c: candle_row(c, 2**62), cols)) == full

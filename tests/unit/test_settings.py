@@ -6,6 +6,18 @@ from pydantic import ValidationError
 from infra.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def _no_fundarb_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sets the variables it is about; the shell's own FUNDARB_* must not leak in.
+
+    (A developer with FUNDARB_KAFKA_PORT exported for a second broker saw the defaults fail.)
+    """
+    import os
+
+    for var in [v for v in os.environ if v.startswith("FUNDARB_")]:
+        monkeypatch.delenv(var)
+
+
 def test_defaults_use_the_local_broker_on_9092(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("FUNDARB_BOOTSTRAP", "FUNDARB_BOOTSTRAP_SERVERS", "FUNDARB_CONFIG"):
         monkeypatch.delenv(var, raising=False)

@@ -254,8 +254,12 @@ def _settle_switch(plan: ArbPlan, book: PositionBook, now: int, grace_ms: int) -
 def _count_interval(
     plan: ArbPlan, board: AssetBoard, config: StrategyConfig, now: int, current: PairQuote
 ) -> ArbPlan:
-    times = [f.funding_time for k, f in board.funding.items() if k in (plan.long, plan.short)]
-    latest = max(times, default=0)
+    # the latest funding time of the pair's legs (a spot leg has no funding feed)
+    latest = 0
+    for key in (plan.long, plan.short):
+        feed = board.funding.get(key)
+        if feed is not None and feed.funding_time > latest:
+            latest = feed.funding_time
     if latest <= plan.interval_time or current.blocked:
         return plan
 
