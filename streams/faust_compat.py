@@ -18,7 +18,11 @@ files a key under the partition of the event *being processed*, which at flush t
   four tasks and an ``asyncio.wait`` when the hand-over does not wait (the usual case);
 * :func:`more_ready` says whether a stream has another event ready now (the engine agent
   closes a batch when it has none); :func:`of_current_generation` whether an event taken
-  into a batch still belongs to the current assignment.
+  into a batch still belongs to the current assignment;
+* :func:`lean_monitor` is the app's ``Monitor`` sensor without the per-record statistics
+  nothing reads, keeping the one Faust's consumer reads;
+* :func:`take_ready` takes the events already in a stream's queue at once, with the
+  bookkeeping the stream iterator does per event, instead of one event-loop turn each.
 """
 
 from __future__ import annotations
@@ -248,6 +252,52 @@ async def more_ready(stream: Any, turns: int = READY_TURNS) -> bool:
     return not queue.empty()
 
 
+def take_ready(stream: Any, limit: int) -> list[Any]:
+    """Up to ``limit`` events already waiting in ``stream``'s channel queue, in queue order,
+    taken now (no await), each with the bookkeeping Faust's stream iterator does for an event
+    it yields from a stream whose acks are off (``Stream.noack()``): an event fetched before
+    the current rebalance generation, or while the flow is stopped, is dropped as the
+    iterator skips it; a message of an acking topic not tracked yet is tracked (the
+    consumer's unacked set: it is acked, and its offset committed, when the agent acks it)
+    and reported to the sensors (``on_message_in``), then ``on_stream_event_in``.
+
+    Why: the iterator (the Cython ``StreamIterator.next`` and ``Stream._py_aiter`` alike)
+    awaits ``asyncio.sleep(0)`` before every event, so an agent taking a batch through it
+    gives the event loop a turn per event (an epoll poll and every ready callback) and lets
+    the consumer put one more record into a full queue each time (the conductor's slow path:
+    a task and an ``asyncio.wait`` per record). The agent takes the first event of a batch
+    through the iterator and the rest with this. Not taken: what follows a queued error
+    (the iterator raises it) and non-event values (a topic's channel holds events only;
+    taking stops there). Both iterators set the stream's current event, which the agent
+    does not use (table writes name their event: :func:`write_local`)."""
+    from faust.types import EventT
+
+    queue = stream.channel.queue
+    errors = queue._errors
+    app = stream.app
+    flow_active = app.flow_control.is_active
+    unacked = app.consumer.unacked
+    acking_topics = app.topics.acking_topics
+    on_message_in, on_event_in = stream._on_message_in, stream._on_stream_event_in
+    out: list[Any] = []
+    while len(out) < limit and not errors and not queue.empty():
+        if not isinstance(queue._queue[0], EventT):
+            break  # the iterator's business (asyncio.Queue keeps its items in _queue)
+        event = queue.get_nowait()
+        message = event.message
+        if not flow_active() or message.generation_id != app.consumer_generation_id:
+            continue  # skipped, as the iterator skips it
+        tp, offset = message.tp, message.offset
+        if message.topic in acking_topics and not message.tracked:
+            message.tracked = True
+            unacked.add(message)
+            on_message_in(tp, offset, message)
+        on_event_in(tp, offset, stream, event)
+        stream.events_total += 1
+        out.append(event)
+    return out
+
+
 def of_current_generation(app: Any, event: Any) -> bool:
     """Whether ``event`` was fetched in the consumer group's current generation.
 
@@ -257,3 +307,46 @@ def of_current_generation(app: Any, event: Any) -> bool:
     passed that test; it is dropped unacked instead, and comes back to the partition's owner
     from the committed offset."""
     return bool(event.message.generation_id == app.consumer_generation_id)
+
+
+def lean_monitor() -> type:
+    """A ``faust.sensors.Monitor`` (the app's ``Monitor`` setting) whose per-record hooks keep
+    only what Faust itself reads: ``stream_inbound_time`` per partition, which the aiokafka
+    driver's ``verify_event_path`` uses for its "stream has not processed a record" warnings.
+
+    Why: Faust calls the monitor for every record it receives, hands to a stream, acks and
+    every record the producer sends (``on_message_in``, ``on_stream_event_in`` and ``_out``,
+    ``on_message_out``, ``on_send_initiated`` and ``_completed``): counters per topic, stream
+    and task (a ``str`` of the stream looked up per record), clock readings, a latency
+    ``deque`` per event and per send, a state ``dict`` per event. The worker serves none of it
+    (no Faust web views; its metrics are its own, :mod:`streams.metrics`). The other hooks
+    (commits, rebalances, assignments, tables) are Faust's own, per batch or rarer."""
+    from time import monotonic
+
+    from faust.sensors import Monitor
+
+    class LeanMonitor(Monitor):
+        def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+            return None
+
+        def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+            self.stream_inbound_time[tp] = monotonic()
+            return None
+
+        def on_stream_event_out(
+            self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None
+        ) -> None:
+            return None
+
+        def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+            return None
+
+        def on_send_initiated(
+            self, producer: Any, topic: str, message: Any, keysize: int, valsize: int
+        ) -> None:
+            return None
+
+        def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+            return None
+
+    return LeanMonitor

@@ -193,19 +193,171 @@ def _dec(x: Any) -> Any:
     raise SnapshotVersionError(f"unknown shape in snapshot: {sorted(x)[:3]}")
 
 
+def _json(x: Any) -> str:
+    """``x`` (an :func:`_enc` tree) as the snapshot's JSON text."""
+    return json.dumps(x, separators=(",", ":"))
+
+
+def _document(asset: str, applied: Mapping[str, int], jump: int | None, state: str) -> bytes:
+    """The snapshot around ``state`` (its JSON text): ``json.dumps`` of the whole document."""
+    head = _json({"format": FORMAT, "version": STATE_VERSION, "asset": asset})
+    rest = _json({"applied": dict(applied), "jump": jump})
+    return MAGIC + (head[:-1] + "," + rest[1:-1] + ',"state":' + state + "}").encode()
+
+
 def encode_snapshot(asset: str, state: Any, applied: Mapping[str, int], jump: int | None) -> bytes:
     """One asset's snapshot (``state``: its :class:`~projections.engine.EngineState` slice;
     ``applied``: ``"topic/partition" → offset``; ``jump``: the pending clock-jump candidate).
-    Raises ``TypeError`` for a value the codec cannot write."""
-    doc = {
-        "format": FORMAT,
-        "version": STATE_VERSION,
-        "asset": asset,
-        "applied": dict(applied),
-        "jump": jump,
-        "state": _enc(state),
-    }
-    return MAGIC + json.dumps(doc, separators=(",", ":")).encode()
+    Raises ``TypeError`` for a value the codec cannot write. A worker writing snapshots
+    again and again uses a :class:`SnapshotEncoder` (same bytes, cached)."""
+    return _document(asset, applied, jump, _json(_enc(state)))
+
+
+_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str (ensure_ascii)
+_Entry = tuple[Any, str]
+
+
+class SnapshotEncoder:
+    """:func:`encode_snapshot`, byte for byte, with the text of unchanged immutable parts kept.
+
+    Why (issue 18): the worker encodes each dirty asset's snapshot at every flush and to
+    check the size limit, and most of a snapshot does not change between two encodings: the
+    settled-rate windows (``RateHistory``, most of a board's bytes), their points, settlement
+    times, closed arbs. Each encoding walked and wrote all of it again (~1–2 ms per asset on
+    the bundled data).
+
+    What is kept: the JSON text of a value whose whole subtree is immutable, by identity
+    (``id``, with the value itself held so the id cannot be reused): tuples, frozen
+    dataclasses, frozensets and the book's ``AppliedIds`` of immutable values, and
+    ``RateHistory`` windows (immutable views of an append-only list). Dicts, lists, sets and
+    dataclasses that are not frozen (the fold's slots classes are read-only by convention
+    only) are walked at every encoding, as are the values that contain them. Values of any
+    other shape go through :func:`_enc` (the same text). Memory is bounded: two generations
+    of at most ``limit`` entries each; the older one is dropped when the newer fills.
+    """
+
+    def __init__(self, limit: int = 1 << 15) -> None:
+        self.limit = limit
+        self._new: dict[int, _Entry] = {}
+        self._old: dict[int, _Entry] = {}
+        self._mutable = False  # set while writing a value: something in it is mutable
+        self._classes: dict[type, Any] = {}
+
+    def encode(self, asset: str, state: Any, applied: Mapping[str, int], jump: int | None) -> bytes:
+        """:func:`encode_snapshot`'s bytes. Raises ``TypeError`` as it does."""
+        self._mutable = False
+        return _document(asset, applied, jump, self._write(state))
+
+    # -- the cache --
+    def _get(self, x: Any) -> str | None:
+        key = id(x)
+        entry = self._new.get(key)
+        if entry is None:
+            entry = self._old.get(key)
+            if entry is None or entry[0] is not x:
+                return None
+            self._put(x, entry[1])  # still in use: keep it in the newer generation
+        elif entry[0] is not x:
+            return None
+        return entry[1]
+
+    def _put(self, x: Any, text: str) -> None:
+        if len(self._new) >= self.limit:
+            self._old, self._new = self._new, {}
+        self._new[id(x)] = (x, text)
+
+    # -- writing --
+    def _write(self, x: Any) -> str:
+        t = type(x)
+        if t is str:
+            return _str(x)
+        if t is int:
+            return int.__repr__(x)
+        if x is None:
+            return "null"
+        if t is bool:
+            return "true" if x else "false"
+        if t is Decimal:
+            return '{"$D":' + _str(str(x)) + "}"
+        if t is tuple:
+            return self._immutable(x, self._tuple)
+        if t is dict:
+            self._mutable = True
+            return self._mapping(x)
+        kind = self._classes.get(t)
+        if kind is None:
+            kind = self._classes[t] = self._kind(t)
+        return kind(x)  # type: ignore[no-any-return]
+
+    def _kind(self, t: type) -> Any:
+        """How to write a value of type ``t`` (decided once per type, in ``_enc``'s order)."""
+        if dataclasses.is_dataclass(t):
+            names = _fields(t)
+            head = '{"$C":' + _str(_name(t)) + ',"f":{'
+            keys = [_str(n) + ":" for n in names]
+
+            def fields(x: Any) -> str:
+                return (
+                    head
+                    + ",".join(
+                        [k + self._write(getattr(x, n)) for k, n in zip(keys, names, strict=True)]
+                    )
+                    + "}}"
+                )
+
+            if t.__dataclass_params__.frozen:  # type: ignore[attr-defined]  # every dataclass has it
+                return lambda x: self._immutable(x, fields)
+
+            def unfrozen(x: Any) -> str:
+                self._mutable = True
+                return fields(x)
+
+            return unfrozen
+        if issubclass(t, enum.Enum):
+            return self._fallback_immutable
+        if issubclass(t, RateHistory):
+            return lambda x: self._immutable(x, self._tuple)
+        if issubclass(t, AppliedIds):
+            return lambda x: self._immutable(x, self._ids)
+        if issubclass(t, frozenset):
+            return lambda x: self._immutable(x, self._ids)
+        return self._fallback
+
+    def _immutable(self, x: Any, write: Any) -> str:
+        """``write(x)``, kept for ``x`` when nothing under it is mutable."""
+        text = self._get(x)
+        if text is not None:
+            return text
+        outer, self._mutable = self._mutable, False
+        text = write(x)
+        if self._mutable:
+            self._mutable = True
+        else:
+            self._put(x, text)
+            self._mutable = outer
+        return text  # type: ignore[no-any-return]
+
+    def _tuple(self, x: Any) -> str:
+        return '{"$T":[' + ",".join([self._write(v) for v in x]) + "]}"
+
+    def _mapping(self, x: Any) -> str:
+        w = self._write
+        return '{"$M":[' + ",".join(["[" + w(k) + "," + w(v) + "]" for k, v in x.items()]) + "]}"
+
+    def _ids(self, x: Any) -> str:
+        """A set of ids (``AppliedIds``, a frozenset of str) as ``_enc`` writes it; any other
+        frozenset through ``_enc`` (its order is that of the encoded values)."""
+        items = sorted(x) if all(type(v) is str for v in x) else None
+        if items is None:
+            return self._fallback(x)
+        return '{"$F":[' + ",".join([_str(v) for v in items]) + "]}"
+
+    def _fallback(self, x: Any) -> str:
+        self._mutable = True  # not known to be immutable: never kept
+        return _json(_enc(x))
+
+    def _fallback_immutable(self, x: Any) -> str:
+        return _json(_enc(x))
 
 
 def decode_snapshot(blob: bytes) -> tuple[str, Any, dict[str, int], int | None]:

@@ -62,8 +62,9 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from infra.settings import Settings
 from projections import engine as eng
@@ -76,7 +77,7 @@ from schemas.serde import DecodeError, Serializer
 from schemas.types import Breaker, base_asset
 from streams import metrics as worker_metrics
 from streams.sequencer import Sequencer
-from streams.snapshot_codec import SnapshotVersionError, decode_snapshot, encode_snapshot
+from streams.snapshot_codec import SnapshotEncoder, SnapshotVersionError, decode_snapshot
 from streams.watermark import (
     CLOCK_TOPIC,
     ORDER_HEADER,
@@ -245,6 +246,9 @@ class EngineWorker:
         #: live: each accepted ``md.tickers`` record goes to the risk agent's marks too
         self.on_mark: Callable[[TickerObserved], None] | None = None
         self.sizes: dict[str, int] = {}  # asset → last measured snapshot size (bytes)
+        # snapshots for flushes and size checks: the same bytes as encode_snapshot, with the
+        # text of the unchanged immutable parts kept from one encoding to the next
+        self.encoder = SnapshotEncoder()
         # (record, event, asset, ack, origin) per held record
         self.sequencer: Sequencer[tuple[Any, Event, str, Any, Any]] = Sequencer(ENGINE_INPUTS)
         self.state: eng.EngineState | None = None
@@ -278,7 +282,7 @@ class EngineWorker:
 
     def snapshot(self, asset: str) -> bytes:
         assert self.state is not None
-        return encode_snapshot(
+        return self.encoder.encode(
             asset,
             eng.slice_for(self.state, asset),
             self.applied.get(asset, {}),
@@ -426,6 +430,7 @@ class EngineWorker:
     async def _release_gated_locked(self) -> None:
         assert self.gate is not None and self.state is not None
         self.gate.refresh(self.seen_next)
+        folded = self.stats.folded
         for kind, payload in self.gate.release(self._gate_caught_up):
             if kind == "market":
                 await self._fold_market(payload, gated=True)
@@ -435,6 +440,14 @@ class EngineWorker:
                 await self._fold_one(record, event, asset, ack, origin)
             if len(self.to_ack) >= self.flush_every:
                 await self.flush()
+        if self.stats.folded != folded:
+            self._stamp()
+
+    def _stamp(self) -> None:
+        """When the last fold ended, wall and CPU (per release, not per fold: reading the
+        process's CPU clock is a system call)."""
+        self.stats.last_fold_s = time.time()
+        self.stats.last_fold_cpu_s = time.process_time()
 
     async def _publish_watermark(self) -> None:
         """After a flush (outputs delivered): tell the venue how far the commands are
@@ -557,6 +570,7 @@ class EngineWorker:
         for event, topic in unit.outputs:
             await self._send(event, topic)
         self.to_ack += unit.acks  # acked by a flush that also waits for these outputs
+        self._stamp()
         await self._maybe_crash()
 
     async def _fold_steps(self, unit: _Unit) -> None:
@@ -590,7 +604,9 @@ class EngineWorker:
 
     def _snapshot_size(self, state: eng.EngineState, asset: str) -> int:
         return len(
-            encode_snapshot(asset, eng.slice_for(state, asset), self.applied.get(asset, {}), None)
+            self.encoder.encode(
+                asset, eng.slice_for(state, asset), self.applied.get(asset, {}), None
+            )
         )
 
     def _check_size(self, state: eng.EngineState, asset: str, exact: bool = False) -> None:
@@ -656,8 +672,6 @@ class EngineWorker:
             self.origin[asset] = origin
             acks.append(ack)
         self.stats.folded += len(batch)
-        self.stats.last_fold_s = time.time()
-        self.stats.last_fold_cpu_s = time.process_time()
         for out in dead:
             await self._send(out)
         if gated:
@@ -706,8 +720,6 @@ class EngineWorker:
         else:
             self.state = state
         self.stats.folded += 1
-        self.stats.last_fold_s = time.time()
-        self.stats.last_fold_cpu_s = time.process_time()
         applied = self.applied.setdefault(asset, {})
         applied[f"{self.catalog[record.topic]}/{record.partition}"] = record.offset
         self.dirty.add(asset)
@@ -851,7 +863,7 @@ class EngineWorker:
             deliveries = []
             try:
                 for asset, applied, jump, origin in taken:
-                    blob = encode_snapshot(asset, eng.slice_for(state, asset), applied, jump)
+                    blob = self.encoder.encode(asset, eng.slice_for(state, asset), applied, jump)
                     deliveries.append(await self.persist(asset, blob, origin))
                     await asyncio.sleep(0)  # let the agent fold between two encodings
                 await asyncio.gather(*(d for d in deliveries if d is not None))
@@ -883,6 +895,9 @@ class EngineWorker:
             and not (self.gate and self.gate.size)
             and not self.to_ack
             and not self.acking
+            # a release sending its outputs holds its records' acks until it ends
+            and not self.folding.locked()
+            and not self.releasing.locked()
             and not any(self.batches.values()),
             "event_time": state.now,
             "open_arbs": len(state.strategy.live()),
@@ -895,10 +910,10 @@ def _name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-@dataclass(frozen=True)
-class InputRecord:
+class InputRecord(NamedTuple):
     """A consumed record as :class:`EngineWorker` reads it (``timestamp`` in int ms UTC;
-    Faust's message carries float seconds)."""
+    Faust's message carries float seconds). A named tuple: one is built per record, and a
+    frozen dataclass's ``__init__`` (``object.__setattr__`` per field) cost 3× as much."""
 
     topic: str
     partition: int
@@ -1042,6 +1057,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
         # back to the new owner from the committed offset (see rewind below); the acked ones
         # are committed either way.
         stream_wait_empty=False,
+        Monitor=faust_compat.lean_monitor(),  # no per-record statistics nothing reads
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     engine_inputs = GATED_INPUTS if backtest_clock else ENGINE_INPUTS
@@ -1226,6 +1242,13 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
                 await manual.ack(event)
 
             batch.append((InputRecord.of(event.message), ack, event))
+            # the events already queued behind it, without a loop turn each
+            for ready in faust_compat.take_ready(manual, BATCH_MAX - len(batch)):
+
+                async def ack_ready(event: Any = ready) -> None:
+                    await manual.ack(event)
+
+                batch.append((InputRecord.of(ready.message), ack_ready, ready))
             if len(batch) < BATCH_MAX and await faust_compat.more_ready(manual):
                 continue
             if worker.state is None:
@@ -1275,11 +1298,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             finally:
                 await consumer.stop()
 
-    def on_mark(ev: TickerObserved) -> None:
-        if ev.mark_price is not None:
-            account["state"] = rk.observe_mark(
-                account["state"], ev.venue, ev.instrument, ev.mark_price
-            )
+    marks = PendingMarks()
 
     async def risk_agent(stream: Any) -> None:
         serializer = Serializer()
@@ -1293,7 +1312,9 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
                 # the open breakers come from the changelog-backed table: after a restart the
                 # venue that tripped one still resets it (an in-memory dict forgot it, and the
                 # engine stayed paused for ever)
-                state = replace(account["state"], open=open_breakers(risk_table.items()))
+                state = replace(
+                    marks.into(account["state"]), open=open_breakers(risk_table.items())
+                )
                 state, trips = rk.assess_balance(state, ev, config.risk)
                 account["state"] = state
                 if trips:
@@ -1303,7 +1324,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
 
     if not backtest_clock:  # the simulation has no account risk agent either
         app.agent(risk_inputs, name="risk")(risk_agent)
-        worker.on_mark = on_mark
+        worker.on_mark = marks.put
 
     flushed = {"at": 0.0}
 
@@ -1387,6 +1408,31 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             worker.gate = gate
 
     return app
+
+
+class PendingMarks:
+    """The marks the engine agent hands the risk agent (``on_mark``), latest per market,
+    until the risk agent next assesses a balance.
+
+    Why: folding each ticker's mark into the account state at once (``rk.observe_mark``
+    copies every market's mark, per ticker) cost more than the risk agent's own work; a
+    dict store per ticker, folded in arrival order when a balance needs the marks, leaves the
+    state as the ticker-by-ticker fold would (same marks, same order)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, str], Decimal] = {}
+
+    def put(self, event: TickerObserved) -> None:
+        """Keep ``event``'s mark price (quote currency), if it has one."""
+        if event.mark_price is not None:
+            self.pending[(event.venue, event.instrument)] = event.mark_price
+
+    def into(self, state: rk.AccountRiskState) -> rk.AccountRiskState:
+        """``state`` with the marks kept since the last call (then forgotten here)."""
+        for (venue, instrument), mark in self.pending.items():
+            state = rk.observe_mark(state, venue, instrument, mark)
+        self.pending.clear()
+        return state
 
 
 def encode_breakers(open_: Any, venue: str) -> bytes:

@@ -303,3 +303,123 @@ def test_a_failed_delivery_raises_and_a_suspended_flow_takes_the_original_path()
 
     done, caller = asyncio.run(run())
     assert all(r is not caller for r in done.results)  # ran in wait_first's tasks
+
+
+def test_the_lean_monitor_overrides_monitor_hooks_of_the_same_shape() -> None:
+    """Each per-record hook it overrides exists on Faust's Monitor with the same parameters,
+    and the app built with it uses it."""
+    import inspect
+
+    from faust.sensors import Monitor
+
+    lean = faust_compat.lean_monitor()
+    assert issubclass(lean, Monitor)
+    overridden = [n for n in vars(lean) if n.startswith("on_")]
+    assert sorted(overridden) == sorted(
+        [
+            "on_message_in",
+            "on_stream_event_in",
+            "on_stream_event_out",
+            "on_message_out",
+            "on_send_initiated",
+            "on_send_completed",
+        ]
+    )
+    for name in overridden:
+        want = list(inspect.signature(getattr(Monitor, name)).parameters)
+        assert list(inspect.signature(getattr(lean, name)).parameters) == want, name
+    app = faust.App("lean-monitor-test", Monitor=lean, web_enabled=False)
+    assert type(app.monitor) is lean
+
+
+def test_the_lean_monitor_keeps_what_the_consumer_reads() -> None:
+    """The aiokafka driver reads ``monitor.stream_inbound_time`` (its "stream has not processed
+    a record" warnings); the lean monitor still records it per partition."""
+    import inspect
+
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+    from faust.types import TP
+
+    source = inspect.getsource(AIOKafkaConsumerThread.verify_event_path)
+    assert "monitor.stream_inbound_time" in source
+    monitor = faust_compat.lean_monitor()()
+    tp = TP("md.tickers", 2)
+    assert monitor.on_stream_event_in(tp, 7, object(), object()) is None
+    assert tp in monitor.stream_inbound_time
+    assert monitor.events_total == 0  # the per-record statistics are not kept
+
+
+def test_the_stream_iterators_do_the_bookkeeping_take_ready_repeats() -> None:
+    """take_ready mirrors what both stream iterators do per event; if Faust changes that
+    bookkeeping (or stops turning the loop per event), this fails before the worker drifts."""
+    import inspect
+
+    from faust.streams import Stream
+
+    src = inspect.getsource(Stream._py_aiter)
+    for step in (
+        "await sleep(0)",
+        "self.app.flow_control.is_active()",
+        "message.generation_id != self.app.consumer_generation_id",
+        "topic in acking_topics and not message.tracked",
+        "message.tracked = True",
+        "add_unacked(message)",
+        "on_message_in(message.tp, message.offset, message)",
+        "on_stream_event_in(tp, offset, self, event)",
+    ):
+        assert step in src, step
+    assert "self.events_total += 1" in inspect.getsource(Stream._c_aiter)
+
+
+def test_take_ready_takes_the_queued_events_with_the_iterators_bookkeeping() -> None:
+    """A real Faust app and topic stream (no broker): queued events are taken in order, up to
+    the limit, tracked as unacked (acked later like any other), reported to the monitor;
+    one of an older generation is dropped as the iterator drops it; a queued error and a
+    non-event value stop the taking."""
+    from faust.events import Event
+    from faust.types import TP
+    from faust.types.tuples import ConsumerMessage
+
+    async def run() -> None:
+        app = faust.App(
+            "compat-take",
+            broker="kafka://127.0.0.1:9",  # never started: the consumer object only
+            web_enabled=False,
+            Monitor=faust_compat.lean_monitor(),
+        )
+        topic = app.topic("t-take")
+        stream = app.stream(topic).noack()
+        queue = stream.channel.queue
+        app.topics._acking_topics.add("t-take")
+        app.flow_control.resume()  # as a started worker's (suspended during rebalances)
+        app.sensors.add(app.monitor)  # as App.on_init_dependencies does at the start
+        generation = app.consumer_generation_id
+
+        def event(offset: int, gen: int = generation) -> Any:
+            message = ConsumerMessage(  # what the consumer makes of a record
+                "t-take", 1, offset, 0.0, 0, None, b"k", b"v", None, generation_id=gen
+            )
+            return Event(app, b"k", b"v", {}, message)
+
+        events = [event(0), event(1), event(2, gen=generation - 1), event(3), event(4)]
+        for e in events:
+            queue.put_nowait(e)
+        got = faust_compat.take_ready(stream, limit=3)
+        assert [e.message.offset for e in got] == [0, 1, 3]  # offset 2: older generation
+        assert all(e.message.tracked and e.message in app.consumer.unacked for e in got)
+        assert not events[2].message.tracked
+        assert TP("t-take", 1) in app.monitor.stream_inbound_time
+        assert stream.events_total == 3
+        assert [e.message.offset for e in faust_compat.take_ready(stream, limit=9)] == [4]
+        assert faust_compat.take_ready(stream, limit=9) == []
+        queue.put_nowait("not an event")
+        assert faust_compat.take_ready(stream, limit=9) == [] and queue.qsize() == 1
+        queue.get_nowait()
+        queue.put_nowait(event(5))
+        queue._errors.append(RuntimeError("queued"))
+        assert faust_compat.take_ready(stream, limit=9) == [] and queue.qsize() == 1
+        queue._errors.clear()
+        app.flow_control.suspend()  # a rebalance: the iterator skips every event
+        assert faust_compat.take_ready(stream, limit=9) == [] and queue.qsize() == 0
+
+    asyncio.run(run())
