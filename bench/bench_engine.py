@@ -17,6 +17,7 @@ Saves ``bench/results/<date>-engine.json`` (``make bench`` collects it).
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import itertools
 import json
@@ -51,8 +52,12 @@ ACCOUNT_EVENTS = frozenset(
 )
 
 
-def measure() -> dict[str, object]:
-    """One run in this interpreter, on whatever ``projections`` is importable."""
+def measure(gc_freeze: bool = False) -> dict[str, object]:
+    """One run in this interpreter, on whatever ``projections`` is importable.
+
+    ``gc_freeze``: move the loaded input (103k pydantic events, each with its own
+    fields-set ``set``) out of the garbage collector's generations before the timed loop, so
+    full collections do not traverse it: the worker and the backtest hold no such list."""
     from producers import history as h
     from schemas.config import StrategyConfig
     from schemas.types import base_asset
@@ -74,6 +79,8 @@ def measure() -> dict[str, object]:
         digest.update(b"\n")
 
     sim = Simulation(StrategyConfig(), on_output=on_output)
+    if gc_freeze:
+        gc.freeze()
     n = len(market)
     tenth = n // 10
     marks = []
@@ -115,9 +122,10 @@ def measure() -> dict[str, object]:
     }
 
 
-def _run_in(tree: Path) -> dict[str, object]:
+def _run_in(tree: Path, gc_freeze: bool = False) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, str(tree / "bench" / "bench_engine.py"), "--child"],
+        [sys.executable, str(tree / "bench" / "bench_engine.py"), "--child"]
+        + (["--gc-freeze"] if gc_freeze else []),
         cwd=tree,
         capture_output=True,
         text=True,
@@ -128,7 +136,7 @@ def _run_in(tree: Path) -> dict[str, object]:
     return result
 
 
-def main(runs: int, ref: str | None) -> None:
+def main(runs: int, ref: str | None, gc_freeze: bool = False) -> None:
     sys.path.insert(0, str(REPO))
     from bench.common import save, summarise
 
@@ -143,14 +151,14 @@ def main(runs: int, ref: str | None) -> None:
             (base / "bench" / "bench_engine.py").write_text(Path(__file__).read_text())
         now_runs, base_runs = [], []
         for i in range(runs):
-            now_runs.append(_run_in(REPO))
+            now_runs.append(_run_in(REPO, gc_freeze))
             r = now_runs[-1]
             line = (
                 f"  run {i + 1}: work tree {r['us_per_event']:.1f} µs/event CPU "
                 f"({r['wall_us_per_event']:.1f} wall)"
             )
             if ref is not None:
-                base_runs.append(_run_in(base))
+                base_runs.append(_run_in(base, gc_freeze))
                 b = base_runs[-1]
                 line += (
                     f", {ref} {b['us_per_event']:.1f} µs/event CPU "
@@ -224,6 +232,9 @@ def main(runs: int, ref: str | None) -> None:
             f"outputs identical to {ref}'s: {same}"
             + ("" if same else " (expected for a baseline before 5505526: see OUTPUTS_DIGEST)")
         )
+    if gc_freeze:  # a diagnostic, not the table's row
+        print("--gc-freeze: input frozen out of the collector; not saved")
+        return
     print(f"saved {save('engine', [row])}")
 
 
@@ -232,10 +243,16 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--baseline-ref", default=BASE_REF)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() the loaded input before the timed loop (a diagnostic, not the "
+        "target row: how much of the figure is the collector traversing the bench's own input)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, str(REPO))
-        print(json.dumps(measure()))
+        print(json.dumps(measure(args.gc_freeze)))
     else:
-        main(args.runs, None if args.no_baseline else args.baseline_ref)
+        main(args.runs, None if args.no_baseline else args.baseline_ref, args.gc_freeze)

@@ -436,7 +436,8 @@ def leg_view(
     if spot:
         funding = None
         rate: Decimal = _ZERO
-        interval = ftime = ttl = 0
+        interval = ftime = 0
+        ttl: Decimal = _ZERO  # not read for a spot leg
     else:
         funding = board.funding.get(key)
         if funding is None:
@@ -448,7 +449,7 @@ def leg_view(
         if isinstance(resolved, str):
             return resolved
         interval = cast(int, resolved)
-        ttl = fs[3]  # type: ignore[assignment]  # cache slot 3: the ttl
+        ttl = cast(Decimal, fs[3])  # cache slot 3: the ttl (ms; funding_ttl_intervals is a Decimal)
         age = now - funding.observed_at
         if age > ttl:
             return (

@@ -3,8 +3,10 @@ then read one run's rows lazily."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 from producers.history.base import HistoryError, Run, kind_of, open_file
 
@@ -109,15 +111,29 @@ def index_csv(path: Path) -> list[Run]:
     return runs
 
 
-def csv_rows(run: Run) -> Iterator[tuple[int, bytes, list[str]]]:
+#: sent to a :func:`csv_rows` generator: it answers with the run's remaining lines
+REST = object()
+
+
+def csv_rows(run: Run) -> Generator[Any, object, None]:
+    """The run's rows as ``(line number, line without its end, fields)``, read lazily.
+
+    ``rows.send(REST)`` instead of the next row answers with the run's remaining lines as
+    they are in the file (with their ends, undecoded, one C-level read) and ends the rows: a
+    reader that only counts the rest checks the common line on its bytes without decoding
+    and splitting each (:func:`producers.history.events.ticker_events` after the window).
+    """
     with open_file(run.path) as f:
         f.seek(run.offset)
         for i in range(run.rows):
             raw = f.readline()
             if not raw:
                 return  # truncated file: the run ends early (reported by the counts)
-            yield (
+            got = yield (
                 run.first_line + i,
                 raw.rstrip(b"\r\n"),
                 raw.decode(errors="replace").rstrip("\r\n").split(","),
             )
+            if got is REST:
+                yield list(itertools.islice(f, run.rows - i - 1))
+                return

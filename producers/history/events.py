@@ -34,13 +34,15 @@ gaps and its longest gap.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 from producers.history.base import DAY_MS, FUNDING_RANK, TICKER_RANK, Item, Run, Window
-from producers.history.checks import candle_row, funding_row, reject
+from producers.history.checks import CANDLE_INTERVALS_MS, candle_row, funding_row, reject
+from producers.history.csv_reader import REST
 from producers.history.quality import SeriesQuality
 from producers.history.readers import run_rows
 from producers.history.units import volume_contract_size
@@ -48,6 +50,7 @@ from projections.funding import MS_PER_HOUR, interval_between, next_usual_interv
 from schemas.envelope import IdNamespace, envelope, uuid5_str
 from schemas.events import Event, FundingRateObserved, TickerObserved
 from schemas.trusted import assemble
+from schemas.types import MAX_MS, MIN_MS
 
 
 def _event_id(*parts: object) -> str:
@@ -181,7 +184,8 @@ def ticker_events(
     below, above = 1 - half_spread, 1 + half_spread  # the factors of bid and ask
     id_prefix = f"ticker/{venue}/{symbol}/"
     last_open = -1
-    for line, raw, cols in run_rows(run):
+    rows = run_rows(run)
+    for line, raw, cols in rows:
         q.rows += 1
         try:
             # opens at or after the window's end: never emitted, its decimals not built
@@ -214,6 +218,9 @@ def ticker_events(
             # is emitted and the rolling volume is not read again; only the counts go on
             q.first_time = q.first_time or t
             q.last_time = t
+            if run.offset >= 0:  # a CSV run: the rest counted from its lines' bytes
+                _count_candles_after(rows.send(REST), q, cols, last_open, window.end)  # type: ignore[attr-defined]
+                return
             continue
         quote_volume = volume * contract_size * close
         recent.append((t, quote_volume))
@@ -250,6 +257,73 @@ def ticker_events(
                 },
             ),
         )
+
+
+#: a candle row's interval field (bytes) -> the interval in ms
+_STEP_OF_BYTES = {k.encode(): v for k, v in CANDLE_INTERVALS_MS.items()}
+_AFTER_PATTERNS: dict[tuple[str, str], Any] = {}
+
+
+def _after_pattern(venue: str, symbol: str) -> Any:
+    """The bytes of a candle line of ``venue`` and ``symbol`` (both accepted by the full
+    check before) that :func:`candle_row` accepts without a look at its decimals: a known
+    interval, an ASCII whole number of ms (its range is tested on the match), a positive
+    plain close and a plain volume (their integer digits, groups 3 and 4, ≤ 14 together
+    are tested on the match), ten fields, the line's end."""
+    pattern = _AFTER_PATTERNS.get((venue, symbol))
+    if pattern is None:
+        pattern = re.compile(
+            re.escape(venue.encode())
+            + b","
+            + re.escape(symbol.encode())
+            + b",[^,]*,("
+            + b"|".join(map(re.escape, _STEP_OF_BYTES))
+            + rb"),([0-9]+),[^,]*,[^,]*,[^,]*,"
+            + rb"(?=[0.]*[1-9])([0-9]{1,15})(?:\.[0-9]{1,30})?,([0-9]{1,15})(?:\.[0-9]{1,30})?"
+            + rb"[\r\n]*"
+        ).fullmatch
+        if len(_AFTER_PATTERNS) < 4096:  # one per series: bounded all the same
+            _AFTER_PATTERNS[(venue, symbol)] = pattern
+    return pattern
+
+
+def _count_candles_after(
+    lines: list[bytes], q: SeriesQuality, cols: list[str], last_open: int, end: int
+) -> None:
+    """Count the rest of a candle run whose last row (``cols``, opened at ``last_open`` ≥
+    ``end``) is after the window, as :func:`ticker_events`' loop counts such rows: every line
+    a row; a duplicate counted; an invalid or out-of-order row only a row (its dead letter
+    would be after the window: none); a gap; the first and last close times. A line the
+    pattern of :func:`_after_pattern` takes is valid as it is (its open time and interval
+    read from it); any other goes through :func:`candle_row` as in the loop.
+    """
+    fast = _after_pattern(cols[0], cols[1])
+    steps = _STEP_OF_BYTES
+    duplicates = 0
+    first, last = q.first_time, q.last_time
+    for raw in lines:
+        m = fast(raw)
+        if m is not None and len(m[3]) + len(m[4]) <= 14 and MIN_MS <= int(m[2]) <= MAX_MS:
+            opened, step = int(m[2]), steps[m[1]]
+        else:
+            try:
+                row = raw.decode(errors="replace").rstrip("\r\n").split(",")  # as csv_rows
+                opened, step, _, _ = candle_row(row, end)
+            except ValueError:
+                continue
+        if opened == last_open:
+            duplicates += 1
+            continue
+        if opened < last_open:
+            continue
+        if opened - last_open > 2 * step:
+            q.gap(last_open, opened - last_open)
+        last_open = opened
+        last = opened + step
+        first = first or last
+    q.rows += len(lines)
+    q.duplicates += duplicates
+    q.first_time, q.last_time = first, last
 
 
 def mark_ticker_events(
