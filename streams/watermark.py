@@ -172,9 +172,26 @@ class GatedMerge:
         if hb.role == "venue":
             self.heartbeats.append(hb)
 
+    def reassigned(self, market_tps: Iterable[TP]) -> GatedMerge:
+        """A fresh merge over ``market_tps`` for a new assignment (or none, after a
+        revocation): nothing held, the venue's heartbeats kept, but **none in force**: the
+        newest one that was goes back to waiting until the answers it names are consumed
+        again.
+
+        Why: a rebalance drops the records held and rewinds the partitions to their committed
+        offsets. Were the venue's time kept in force, a market record at ``t`` fetched again
+        before an answer stamped ``a < t`` (another topic, fetched at its own pace) would be
+        folded first, which the simulation never does: the decisions after it differ (an
+        order looks unfilled, a new intent follows)."""
+        gate = GatedMerge(market_tps)
+        gate.heartbeats = deque(self.heartbeats)
+        if self.venue is not None:
+            gate.heartbeats.appendleft(self.venue)
+        return gate
+
     def refresh(self, seen: Mapping[TP, int]) -> None:
         """Take the newest venue heartbeat whose answers have all been consumed (``seen``:
-        next offset per topic partition)."""
+        next offset per topic partition: consumed here, or folded before and committed)."""
         have = {tp_name(tp): off for tp, off in seen.items()}
         while self.heartbeats and covers(have, self._mine(self.heartbeats[0].offsets)):
             self.venue = self.heartbeats.popleft()

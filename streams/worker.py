@@ -230,7 +230,10 @@ class EngineWorker:
         self.out_seq = 0  # outputs sent (the venue orders commands of one arrival time by it)
         self.sent: dict[str, int] = {}  # orders.commands "topic/partition" → next offset sent
         self.published: tuple[int, dict[str, int]] | None = None
-        self.skipped = 0  # gated: records the simulation does not fold (risk.events echoes)
+        # gated: records not folded (risk.events echoes, which the simulation does not fold;
+        # balances about another worker's assets)
+        self.skipped = 0
+        self.asset_partitions: dict[str, int] = {}  # asset → its partition (partition_of)
         # gated: one release at a time (the agent and the tick both release; interleaved folds
         # would interleave their outputs), one delivery at a time (a watermark may only follow
         # every output sent before it)
@@ -330,11 +333,39 @@ class EngineWorker:
         self.owned = sorted(set(partitions))
         if self.gate is None:
             return
-        gate = GatedMerge(
+        self.gate = self.gate.reassigned(
             (self.settings.topic(t), p) for t in sorted(MARKET_INPUTS) for p in self.owned
         )
-        gate.heartbeats, gate.venue = self.gate.heartbeats, self.gate.venue
-        self.gate = gate
+
+    def revoked(self, partitions: Iterable[int]) -> None:
+        """The group took ``partitions`` away (a rebalance: every partition, then the new
+        assignment): held records are dropped (unacked, they come back from the committed
+        offset to whoever gets them), the state is rebuilt from the table on the next record,
+        and, gated, no venue heartbeat counts until the answers it names are consumed again
+        (:meth:`GatedMerge.reassigned`)."""
+        self.sequencer.drop(sorted(set(partitions)))
+        self.batches.clear()  # held market records were not acked: they come back too
+        self.state = None
+        self.to_ack.clear()
+        self.dirty.clear()
+        self.seen_next.clear()
+        self.start.clear()
+        self.owned = None  # no claims until the next assignment
+        if self.gate is not None:
+            self.gate = self.gate.reassigned(self.gate.market_tps)
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """Next offset per input topic partition this worker is past: consumed since the
+        assignment, else its committed offset (folded before, in the restored snapshots)."""
+        return {**self.start, **self.seen_next}
+
+    def _owns(self, asset: str) -> bool:
+        """Whether ``asset``'s partition (its key's) is assigned to this worker (any, before
+        the first assignment)."""
+        part = self.asset_partitions.get(asset)
+        if part is None:
+            part = self.asset_partitions[asset] = partition_of(asset)
+        return self.owned is None or part in self.owned
 
     # -- records --
     async def on_record(self, record: Any, ack: Any, origin: Any = None) -> None:
@@ -382,6 +413,15 @@ class EngineWorker:
         if self.on_mark is not None and isinstance(event, TickerObserved):
             self.on_mark(event)  # the risk agent's marks, from this one validated decode
         asset = base_asset(event.instrument)
+        if self.gate is not None and not self._owns(asset):
+            # gated, the engine folds acct.balances, keyed by venue: a balance about an asset
+            # of another worker's partition sits on this one. Folded here, it made a slice of
+            # that asset from nothing and its snapshot overwrote the owner's in the table:
+            # the owner, restoring it after a rebalance, forgot its open arbs and opened them
+            # again (issue 20). Only the asset's owner folds its records.
+            self.skipped += 1
+            self.to_ack.append(ack)
+            return
         key = f"{name}/{record.partition}"
         if record.offset <= self.applied.get(asset, {}).get(key, -1):
             self.stats.duplicates += 1  # folded before a restart, already in the snapshot
@@ -429,7 +469,7 @@ class EngineWorker:
 
     async def _release_gated_locked(self) -> None:
         assert self.gate is not None and self.state is not None
-        self.gate.refresh(self.seen_next)
+        self.gate.refresh(self.positions())
         folded = self.stats.folded
         for kind, payload in self.gate.release(self._gate_caught_up):
             if kind == "market":
@@ -456,7 +496,7 @@ class EngineWorker:
             return
         if self.releasing.locked() or self.pending:
             return  # a fold is under way (its outputs are not all sent): the next tick says it
-        self.gate.refresh(self.seen_next)
+        self.gate.refresh(self.positions())
         w = self.gate.watermark(self._gate_caught_up, self.sent)
         if w is None or self.owned is None or (w, self.sent) == self.published:
             return
@@ -1244,10 +1284,18 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
             batch.append((InputRecord.of(event.message), ack, event))
             if len(batch) < BATCH_MAX and await faust_compat.more_ready(manual):
                 continue
-            if worker.state is None:
-                restore()
             taken = [t for t in batch if faust_compat.of_current_generation(app, t[2])]
             batch = []
+            if not taken:
+                continue
+            if worker.state is None:
+                # only with a record of the current generation in hand: Faust resumes the
+                # partitions once the table has recovered their changelogs. A batch taken
+                # before a rebalance reaches here mid-rebalance; restoring then built the
+                # state without the snapshots of partitions just assigned (not recovered
+                # yet), and their records below the committed offset never came back: the
+                # decisions they had made were forgotten and taken afresh (issue 20)
+                restore()
             try:
                 await worker.on_batch(taken)
             except SnapshotWriteError as exc:
@@ -1387,18 +1435,7 @@ def build_app(settings: Settings, config: StrategyConfig, *, backtest_clock: boo
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # named `revoked` for reading
     async def on_revoked(app_: Any, revoked: Any, **kw: Any) -> None:
         # unacked records come back to whoever gets the partition; rebuild from the table
-        worker.sequencer.drop(sorted({tp.partition for tp in revoked}))
-        worker.batches.clear()  # held market records were not acked: they come back too
-        worker.state = None
-        worker.to_ack.clear()
-        worker.dirty.clear()
-        worker.seen_next.clear()
-        worker.start.clear()
-        worker.owned = None  # no claims until the next assignment
-        if worker.gate is not None:  # held records come back; the venue's heartbeats stay
-            gate = GatedMerge(worker.gate.market_tps)
-            gate.heartbeats, gate.venue = worker.gate.heartbeats, worker.gate.venue
-            worker.gate = gate
+        worker.revoked(tp.partition for tp in revoked)
 
     return app
 

@@ -164,3 +164,32 @@ def test_a_worker_waits_only_for_the_venues_answers_on_its_own_partitions() -> N
     assert m.venue is None  # its own answer at offset 1 is not in yet
     m.refresh({("p.acct.fills", 1): 2})
     assert m.venue is not None and m.venue.time == 500  # partition 0's are another's
+
+
+def test_after_a_rebalance_no_answer_is_overtaken_by_a_market_record_fetched_again_first() -> None:
+    # the venue's V = 500 counted once the fill (offset 0, stamped 100) was consumed; then a
+    # rebalance rewinds: the market record at 200 is fetched again before the fill
+    m = _merge()
+    m.on_heartbeat(_venue(500, offsets={"p.acct.fills/0": 1}))
+    m.refresh({FILLS: 1})
+    assert m.venue is not None and m.venue.time == 500
+    m = m.reassigned([TICKS, FUNDING])
+    done = lambda tp: True  # noqa: E731
+    m.push_market(TICKS, 0, 200, (0, "bybit", "X"), "t200")
+    m.refresh({TICKS: 1})
+    assert m.venue is None and list(m.release(done)) == []  # the fill may still come
+    m.push_answer(FILLS, 0, 100, 1, "fill")
+    m.refresh({TICKS: 1, FILLS: 1})
+    assert list(m.release(done)) == [("answer", "fill"), ("market", ["t200"])]
+
+
+def test_a_reassigned_merge_keeps_the_heartbeats_still_waiting_in_order() -> None:
+    m = _merge()
+    m.on_heartbeat(_venue(100))
+    m.refresh({})
+    m.on_heartbeat(_venue(200, offsets={"p.acct.fills/0": 2}))
+    m.refresh({FILLS: 1})  # the second one waits for the fill at offset 1
+    m = m.reassigned([TICKS])
+    assert m.venue is None and [h.time for h in m.heartbeats] == [100, 200]
+    m.refresh({FILLS: 2})
+    assert m.venue is not None and m.venue.time == 200 and not m.held and not m.size

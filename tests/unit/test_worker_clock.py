@@ -12,6 +12,7 @@ from typing import Any
 from infra.settings import load_settings
 from schemas.catalog import ASSET_PARTITIONS
 from schemas.events import BreakerTripped, Event, PlaceOrder, TickerObserved
+from schemas.partitioning import partition_of
 from schemas.serde import Serializer
 from schemas.types import INTERNAL_VENUE, BreakerAction
 from streams.watermark import DONE, SEQ_HEADER, Heartbeat, seq_of
@@ -170,3 +171,68 @@ def test_own_breakers_coming_back_on_risk_events_are_not_folded() -> None:
         assert h.worker.gate is not None and h.worker.gate.size == 0
 
     asyncio.run(run())
+
+
+def test_a_rebalanced_worker_waits_for_the_answers_again_unless_they_were_committed() -> None:
+    """After a revocation the venue's time counts only once the answers its heartbeat names
+    are consumed again, or lie below the group's committed offset (folded into the restored
+    snapshots): kept in force, it let a market record fetched again overtake a fill (issue 20,
+    2 workers, one killed: intents and orders no single worker takes)."""
+    settings = load_settings(topic_prefix="t-")
+    worker = EngineWorker(settings, CFG, send=None, persist=None, gated=True)
+    worker.assign(range(ASSET_PARTITIONS))
+    gate = worker.gate
+    assert gate is not None
+    fills = (settings.topic("acct.fills"), 2)
+    hb = Heartbeat("venue", "paper", T0 + H, DONE, {f"{fills[0]}/2": 3}, {})
+    gate.on_heartbeat(hb)
+    worker.seen_next[fills] = 3
+    gate.refresh(worker.positions())
+    assert gate.venue == hb
+    worker.revoked(range(ASSET_PARTITIONS))
+    worker.assign([2, 3])
+    assert worker.gate is not None and worker.gate.venue is None
+    worker.gate.refresh(worker.positions())
+    assert worker.gate.venue is None  # nothing consumed again, no committed offset known
+    worker.start[fills] = 3  # the group's committed offset: the fills were folded before
+    worker.gate.refresh(worker.positions())
+    assert worker.gate.venue == hb
+
+
+def test_a_balance_about_another_workers_asset_is_not_folded_here() -> None:
+    """Gated, the engine folds ``acct.balances``, keyed by venue: a balance about SOL
+    (partition 3) from hyperliquid sits on partition 2. The owner of partition 2 alone must not
+    fold it: that made a SOL slice from nothing whose snapshot overwrote the SOL owner's in the
+    table, and the owner, restoring it after a rebalance, opened its open arb again (issue 20).
+    A worker owning both partitions folds it, as one worker does."""
+    from tests.stubs import balance_observed
+
+    settings = load_settings(topic_prefix="t-")
+    sol = balance_observed(venue="hyperliquid", instrument="SOL/USDC:USDC", currency="USDC")
+    assert partition_of(sol.key) == 2 and partition_of("SOL") == 3
+    record = Record(
+        settings.topic("acct.balances"),
+        2,
+        0,
+        sol.key.encode(),
+        Serializer().encode(sol),
+        sol.event_time,
+        [(SEQ_HEADER, b"1")],
+    )
+
+    async def ack() -> None:
+        return None
+
+    async def take(owned: list[int]) -> EngineWorker:
+        worker = EngineWorker(settings, CFG, send=None, persist=None, gated=True)
+        worker.restore([])
+        worker.assign(owned)
+        await worker._take(record, ack, None)
+        return worker
+
+    alone = asyncio.run(take([0, 2]))
+    assert alone.gate is not None and alone.gate.size == 0 and alone.skipped == 1
+    # acked at the next flush (its owner folds it), nothing of SOL here
+    assert alone.to_ack == [ack] and "SOL" not in alone.applied and not alone.dirty
+    both = asyncio.run(take([2, 3]))
+    assert both.gate is not None and both.gate.size == 1 and both.skipped == 0
