@@ -38,7 +38,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import FILES, START, VENUES, broker, market_events, row, save, summarise
+from bench.common import (
+    FILES,
+    START,
+    VENUES,
+    broker,
+    export_ref,
+    market_events,
+    row,
+    save,
+    summarise,
+)
 from infra.kafka_io import create_topics
 from infra.settings import Settings
 from producers import history as h
@@ -144,12 +154,7 @@ def main(bootstrap: str, runs: int, workers: int, ref: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         exported = Path(tmp)
         if ref is not None:
-            archive = subprocess.run(
-                ["git", "archive", ref], cwd=REPO, capture_output=True, check=True
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", str(exported)], input=archive, check=True)
-            # the exported tree measures itself with this script
-            (exported / "bench" / "bench_replay.py").write_text(Path(__file__).read_text())
+            export_ref(ref, exported, Path(__file__))
         for i in range(runs):  # alternating: the machine's load moves them all alike
             rates["plain"].append(asyncio.run(plain(fresh())))
             rates["parallel"].append(parallel(REPO, cpu))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -25,6 +26,19 @@ FILES = [
 START = 1764720000000  # 2025-12-03T00:00Z
 #: Venues with candles over the whole slice (hyperliquid has none; lighter ends 2026-01-24).
 VENUES = frozenset({"binance", "bybit", "okx", "kraken", "dydx", "lighter"})
+
+
+def export_ref(ref: str, dest: Path, script: Path) -> None:
+    """Write commit ``ref``'s tree into ``dest`` (``git archive``), with ``script`` copied over
+    its own copy: the exported tree then measures itself with this script's current options.
+
+    Raises ``subprocess.CalledProcessError`` if ``ref`` is unknown to the repository.
+    """
+    archive = subprocess.run(
+        ["git", "archive", ref], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    (dest / "bench" / script.name).write_text(script.read_text())
 
 
 def market_events(plan: ReplayPlan) -> Iterator[Event]:

@@ -135,6 +135,9 @@ def _engine(r: dict[str, Any]) -> Cells:
     us = fig["us_per_event"]["median"]
     tenths = fig["last_10pct_us"] / fig["first_10pct_us"]
     cell = f"{us:.1f} µs/event CPU; last/first tenth {tenths:.2f}×"
+    work = fig.get("us_per_work_item_first_last")
+    if work:  # the same tenths per reaction or account event: does the cost follow the work?
+        cell += f" ({work[1] / work[0]:.2f}× per reaction or account event)"
     baseline = (
         f"`{base['ref']}`: {base['us_per_event']['median']:.1f} µs/event"
         if "us_per_event" in base
