@@ -166,3 +166,56 @@ def test_a_failing_encoding_child_raises_with_its_message(
     (tmp_path / "xyz_b.csv").unlink()  # the child plans again and cannot read it
     with pytest.raises(EncodeFailed, match=r"xyz_b\.csv"):
         _run(kafka_settings, lambda: replay_parallel(kafka_settings, plan, source, workers=2))
+
+
+def test_hostile_rows_are_refused_alike_by_the_parallel_replay(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    """The encoders' cheaper row checks (text-proved bounds, candle rows after the window
+    counted from their bytes) against the running broker: hostile funding and candle rows
+    are dead letters with a reason, exactly as the single-process replay's full checks make
+    them, and none of their values reaches a market topic."""
+    t = START + HOUR
+    bad = ["NaN", "inf", "-Infinity", "1E+400000", "\u0663", "1_0"]
+    # each bad value follows a valid row (rows before a series' first valid row are dropped
+    # without a dead letter today, on the single-process path too: noted, not changed here)
+    good_bad = [v for b in bad for v in ("0.0001", b)]
+    funding = [f"okx,XYZ/USDT:USDT,{t + k * 8 * HOUR},{v},100" for k, v in enumerate(good_bad)]
+    funding += [
+        f"okx,XYZ/USDT:USDT,{t + 60 * 8 * HOUR},0.0001,-5",  # negative mark price
+        "okx,XYZ/USDT:USDT,99999999999999999999,0.0001,100",  # far future
+        "okx,XYZ/USDT:USDT,-5,0.0001,100",  # before the epoch
+    ]
+    candles = [
+        f"okx,XYZ/USDT:USDT,perp_linear,1h,{t + k * HOUR},1,1,1,{v.replace('0.0001', '1')},10"
+        for k, v in enumerate(good_bad)
+    ]
+    candles.append(f"okx,XYZ/USDT:USDT,perp_linear,1h,{t + 30 * HOUR},1,1,1,{'9' * 400},10")
+    f = tmp_path / "hostile_funding.csv"
+    f.write_text("\n".join([",".join(h.FUNDING_COLUMNS), *funding]) + "\n")
+    c = tmp_path / "hostile_prices.csv"
+    c.write_text("\n".join([",".join(h.CANDLE_COLUMNS), *candles]) + "\n")
+    files = [*FILES, f, c]
+
+    ref = _with_prefix(kafka_settings, "hostile-ref.")
+    _, expected = _run(ref, lambda: _single_process_reference(ref, _plan(files)))
+    letters = [r for r in expected if r[0] == DEADLETTER]
+    reasons = [r[4].decode("utf-8", "replace") for r in letters]
+    for v in ("'NaN' is not finite", "'inf' is not finite", "'-Infinity' is not finite"):
+        assert sum(v in x for x in reasons) == 2, v  # the funding row and the candle row
+    assert sum("exponent outside" in x for x in reasons) == 2
+    assert any("decimal string of 400 characters refused" in x for x in reasons)
+    published = b"".join(r[4] for r in expected if r[0] != DEADLETTER)
+    for v in ("NaN", "Infinity", "400000", "9" * 40):
+        assert v.encode() not in published
+
+    plan = _plan(files)
+    source = ReplaySource(files, WINDOW, Decimal("0.0001"), {}, False, plan.indexed)
+    par = _with_prefix(kafka_settings, "hostile-par.")
+
+    async def publish() -> ReplayReport:
+        return await replay_parallel(par, plan, source, workers=2)
+
+    report, got = _run(par, publish)
+    assert got == expected
+    assert report.rejected == len(letters)
